@@ -1,0 +1,12 @@
+//! fcemu-spec: the Serverless Devs s.yaml, read into a resolved and validated function model.
+//! Pure: no I/O beyond reading the project's files.
+
+mod load;
+mod model;
+pub mod vars;
+
+pub use load::{SpecError, SpecErrors, find_template, load_project, load_project_with_env, parse_project};
+pub use model::*;
+
+/// The account id a local run reports (`x-fc-account-id`, `FC_ACCOUNT_ID`) unless `FCEMU_ACCOUNT_ID` is set.
+pub const LOCAL_ACCOUNT_ID: &str = "1234567890123456";

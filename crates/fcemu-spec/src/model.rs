@@ -1,0 +1,167 @@
+//! The resolved function model: what an s.yaml means once variables are resolved and fields validated.
+//! Every other crate works from these types, never from YAML.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A project: one s.yaml and the functions it declares.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    /// The project folder (absolute): the `fcemu.project` label and the home of `.fcemu/`.
+    pub dir: PathBuf,
+    /// The s.yaml that was read.
+    pub template: PathBuf,
+    /// The application name (`name:` at the top of s.yaml).
+    pub name: String,
+    pub functions: Vec<FunctionSpec>,
+    /// Things worth saying that are not errors (cloud-only fields, hooks FC would reject, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Project {
+    pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+}
+
+/// FC's runtime families that fcemu runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Runtime {
+    CustomContainer,
+    /// `custom`, `custom.debian10`, `custom.debian11`, `custom.debian12`: the exact name is kept.
+    Custom(String),
+}
+
+impl Runtime {
+    pub fn name(&self) -> &str {
+        match self {
+            Runtime::CustomContainer => "custom-container",
+            Runtime::Custom(name) => name,
+        }
+    }
+}
+
+/// One function, resolved.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionSpec {
+    /// `functionName`: how FC, the CLI and the labels name it.
+    pub name: String,
+    /// The s.yaml resource (FC 3.0) or service (FC 2.0) key that declared it.
+    pub resource: String,
+    pub region: String,
+    pub runtime: Runtime,
+    pub handler: String,
+    pub description: String,
+    /// vCPUs (FC: 0.05..16).
+    pub cpu: f64,
+    pub memory_size_mb: u32,
+    pub disk_size_mb: u32,
+    #[serde(with = "duration_secs")]
+    pub timeout: Duration,
+    pub instance_concurrency: u32,
+    pub environment_variables: BTreeMap<String, String>,
+    pub container: ContainerConfig,
+    pub initializer: Option<Hook>,
+    pub pre_stop: Option<Hook>,
+    pub gpu: Option<GpuConfig>,
+    pub provision: ProvisionConfig,
+    /// `concurrencyConfig.reservedConcurrency`: a cap on the number of instances.
+    pub reserved_concurrency: Option<u32>,
+    pub http_trigger: Option<HttpTrigger>,
+}
+
+/// How the function's container is made and reached.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerConfig {
+    pub image: String,
+    /// The port the function's HTTP server listens on (default 9000).
+    pub port: u16,
+    /// Replaces the image's ENTRYPOINT when set.
+    pub entrypoint: Option<Vec<String>>,
+    /// Replaces the image's CMD when set.
+    pub command: Option<Vec<String>>,
+    /// fcemu's `x-fcemu-build`: build the image locally when it is missing.
+    pub build: Option<ImageBuild>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageBuild {
+    /// The build context (absolute).
+    pub context: PathBuf,
+    /// The Dockerfile, relative to the context.
+    pub dockerfile: String,
+}
+
+/// A lifecycle hook (Initializer or PreStop).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hook {
+    pub action: HookAction,
+    #[serde(with = "duration_secs")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HookAction {
+    /// Invoke code: an HTTP call to the instance (`POST /initialize`, `GET /pre-stop`).
+    Handler(String),
+    /// Execute instruction: a command run inside the container.
+    Command(Vec<String>),
+}
+
+impl Hook {
+    pub fn handler(&self) -> Option<&str> {
+        match &self.action {
+            HookAction::Handler(h) => Some(h),
+            HookAction::Command(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuConfig {
+    pub gpu_type: String,
+    pub gpu_memory_size_mb: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionConfig {
+    /// Instances kept created and initialized from `up` on (`defaultTarget`, or `scalingConfig.minInstances`).
+    pub target: u32,
+    pub always_allocate_cpu: bool,
+    pub always_allocate_gpu: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpTrigger {
+    pub name: String,
+    /// Upper-case HTTP methods the trigger accepts.
+    pub methods: Vec<String>,
+}
+
+impl HttpTrigger {
+    pub fn allows(&self, method: &str) -> bool {
+        self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+    }
+}
+
+mod duration_secs {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}

@@ -1,0 +1,205 @@
+//! fcemu-control: the FC instance lifecycle. Per function, a pool places requests on instances, runs
+//! Creating (Instance Create, Runtime Init, Init Hook) when every instance is full, and destroys instances
+//! through thaw, PreStop, stop and remove. It talks to containers only through [`ContainerRuntime`].
+
+pub mod client;
+pub mod events;
+mod hooks;
+pub mod ids;
+mod instance;
+mod invoke;
+pub mod logs;
+mod pool;
+
+pub use client::{Body, BoxError, empty_body, full_body};
+pub use events::{Event, EventBus};
+pub use instance::{DestroyReason, InitDuration, Instance, InstanceState};
+pub use invoke::{InvocationKind, fc_error_response, function_error_response};
+pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
+
+use fcemu_runtime::ContainerRuntime;
+use fcemu_spec::{FunctionSpec, Project};
+use pool::Function;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How `up` was asked to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Cap on instances per function (`--max-instances`); `concurrencyConfig.reservedConcurrency` also caps.
+    pub max_instances: Option<u32>,
+    /// Requests that may wait for a free instance, per function, before 429 `ResourceExhausted`.
+    pub queue_limit: usize,
+    /// How long Runtime Init waits for the port (FC gives a server 120 s).
+    pub runtime_init_timeout: Duration,
+    /// SIGTERM-to-SIGKILL grace when an instance is stopped.
+    pub stop_grace: Duration,
+    pub region_override: Option<String>,
+    pub account_id: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_instances: None,
+            queue_limit: 1000,
+            runtime_init_timeout: Duration::from_secs(120),
+            stop_grace: Duration::from_secs(2),
+            region_override: None,
+            account_id: std::env::var("FCEMU_ACCOUNT_ID")
+                .unwrap_or_else(|_| fcemu_spec::LOCAL_ACCOUNT_ID.into()),
+        }
+    }
+}
+
+/// What `/_fcemu/instances` and `fcemu ps` show of an instance.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceInfo {
+    pub instance_id: String,
+    pub function_name: String,
+    pub state: InstanceState,
+    pub container_id: String,
+    pub in_flight: u32,
+    pub created_at: String,
+    pub last_request_at: Option<String>,
+    pub provisioned: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_duration_ms: Option<f64>,
+}
+
+pub(crate) struct Shared {
+    pub project: Project,
+    pub runtime: Arc<dyn ContainerRuntime>,
+    pub options: Options,
+    pub events: EventBus,
+    pub logs: LogStore,
+    pub client: client::InstanceClient,
+    /// Creations and destroys under way: shutdown waits for all of them.
+    pub tasks: TaskTracker,
+    /// Cancelled at shutdown: creations under way stop and clean up after themselves.
+    pub shutdown: CancellationToken,
+    pub shutting_down: AtomicBool,
+}
+
+/// The lifecycle of every function of a project. Cheap to clone.
+#[derive(Clone)]
+pub struct ControlPlane {
+    shared: Arc<Shared>,
+    functions: Arc<BTreeMap<String, Arc<Function>>>,
+}
+
+impl ControlPlane {
+    pub fn new(project: Project, runtime: Arc<dyn ContainerRuntime>, options: Options) -> Self {
+        let shared = Arc::new(Shared {
+            client: client::new_client(runtime.clone()),
+            project,
+            runtime,
+            options,
+            events: EventBus::default(),
+            logs: LogStore::default(),
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            shutting_down: AtomicBool::new(false),
+        });
+        let functions = shared
+            .project
+            .functions
+            .iter()
+            .map(|spec| {
+                (
+                    spec.name.clone(),
+                    Arc::new(Function::new(spec.clone(), &shared)),
+                )
+            })
+            .collect();
+        ControlPlane {
+            shared,
+            functions: Arc::new(functions),
+        }
+    }
+
+    pub fn project(&self) -> &Project {
+        &self.shared.project
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.shared.events
+    }
+
+    pub fn logs(&self) -> &LogStore {
+        &self.shared.logs
+    }
+
+    pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
+        self.functions.get(name).map(|f| &f.spec)
+    }
+
+    pub fn functions(&self) -> impl Iterator<Item = &FunctionSpec> {
+        self.functions.values().map(|f| &f.spec)
+    }
+
+    pub fn instances(&self) -> Vec<InstanceInfo> {
+        self.functions
+            .values()
+            .flat_map(|f| f.instance_infos())
+            .collect()
+    }
+
+    pub(crate) fn function_pool(&self, name: &str) -> Option<&Arc<Function>> {
+        self.functions.get(name)
+    }
+
+    /// Destroys one instance now, through the normal path (PreStop included). False if no such instance.
+    pub async fn reclaim_instance(&self, instance_id: &str) -> bool {
+        for f in self.functions.values() {
+            if f.begin_destroy_by_id(instance_id) {
+                f.destroy(instance_id, DestroyReason::Reclaim).await;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Destroys every idle instance of a function now; returns how many.
+    pub async fn reclaim_function(&self, name: &str) -> Option<usize> {
+        let f = self.functions.get(name)?;
+        let ids = f.begin_destroy_all(false);
+        let n = ids.len();
+        futures_util::future::join_all(ids.iter().map(|id| f.destroy(id, DestroyReason::Reclaim)))
+            .await;
+        Some(n)
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Destroys every instance through PreStop and waits until every container is gone. Requests still in
+    /// flight get up to `drain` to finish first.
+    pub async fn shutdown(&self, drain: Duration) {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        // Creations under way stop and remove their containers themselves.
+        self.shared.shutdown.cancel();
+        for f in self.functions.values() {
+            f.wake_waiters();
+        }
+        let deadline = tokio::time::Instant::now() + drain;
+        futures_util::future::join_all(self.functions.values().map(|f| async move {
+            f.wait_drained(deadline).await;
+            let ids = f.begin_destroy_all(true);
+            futures_util::future::join_all(
+                ids.iter().map(|id| f.destroy(id, DestroyReason::Shutdown)),
+            )
+            .await;
+        }))
+        .await;
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+    }
+}

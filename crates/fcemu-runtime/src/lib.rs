@@ -1,0 +1,173 @@
+//! fcemu-runtime: the containers an instance lives in, behind one trait.
+//!
+//! [`DockerRuntime`] is the real thing (bollard); [`fake::FakeRuntime`] runs each "container" as an in-process
+//! HTTP server so the lifecycle can be tested in milliseconds. This is the only crate that knows Docker exists.
+
+mod docker;
+pub mod fake;
+
+pub use docker::DockerRuntime;
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+/// The labels every container fcemu creates carries (interface.md).
+pub mod labels {
+    pub const MANAGED: &str = "fcemu.managed";
+    pub const PROJECT: &str = "fcemu.project";
+    pub const FUNCTION: &str = "fcemu.function";
+    pub const INSTANCE_ID: &str = "fcemu.instance-id";
+}
+
+/// Everything needed to create one instance's container.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    /// The container name (starts with `fcemu-`).
+    pub name: String,
+    pub image: String,
+    pub env: Vec<(String, String)>,
+    pub labels: BTreeMap<String, String>,
+    pub memory_mb: u32,
+    pub cpu: f64,
+    /// The port the function listens on inside the container.
+    pub port: u16,
+    pub entrypoint: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+    /// Bind mounts in Docker's `host:container[:ro]` form.
+    pub binds: Vec<String>,
+}
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// One line a container printed, stamped when the engine read it.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub ts: SystemTime,
+    pub stream: OutputStream,
+    pub line: String,
+}
+
+/// What a command run inside a container (docker exec) did.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A container found by its labels (for sweeping leftovers).
+#[derive(Debug, Clone)]
+pub struct ManagedContainer {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub state: String,
+}
+
+/// How a container ended, when it ends by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerExit {
+    pub exit_code: i64,
+    pub oom_killed: bool,
+}
+
+/// A failed call to the container engine: which operation, on what, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "cannot reach the Docker engine ({detail}). Start Docker (e.g. `sudo systemctl start docker` or `sudo dockerd &`), or point DOCKER_HOST at a running engine, then try again"
+    )]
+    Unreachable { detail: String },
+    #[error("image {image} is not available locally: {detail}")]
+    ImageMissing { image: String, detail: String },
+    #[error("building image {image} failed: {detail}")]
+    BuildImage { image: String, detail: String },
+    #[error("creating a container from {image} failed: {detail}")]
+    CreateContainer { image: String, detail: String },
+    #[error("starting container {id} failed: {detail}")]
+    StartContainer { id: String, detail: String },
+    #[error("inspecting container {id} failed: {detail}")]
+    InspectContainer { id: String, detail: String },
+    #[error("pausing container {id} failed: {detail}")]
+    PauseContainer { id: String, detail: String },
+    #[error("unpausing container {id} failed: {detail}")]
+    UnpauseContainer { id: String, detail: String },
+    #[error("running {command:?} in container {id} failed: {detail}")]
+    Exec {
+        id: String,
+        command: Vec<String>,
+        detail: String,
+    },
+    #[error("stopping container {id} failed: {detail}")]
+    StopContainer { id: String, detail: String },
+    #[error("removing container {id} failed: {detail}")]
+    RemoveContainer { id: String, detail: String },
+    #[error("listing containers failed: {detail}")]
+    ListContainers { detail: String },
+    #[error("reading the logs of container {id} failed: {detail}")]
+    Logs { id: String, detail: String },
+}
+
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// A byte stream to an instance's port: TCP for Docker, an in-memory pipe for the fake.
+pub trait Connection:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Connection for T {}
+
+/// The container operations the lifecycle needs. Every call names one container by id.
+#[async_trait]
+pub trait ContainerRuntime: Send + Sync + 'static {
+    /// Opens a connection to an address that [`ContainerRuntime::start`] returned.
+    async fn connect(&self, addr: SocketAddr) -> std::io::Result<Box<dyn Connection>> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        // Requests and responses are small and latency-bound: never wait to coalesce them.
+        stream.set_nodelay(true)?;
+        Ok(Box::new(stream))
+    }
+    /// Creates (does not start) a container; returns its id.
+    async fn create(&self, spec: &ContainerSpec) -> Result<String>;
+    /// Starts the container; returns the address where its port can be reached from here.
+    async fn start(&self, id: &str, port: u16) -> Result<SocketAddr>;
+    /// Freezes every process of the container (cgroup freezer).
+    async fn pause(&self, id: &str) -> Result<()>;
+    async fn unpause(&self, id: &str) -> Result<()>;
+    /// Runs a command inside the running container and waits for it.
+    async fn exec(&self, id: &str, command: &[String]) -> Result<ExecOutput>;
+    /// Follows everything the container prints, from its start, until it is removed.
+    fn logs(&self, id: &str) -> BoxStream<'static, Result<LogLine>>;
+    /// Resolves when the container stops by itself (or is stopped), with how it ended.
+    async fn wait_exit(&self, id: &str) -> Result<ContainerExit>;
+    /// SIGTERM, then SIGKILL after `grace`.
+    async fn stop(&self, id: &str, grace: Duration) -> Result<()>;
+    /// Removes the container, killing it if it still runs. Removing a container that is gone is not an error.
+    async fn remove(&self, id: &str) -> Result<()>;
+    /// Containers carrying all of the given `key=value` labels (besides `fcemu.managed=true`), running or not.
+    async fn list_managed(&self, labels: &[(String, String)]) -> Result<Vec<ManagedContainer>>;
+}
+
+/// Removes every fcemu-managed container matching `labels`; returns how many went.
+pub async fn sweep(runtime: &dyn ContainerRuntime, labels: &[(String, String)]) -> Result<usize> {
+    let found = runtime.list_managed(labels).await?;
+    let mut removed = 0;
+    for c in &found {
+        if c.state == "paused" {
+            // A paused container cannot always be killed cleanly; thaw it first.
+            let _ = runtime.unpause(&c.id).await;
+        }
+        runtime.remove(&c.id).await?;
+        removed += 1;
+    }
+    Ok(removed)
+}

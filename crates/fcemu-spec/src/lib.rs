@@ -5,7 +5,9 @@ mod load;
 mod model;
 pub mod vars;
 
-pub use load::{SpecError, SpecErrors, find_template, load_project, load_project_with_env, parse_project};
+pub use load::{
+    SpecError, SpecErrors, find_template, load_project, load_project_with_env, parse_project,
+};
 pub use model::*;
 
 /// The account id a local run reports (`x-fc-account-id`, `FC_ACCOUNT_ID`) unless `FCEMU_ACCOUNT_ID` is set.

@@ -46,11 +46,18 @@ impl fmt::Display for SpecErrors {
 /// Where to find the project file.
 pub fn find_template(dir: &Path, template: Option<&Path>) -> Result<PathBuf, SpecErrors> {
     if let Some(t) = template {
-        let t = if t.is_absolute() { t.to_path_buf() } else { dir.join(t) };
+        let t = if t.is_absolute() {
+            t.to_path_buf()
+        } else {
+            dir.join(t)
+        };
         return if t.is_file() {
             Ok(t)
         } else {
-            Err(single(&t, format!("{} does not exist or is not a file", t.display())))
+            Err(single(
+                &t,
+                format!("{} does not exist or is not a file", t.display()),
+            ))
         };
     }
     for name in ["s.yaml", "s.yml"] {
@@ -71,7 +78,10 @@ pub fn find_template(dir: &Path, template: Option<&Path>) -> Result<PathBuf, Spe
 fn single(file: &Path, message: String) -> SpecErrors {
     SpecErrors {
         file: file.to_path_buf(),
-        errors: vec![SpecError { field: String::new(), message }],
+        errors: vec![SpecError {
+            field: String::new(),
+            message,
+        }],
     }
 }
 
@@ -108,14 +118,30 @@ pub fn parse_project(
             .unwrap_or_default();
         single(file, format!("this is not valid YAML{at}: {e}"))
     })?;
-    let mut cx = Cx { errors: vec![], warnings: vec![] };
-    let Some(root) = document.as_mapping() else {
-        return Err(single(file, "the file must be a YAML mapping with `edition`, `name` and `resources`".into()));
+    let mut cx = Cx {
+        errors: vec![],
+        warnings: vec![],
     };
-    let scope = Scope { dir, document: &document, this_props: None, env };
-    let edition = root.get("edition").map(vars::scalar_text).unwrap_or_default();
+    let Some(root) = document.as_mapping() else {
+        return Err(single(
+            file,
+            "the file must be a YAML mapping with `edition`, `name` and `resources`".into(),
+        ));
+    };
+    let scope = Scope {
+        dir,
+        document: &document,
+        this_props: None,
+        env,
+    };
+    let edition = root
+        .get("edition")
+        .map(vars::scalar_text)
+        .unwrap_or_default();
     let name = match root.get("name") {
-        Some(v) => resolve(&mut cx, v, "name", &scope).map(|v| vars::scalar_text(&v)).unwrap_or_default(),
+        Some(v) => resolve(&mut cx, v, "name", &scope)
+            .map(|v| vars::scalar_text(&v))
+            .unwrap_or_default(),
         None => file_stem(dir),
     };
 
@@ -128,23 +154,40 @@ pub fn parse_project(
             for (key, resource) in resources {
                 let key = vars::scalar_text(key);
                 let path = format!("resources.{key}");
-                let component = resource.get("component").map(vars::scalar_text).unwrap_or_default();
-                if !matches!(component.as_str(), "fc3" | "fc3@dev" | "devsapp/fc3") && !component.starts_with("fc3@") {
-                    cx.warnings.push(format!("{path}: component `{component}` is not fc3, skipped"));
+                let component = resource
+                    .get("component")
+                    .map(vars::scalar_text)
+                    .unwrap_or_default();
+                if !matches!(component.as_str(), "fc3" | "fc3@dev" | "devsapp/fc3")
+                    && !component.starts_with("fc3@")
+                {
+                    cx.warnings.push(format!(
+                        "{path}: component `{component}` is not fc3, skipped"
+                    ));
                     continue;
                 }
                 let Some(raw_props) = resource.get("props") else {
                     cx.error(&path, "has no `props`".into());
                     continue;
                 };
-                let scope = Scope { this_props: Some(raw_props), ..scope };
-                let Some(props) = resolve(&mut cx, raw_props, &format!("{path}.props"), &scope) else { continue };
-                if let Some(f) = function_fc3(&mut cx, &key, &props, &format!("{path}.props"), dir) {
+                let scope = Scope {
+                    this_props: Some(raw_props),
+                    ..scope
+                };
+                let Some(props) = resolve(&mut cx, raw_props, &format!("{path}.props"), &scope)
+                else {
+                    continue;
+                };
+                if let Some(f) = function_fc3(&mut cx, &key, &props, &format!("{path}.props"), dir)
+                {
                     functions.push(f);
                 }
             }
         }
-        "" => cx.error("edition", "is missing: fcemu reads FC 3.0 files (`edition: 3.0.0`)".into()),
+        "" => cx.error(
+            "edition",
+            "is missing: fcemu reads FC 3.0 files (`edition: 3.0.0`)".into(),
+        ),
         other => cx.error(
             "edition",
             format!("is `{other}`; fcemu reads FC 3.0 files (`edition: 3.0.0`)"),
@@ -156,7 +199,10 @@ pub fn parse_project(
         if let Some(previous) = seen.insert(f.name.clone(), f.resource.clone()) {
             cx.error(
                 &format!("resources.{}.props.functionName", f.resource),
-                format!("`{}` is also the name of resources.{previous}: function names must be unique", f.name),
+                format!(
+                    "`{}` is also the name of resources.{previous}: function names must be unique",
+                    f.name
+                ),
             );
         }
     }
@@ -164,7 +210,10 @@ pub fn parse_project(
         cx.error("resources", "declares no fc3 function to serve".into());
     }
     if !cx.errors.is_empty() {
-        return Err(SpecErrors { file: file.to_path_buf(), errors: cx.errors });
+        return Err(SpecErrors {
+            file: file.to_path_buf(),
+            errors: cx.errors,
+        });
     }
     Ok(Project {
         dir: dir.to_path_buf(),
@@ -176,7 +225,9 @@ pub fn parse_project(
 }
 
 fn file_stem(dir: &Path) -> String {
-    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "fcemu".into())
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "fcemu".into())
 }
 
 fn resolve(cx: &mut Cx, value: &Value, path: &str, scope: &Scope) -> Option<Value> {
@@ -197,7 +248,10 @@ struct Cx {
 
 impl Cx {
     fn error(&mut self, field: &str, message: String) {
-        self.errors.push(SpecError { field: field.to_string(), message });
+        self.errors.push(SpecError {
+            field: field.to_string(),
+            message,
+        });
     }
 }
 
@@ -225,7 +279,10 @@ impl<'a> Fields<'a> {
             None | Some(Value::Null) => None,
             Some(Value::Mapping(m)) => Some(m),
             Some(other) => {
-                cx.error(&path, format!("must be a mapping, found {}", describe(other)));
+                cx.error(
+                    &path,
+                    format!("must be a mapping, found {}", describe(other)),
+                );
                 None
             }
         };
@@ -249,7 +306,10 @@ impl<'a> Fields<'a> {
             Value::String(s) => Some(s.clone()),
             v @ (Value::Number(_) | Value::Bool(_)) => Some(vars::scalar_text(v)),
             other => {
-                cx.error(&self.field(key), format!("must be a string, found {}", describe(other)));
+                cx.error(
+                    &self.field(key),
+                    format!("must be a string, found {}", describe(other)),
+                );
                 None
             }
         }
@@ -264,7 +324,9 @@ impl<'a> Fields<'a> {
     }
 
     fn number(&self, cx: &mut Cx, key: &str, range: (f64, f64), default: f64) -> f64 {
-        let Some(v) = self.get(key) else { return default };
+        let Some(v) = self.get(key) else {
+            return default;
+        };
         let n = match v {
             Value::Number(n) => n.as_f64(),
             Value::String(s) => s.trim().parse().ok(),
@@ -275,7 +337,12 @@ impl<'a> Fields<'a> {
             _ => {
                 cx.error(
                     &self.field(key),
-                    format!("is {}, allowed: a number from {} to {}", describe(v), range.0, range.1),
+                    format!(
+                        "is {}, allowed: a number from {} to {}",
+                        describe(v),
+                        range.0,
+                        range.1
+                    ),
                 );
                 default
             }
@@ -283,7 +350,9 @@ impl<'a> Fields<'a> {
     }
 
     fn integer(&self, cx: &mut Cx, key: &str, range: (u64, u64), default: u64) -> u64 {
-        let Some(v) = self.get(key) else { return default };
+        let Some(v) = self.get(key) else {
+            return default;
+        };
         let n = match v {
             Value::Number(n) => n.as_u64(),
             Value::String(s) => s.trim().parse().ok(),
@@ -294,7 +363,12 @@ impl<'a> Fields<'a> {
             _ => {
                 cx.error(
                     &self.field(key),
-                    format!("is {}, allowed: a whole number from {} to {}", describe(v), range.0, range.1),
+                    format!(
+                        "is {}, allowed: a whole number from {} to {}",
+                        describe(v),
+                        range.0,
+                        range.1
+                    ),
                 );
                 default
             }
@@ -307,7 +381,10 @@ impl<'a> Fields<'a> {
             Some(Value::Bool(b)) => *b,
             Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
             Some(other) => {
-                cx.error(&self.field(key), format!("must be true or false, found {}", describe(other)));
+                cx.error(
+                    &self.field(key),
+                    format!("must be true or false, found {}", describe(other)),
+                );
                 default
             }
         }
@@ -319,7 +396,9 @@ impl<'a> Fields<'a> {
                 let mut out = vec![];
                 for (i, item) in items.iter().enumerate() {
                     match item {
-                        Value::String(_) | Value::Number(_) | Value::Bool(_) => out.push(vars::scalar_text(item)),
+                        Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+                            out.push(vars::scalar_text(item))
+                        }
                         other => cx.error(
                             &format!("{}[{i}]", self.field(key)),
                             format!("must be a string, found {}", describe(other)),
@@ -329,7 +408,10 @@ impl<'a> Fields<'a> {
                 Some(out)
             }
             other => {
-                cx.error(&self.field(key), format!("must be a list of strings, found {}", describe(other)));
+                cx.error(
+                    &self.field(key),
+                    format!("must be a list of strings, found {}", describe(other)),
+                );
                 None
             }
         }
@@ -339,13 +421,34 @@ impl<'a> Fields<'a> {
 /// FC's reserved-prefix and size rules for environment variables.
 const ENV_LIMIT_BYTES: usize = 4096;
 
-fn function_fc3(cx: &mut Cx, resource: &str, props: &Value, path: &str, dir: &Path) -> Option<FunctionSpec> {
+fn function_fc3(
+    cx: &mut Cx,
+    resource: &str,
+    props: &Value,
+    path: &str,
+    dir: &Path,
+) -> Option<FunctionSpec> {
     let p = Fields::new(cx, Some(props), path.to_string());
-    let name = p.required_string(cx, "functionName", "the function's name, e.g. functionName: my-func");
-    let region = p.string(cx, "region").unwrap_or_else(|| "cn-hangzhou".into());
-    let runtime = match p.required_string(cx, "runtime", "custom-container, custom, custom.debian10, custom.debian11 or custom.debian12").as_deref() {
+    let name = p.required_string(
+        cx,
+        "functionName",
+        "the function's name, e.g. functionName: my-func",
+    );
+    let region = p
+        .string(cx, "region")
+        .unwrap_or_else(|| "cn-hangzhou".into());
+    let runtime = match p
+        .required_string(
+            cx,
+            "runtime",
+            "custom-container, custom, custom.debian10, custom.debian11 or custom.debian12",
+        )
+        .as_deref()
+    {
         Some("custom-container") => Some(Runtime::CustomContainer),
-        Some(r @ ("custom" | "custom.debian10" | "custom.debian11" | "custom.debian12")) => Some(Runtime::Custom(r.to_string())),
+        Some(r @ ("custom" | "custom.debian10" | "custom.debian11" | "custom.debian12")) => {
+            Some(Runtime::Custom(r.to_string()))
+        }
         Some(other) => {
             cx.error(
                 &p.field("runtime"),
@@ -355,16 +458,24 @@ fn function_fc3(cx: &mut Cx, resource: &str, props: &Value, path: &str, dir: &Pa
         }
         None => None,
     };
-    let handler = p.string(cx, "handler").unwrap_or_else(|| "index.handler".into());
+    let handler = p
+        .string(cx, "handler")
+        .unwrap_or_else(|| "index.handler".into());
     let description = p.string(cx, "description").unwrap_or_default();
     let cpu = p.number(cx, "cpu", (0.05, 16.0), 0.35);
     let memory = p.integer(cx, "memorySize", (128, 32768), 512) as u32;
     if memory % 64 != 0 {
-        cx.error(&p.field("memorySize"), format!("is {memory}, allowed: a multiple of 64 MB"));
+        cx.error(
+            &p.field("memorySize"),
+            format!("is {memory}, allowed: a multiple of 64 MB"),
+        );
     }
     let disk = p.integer(cx, "diskSize", (512, 10240), 512) as u32;
     if disk != 512 && disk != 10240 {
-        cx.error(&p.field("diskSize"), format!("is {disk}, allowed: 512 or 10240"));
+        cx.error(
+            &p.field("diskSize"),
+            format!("is {disk}, allowed: 512 or 10240"),
+        );
     }
     let timeout = p.integer(cx, "timeout", (1, 86400), 3);
     let concurrency = p.integer(cx, "instanceConcurrency", (1, 200), 1) as u32;
@@ -394,7 +505,11 @@ fn function_fc3(cx: &mut Cx, resource: &str, props: &Value, path: &str, dir: &Pa
             gpu_memory_size_mb: g.integer(cx, "gpuMemorySize", (1024, 98304), 1024) as u32,
         })
     };
-    if initializer.as_ref().is_some_and(|h| matches!(h.action, HookAction::Command(_))) && gpu.is_none() {
+    if initializer
+        .as_ref()
+        .is_some_and(|h| matches!(h.action, HookAction::Command(_)))
+        && gpu.is_none()
+    {
         cx.warnings.push(format!(
             "{path}.instanceLifecycleConfig.initializer: a command Initializer runs here, but FC accepts it only on GPU functions (with gpuConfig)"
         ));
@@ -404,7 +519,9 @@ fn function_fc3(cx: &mut Cx, resource: &str, props: &Value, path: &str, dir: &Pa
         let pc = p.sub(cx, "provisionConfig");
         let target = pc.integer(cx, "target", (0, 10000), 0);
         let target = pc.integer(cx, "defaultTarget", (0, 10000), target);
-        let min_instances = p.sub(cx, "scalingConfig").integer(cx, "minInstances", (0, 10000), 0);
+        let min_instances = p
+            .sub(cx, "scalingConfig")
+            .integer(cx, "minInstances", (0, 10000), 0);
         ProvisionConfig {
             target: target.max(min_instances) as u32,
             always_allocate_cpu: pc.boolean(cx, "alwaysAllocateCPU", true),
@@ -414,7 +531,10 @@ fn function_fc3(cx: &mut Cx, resource: &str, props: &Value, path: &str, dir: &Pa
     let reserved_concurrency = p
         .get("concurrencyConfig")
         .is_some()
-        .then(|| p.sub(cx, "concurrencyConfig").integer(cx, "reservedConcurrency", (0, 100000), 0) as u32)
+        .then(|| {
+            p.sub(cx, "concurrencyConfig")
+                .integer(cx, "reservedConcurrency", (0, 100000), 0) as u32
+        })
         .filter(|n| *n > 0);
 
     let http_trigger = triggers(cx, &p);
@@ -451,7 +571,8 @@ fn environment(cx: &mut Cx, p: &Fields) -> BTreeMap<String, String> {
         if key.starts_with("FC_") {
             cx.error(
                 &env.field(&key),
-                "names starting with FC_ are reserved by Function Compute; rename the variable".into(),
+                "names starting with FC_ are reserved by Function Compute; rename the variable"
+                    .into(),
             );
         }
         match v {
@@ -468,7 +589,9 @@ fn environment(cx: &mut Cx, p: &Fields) -> BTreeMap<String, String> {
     if size > ENV_LIMIT_BYTES {
         cx.error(
             &env.path,
-            format!("hold {size} bytes together, allowed: at most {ENV_LIMIT_BYTES} bytes (FC's limit)"),
+            format!(
+                "hold {size} bytes together, allowed: at most {ENV_LIMIT_BYTES} bytes (FC's limit)"
+            ),
         );
     }
     out
@@ -477,10 +600,17 @@ fn environment(cx: &mut Cx, p: &Fields) -> BTreeMap<String, String> {
 fn container_fc3(cx: &mut Cx, p: &Fields, dir: &Path) -> Option<ContainerConfig> {
     let c = p.sub(cx, "customContainerConfig");
     if c.map.is_none() {
-        cx.error(&c.path, "is required for runtime custom-container: give at least `image`".into());
+        cx.error(
+            &c.path,
+            "is required for runtime custom-container: give at least `image`".into(),
+        );
         return None;
     }
-    let image = c.required_string(cx, "image", "the container image, e.g. image: my-func:latest");
+    let image = c.required_string(
+        cx,
+        "image",
+        "the container image, e.g. image: my-func:latest",
+    );
     let port = c.integer(cx, "port", (1, 65535), 9000) as u16;
     let entrypoint = c.string_list(cx, "entrypoint");
     let command = c.string_list(cx, "command");
@@ -490,15 +620,26 @@ fn container_fc3(cx: &mut Cx, p: &Fields, dir: &Path) -> Option<ContainerConfig>
             let context = b.string(cx, "context").unwrap_or_else(|| ".".into());
             let context = dir.join(context);
             if !context.is_dir() {
-                cx.error(&b.field("context"), format!("{} is not a folder", context.display()));
+                cx.error(
+                    &b.field("context"),
+                    format!("{} is not a folder", context.display()),
+                );
             }
             ImageBuild {
                 context: std::path::absolute(&context).unwrap_or(context),
-                dockerfile: b.string(cx, "dockerfile").unwrap_or_else(|| "Dockerfile".into()),
+                dockerfile: b
+                    .string(cx, "dockerfile")
+                    .unwrap_or_else(|| "Dockerfile".into()),
             }
         })
     };
-    Some(ContainerConfig { image: image?, port, entrypoint, command, build })
+    Some(ContainerConfig {
+        image: image?,
+        port,
+        entrypoint,
+        command,
+        build,
+    })
 }
 
 fn hook(cx: &mut Cx, lifecycle: &Fields, key: &str) -> Option<Hook> {
@@ -509,13 +650,25 @@ fn hook(cx: &mut Cx, lifecycle: &Fields, key: &str) -> Option<Hook> {
     let timeout = Duration::from_secs(h.integer(cx, "timeout", (1, 86400), 3));
     match (handler, command) {
         (Some(_), Some(_)) => {
-            cx.error(&h.path, "sets both `handler` and `command`; FC accepts one of them".into());
+            cx.error(
+                &h.path,
+                "sets both `handler` and `command`; FC accepts one of them".into(),
+            );
             None
         }
-        (Some(handler), None) => Some(Hook { action: HookAction::Handler(handler), timeout }),
-        (None, Some(command)) if key == "initializer" => Some(Hook { action: HookAction::Command(command), timeout }),
+        (Some(handler), None) => Some(Hook {
+            action: HookAction::Handler(handler),
+            timeout,
+        }),
+        (None, Some(command)) if key == "initializer" => Some(Hook {
+            action: HookAction::Command(command),
+            timeout,
+        }),
         (None, Some(_)) => {
-            cx.error(&h.field("command"), "is only allowed on the initializer; PreStop takes a `handler`".into());
+            cx.error(
+                &h.field("command"),
+                "is only allowed on the initializer; PreStop takes a `handler`".into(),
+            );
             None
         }
         (None, None) => None,
@@ -525,9 +678,14 @@ fn hook(cx: &mut Cx, lifecycle: &Fields, key: &str) -> Option<Hook> {
 const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
 
 fn triggers(cx: &mut Cx, p: &Fields) -> Option<HttpTrigger> {
-    let Some(list) = p.get("triggers") else { return None };
+    let Some(list) = p.get("triggers") else {
+        return None;
+    };
     let Some(items) = list.as_sequence() else {
-        cx.error(&p.field("triggers"), format!("must be a list, found {}", describe(list)));
+        cx.error(
+            &p.field("triggers"),
+            format!("must be a list, found {}", describe(list)),
+        );
         return None;
     };
     let mut http = None;
@@ -535,7 +693,10 @@ fn triggers(cx: &mut Cx, p: &Fields) -> Option<HttpTrigger> {
         let t = Fields::new(cx, Some(item), format!("{}[{i}]", p.field("triggers")));
         let kind = t.string(cx, "triggerType").unwrap_or_default();
         if kind != "http" {
-            cx.warnings.push(format!("{}: a `{kind}` trigger is accepted but not emulated", t.path));
+            cx.warnings.push(format!(
+                "{}: a `{kind}` trigger is accepted but not emulated",
+                t.path
+            ));
             continue;
         }
         let name = t.string(cx, "triggerName").unwrap_or_else(|| "http".into());
@@ -546,7 +707,10 @@ fn triggers(cx: &mut Cx, p: &Fields) -> Option<HttpTrigger> {
         let methods: Vec<String> = methods.iter().map(|m| m.to_ascii_uppercase()).collect();
         for m in &methods {
             if !HTTP_METHODS.contains(&m.as_str()) {
-                cx.error(&config.field("methods"), format!("has {m}, allowed: {}", HTTP_METHODS.join(", ")));
+                cx.error(
+                    &config.field("methods"),
+                    format!("has {m}, allowed: {}", HTTP_METHODS.join(", ")),
+                );
             }
         }
         http = Some(HttpTrigger { name, methods });
@@ -597,12 +761,18 @@ resources:
         assert_eq!(f.cpu, 0.35);
         assert_eq!(f.instance_concurrency, 1);
         assert_eq!(f.container.port, 8080);
-        assert_eq!(f.container.command.as_deref(), Some(&["serve".to_string(), "--fast".into()][..]));
+        assert_eq!(
+            f.container.command.as_deref(),
+            Some(&["serve".to_string(), "--fast".into()][..])
+        );
         assert_eq!(f.environment_variables["PORTS"], "9000");
         let init = f.initializer.as_ref().unwrap();
         assert_eq!(init.action, HookAction::Handler("index.init".into()));
         assert_eq!(init.timeout, Duration::from_secs(5));
-        assert!(f.pre_stop.is_none(), "an empty PreStop handler disables the hook");
+        assert!(
+            f.pre_stop.is_none(),
+            "an empty PreStop handler disables the hook"
+        );
         let t = f.http_trigger.as_ref().unwrap();
         assert!(t.allows("GET") && t.allows("post") && !t.allows("PUT"));
     }
@@ -638,7 +808,10 @@ resources:
         );
         let text = errs.to_string();
         assert!(text.contains("has 5 problems"), "{text}");
-        assert!(text.contains("memorySize: is `100`, allowed: a whole number from 128 to 32768"), "{text}");
+        assert!(
+            text.contains("memorySize: is `100`, allowed: a whole number from 128 to 32768"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -654,7 +827,10 @@ resources:
       customContainerConfig: { port: 9000 }
 "#;
         let errs = parse(text).unwrap_err().to_string();
-        assert!(errs.contains("resources.a.props: `${vars.nope}`: `vars.nope` is not defined"), "{errs}");
+        assert!(
+            errs.contains("resources.a.props: `${vars.nope}`: `vars.nope` is not defined"),
+            "{errs}"
+        );
     }
 
     #[test]
@@ -667,7 +843,9 @@ resources:
 
     #[test]
     fn wrong_edition_and_bad_yaml_say_what_to_do() {
-        let errs = parse("edition: 2.0.0\nresources: {}").unwrap_err().to_string();
+        let errs = parse("edition: 2.0.0\nresources: {}")
+            .unwrap_err()
+            .to_string();
         assert!(errs.contains("fcemu reads FC 3.0 files"), "{errs}");
         let errs = parse("edition: [").unwrap_err().to_string();
         assert!(errs.contains("not valid YAML (line"), "{errs}");

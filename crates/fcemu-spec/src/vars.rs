@@ -115,7 +115,8 @@ fn eval(expr: &str, scope: &Scope, depth: usize) -> Result<Value, String> {
             &expr[parser.pos..]
         ));
     }
-    node.eval(scope, depth).map_err(|e| format!("`${{{expr}}}`: {e}"))
+    node.eval(scope, depth)
+        .map_err(|e| format!("`${{{expr}}}`: {e}"))
 }
 
 enum Node {
@@ -339,7 +340,9 @@ impl Parser<'_> {
             match self.peek() {
                 Some(',') => self.pos += 1,
                 Some(')') => {}
-                Some(c) => return Err(format!("unexpected `{c}` in the arguments of {function}()")),
+                Some(c) => {
+                    return Err(format!("unexpected `{c}` in the arguments of {function}()"));
+                }
                 None => return Err(format!("{function}( is never closed with `)`")),
             }
         }
@@ -359,7 +362,10 @@ mod tests {
         let scope = Scope {
             dir: Path::new("/proj/app"),
             document: &document,
-            this_props: document.get("resources").and_then(|r| r.get("a")).and_then(|a| a.get("props")),
+            this_props: document
+                .get("resources")
+                .and_then(|r| r.get("a"))
+                .and_then(|a| a.get("props")),
             env: &env,
         };
         resolve_string(s, &scope, 0)
@@ -367,9 +373,18 @@ mod tests {
 
     #[test]
     fn env_with_and_without_default() {
-        assert_eq!(resolve("${env('SET')}", "{}").unwrap(), Value::from("from-env"));
-        assert_eq!(resolve("${env('UNSET', 'dflt')}", "{}").unwrap(), Value::from("dflt"));
-        assert_eq!(resolve("${env(SET)}", "{}").unwrap(), Value::from("from-env"));
+        assert_eq!(
+            resolve("${env('SET')}", "{}").unwrap(),
+            Value::from("from-env")
+        );
+        assert_eq!(
+            resolve("${env('UNSET', 'dflt')}", "{}").unwrap(),
+            Value::from("dflt")
+        );
+        assert_eq!(
+            resolve("${env(SET)}", "{}").unwrap(),
+            Value::from("from-env")
+        );
         let err = resolve("${env('UNSET')}", "{}").unwrap_err();
         assert!(err.contains("UNSET is not set"), "{err}");
     }
@@ -390,7 +405,11 @@ mod tests {
     fn whole_expression_keeps_its_type() {
         let v = resolve("${vars.port}", "vars: {port: 7860}").unwrap();
         assert_eq!(v, Value::from(7860));
-        let v = resolve("${this.props.memorySize}", "resources: {a: {props: {memorySize: 1024}}}").unwrap();
+        let v = resolve(
+            "${this.props.memorySize}",
+            "resources: {a: {props: {memorySize: 1024}}}",
+        )
+        .unwrap();
         assert_eq!(v, Value::from(1024));
     }
 
@@ -414,7 +433,17 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        for s in ["${", "${}", "${(}", "${'}", "${a.}", "${env(,)}", "${env('a',)}", "${é(ü)}", "${a}}${"] {
+        for s in [
+            "${",
+            "${}",
+            "${(}",
+            "${'}",
+            "${a.}",
+            "${env(,)}",
+            "${env('a',)}",
+            "${é(ü)}",
+            "${a}}${",
+        ] {
             let _ = resolve(s, "{}");
         }
     }

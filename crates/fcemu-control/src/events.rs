@@ -1,0 +1,124 @@
+//! The lifecycle event stream (interface.md): one JSON object per event, kept for the run and broadcast.
+
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use tokio::sync::broadcast;
+
+/// One lifecycle event. Field names are the contract: scripts read them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// RFC 3339 with milliseconds.
+    pub ts: String,
+    pub event: &'static str,
+    pub function_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Event-specific fields (`initDurationMs` and its parts, `coldStart`, `billedDurationMs`, ...).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Event {
+    pub fn new(event: &'static str, function_name: &str, instance_id: Option<&str>) -> Self {
+        Event {
+            ts: timestamp(SystemTime::now()),
+            event,
+            function_name: function_name.to_string(),
+            instance_id: instance_id.map(str::to_string),
+            request_id: None,
+            duration_ms: None,
+            status: None,
+            reason: None,
+            error: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    pub fn request(mut self, id: &str) -> Self {
+        self.request_id = Some(id.to_string());
+        self
+    }
+
+    pub fn duration(mut self, ms: f64) -> Self {
+        self.duration_ms = Some(round_ms(ms));
+        self
+    }
+
+    pub fn status(mut self, status: i64) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub fn reason(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_string());
+        self
+    }
+
+    pub fn error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.insert(key.to_string(), value.into());
+        self
+    }
+}
+
+/// Milliseconds to three decimals: enough to be truthful, short enough to read.
+pub fn round_ms(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
+}
+
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Keeps every event of the run and hands new ones to subscribers.
+#[derive(Clone)]
+pub struct EventBus {
+    history: Arc<Mutex<Vec<Arc<Event>>>>,
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus {
+            history: Arc::default(),
+            tx: broadcast::channel(4096).0,
+        }
+    }
+}
+
+impl EventBus {
+    pub fn emit(&self, event: Event) {
+        let event = Arc::new(event);
+        // Keep history and broadcast under one lock, so a subscriber that reads the history and then
+        // follows sees every event exactly once.
+        let mut history = self.history.lock().unwrap();
+        history.push(event.clone());
+        let _ = self.tx.send(event);
+    }
+
+    /// Everything so far, and a receiver for what comes next (no gap, no repeat).
+    pub fn snapshot_and_follow(&self) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+        let history = self.history.lock().unwrap();
+        (history.clone(), self.tx.subscribe())
+    }
+
+    pub fn snapshot(&self) -> Vec<Arc<Event>> {
+        self.history.lock().unwrap().clone()
+    }
+}

@@ -1,0 +1,303 @@
+//! One instance: a container that went (or is going) through Creating, serves requests, and is destroyed.
+//!
+//! ```text
+//! creating -> initializing -> ready <-> busy -> (frozen) -> stopping
+//! ```
+//! The mutable routing state (state, in-flight count) lives in the function's pool under one lock; this type
+//! holds what is fixed once Creating is done, and the activity windows that attribute log lines.
+
+use crate::logs::HookKind;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+/// The states of interface.md's `/_fcemu/instances`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceState {
+    Creating,
+    Initializing,
+    Ready,
+    Busy,
+    Frozen,
+    Stopping,
+}
+
+/// Why an instance was destroyed (the `reason` of `instance.destroyed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestroyReason {
+    Idle,
+    Provision,
+    Exited,
+    Oom,
+    InitFailed,
+    Reclaim,
+    Shutdown,
+}
+
+impl DestroyReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestroyReason::Idle => "idle",
+            DestroyReason::Provision => "provision",
+            DestroyReason::Exited => "exited",
+            DestroyReason::Oom => "oom",
+            DestroyReason::InitFailed => "init_failed",
+            DestroyReason::Reclaim => "reclaim",
+            DestroyReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// PreStop runs only on an instance that became ready and still has a process to run it in.
+    pub fn runs_pre_stop(self) -> bool {
+        !matches!(
+            self,
+            DestroyReason::Exited | DestroyReason::Oom | DestroyReason::InitFailed
+        )
+    }
+}
+
+/// The three timed parts of Creating.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitDuration {
+    pub instance_create: Duration,
+    pub runtime_init: Duration,
+    pub init_hook: Duration,
+}
+
+impl InitDuration {
+    pub fn total(&self) -> Duration {
+        self.instance_create + self.runtime_init + self.init_hook
+    }
+
+    /// `Init Duration: 812.4 ms (Instance Create 95.1 ms, Runtime Init 310.2 ms, Init Hook 407.1 ms)`
+    pub fn describe(&self) -> String {
+        format!(
+            "Init Duration: {:.2} ms (Instance Create {:.2} ms, Runtime Init {:.2} ms, Init Hook {:.2} ms)",
+            ms(self.total()),
+            ms(self.instance_create),
+            ms(self.runtime_init),
+            ms(self.init_hook)
+        )
+    }
+
+    /// A `Server-Timing` header value, which browsers' developer tools draw as a timeline.
+    pub fn server_timing(&self) -> String {
+        format!(
+            "instance-create;dur={:.3}, runtime-init;dur={:.3}, init-hook;dur={:.3}",
+            ms(self.instance_create),
+            ms(self.runtime_init),
+            ms(self.init_hook)
+        )
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A window of time in which the instance worked for one request or hook.
+#[derive(Debug, Clone)]
+struct Activity {
+    request_id: String,
+    hook: HookKind,
+    start: SystemTime,
+    end: Option<SystemTime>,
+}
+
+/// Lines can reach us a little after the response did; they still belong to the request that just ended.
+const LATE_LINE_GRACE: Duration = Duration::from_millis(250);
+const ACTIVITIES_KEPT: usize = 256;
+
+pub struct Instance {
+    pub id: String,
+    pub function_name: String,
+    pub created_at: SystemTime,
+    /// Set by Instance Create.
+    container_id: OnceLock<String>,
+    /// Set by Runtime Init: where the function's port is reached.
+    addr: OnceLock<SocketAddr>,
+    /// Set when Creating ends.
+    init_duration: OnceLock<InitDuration>,
+    /// Whether the cold start was already reported on a response.
+    cold_start_reported: AtomicBool,
+    activities: Mutex<VecDeque<Activity>>,
+    log_pump: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Instance {
+    pub fn new(id: String, function_name: String, created_at: SystemTime) -> Self {
+        Instance {
+            id,
+            function_name,
+            created_at,
+            container_id: OnceLock::new(),
+            addr: OnceLock::new(),
+            init_duration: OnceLock::new(),
+            cold_start_reported: AtomicBool::new(false),
+            activities: Mutex::default(),
+            log_pump: Mutex::default(),
+        }
+    }
+
+    pub fn container_id(&self) -> Option<String> {
+        self.container_id.get().cloned()
+    }
+
+    pub(crate) fn set_container(&self, id: String) {
+        let _ = self.container_id.set(id);
+    }
+
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr.get().copied()
+    }
+
+    pub(crate) fn set_addr(&self, addr: SocketAddr) {
+        let _ = self.addr.set(addr);
+    }
+
+    pub fn init_duration(&self) -> Option<InitDuration> {
+        self.init_duration.get().copied()
+    }
+
+    pub(crate) fn set_init_duration(&self, d: InitDuration) {
+        let _ = self.init_duration.set(d);
+    }
+
+    pub(crate) fn set_log_pump(&self, pump: tokio::task::JoinHandle<()>) {
+        *self.log_pump.lock().unwrap() = Some(pump);
+    }
+
+    /// Waits (bounded) until every line the container printed has been kept: its log stream ends when the
+    /// container stops.
+    pub(crate) async fn wait_log_pump(&self, limit: Duration) {
+        let pump = self.log_pump.lock().unwrap().take();
+        if let Some(mut pump) = pump {
+            if tokio::time::timeout(limit, &mut pump).await.is_err() {
+                pump.abort();
+            }
+        }
+    }
+
+    /// True exactly once: for the first response this instance serves.
+    pub fn take_cold_start(&self) -> bool {
+        !self.cold_start_reported.swap(true, Ordering::SeqCst)
+    }
+
+    pub fn begin_activity(&self, request_id: &str, hook: HookKind) {
+        let mut a = self.activities.lock().unwrap();
+        if a.len() >= ACTIVITIES_KEPT {
+            a.pop_front();
+        }
+        a.push_back(Activity {
+            request_id: request_id.to_string(),
+            hook,
+            start: SystemTime::now(),
+            end: None,
+        });
+    }
+
+    pub fn end_activity(&self, request_id: &str) {
+        let mut a = self.activities.lock().unwrap();
+        if let Some(act) = a
+            .iter_mut()
+            .rev()
+            .find(|a| a.request_id == request_id && a.end.is_none())
+        {
+            act.end = Some(SystemTime::now());
+        }
+    }
+
+    /// The request and hook a line printed at `ts` belongs to: the one window that holds it, or else the
+    /// window that closed just before it. With several requests at once on the instance, a line that more
+    /// than one window holds cannot be attributed and gets none.
+    pub fn attribute(&self, ts: SystemTime) -> Option<(String, HookKind)> {
+        let a = self.activities.lock().unwrap();
+        let mut holding = a
+            .iter()
+            .filter(|w| w.start <= ts && w.end.is_none_or(|end| ts <= end));
+        if let Some(first) = holding.next() {
+            return holding
+                .next()
+                .is_none()
+                .then(|| (first.request_id.clone(), first.hook));
+        }
+        a.iter()
+            .rev()
+            .find(|w| w.start <= ts)
+            .filter(|w| w.end.is_some_and(|end| ts <= end + LATE_LINE_GRACE))
+            .map(|w| (w.request_id.clone(), w.hook))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance() -> Instance {
+        Instance::new("c-1".into(), "f".into(), SystemTime::now())
+    }
+
+    #[test]
+    fn lines_go_to_the_window_that_holds_them_or_just_closed() {
+        let i = instance();
+        let before = SystemTime::now();
+        i.begin_activity("r1", HookKind::Initialize);
+        let during = SystemTime::now();
+        i.end_activity("r1");
+        assert_eq!(
+            i.attribute(during),
+            Some(("r1".into(), HookKind::Initialize))
+        );
+        assert_eq!(
+            i.attribute(SystemTime::now() + Duration::from_millis(100))
+                .map(|a| a.0),
+            Some("r1".into())
+        );
+        assert_eq!(
+            i.attribute(SystemTime::now() + Duration::from_secs(5)),
+            None,
+            "long after: nobody's"
+        );
+        assert_eq!(i.attribute(before - Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn overlapping_requests_leave_a_line_unattributed() {
+        let i = instance();
+        i.begin_activity("r1", HookKind::Invoke);
+        i.begin_activity("r2", HookKind::Invoke);
+        assert_eq!(i.attribute(SystemTime::now()), None);
+        i.end_activity("r1");
+        std::thread::sleep(Duration::from_millis(2));
+        // r1 closed before this line: only r2 holds it now.
+        assert_eq!(
+            i.attribute(SystemTime::now()).map(|a| a.0),
+            Some("r2".into())
+        );
+    }
+
+    #[test]
+    fn cold_start_is_reported_once() {
+        let i = instance();
+        assert!(i.take_cold_start());
+        assert!(!i.take_cold_start());
+    }
+
+    #[test]
+    fn init_duration_reads_like_fc() {
+        let d = InitDuration {
+            instance_create: Duration::from_micros(95_100),
+            runtime_init: Duration::from_micros(310_200),
+            init_hook: Duration::from_micros(407_100),
+        };
+        assert_eq!(
+            d.describe(),
+            "Init Duration: 812.40 ms (Instance Create 95.10 ms, Runtime Init 310.20 ms, Init Hook 407.10 ms)"
+        );
+    }
+}

@@ -1,0 +1,449 @@
+//! Invoke: a request placed on an instance, passed through with FC's headers, its response streamed back,
+//! and one report line when the response body has been sent.
+
+use crate::client::{Body, BoxError, full_body};
+use crate::hooks::error_chain;
+use crate::instance::{InitDuration, ms};
+use crate::logs::HookKind;
+use crate::pool::{Function, Lease, PlaceError};
+use crate::{ControlPlane, Event, Shared, ids};
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::time::Instant;
+
+/// How the request reached fcemu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvocationKind {
+    /// HTTP trigger traffic: method, path, query, headers and body passed through.
+    HttpTrigger,
+    /// InvokeFunction: the payload is sent as `POST /invoke`.
+    Event,
+}
+
+impl InvocationKind {
+    fn control_path(self) -> &'static str {
+        match self {
+            InvocationKind::HttpTrigger => "/http-invoke",
+            InvocationKind::Event => "/invoke",
+        }
+    }
+}
+
+/// Hop-by-hop headers belong to one connection, never forwarded (RFC 9110 7.6.1).
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// FC's shape for errors of the service itself: status, `{"Code","Message","RequestId"}`.
+pub fn fc_error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> Response<Body> {
+    let body = serde_json::json!({ "Code": code, "Message": message, "RequestId": request_id });
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-fc-request-id", request_id)
+        .body(full_body(body.to_string()))
+        .expect("a valid error response")
+}
+
+/// FC's shape for errors of the function: `X-Fc-Error-Type` and `{"errorMessage","errorType"}`.
+pub fn function_error_response(
+    status: StatusCode,
+    error_type: &str,
+    message: &str,
+    request_id: &str,
+) -> Response<Body> {
+    let body = serde_json::json!({ "errorMessage": message, "errorType": error_type });
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-fc-request-id", request_id)
+        .header("x-fc-error-type", error_type)
+        .body(full_body(body.to_string()))
+        .expect("a valid error response")
+}
+
+impl ControlPlane {
+    /// Serves one request on the named function.
+    pub async fn invoke(
+        &self,
+        function: &str,
+        req: Request<Body>,
+        kind: InvocationKind,
+    ) -> Response<Body> {
+        let request_id = ids::request_id();
+        let Some(f) = self.function_pool(function) else {
+            return fc_error_response(
+                StatusCode::NOT_FOUND,
+                "FunctionNotFound",
+                &format!("function {function} does not exist in this project"),
+                &request_id,
+            );
+        };
+        let lease = match f.acquire().await {
+            Ok(lease) => lease,
+            Err(e) => return place_error_response(e, &f.spec.name, &request_id, kind),
+        };
+        forward(self.shared.clone(), f.clone(), lease, req, kind, request_id).await
+    }
+}
+
+fn place_error_response(
+    e: PlaceError,
+    function: &str,
+    request_id: &str,
+    kind: InvocationKind,
+) -> Response<Body> {
+    match e {
+        // FC answers an Initializer failure with HTTP 200 on purpose; the header says what happened.
+        PlaceError::Initialization(message) => {
+            function_error_response(StatusCode::OK, "InitializationError", &message, request_id)
+        }
+        PlaceError::NotStarted(message) => {
+            let status = match kind {
+                InvocationKind::HttpTrigger => StatusCode::BAD_GATEWAY,
+                InvocationKind::Event => StatusCode::OK,
+            };
+            function_error_response(status, "FunctionNotStarted", &message, request_id)
+        }
+        PlaceError::Exhausted { limit } => fc_error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ResourceExhausted",
+            &format!(
+                "function {function} has no free instance: all {limit} are busy and the wait queue is full; retry later, or raise --max-instances / instanceConcurrency"
+            ),
+            request_id,
+        ),
+        PlaceError::ShuttingDown => fc_error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "fcemu is shutting down",
+            request_id,
+        ),
+    }
+}
+
+async fn forward(
+    shared: Arc<Shared>,
+    function: Arc<Function>,
+    lease: Lease,
+    req: Request<Body>,
+    kind: InvocationKind,
+    request_id: String,
+) -> Response<Body> {
+    let instance = lease.instance.clone();
+    let Some(addr) = instance.addr() else {
+        return function_error_response(
+            StatusCode::BAD_GATEWAY,
+            "FunctionNotStarted",
+            "the instance has no address",
+            &request_id,
+        );
+    };
+    let (mut parts, body) = req.into_parts();
+
+    // FC forbids clients to send x-fc-* headers: they are removed, then FC's own are set.
+    let client_fc: Vec<HeaderName> = parts
+        .headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-fc-"))
+        .cloned()
+        .collect();
+    for name in client_fc {
+        parts.headers.remove(name);
+    }
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.extend(function.common_headers.clone());
+    parts.headers.insert(
+        "x-fc-request-id",
+        HeaderValue::from_str(&request_id).expect("ids are ASCII"),
+    );
+    parts.headers.insert(
+        "x-fc-control-path",
+        HeaderValue::from_static(kind.control_path()),
+    );
+    let path_and_query = match kind {
+        InvocationKind::HttpTrigger => parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string(),
+        InvocationKind::Event => {
+            parts.method = http::Method::POST;
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            "/invoke".to_string()
+        }
+    };
+    parts.uri = match format!("http://{addr}{path_and_query}").parse() {
+        Ok(uri) => uri,
+        Err(e) => {
+            return fc_error_response(
+                StatusCode::BAD_REQUEST,
+                "InvalidArgument",
+                &format!("bad request path: {e}"),
+                &request_id,
+            );
+        }
+    };
+    parts.version = http::Version::HTTP_11;
+
+    let cold = instance
+        .take_cold_start()
+        .then(|| instance.init_duration())
+        .flatten();
+    let mut record = InvokeRecord::begin(
+        shared.clone(),
+        function.clone(),
+        lease,
+        request_id.clone(),
+        cold,
+    );
+    let upstream = shared.client.request(Request::from_parts(parts, body));
+    let timeout = function.spec.timeout;
+    let response = match tokio::time::timeout(timeout, upstream).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
+            let message = format!(
+                "Process exited unexpectedly before completing request ({})",
+                error_chain(&e)
+            );
+            record.finish(502, Some(&message));
+            return function_error_response(
+                unhandled_status(kind),
+                "UnhandledInvocationError",
+                &message,
+                &request_id,
+            );
+        }
+        Err(_) => {
+            let message = format!("Function timed out after {} seconds", timeout.as_secs());
+            record.finish(502, Some(&message));
+            return function_error_response(
+                unhandled_status(kind),
+                "UnhandledInvocationError",
+                &message,
+                &request_id,
+            );
+        }
+    };
+
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.insert(
+        "x-fc-request-id",
+        HeaderValue::from_str(&request_id).expect("ids are ASCII"),
+    );
+    parts.headers.insert(
+        "x-fc-instance-id",
+        HeaderValue::from_str(&instance.id).expect("ids are ASCII"),
+    );
+    if let Some(init) = cold {
+        if let Ok(v) = HeaderValue::from_str(&init.server_timing()) {
+            parts.headers.append("server-timing", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", ms(init.total()))) {
+            parts.headers.insert("x-fcemu-init-duration-ms", v);
+        }
+    }
+    record.status = parts.status.as_u16();
+    Response::from_parts(
+        parts,
+        Body::new(TrackedBody {
+            inner: body,
+            record: Some(record),
+        }),
+    )
+}
+
+fn unhandled_status(kind: InvocationKind) -> StatusCode {
+    match kind {
+        InvocationKind::HttpTrigger => StatusCode::BAD_GATEWAY,
+        InvocationKind::Event => StatusCode::OK,
+    }
+}
+
+/// One request's bookkeeping, from the moment it is sent to the instance until its response body is done.
+struct InvokeRecord {
+    shared: Arc<Shared>,
+    function: Arc<Function>,
+    lease: Option<Lease>,
+    request_id: String,
+    started: Instant,
+    status: u16,
+    cold: Option<InitDuration>,
+    finished: bool,
+}
+
+impl InvokeRecord {
+    fn begin(
+        shared: Arc<Shared>,
+        function: Arc<Function>,
+        lease: Lease,
+        request_id: String,
+        cold: Option<InitDuration>,
+    ) -> Self {
+        let instance = &lease.instance;
+        shared.events.emit(
+            Event::new("invoke.start", &function.spec.name, Some(&instance.id))
+                .request(&request_id)
+                .with("coldStart", cold.is_some()),
+        );
+        function.system_line(
+            &shared,
+            instance,
+            Some(&request_id),
+            Some(HookKind::Invoke),
+            &format!("FC Invoke Start RequestId: {request_id}"),
+        );
+        instance.begin_activity(&request_id, HookKind::Invoke);
+        InvokeRecord {
+            shared,
+            function,
+            lease: Some(lease),
+            request_id,
+            started: Instant::now(),
+            status: 0,
+            cold,
+            finished: false,
+        }
+    }
+
+    fn finish(&mut self, status: u16, error: Option<&str>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        let instance = lease.instance.clone();
+        let elapsed = self.started.elapsed();
+        let duration_ms = ms(elapsed);
+        let billed_ms = duration_ms.ceil().max(1.0);
+        instance.end_activity(&self.request_id);
+        let name = &self.function.spec.name;
+        let mut event = Event::new("invoke.end", name, Some(&instance.id))
+            .request(&self.request_id)
+            .status(status.into())
+            .duration(duration_ms)
+            .with("billedDurationMs", billed_ms)
+            .with("coldStart", self.cold.is_some());
+        if let Some(e) = error {
+            event = event.error(e);
+        }
+        self.shared.events.emit(event);
+        let rid = &self.request_id;
+        self.function.system_line(
+            &self.shared,
+            &instance,
+            Some(rid),
+            Some(HookKind::Invoke),
+            &format!("FC Invoke End RequestId: {rid}"),
+        );
+        let mut report = format!(
+            "RequestId: {rid} InstanceId: {} Status: {status} Duration: {duration_ms:.2} ms Billed Duration: {billed_ms} ms Memory Size: {} MB",
+            instance.id, self.function.spec.memory_size_mb
+        );
+        if let Some(init) = self.cold {
+            report.push(' ');
+            report.push_str(&init.describe());
+        }
+        self.function.system_line(
+            &self.shared,
+            &instance,
+            Some(rid),
+            Some(HookKind::Invoke),
+            &report,
+        );
+        drop(lease);
+    }
+}
+
+impl Drop for InvokeRecord {
+    fn drop(&mut self) {
+        // The caller went away or the body ended without our noticing: still account for the request.
+        let status = self.status;
+        self.finish(status, None);
+    }
+}
+
+/// The instance's response body on its way to the caller; when it ends, the request is accounted for and
+/// the instance's slot given back.
+struct TrackedBody {
+    inner: hyper::body::Incoming,
+    record: Option<InvokeRecord>,
+}
+
+impl HttpBody for TrackedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                if let Some(mut r) = this.record.take() {
+                    let status = r.status;
+                    r.finish(status, None);
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let message = format!(
+                    "Process exited unexpectedly before completing request ({})",
+                    error_chain(&e)
+                );
+                if let Some(mut r) = this.record.take() {
+                    r.finish(502, Some(&message));
+                }
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,115 @@
+//! Every line an instance prints, and fcemu's own lifecycle lines, attributed to function, instance,
+//! request and hook, kept for the whole run (also after the instance is gone) and queryable.
+
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use tokio::sync::broadcast;
+
+/// The hook or phase a line belongs to, as FC's log search names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HookKind {
+    Initialize,
+    Invoke,
+    PreStop,
+}
+
+impl HookKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "initialize" | "initializer" => Some(HookKind::Initialize),
+            "invoke" => Some(HookKind::Invoke),
+            "prestop" | "pre-stop" | "pre_stop" => Some(HookKind::PreStop),
+            _ => None,
+        }
+    }
+}
+
+/// One kept log line. Serialized as the `/_fcemu/logs` contract: `ts, functionName, instanceId, requestId,
+/// stream, line` (plus `hook`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogRecord {
+    pub ts: String,
+    pub function_name: String,
+    pub instance_id: String,
+    pub request_id: Option<String>,
+    /// `stdout`, `stderr`, or `system` for fcemu's own lines.
+    pub stream: &'static str,
+    pub line: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<HookKind>,
+    #[serde(skip)]
+    pub at: SystemTime,
+}
+
+/// A log query; empty fields match everything.
+#[derive(Debug, Default, Clone)]
+pub struct LogQuery {
+    pub function: Option<String>,
+    pub instance: Option<String>,
+    pub request_id: Option<String>,
+    pub hook: Option<HookKind>,
+}
+
+impl LogQuery {
+    pub fn matches(&self, r: &LogRecord) -> bool {
+        self.function.as_ref().is_none_or(|f| *f == r.function_name)
+            && self.instance.as_ref().is_none_or(|i| *i == r.instance_id)
+            && self
+                .request_id
+                .as_ref()
+                .is_none_or(|id| r.request_id.as_ref() == Some(id))
+            && self.hook.is_none_or(|h| r.hook == Some(h))
+    }
+}
+
+#[derive(Clone)]
+pub struct LogStore {
+    lines: Arc<Mutex<Vec<Arc<LogRecord>>>>,
+    tx: broadcast::Sender<Arc<LogRecord>>,
+}
+
+impl Default for LogStore {
+    fn default() -> Self {
+        LogStore {
+            lines: Arc::default(),
+            tx: broadcast::channel(16384).0,
+        }
+    }
+}
+
+impl LogStore {
+    pub fn push(&self, record: LogRecord) {
+        let record = Arc::new(record);
+        let mut lines = self.lines.lock().unwrap();
+        lines.push(record.clone());
+        let _ = self.tx.send(record);
+    }
+
+    pub fn query(&self, q: &LogQuery) -> Vec<Arc<LogRecord>> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| q.matches(r))
+            .cloned()
+            .collect()
+    }
+
+    /// The lines so far that match, and a receiver for every later line (the caller filters).
+    pub fn query_and_follow(
+        &self,
+        q: &LogQuery,
+    ) -> (Vec<Arc<LogRecord>>, broadcast::Receiver<Arc<LogRecord>>) {
+        let lines = self.lines.lock().unwrap();
+        (
+            lines.iter().filter(|r| q.matches(r)).cloned().collect(),
+            self.tx.subscribe(),
+        )
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogRecord>> {
+        self.tx.subscribe()
+    }
+}

@@ -1,0 +1,791 @@
+//! One function's instances: placing requests, Creating new instances when every one is full, and Destroy.
+
+use crate::hooks::{self, InitFailure};
+use crate::instance::{DestroyReason, InitDuration, Instance, InstanceState, ms};
+use crate::logs::{HookKind, LogRecord};
+use crate::{Event, InstanceInfo, Shared, ids};
+use fcemu_runtime::{ContainerRuntime, ContainerSpec, OutputStream, labels};
+use fcemu_spec::{FunctionSpec, HookAction};
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
+
+/// Why a request could not be placed on an instance.
+#[derive(Debug)]
+pub enum PlaceError {
+    /// The Initializer failed for the instance this request was to run on (FC's InitializationError).
+    Initialization(String),
+    /// The instance could not be created or its server never came up (FC's FunctionNotStarted).
+    NotStarted(String),
+    /// Every instance is busy, no more may be created, and the wait queue is full.
+    Exhausted {
+        limit: u32,
+    },
+    ShuttingDown,
+}
+
+/// An instance's place in the pool: what routing reads and changes under the pool's lock.
+struct Slot {
+    instance: Arc<Instance>,
+    state: InstanceState,
+    in_flight: u32,
+    /// The Initializer answered 400/404: run it again before the next request (FC keeps such instances).
+    needs_init: bool,
+    last_request_at: Option<SystemTime>,
+    provisioned: bool,
+}
+
+#[derive(Default)]
+struct PoolState {
+    slots: Vec<Slot>,
+    /// Creations under way (their slots exist, in `creating`/`initializing`).
+    creating: u32,
+    /// Requests waiting for a free instance.
+    waiting: u32,
+}
+
+pub struct Function {
+    pub spec: FunctionSpec,
+    /// The `x-fc-*` request headers that are the same for every request of this function.
+    pub common_headers: HeaderMap,
+    shared: Weak<Shared>,
+    state: Mutex<PoolState>,
+    /// Woken whenever a slot may have become free (a release, a ready instance, a destroy).
+    changed: Notify,
+}
+
+/// A request's hold on one slot of one instance; dropping it gives the slot back.
+pub struct Lease {
+    pub instance: Arc<Instance>,
+    function: Arc<Function>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.function.release(&self.instance.id);
+    }
+}
+
+fn header(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+impl Function {
+    pub fn new(spec: FunctionSpec, shared: &Arc<Shared>) -> Self {
+        let opts = &shared.options;
+        let region = opts
+            .region_override
+            .clone()
+            .unwrap_or_else(|| spec.region.clone());
+        let mut h = HeaderMap::new();
+        let mut set = |name: &'static str, value: &str| {
+            h.insert(HeaderName::from_static(name), header(value));
+        };
+        set("x-fc-function-name", &spec.name);
+        set("x-fc-function-memory", &spec.memory_size_mb.to_string());
+        set("x-fc-function-timeout", &spec.timeout.as_secs().to_string());
+        set("x-fc-function-handler", &spec.handler);
+        let init_handler = spec
+            .initializer
+            .as_ref()
+            .and_then(|h| h.handler())
+            .unwrap_or("");
+        set("x-fc-function-initializer", init_handler);
+        let init_timeout = spec
+            .initializer
+            .as_ref()
+            .map(|h| h.timeout.as_secs())
+            .unwrap_or(0);
+        set("x-fc-initialization-timeout", &init_timeout.to_string());
+        let pre_stop = spec
+            .pre_stop
+            .as_ref()
+            .and_then(|h| h.handler())
+            .unwrap_or("");
+        set("x-fc-instance-lifecycle-pre-stop-handler", pre_stop);
+        set("x-fc-region", &region);
+        set("x-fc-account-id", &opts.account_id);
+        set("x-fc-qualifier", "LATEST");
+        set("x-fc-version-id", "LATEST");
+        set("x-fc-retry-count", "0");
+        Function {
+            spec,
+            common_headers: h,
+            shared: Arc::downgrade(shared),
+            state: Mutex::default(),
+            changed: Notify::new(),
+        }
+    }
+
+    fn shared(&self) -> Arc<Shared> {
+        self.shared
+            .upgrade()
+            .expect("the control plane outlives its functions")
+    }
+
+    fn max_instances(&self) -> u32 {
+        let shared = self.shared();
+        [shared.options.max_instances, self.spec.reserved_concurrency]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(u32::MAX)
+    }
+
+    pub fn instance_infos(&self) -> Vec<InstanceInfo> {
+        let st = self.state.lock().unwrap();
+        st.slots
+            .iter()
+            .map(|s| InstanceInfo {
+                instance_id: s.instance.id.clone(),
+                function_name: self.spec.name.clone(),
+                state: s.state,
+                container_id: s.instance.container_id().unwrap_or_default(),
+                in_flight: s.in_flight,
+                created_at: crate::events::timestamp(s.instance.created_at),
+                last_request_at: s.last_request_at.map(crate::events::timestamp),
+                provisioned: s.provisioned,
+                init_duration_ms: s
+                    .instance
+                    .init_duration()
+                    .map(|d| crate::events::round_ms(ms(d.total()))),
+            })
+            .collect()
+    }
+
+    pub fn wake_waiters(&self) {
+        self.changed.notify_waiters();
+    }
+
+    /// Places a request on an instance with a free slot, creating one when every instance is full.
+    pub async fn acquire(self: &Arc<Self>) -> Result<Lease, PlaceError> {
+        let shared = self.shared();
+        let concurrency = self.spec.instance_concurrency;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            let must_init: Arc<Instance>;
+            {
+                let mut st = self.state.lock().unwrap();
+                if shared
+                    .shutting_down
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    return Err(PlaceError::ShuttingDown);
+                }
+                // Fill the busiest instance that still has room, so idle ones stay idle (and get reclaimed).
+                let best = st
+                    .slots
+                    .iter_mut()
+                    .filter(|s| {
+                        matches!(
+                            s.state,
+                            InstanceState::Ready | InstanceState::Busy | InstanceState::Frozen
+                        ) && s.in_flight < concurrency
+                    })
+                    .max_by_key(|s| s.in_flight);
+                if let Some(slot) = best {
+                    slot.in_flight += 1;
+                    slot.last_request_at = Some(SystemTime::now());
+                    if slot.needs_init {
+                        // Only this request may run the retried Initializer; others wait for its outcome.
+                        slot.needs_init = false;
+                        slot.state = InstanceState::Initializing;
+                        must_init = slot.instance.clone();
+                    } else {
+                        slot.state = InstanceState::Busy;
+                        return Ok(Lease {
+                            instance: slot.instance.clone(),
+                            function: self.clone(),
+                        });
+                    }
+                } else {
+                    let live = st
+                        .slots
+                        .iter()
+                        .filter(|s| s.state != InstanceState::Stopping)
+                        .count() as u32;
+                    let cap = self.max_instances();
+                    // Create only for demand that instances already being created will not absorb.
+                    let absorbed = st.creating * concurrency;
+                    if live < cap && absorbed <= st.waiting {
+                        st.creating += 1;
+                        // The slot exists from now on, so the cap counts it before its container does.
+                        let instance = Arc::new(Instance::new(
+                            ids::instance_id(),
+                            self.spec.name.clone(),
+                            SystemTime::now(),
+                        ));
+                        st.slots.push(Slot {
+                            instance: instance.clone(),
+                            state: InstanceState::Creating,
+                            in_flight: 1,
+                            needs_init: false,
+                            last_request_at: Some(SystemTime::now()),
+                            provisioned: false,
+                        });
+                        drop(st);
+                        return self.create_for_request(&shared, instance).await;
+                    }
+                    if st.waiting as usize >= shared.options.queue_limit {
+                        return Err(PlaceError::Exhausted {
+                            limit: cap.min(live),
+                        });
+                    }
+                    st.waiting += 1;
+                    notified.as_mut().enable();
+                    drop(st);
+                    let _waiting = WaitingGuard(self);
+                    notified.await;
+                    continue;
+                }
+            }
+            return self.retry_initializer(&shared, must_init).await;
+        }
+    }
+
+    /// Runs the Initializer again on an instance whose last attempt answered 400/404.
+    async fn retry_initializer(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        instance: Arc<Instance>,
+    ) -> Result<Lease, PlaceError> {
+        let lease = Lease {
+            instance: instance.clone(),
+            function: self.clone(),
+        };
+        match hooks::run_initializer(shared, self, &instance).await {
+            Ok(_) => {
+                self.set_state(&instance.id, InstanceState::Busy);
+                Ok(lease)
+            }
+            Err(InitFailure::Keep(message)) => {
+                self.with_slot(&instance.id, |s| s.needs_init = true);
+                self.set_state(&instance.id, InstanceState::Ready);
+                Err(PlaceError::Initialization(message))
+            }
+            Err(InitFailure::Destroy(message)) => {
+                self.begin_destroy_by_id(&instance.id);
+                drop(lease);
+                self.destroy(&instance.id, DestroyReason::InitFailed).await;
+                Err(PlaceError::Initialization(message))
+            }
+        }
+    }
+
+    fn with_slot(&self, id: &str, f: impl FnOnce(&mut Slot)) {
+        let mut st = self.state.lock().unwrap();
+        if let Some(slot) = st.slots.iter_mut().find(|s| s.instance.id == id) {
+            f(slot);
+        }
+    }
+
+    fn set_state(&self, id: &str, state: InstanceState) {
+        self.with_slot(id, |s| {
+            if s.state != InstanceState::Stopping {
+                s.state = state;
+            }
+        });
+        self.changed.notify_waiters();
+    }
+
+    fn release(&self, id: &str) {
+        self.with_slot(id, |s| {
+            s.in_flight = s.in_flight.saturating_sub(1);
+            s.last_request_at = Some(SystemTime::now());
+            if s.in_flight == 0 && s.state == InstanceState::Busy {
+                s.state = InstanceState::Ready;
+            }
+        });
+        self.changed.notify_waiters();
+    }
+
+    /// Creating, for a request that found every instance full. The creation runs as its own task, so a
+    /// caller that goes away does not leave a half-made container behind.
+    async fn create_for_request(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        instance: Arc<Instance>,
+    ) -> Result<Lease, PlaceError> {
+        let (tx, rx) = oneshot::channel();
+        let this = self.clone();
+        let shared2 = shared.clone();
+        shared.tasks.spawn(async move {
+            let outcome = this.create_instance(&shared2, instance).await;
+            {
+                let mut st = this.state.lock().unwrap();
+                st.creating = st.creating.saturating_sub(1);
+            }
+            this.changed.notify_waiters();
+            // If the caller went away, its lease drops here and the slot is given back.
+            let _ = tx.send(outcome);
+        });
+        rx.await.unwrap_or(Err(PlaceError::ShuttingDown))
+    }
+
+    fn container_spec(&self, shared: &Shared, instance_id: &str) -> ContainerSpec {
+        let spec = &self.spec;
+        let region = shared
+            .options
+            .region_override
+            .clone()
+            .unwrap_or_else(|| spec.region.clone());
+        let mut env: Vec<(String, String)> = spec
+            .environment_variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend(
+            [
+                ("FC_FUNCTION_NAME", spec.name.clone()),
+                ("FC_FUNCTION_HANDLER", spec.handler.clone()),
+                ("FC_FUNCTION_MEMORY_SIZE", spec.memory_size_mb.to_string()),
+                ("FC_FUNCTION_VERSION", "LATEST".into()),
+                ("FC_REGION", region),
+                ("FC_ACCOUNT_ID", shared.options.account_id.clone()),
+                ("FC_INSTANCE_ID", instance_id.to_string()),
+                ("FC_CUSTOM_LISTEN_PORT", spec.container.port.to_string()),
+                ("FC_FUNC_CODE_PATH", "/code/".into()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        let labels = BTreeMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (
+                labels::PROJECT.to_string(),
+                shared.project.dir.display().to_string(),
+            ),
+            (labels::FUNCTION.to_string(), spec.name.clone()),
+            (labels::INSTANCE_ID.to_string(), instance_id.to_string()),
+        ]);
+        ContainerSpec {
+            name: format!("fcemu-{}-{}", sanitize(&spec.name), &instance_id[2..]),
+            image: spec.container.image.clone(),
+            env,
+            labels,
+            memory_mb: spec.memory_size_mb,
+            cpu: spec.cpu,
+            port: spec.container.port,
+            entrypoint: spec.container.entrypoint.clone(),
+            command: spec.container.command.clone(),
+            binds: vec![],
+        }
+    }
+
+    /// Creating: Instance Create, Runtime Init, Init Hook, each timed. On success the new instance holds
+    /// one slot for the request that asked for it.
+    async fn create_instance(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        instance: Arc<Instance>,
+    ) -> Result<Lease, PlaceError> {
+        let instance_id = instance.id.clone();
+        let name = self.spec.name.clone();
+        let emit = |e: Event| shared.events.emit(e);
+        emit(Event::new("instance.creating", &name, Some(&instance_id)));
+
+        // Instance Create.
+        let t0 = Instant::now();
+        let container_spec = self.container_spec(shared, &instance_id);
+        let created = tokio::select! {
+            r = shared.runtime.create(&container_spec) => r,
+            _ = shared.shutdown.cancelled() => {
+                // The create call may still land: sweep by instance label at the end of shutdown.
+                self.forget(&instance_id);
+                return Err(PlaceError::ShuttingDown);
+            }
+        };
+        let container_id = match created {
+            Ok(id) => id,
+            Err(e) => {
+                self.forget(&instance_id);
+                emit(
+                    Event::new("instance.destroyed", &name, Some(&instance_id))
+                        .reason("init_failed")
+                        .error(e.to_string()),
+                );
+                return Err(PlaceError::NotStarted(e.to_string()));
+            }
+        };
+        instance.set_container(container_id.clone());
+        let instance_create = t0.elapsed();
+        emit(
+            Event::new("instance.created", &name, Some(&instance_id)).duration(ms(instance_create)),
+        );
+
+        // Runtime Init: start, then wait until the port accepts connections.
+        let t1 = Instant::now();
+        self.spawn_log_pump(shared, &instance);
+        let started = tokio::select! {
+            r = self.runtime_init(shared, &container_id) => r,
+            _ = shared.shutdown.cancelled() => Err("fcemu is shutting down".to_string()),
+        };
+        let addr = match started {
+            Ok(addr) => addr,
+            Err(message) => {
+                self.begin_destroy_by_id(&instance_id);
+                self.destroy(&instance_id, DestroyReason::InitFailed).await;
+                return Err(if shared.shutdown.is_cancelled() {
+                    PlaceError::ShuttingDown
+                } else {
+                    PlaceError::NotStarted(message)
+                });
+            }
+        };
+        instance.set_addr(addr);
+        let runtime_init = t1.elapsed();
+        emit(
+            Event::new("instance.runtime_ready", &name, Some(&instance_id))
+                .duration(ms(runtime_init)),
+        );
+        self.spawn_exit_watch(shared, &instance);
+
+        // Init Hook.
+        self.set_state(&instance_id, InstanceState::Initializing);
+        let lease = Lease {
+            instance: instance.clone(),
+            function: self.clone(),
+        };
+        let init = tokio::select! {
+            r = hooks::run_initializer(shared, self, &instance) => r,
+            _ = shared.shutdown.cancelled() => Err(InitFailure::Destroy("fcemu is shutting down".into())),
+        };
+        let init_hook = match init {
+            Ok(d) => d,
+            Err(failure) => {
+                let keep = matches!(failure, InitFailure::Keep(_));
+                let message = failure.message().to_string();
+                instance.set_init_duration(InitDuration {
+                    instance_create,
+                    runtime_init,
+                    init_hook: Duration::ZERO,
+                });
+                if keep && !shared.shutdown.is_cancelled() {
+                    self.with_slot(&instance_id, |s| s.needs_init = true);
+                    self.set_state(&instance_id, InstanceState::Ready);
+                    return Err(PlaceError::Initialization(message));
+                }
+                self.begin_destroy_by_id(&instance_id);
+                drop(lease);
+                self.destroy(&instance_id, DestroyReason::InitFailed).await;
+                return Err(PlaceError::Initialization(message));
+            }
+        };
+        let init_duration = InitDuration {
+            instance_create,
+            runtime_init,
+            init_hook,
+        };
+        instance.set_init_duration(init_duration);
+        emit(
+            Event::new("instance.ready", &name, Some(&instance_id))
+                .with(
+                    "initDurationMs",
+                    crate::events::round_ms(ms(init_duration.total())),
+                )
+                .with(
+                    "instanceCreateMs",
+                    crate::events::round_ms(ms(instance_create)),
+                )
+                .with("runtimeInitMs", crate::events::round_ms(ms(runtime_init)))
+                .with("initHookMs", crate::events::round_ms(ms(init_hook))),
+        );
+        self.system_line(
+            shared,
+            &instance,
+            None,
+            None,
+            &format!(
+                "FC Instance Ready InstanceId: {instance_id} {}",
+                init_duration.describe()
+            ),
+        );
+        self.set_state(&instance_id, InstanceState::Busy);
+        Ok(lease)
+    }
+
+    /// Starts the container and polls its port every few milliseconds (with a little backoff) until it
+    /// accepts a connection: the point is a truthful Runtime Init, not a 1 s granularity.
+    async fn runtime_init(
+        &self,
+        shared: &Shared,
+        container_id: &str,
+    ) -> Result<SocketAddr, String> {
+        let addr = shared
+            .runtime
+            .start(container_id, self.spec.container.port)
+            .await
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + shared.options.runtime_init_timeout;
+        let exited = shared.runtime.wait_exit(container_id);
+        tokio::pin!(exited);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if shared.runtime.connect(addr).await.is_ok() {
+                return Ok(addr);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the function's server did not accept connections on port {} within {} s (FunctionNotStarted): check that it listens on 0.0.0.0:{}",
+                    self.spec.container.port,
+                    shared.options.runtime_init_timeout.as_secs(),
+                    self.spec.container.port
+                ));
+            }
+            tokio::select! {
+                exit = &mut exited => {
+                    let code = exit.map(|e| e.exit_code).unwrap_or(-1);
+                    return Err(format!(
+                        "the container exited with code {code} before its server accepted connections on port {} (FunctionNotStarted); `fcemu logs --function {}` shows what it printed",
+                        self.spec.container.port, self.spec.name
+                    ));
+                }
+                _ = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
+    /// Follows everything the container prints into the log store, attributed to request and hook.
+    fn spawn_log_pump(&self, shared: &Arc<Shared>, instance: &Arc<Instance>) {
+        let Some(container_id) = instance.container_id() else {
+            return;
+        };
+        let mut lines = shared.runtime.logs(&container_id);
+        let instance2 = instance.clone();
+        let shared2 = shared.clone();
+        let function = self.spec.name.clone();
+        let pump = tokio::spawn(async move {
+            while let Some(item) = lines.next().await {
+                let Ok(line) = item else { break };
+                let attributed = instance2.attribute(line.ts);
+                shared2.logs.push(LogRecord {
+                    ts: crate::events::timestamp(line.ts),
+                    function_name: function.clone(),
+                    instance_id: instance2.id.clone(),
+                    request_id: attributed.as_ref().map(|a| a.0.clone()),
+                    stream: match line.stream {
+                        OutputStream::Stdout => "stdout",
+                        OutputStream::Stderr => "stderr",
+                    },
+                    line: line.line,
+                    hook: attributed.map(|a| a.1),
+                    at: line.ts,
+                });
+            }
+        });
+        instance.set_log_pump(pump);
+    }
+
+    /// An instance whose container ends by itself is an instance exception: it is removed without PreStop.
+    fn spawn_exit_watch(self: &Arc<Self>, shared: &Arc<Shared>, instance: &Arc<Instance>) {
+        let Some(container_id) = instance.container_id() else {
+            return;
+        };
+        let this = self.clone();
+        let shared2 = shared.clone();
+        let id = instance.id.clone();
+        shared.tasks.spawn(async move {
+            let exit = tokio::select! {
+                e = shared2.runtime.wait_exit(&container_id) => e,
+                _ = shared2.shutdown.cancelled() => return,
+            };
+            if !this.begin_destroy_by_id(&id) {
+                return; // fcemu stopped it itself.
+            }
+            let oom = exit.as_ref().map(|e| e.oom_killed).unwrap_or(false);
+            let reason = if oom {
+                DestroyReason::Oom
+            } else {
+                DestroyReason::Exited
+            };
+            this.destroy(&id, reason).await;
+        });
+    }
+
+    /// Fcemu's own lifecycle line, kept with the instance's logs.
+    pub fn system_line(
+        &self,
+        shared: &Shared,
+        instance: &Instance,
+        request_id: Option<&str>,
+        hook: Option<HookKind>,
+        line: &str,
+    ) {
+        let now = SystemTime::now();
+        shared.logs.push(LogRecord {
+            ts: crate::events::timestamp(now),
+            function_name: self.spec.name.clone(),
+            instance_id: instance.id.clone(),
+            request_id: request_id.map(str::to_string),
+            stream: "system",
+            line: line.to_string(),
+            hook,
+            at: now,
+        });
+    }
+
+    /// Removes a slot whose container never came to exist.
+    fn forget(&self, id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .slots
+            .retain(|s| s.instance.id != id);
+        self.changed.notify_waiters();
+    }
+
+    /// Marks an instance as stopping so no request is routed to it. False if it is not here or already
+    /// stopping (someone else is destroying it).
+    pub fn begin_destroy_by_id(&self, id: &str) -> bool {
+        let mut st = self.state.lock().unwrap();
+        match st.slots.iter_mut().find(|s| s.instance.id == id) {
+            Some(s) if s.state != InstanceState::Stopping => {
+                s.state = InstanceState::Stopping;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Marks every instance that is not being created as stopping; with `busy_too` false, only idle ones.
+    pub fn begin_destroy_all(&self, busy_too: bool) -> Vec<String> {
+        let mut st = self.state.lock().unwrap();
+        st.slots
+            .iter_mut()
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    InstanceState::Ready | InstanceState::Frozen | InstanceState::Busy
+                )
+            })
+            .filter(|s| busy_too || s.in_flight == 0)
+            .map(|s| {
+                s.state = InstanceState::Stopping;
+                s.instance.id.clone()
+            })
+            .collect()
+    }
+
+    /// Waits until no request is in flight on any instance, or the deadline passes.
+    pub async fn wait_drained(&self, deadline: tokio::time::Instant) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self
+                .state
+                .lock()
+                .unwrap()
+                .slots
+                .iter()
+                .all(|s| s.in_flight == 0)
+            {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Destroy, for an instance already marked stopping: thaw if frozen, PreStop (unless the reason rules it
+    /// out), stop, wait for the last log lines, remove.
+    pub async fn destroy(self: &Arc<Self>, id: &str, reason: DestroyReason) {
+        let shared = self.shared();
+        let instance = {
+            let st = self.state.lock().unwrap();
+            st.slots
+                .iter()
+                .find(|s| s.instance.id == id)
+                .map(|s| s.instance.clone())
+        };
+        let Some(instance) = instance else { return };
+        let runtime: &dyn ContainerRuntime = shared.runtime.as_ref();
+        if let Some(container_id) = instance.container_id() {
+            // A frozen container can neither run PreStop nor always be removed cleanly.
+            let _ = runtime.unpause(&container_id).await;
+            if reason.runs_pre_stop() && instance.addr().is_some() {
+                hooks::run_pre_stop(&shared, self, &instance).await;
+            }
+            if let Err(e) = runtime.stop(&container_id, shared.options.stop_grace).await {
+                tracing::warn!("{e}");
+            }
+            instance.wait_log_pump(Duration::from_secs(2)).await;
+            if let Err(e) = runtime.remove(&container_id).await {
+                tracing::warn!("{e}");
+            }
+        }
+        self.state
+            .lock()
+            .unwrap()
+            .slots
+            .retain(|s| s.instance.id != id);
+        self.changed.notify_waiters();
+        shared.events.emit(
+            Event::new("instance.destroyed", &self.spec.name, Some(id)).reason(reason.as_str()),
+        );
+        self.system_line(
+            &shared,
+            &instance,
+            None,
+            None,
+            &format!(
+                "FC Instance Destroyed InstanceId: {id} Reason: {}",
+                reason.as_str()
+            ),
+        );
+    }
+
+    /// Runs a command hook (`initializer.command`) inside the container.
+    pub async fn exec(
+        &self,
+        shared: &Shared,
+        instance: &Instance,
+        command: &[String],
+    ) -> Result<fcemu_runtime::ExecOutput, String> {
+        let container_id = instance
+            .container_id()
+            .ok_or("the instance has no container")?;
+        shared
+            .runtime
+            .exec(&container_id, command)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn hook_action_label(action: &HookAction) -> String {
+        match action {
+            HookAction::Handler(h) => h.clone(),
+            HookAction::Command(c) => c.join(" "),
+        }
+    }
+}
+
+/// Counts a request as waiting for exactly as long as it waits (also when its caller goes away).
+struct WaitingGuard<'a>(&'a Function);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock().unwrap();
+        st.waiting = st.waiting.saturating_sub(1);
+    }
+}
+
+/// Container names allow `[a-zA-Z0-9_.-]`; function names may hold more.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,626 @@
+//! The lifecycle against the fake runtime: every rule of Creating, Invoke and Destroy, in milliseconds,
+//! with tokio's paused clock (the fake's pipes are in memory, so timeouts fire only when time is due).
+
+use bytes::Bytes;
+use fcemu_control::{ControlPlane, HookKind, InvocationKind, LogQuery, Options, full_body};
+use fcemu_runtime::fake::{ContainerState, FakeRuntime};
+use fcemu_spec::{Project, parse_project};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A project with one function; `extra` is spliced into its props, `env` into its environment.
+fn project(extra: &str, env: &[(&str, &str)]) -> Project {
+    let env: String = env
+        .iter()
+        .map(|(k, v)| format!("        {k}: \"{v}\"\n"))
+        .collect();
+    let text = format!(
+        r#"
+edition: 3.0.0
+name: test
+resources:
+  f:
+    component: fc3
+    props:
+      functionName: f
+      runtime: custom-container
+      timeout: 5
+      customContainerConfig: {{ image: "fixture:latest", port: 9000 }}
+      environmentVariables:
+        KEEP: "1"
+{env}      instanceLifecycleConfig:
+        initializer: {{ handler: index.init, timeout: 2 }}
+        preStop: {{ handler: index.preStop, timeout: 1 }}
+{extra}
+"#
+    );
+    parse_project(&text, Path::new("/t/s.yaml"), Path::new("/t"), &|_| None)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn plane(project: Project, options: Options) -> (ControlPlane, FakeRuntime) {
+    let fake = FakeRuntime::new();
+    (
+        ControlPlane::new(project, Arc::new(fake.clone()), options),
+        fake,
+    )
+}
+
+async fn get(cp: &ControlPlane, path: &str) -> Response<Bytes> {
+    let req = Request::get(path)
+        .header("x-fc-function-name", "spoofed")
+        .header("x-fc-custom", "no")
+        .body(full_body(""))
+        .unwrap();
+    let resp = cp.invoke("f", req, InvocationKind::HttpTrigger).await;
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
+}
+
+fn header<'a>(r: &'a Response<Bytes>, name: &str) -> &'a str {
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+fn json(r: &Response<Bytes>) -> serde_json::Value {
+    serde_json::from_slice(r.body()).unwrap_or_else(|e| panic!("{e}: {:?}", r.body()))
+}
+
+fn event_names(cp: &ControlPlane) -> Vec<&'static str> {
+    cp.events().snapshot().iter().map(|e| e.event).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn cold_start_runs_three_phases_and_the_initializer_once() {
+    let (cp, fake) = plane(
+        project(
+            "",
+            &[
+                ("FIXTURE_STARTUP_DELAY_MS", "300"),
+                ("FIXTURE_INIT_DELAY_MS", "200"),
+            ],
+        ),
+        Options::default(),
+    );
+    let first = get(&cp, "/hello?x=1").await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let instance_id = header(&first, "x-fc-instance-id").to_string();
+    assert!(instance_id.starts_with("c-"));
+    assert!(header(&first, "x-fc-request-id").starts_with("1-"));
+    // The cold start is reported on the first response, with the three parts.
+    let timing = header(&first, "server-timing");
+    assert!(
+        timing.contains("instance-create;dur=")
+            && timing.contains("runtime-init;dur=")
+            && timing.contains("init-hook;dur="),
+        "{timing}"
+    );
+    let ready = cp
+        .events()
+        .snapshot()
+        .into_iter()
+        .find(|e| e.event == "instance.ready")
+        .unwrap();
+    let runtime_init = ready.extra["runtimeInitMs"].as_f64().unwrap();
+    let init_hook = ready.extra["initHookMs"].as_f64().unwrap();
+    assert!(
+        (300.0..340.0).contains(&runtime_init),
+        "Runtime Init is the server's startup time: {runtime_init}"
+    );
+    assert!(
+        (200.0..240.0).contains(&init_hook),
+        "Init Hook is the Initializer's time: {init_hook}"
+    );
+
+    // Headers in: FC's own, the client's x-fc-* removed.
+    let seen = &json(&first)["headers"];
+    assert_eq!(seen["x-fc-function-name"], "f");
+    assert_eq!(seen["x-fc-control-path"], "/http-invoke");
+    assert_eq!(seen["x-fc-request-id"], header(&first, "x-fc-request-id"));
+    assert_eq!(seen["x-fc-function-initializer"], "index.init");
+    assert!(
+        seen.get("x-fc-custom").is_none(),
+        "client-sent x-fc-* headers are removed"
+    );
+
+    for _ in 0..3 {
+        let again = get(&cp, "/again").await;
+        assert_eq!(
+            header(&again, "x-fc-instance-id"),
+            instance_id,
+            "the instance is reused"
+        );
+        assert!(
+            again.headers().get("server-timing").is_none(),
+            "only the first response reports the cold start"
+        );
+    }
+    let container = fake.live().pop().unwrap();
+    let counters = fake.counters(&container).unwrap();
+    assert_eq!(
+        counters
+            .initialize
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the Initializer runs once per instance"
+    );
+    let spec = fake.spec(&container).unwrap();
+    for var in [
+        "FC_FUNCTION_NAME",
+        "FC_INSTANCE_ID",
+        "FC_CUSTOM_LISTEN_PORT",
+        "FC_REGION",
+        "FC_ACCOUNT_ID",
+        "FC_FUNCTION_MEMORY_SIZE",
+    ] {
+        assert!(spec.env.iter().any(|(k, _)| k == var), "{var} is set");
+    }
+    assert_eq!(spec.labels["fcemu.managed"], "true");
+    assert_eq!(spec.labels["fcemu.instance-id"], instance_id);
+    assert!(spec.name.starts_with("fcemu-f-"));
+
+    assert_eq!(
+        &event_names(&cp)[..7],
+        [
+            "instance.creating",
+            "instance.created",
+            "instance.runtime_ready",
+            "initializer.start",
+            "initializer.end",
+            "instance.ready",
+            "invoke.start"
+        ]
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn initializer_400_keeps_the_instance_and_retries_on_the_next_request() {
+    let (cp, fake) = plane(
+        project(
+            "",
+            &[
+                ("FIXTURE_INIT_STATUS", "404"),
+                ("FIXTURE_INIT_FAIL_TIMES", "1"),
+            ],
+        ),
+        Options::default(),
+    );
+    let first = get(&cp, "/").await;
+    assert_eq!(
+        first.status(),
+        StatusCode::OK,
+        "FC answers InitializationError with 200"
+    );
+    assert_eq!(header(&first, "x-fc-error-type"), "InitializationError");
+    let body = json(&first);
+    assert_eq!(body["errorType"], "InitializationError");
+    assert!(
+        body["errorMessage"].as_str().unwrap().contains("HTTP 404"),
+        "{body}"
+    );
+    assert_eq!(fake.live().len(), 1, "the instance is kept");
+
+    let second = get(&cp, "/").await;
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(header(&second, "x-fc-error-type"), "");
+    let container = fake.live().pop().unwrap();
+    assert_eq!(
+        fake.counters(&container)
+            .unwrap()
+            .initialize
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .filter(|c| c.starts_with("create"))
+            .count(),
+        1,
+        "no second instance"
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn initializer_5xx_destroys_the_instance_without_prestop_and_the_next_request_gets_a_new_one()
+{
+    let (cp, fake) = plane(
+        project(
+            "",
+            &[
+                ("FIXTURE_INIT_STATUS", "503"),
+                ("FIXTURE_INIT_FAIL_TIMES", "1"),
+            ],
+        ),
+        Options::default(),
+    );
+    let first = get(&cp, "/").await;
+    assert_eq!(header(&first, "x-fc-error-type"), "InitializationError");
+    assert!(
+        json(&first)["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 503")
+    );
+    let calls = fake.calls();
+    let first_container = calls
+        .iter()
+        .find_map(|c| c.strip_prefix("start "))
+        .unwrap()
+        .to_string();
+    assert_eq!(fake.state(&first_container), Some(ContainerState::Removed));
+    assert_eq!(
+        fake.counters(&first_container)
+            .unwrap()
+            .pre_stop
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no PreStop: it never became ready"
+    );
+    let destroyed = cp
+        .events()
+        .snapshot()
+        .into_iter()
+        .find(|e| e.event == "instance.destroyed")
+        .unwrap();
+    assert_eq!(destroyed.reason.as_deref(), Some("init_failed"));
+
+    // The fake counts per container, so the new instance's first Initializer call fails too: FIXTURE_INIT_FAIL_TIMES
+    // is per process, like the real fixture. Its second creation is what matters here.
+    let second = get(&cp, "/").await;
+    assert_eq!(header(&second, "x-fc-error-type"), "InitializationError");
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .filter(|c| c.starts_with("create"))
+            .count(),
+        2,
+        "a new instance was created"
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn initializer_timeout_destroys_the_instance() {
+    let (cp, fake) = plane(
+        project("", &[("FIXTURE_INIT_DELAY_MS", "5000")]),
+        Options::default(),
+    );
+    let first = get(&cp, "/").await;
+    assert_eq!(header(&first, "x-fc-error-type"), "InitializationError");
+    let message = json(&first)["errorMessage"].as_str().unwrap().to_string();
+    assert!(message.contains("timeout of 2 s"), "{message}");
+    assert!(fake.live().is_empty(), "destroyed");
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn command_initializer_failure_carries_stderr_and_destroys() {
+    let extra = "";
+    let mut p = project(extra, &[]);
+    p.functions[0].initializer = Some(fcemu_spec::Hook {
+        action: fcemu_spec::HookAction::Command(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "echo oops >&2; exit 7".into(),
+        ]),
+        timeout: Duration::from_secs(3),
+    });
+    let (cp, fake) = plane(p, Options::default());
+    let first = get(&cp, "/").await;
+    assert_eq!(header(&first, "x-fc-error-type"), "InitializationError");
+    let message = json(&first)["errorMessage"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("exited with code 7") && message.contains("oops"),
+        "{message}"
+    );
+    assert!(fake.live().is_empty());
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_runs_prestop_then_removes_and_a_failing_prestop_does_not_block() {
+    let (cp, fake) = plane(
+        project("", &[("FIXTURE_PRESTOP_STATUS", "500")]),
+        Options::default(),
+    );
+    let r = get(&cp, "/").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let container = fake.live().pop().unwrap();
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        fake.counters(&container)
+            .unwrap()
+            .pre_stop
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(fake.state(&container), Some(ContainerState::Removed));
+    let names = event_names(&cp);
+    let pos = |n: &str| names.iter().position(|e| *e == n).unwrap();
+    assert!(
+        pos("prestop.start") < pos("prestop.end") && pos("prestop.end") < pos("instance.destroyed")
+    );
+    let end = cp
+        .events()
+        .snapshot()
+        .into_iter()
+        .find(|e| e.event == "prestop.end")
+        .unwrap();
+    assert_eq!(end.status, Some(500));
+    assert!(end.error.as_deref().unwrap().contains("destroyed anyway"));
+    let destroyed = cp
+        .events()
+        .snapshot()
+        .into_iter()
+        .find(|e| e.event == "instance.destroyed")
+        .unwrap();
+    assert_eq!(destroyed.reason.as_deref(), Some("shutdown"));
+    // Unpause before PreStop, stop before remove.
+    let order: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.ends_with(&container))
+        .collect();
+    let idx = |op: &str| order.iter().position(|c| c.starts_with(op)).unwrap();
+    assert!(
+        idx("unpause") < idx("stop") && idx("stop") < idx("remove"),
+        "{order:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn prestop_timeout_does_not_block_the_destroy() {
+    let (cp, fake) = plane(
+        project("", &[("FIXTURE_PRESTOP_DELAY_MS", "60000")]),
+        Options::default(),
+    );
+    get(&cp, "/").await;
+    let started = tokio::time::Instant::now();
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "bounded by PreStop's 1 s timeout"
+    );
+    assert!(fake.live().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn logs_are_attributed_to_requests_and_hooks() {
+    let (cp, _fake) = plane(project("", &[]), Options::default());
+    let r = get(&cp, "/where").await;
+    let rid = header(&r, "x-fc-request-id").to_string();
+    let instance = header(&r, "x-fc-instance-id").to_string();
+    tokio::task::yield_now().await;
+    let lines = cp.logs().query(&LogQuery {
+        request_id: Some(rid.clone()),
+        ..Default::default()
+    });
+    let text: Vec<&str> = lines.iter().map(|l| l.line.as_str()).collect();
+    assert!(
+        text.contains(&format!("invoke GET /where request {rid}").as_str()),
+        "{text:#?}"
+    );
+    assert!(text.contains(&format!("FC Invoke Start RequestId: {rid}").as_str()));
+    assert!(
+        text.iter().any(
+            |l| l.starts_with(&format!("RequestId: {rid} InstanceId: {instance}"))
+                && l.contains("Init Duration")
+        ),
+        "{text:#?}"
+    );
+    let init = cp.logs().query(&LogQuery {
+        hook: Some(HookKind::Initialize),
+        ..Default::default()
+    });
+    assert!(
+        init.iter()
+            .any(|l| l.line.starts_with("initializer called (1)")),
+        "the function's own line is under Initialize"
+    );
+    assert!(
+        init.iter()
+            .any(|l| l.line.starts_with("FC Initialize End RequestId:"))
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+    let prestop = cp.logs().query(&LogQuery {
+        hook: Some(HookKind::PreStop),
+        instance: Some(instance),
+        ..Default::default()
+    });
+    assert!(
+        prestop
+            .iter()
+            .any(|l| l.line.starts_with("pre-stop called")),
+        "{prestop:#?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_instance_causes_scale_out_and_the_cap_makes_requests_wait() {
+    let (cp, fake) = plane(project("", &[]), Options::default());
+    let (a, b) = tokio::join!(get(&cp, "/sleep?ms=500"), get(&cp, "/sleep?ms=500"));
+    assert_ne!(
+        header(&a, "x-fc-instance-id"),
+        header(&b, "x-fc-instance-id"),
+        "concurrency 1: two instances"
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
+
+    let (cp, fake) = plane(
+        project("", &[]),
+        Options {
+            max_instances: Some(1),
+            ..Options::default()
+        },
+    );
+    let started = tokio::time::Instant::now();
+    let (a, b) = tokio::join!(get(&cp, "/sleep?ms=500"), get(&cp, "/sleep?ms=500"));
+    assert_eq!(a.status(), StatusCode::OK);
+    assert_eq!(b.status(), StatusCode::OK);
+    assert_eq!(
+        header(&a, "x-fc-instance-id"),
+        header(&b, "x-fc-instance-id"),
+        "one instance serves both, one after the other"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn instance_concurrency_shares_one_instance() {
+    let (cp, fake) = plane(
+        project("      instanceConcurrency: 3", &[]),
+        Options::default(),
+    );
+    get(&cp, "/").await;
+    let results = futures_util::future::join_all((0..3).map(|_| get(&cp, "/sleep?ms=300"))).await;
+    let ids: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|r| header(r, "x-fc-instance-id"))
+        .collect();
+    assert_eq!(ids.len(), 1, "three at a time fit one instance");
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_answers_429_resource_exhausted() {
+    let (cp, _fake) = plane(
+        project("", &[]),
+        Options {
+            max_instances: Some(1),
+            queue_limit: 1,
+            ..Options::default()
+        },
+    );
+    let (a, b, c) = tokio::join!(
+        get(&cp, "/sleep?ms=300"),
+        get(&cp, "/sleep?ms=300"),
+        get(&cp, "/sleep?ms=300")
+    );
+    let mut statuses = [a.status(), b.status(), c.status()];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let refused = [a, b, c]
+        .into_iter()
+        .find(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .unwrap();
+    assert_eq!(json(&refused)["Code"], "ResourceExhausted");
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_instance_answers_unhandled_and_is_replaced() {
+    let (cp, fake) = plane(project("", &[]), Options::default());
+    let first = get(&cp, "/").await;
+    let crashed = get(&cp, "/crash").await;
+    assert_eq!(
+        header(&crashed, "x-fc-error-type"),
+        "UnhandledInvocationError"
+    );
+    assert!(
+        json(&crashed)["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("Process exited unexpectedly before completing request")
+    );
+    // Let the exit watcher remove it.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let destroyed = cp
+        .events()
+        .snapshot()
+        .into_iter()
+        .find(|e| e.event == "instance.destroyed")
+        .expect("destroyed");
+    assert_eq!(destroyed.reason.as_deref(), Some("exited"));
+    let next = get(&cp, "/").await;
+    assert_eq!(next.status(), StatusCode::OK);
+    assert_ne!(
+        header(&next, "x-fc-instance-id"),
+        header(&first, "x-fc-instance-id")
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn function_timeout_answers_at_once_and_keeps_the_instance() {
+    let (cp, fake) = plane(project("", &[]), Options::default());
+    let r = get(&cp, "/sleep?ms=8000").await;
+    assert_eq!(header(&r, "x-fc-error-type"), "UnhandledInvocationError");
+    assert_eq!(
+        json(&r)["errorMessage"],
+        "Function timed out after 5 seconds"
+    );
+    assert_eq!(fake.live().len(), 1);
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn event_invoke_posts_to_invoke_with_its_control_path() {
+    let (cp, _fake) = plane(project("", &[]), Options::default());
+    let req = Request::get("/ignored")
+        .body(full_body("{\"k\":1}"))
+        .unwrap();
+    let resp = cp.invoke("f", req, InvocationKind::Event).await;
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(seen["path"], "/invoke");
+    assert_eq!(seen["headers"]["x-fc-control-path"], "/invoke");
+    assert_eq!(seen["headers"]["content-type"], "application/octet-stream");
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_container_that_never_listens_fails_runtime_init_and_is_removed() {
+    let (cp, fake) = plane(
+        project("", &[("FIXTURE_STARTUP_DELAY_MS", "200000")]),
+        Options::default(),
+    );
+    let r = get(&cp, "/").await;
+    assert_eq!(header(&r, "x-fc-error-type"), "FunctionNotStarted");
+    assert!(
+        json(&r)["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("within 120 s")
+    );
+    assert!(fake.live().is_empty());
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_function_is_404_in_fc_shape() {
+    let (cp, _fake) = plane(project("", &[]), Options::default());
+    let resp = cp
+        .invoke(
+            "nope",
+            Request::get("/").body(full_body("")).unwrap(),
+            InvocationKind::HttpTrigger,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["Code"], "FunctionNotFound");
+    assert!(body["RequestId"].as_str().unwrap().starts_with("1-"));
+}

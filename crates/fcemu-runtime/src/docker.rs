@@ -1,0 +1,456 @@
+//! The Docker engine, through bollard.
+
+use crate::*;
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    BuildImageOptions, CreateContainerOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
+};
+use futures_util::{StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+/// The Docker engine fcemu drives. Cheap to clone.
+#[derive(Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+}
+
+/// The engine's own words for a failed call, without bollard's wrapping.
+fn detail(e: &BollardError) -> String {
+    match e {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("{message} (HTTP {status_code})"),
+        other => other.to_string(),
+    }
+}
+
+fn is_not_found(e: &BollardError) -> bool {
+    matches!(
+        e,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+impl DockerRuntime {
+    /// Connects as the docker CLI would (DOCKER_HOST or the local socket) and agrees on an API version, so an
+    /// older engine (20.10 speaks API 1.41) is talked to in its own version.
+    pub async fn connect() -> Result<Self> {
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| RuntimeError::Unreachable { detail: detail(&e) })?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| RuntimeError::Unreachable { detail: detail(&e) })?;
+        Ok(DockerRuntime { docker })
+    }
+
+    pub async fn image_exists(&self, image: &str) -> Result<bool> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(RuntimeError::ImageMissing {
+                image: image.into(),
+                detail: detail(&e),
+            }),
+        }
+    }
+
+    /// Builds `tag` from a context folder, calling `progress` with each line the build prints.
+    pub async fn build_image(
+        &self,
+        context: &Path,
+        dockerfile: &str,
+        tag: &str,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<()> {
+        let fail = |detail: String| RuntimeError::BuildImage {
+            image: tag.into(),
+            detail,
+        };
+        let context_dir = context.to_path_buf();
+        let archive = tokio::task::spawn_blocking(move || build_context_tar(&context_dir))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| {
+                fail(format!(
+                    "packing the build context {}: {e}",
+                    context.display()
+                ))
+            })?;
+        let options = BuildImageOptions {
+            dockerfile: dockerfile.to_string(),
+            t: Some(tag.to_string()),
+            rm: true,
+            forcerm: true,
+            labels: Some(HashMap::from([(
+                labels::MANAGED.to_string(),
+                "true".to_string(),
+            )])),
+            ..Default::default()
+        };
+        let mut stream =
+            self.docker
+                .build_image(options, None, Some(bollard::body_full(archive.into())));
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| fail(detail(&e)))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                return Err(fail(err));
+            }
+            if let Some(line) = info.stream {
+                for l in line.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+                    progress(l);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn container_ip(&self, id: &str) -> Result<Option<IpAddr>> {
+        let info = self.docker.inspect_container(id, None).await.map_err(|e| {
+            RuntimeError::InspectContainer {
+                id: id.into(),
+                detail: detail(&e),
+            }
+        })?;
+        let settings = info.network_settings.unwrap_or_default();
+        let ip = settings
+            .networks
+            .unwrap_or_default()
+            .into_values()
+            .filter_map(|n| n.ip_address)
+            .find(|ip| !ip.is_empty());
+        Ok(ip.and_then(|ip| ip.parse().ok()))
+    }
+}
+
+/// A tar of the build context, leaving out what never belongs in an image (VCS data, fcemu's state).
+fn build_context_tar(dir: &Path) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current)? {
+            let entry = entry?;
+            let path = entry.path();
+            let rel = path.strip_prefix(dir).unwrap_or(&path);
+            let name = entry.file_name();
+            if current == dir && (name == ".git" || name == ".fcemu" || name == "target") {
+                continue;
+            }
+            if entry.file_type()?.is_dir() {
+                builder.append_dir(rel, &path)?;
+                stack.push(path);
+            } else {
+                builder.append_path_with_name(&path, rel)?;
+            }
+        }
+    }
+    builder.into_inner()
+}
+
+/// Splits a timestamped log frame (`2024-01-01T00:00:00.123456789Z text\n...`) into lines.
+fn parse_log_frame(frame: &[u8], stream: OutputStream) -> Vec<LogLine> {
+    let text = String::from_utf8_lossy(frame);
+    text.split_terminator('\n')
+        .map(|raw| {
+            let (ts, line) = match raw.split_once(' ') {
+                Some((ts, rest)) => match humantime::parse_rfc3339(ts) {
+                    Ok(t) => (t, rest),
+                    Err(_) => (SystemTime::now(), raw),
+                },
+                None => match humantime::parse_rfc3339(raw) {
+                    Ok(t) => (t, ""),
+                    Err(_) => (SystemTime::now(), raw),
+                },
+            };
+            LogLine {
+                ts,
+                stream,
+                line: line.trim_end_matches('\r').to_string(),
+            }
+        })
+        .collect()
+}
+
+#[async_trait]
+impl ContainerRuntime for DockerRuntime {
+    async fn create(&self, spec: &ContainerSpec) -> Result<String> {
+        let memory = i64::from(spec.memory_mb) * 1024 * 1024;
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            entrypoint: spec.entrypoint.clone(),
+            cmd: spec.command.clone(),
+            exposed_ports: Some(vec![format!("{}/tcp", spec.port)]),
+            host_config: Some(HostConfig {
+                memory: (memory > 0).then_some(memory),
+                // No swap beyond the limit: FC's memory size is a hard limit.
+                memory_swap: (memory > 0).then_some(memory),
+                nano_cpus: (spec.cpu > 0.0).then(|| (spec.cpu * 1e9) as i64),
+                binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..Default::default()
+        };
+        let created = self.docker.create_container(Some(options), body).await.map_err(|e| {
+            let mut detail = detail(&e);
+            if detail.contains("No such image") {
+                detail.push_str(": build or load the image first (docker build -t IMAGE .), or add x-fcemu-build to customContainerConfig");
+            }
+            RuntimeError::CreateContainer { image: spec.image.clone(), detail }
+        })?;
+        Ok(created.id)
+    }
+
+    async fn start(&self, id: &str, port: u16) -> Result<SocketAddr> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(|e| RuntimeError::StartContainer {
+                id: id.into(),
+                detail: detail(&e),
+            })?;
+        let ip = self
+            .container_ip(id)
+            .await?
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        Ok(SocketAddr::new(ip, port))
+    }
+
+    async fn pause(&self, id: &str) -> Result<()> {
+        self.docker
+            .pause_container(id)
+            .await
+            .map_err(|e| RuntimeError::PauseContainer {
+                id: id.into(),
+                detail: detail(&e),
+            })
+    }
+
+    async fn unpause(&self, id: &str) -> Result<()> {
+        self.docker
+            .unpause_container(id)
+            .await
+            .map_err(|e| RuntimeError::UnpauseContainer {
+                id: id.into(),
+                detail: detail(&e),
+            })
+    }
+
+    async fn exec(&self, id: &str, command: &[String]) -> Result<ExecOutput> {
+        let fail = |detail: String| RuntimeError::Exec {
+            id: id.into(),
+            command: command.to_vec(),
+            detail,
+        };
+        let exec = self
+            .docker
+            .create_exec(
+                id,
+                CreateExecOptions {
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    cmd: Some(command.to_vec()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| fail(detail(&e)))?;
+        let mut out = ExecOutput::default();
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(|e| fail(detail(&e)))?
+        {
+            while let Some(chunk) = output.next().await {
+                match chunk.map_err(|e| fail(detail(&e)))? {
+                    bollard::container::LogOutput::StdErr { message } => {
+                        out.stderr.push_str(&String::from_utf8_lossy(&message))
+                    }
+                    other => out
+                        .stdout
+                        .push_str(&String::from_utf8_lossy(&other.into_bytes())),
+                }
+            }
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| fail(detail(&e)))?;
+        out.exit_code = inspect.exit_code.unwrap_or(-1);
+        Ok(out)
+    }
+
+    fn logs(&self, id: &str) -> BoxStream<'static, Result<LogLine>> {
+        let options = LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            ..Default::default()
+        };
+        let id_owned = id.to_string();
+        self.docker
+            .logs(id, Some(options))
+            .map_err(move |e| RuntimeError::Logs {
+                id: id_owned.clone(),
+                detail: detail(&e),
+            })
+            .map_ok(|chunk| {
+                let (stream, bytes) = match chunk {
+                    bollard::container::LogOutput::StdErr { message } => {
+                        (OutputStream::Stderr, message)
+                    }
+                    other => (OutputStream::Stdout, other.into_bytes()),
+                };
+                futures_util::stream::iter(parse_log_frame(&bytes, stream).into_iter().map(Ok))
+            })
+            .try_flatten()
+            .boxed()
+    }
+
+    async fn wait_exit(&self, id: &str) -> Result<ContainerExit> {
+        let mut wait = self.docker.wait_container(id, None::<WaitContainerOptions>);
+        let exit_code = match wait.next().await {
+            Some(Ok(r)) => r.status_code,
+            // bollard reports a non-zero exit as an error carrying the code.
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => {
+                return Err(RuntimeError::InspectContainer {
+                    id: id.into(),
+                    detail: detail(&e),
+                });
+            }
+            None => -1,
+        };
+        let oom_killed = match self.docker.inspect_container(id, None).await {
+            Ok(info) => info.state.and_then(|s| s.oom_killed).unwrap_or(false),
+            Err(_) => false,
+        };
+        Ok(ContainerExit {
+            exit_code,
+            oom_killed,
+        })
+    }
+
+    async fn stop(&self, id: &str, grace: Duration) -> Result<()> {
+        let options = StopContainerOptions {
+            t: Some(grace.as_secs().max(1) as i32),
+            ..Default::default()
+        };
+        match self.docker.stop_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            // 304: already stopped; 404: already gone.
+            Err(BollardError::DockerResponseServerError {
+                status_code: 304 | 404,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(RuntimeError::StopContainer {
+                id: id.into(),
+                detail: detail(&e),
+            }),
+        }
+    }
+
+    async fn remove(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // 409: a removal is already under way (another path got there first).
+            Err(BollardError::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => Ok(()),
+            Err(e) => Err(RuntimeError::RemoveContainer {
+                id: id.into(),
+                detail: detail(&e),
+            }),
+        }
+    }
+
+    async fn list_managed(&self, labels: &[(String, String)]) -> Result<Vec<ManagedContainer>> {
+        let mut filter = vec![format!("{}=true", labels::MANAGED)];
+        filter.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([("label".to_string(), filter)])),
+            ..Default::default()
+        };
+        let found = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| RuntimeError::ListContainers { detail: detail(&e) })?;
+        Ok(found
+            .into_iter()
+            .filter_map(|c| {
+                let labels: BTreeMap<String, String> =
+                    c.labels.unwrap_or_default().into_iter().collect();
+                // Never touch a container without the label, whatever the engine's filter did.
+                (labels.get(labels::MANAGED).map(String::as_str) == Some("true")).then(|| {
+                    ManagedContainer {
+                        id: c.id.unwrap_or_default(),
+                        name: c
+                            .names
+                            .and_then(|n| n.into_iter().next())
+                            .unwrap_or_default(),
+                        labels,
+                        state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    }
+                })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_frames_split_into_stamped_lines() {
+        let frame =
+            b"2024-05-01T10:00:00.123456789Z first line\n2024-05-01T10:00:00.200000000Z second\n";
+        let lines = parse_log_frame(frame, OutputStream::Stdout);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].line, "first line");
+        assert_eq!(lines[1].line, "second");
+        let ms = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                % 1000
+        };
+        assert_eq!(ms(lines[0].ts), 123);
+        assert_eq!(ms(lines[1].ts), 200);
+    }
+
+    #[test]
+    fn a_frame_without_timestamp_keeps_its_text() {
+        let lines = parse_log_frame(b"no stamp here\n", OutputStream::Stderr);
+        assert_eq!(lines[0].line, "no stamp here");
+        assert_eq!(lines[0].stream, OutputStream::Stderr);
+    }
+}

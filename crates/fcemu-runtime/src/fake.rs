@@ -1,0 +1,542 @@
+//! An in-memory container runtime for tests: each "container" is an in-process HTTP server reached through
+//! in-memory pipes, so tests run in milliseconds and tokio's paused clock works (no real I/O to wait on).
+//!
+//! The fake function reads the same `FIXTURE_*` environment variables as the real fixture image
+//! (fixtures/function), so a scenario reads the same against both.
+
+use crate::*;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+
+/// One fake container.
+struct FakeContainer {
+    spec: ContainerSpec,
+    addr: SocketAddr,
+    state: ContainerState,
+    paused: watch::Sender<bool>,
+    exit: watch::Sender<Option<ContainerExit>>,
+    log_tx: mpsc::UnboundedSender<LogLine>,
+    log_rx: Option<mpsc::UnboundedReceiver<LogLine>>,
+    /// Present once the function listens: connections are handed to it.
+    listener: Option<mpsc::UnboundedSender<tokio::io::DuplexStream>>,
+    counters: Arc<FunctionCounters>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerState {
+    Created,
+    Running,
+    Paused,
+    Exited,
+    Removed,
+}
+
+/// What the fake function saw, for assertions.
+#[derive(Debug, Default)]
+pub struct FunctionCounters {
+    pub initialize: AtomicU64,
+    pub pre_stop: AtomicU64,
+    pub requests: AtomicU64,
+}
+
+#[derive(Default)]
+struct Inner {
+    containers: HashMap<String, FakeContainer>,
+    by_addr: HashMap<SocketAddr, String>,
+    next: u32,
+    /// Every operation in order (`create NAME`, `start ID`, `pause ID`, ...).
+    calls: Vec<String>,
+    /// Operations that fail on purpose, by name (`create`, `start`, `pause`, ...).
+    failing: Vec<String>,
+}
+
+/// The fake runtime. Cheap to clone; clones share the same containers.
+#[derive(Clone, Default)]
+pub struct FakeRuntime {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeRuntime {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every call made so far, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.inner.lock().unwrap().calls.clone()
+    }
+
+    /// Makes every later call of operation `op` fail.
+    pub fn fail(&self, op: &str) {
+        self.inner.lock().unwrap().failing.push(op.to_string());
+    }
+
+    pub fn state(&self, id: &str) -> Option<ContainerState> {
+        self.inner
+            .lock()
+            .unwrap()
+            .containers
+            .get(id)
+            .map(|c| c.state)
+    }
+
+    /// Containers that exist (created and not removed).
+    pub fn live(&self) -> Vec<String> {
+        let inner = self.inner.lock().unwrap();
+        let mut ids: Vec<String> = inner
+            .containers
+            .iter()
+            .filter(|(_, c)| c.state != ContainerState::Removed)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn spec(&self, id: &str) -> Option<ContainerSpec> {
+        self.inner
+            .lock()
+            .unwrap()
+            .containers
+            .get(id)
+            .map(|c| c.spec.clone())
+    }
+
+    pub fn counters(&self, id: &str) -> Option<Arc<FunctionCounters>> {
+        self.inner
+            .lock()
+            .unwrap()
+            .containers
+            .get(id)
+            .map(|c| c.counters.clone())
+    }
+
+    /// Makes a container end by itself, as a crash or the OOM killer would.
+    pub fn kill(&self, id: &str, exit_code: i64, oom_killed: bool) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(c) = inner.containers.get_mut(id) {
+            c.state = ContainerState::Exited;
+            c.listener = None;
+            let _ = c.exit.send(Some(ContainerExit {
+                exit_code,
+                oom_killed,
+            }));
+        }
+    }
+
+    fn record(&self, op: &str, target: &str) -> Result<(), String> {
+        let mut inner = self.inner.lock().unwrap();
+        inner.calls.push(format!("{op} {target}"));
+        if inner.failing.iter().any(|f| f == op) {
+            return Err(format!("{op} fails on purpose (fake runtime)"));
+        }
+        Ok(())
+    }
+}
+
+fn env_of(spec: &ContainerSpec, name: &str) -> Option<String> {
+    spec.env
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+fn env_ms(spec: &ContainerSpec, name: &str) -> Duration {
+    Duration::from_millis(env_of(spec, name).and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+#[async_trait]
+impl ContainerRuntime for FakeRuntime {
+    async fn connect(&self, addr: SocketAddr) -> std::io::Result<Box<dyn Connection>> {
+        let listener = {
+            let inner = self.inner.lock().unwrap();
+            inner
+                .by_addr
+                .get(&addr)
+                .and_then(|id| inner.containers.get(id))
+                .and_then(|c| c.listener.clone())
+        };
+        let refused = || {
+            std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "nothing listens there",
+            )
+        };
+        let listener = listener.ok_or_else(refused)?;
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        listener.send(server).map_err(|_| refused())?;
+        Ok(Box::new(client))
+    }
+
+    async fn create(&self, spec: &ContainerSpec) -> Result<String> {
+        self.record("create", &spec.name)
+            .map_err(|detail| RuntimeError::CreateContainer {
+                image: spec.image.clone(),
+                detail,
+            })?;
+        let mut inner = self.inner.lock().unwrap();
+        inner.next += 1;
+        let n = inner.next;
+        let id = format!("fake{n:04}");
+        let addr = SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(10, 99, (n / 250) as u8, (n % 250) as u8 + 1)),
+            spec.port,
+        );
+        let (log_tx, log_rx) = mpsc::unbounded_channel();
+        inner.by_addr.insert(addr, id.clone());
+        inner.containers.insert(
+            id.clone(),
+            FakeContainer {
+                spec: spec.clone(),
+                addr,
+                state: ContainerState::Created,
+                paused: watch::channel(false).0,
+                exit: watch::channel(None).0,
+                log_tx,
+                log_rx: Some(log_rx),
+                listener: None,
+                counters: Arc::default(),
+            },
+        );
+        Ok(id)
+    }
+
+    async fn start(&self, id: &str, _port: u16) -> Result<SocketAddr> {
+        self.record("start", id)
+            .map_err(|detail| RuntimeError::StartContainer {
+                id: id.into(),
+                detail,
+            })?;
+        let (spec, addr, function) = {
+            let mut inner = self.inner.lock().unwrap();
+            let c = inner
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| RuntimeError::StartContainer {
+                    id: id.into(),
+                    detail: "no such container".into(),
+                })?;
+            c.state = ContainerState::Running;
+            let function = FakeFunction {
+                spec: c.spec.clone(),
+                log: c.log_tx.clone(),
+                paused: c.paused.subscribe(),
+                exit: c.exit.subscribe(),
+                counters: c.counters.clone(),
+                runtime: self.clone(),
+                id: id.to_string(),
+            };
+            (c.spec.clone(), c.addr, function)
+        };
+        function.say(OutputStream::Stdout, "fixture starting");
+        let this = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(env_ms(&spec, "FIXTURE_STARTUP_DELAY_MS")).await;
+            let (tx, mut rx) = mpsc::unbounded_channel::<tokio::io::DuplexStream>();
+            {
+                let mut inner = this.inner.lock().unwrap();
+                match inner.containers.get_mut(&id) {
+                    Some(c)
+                        if c.state == ContainerState::Running
+                            || c.state == ContainerState::Paused =>
+                    {
+                        c.listener = Some(tx)
+                    }
+                    _ => return,
+                }
+            }
+            function.say(OutputStream::Stdout, "fixture listening");
+            let function = Arc::new(function);
+            while let Some(conn) = rx.recv().await {
+                let function = function.clone();
+                let mut exit = function.exit.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let function = function.clone();
+                        async move { Ok::<_, std::convert::Infallible>(function.handle(req).await) }
+                    });
+                    let serve = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(conn), service);
+                    // When the process ends, its connections die with it.
+                    tokio::select! {
+                        _ = serve => {}
+                        _ = exit.wait_for(|e| e.is_some()) => {}
+                    }
+                });
+            }
+        });
+        Ok(addr)
+    }
+
+    async fn pause(&self, id: &str) -> Result<()> {
+        self.record("pause", id)
+            .map_err(|detail| RuntimeError::PauseContainer {
+                id: id.into(),
+                detail,
+            })?;
+        let mut inner = self.inner.lock().unwrap();
+        let c = inner
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| RuntimeError::PauseContainer {
+                id: id.into(),
+                detail: "no such container".into(),
+            })?;
+        c.state = ContainerState::Paused;
+        let _ = c.paused.send(true);
+        Ok(())
+    }
+
+    async fn unpause(&self, id: &str) -> Result<()> {
+        self.record("unpause", id)
+            .map_err(|detail| RuntimeError::UnpauseContainer {
+                id: id.into(),
+                detail,
+            })?;
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(c) = inner.containers.get_mut(id) {
+            if c.state == ContainerState::Paused {
+                c.state = ContainerState::Running;
+            }
+            let _ = c.paused.send(false);
+        }
+        Ok(())
+    }
+
+    async fn exec(&self, id: &str, command: &[String]) -> Result<ExecOutput> {
+        self.record("exec", id)
+            .map_err(|detail| RuntimeError::Exec {
+                id: id.into(),
+                command: command.to_vec(),
+                detail,
+            })?;
+        // The fake understands one shape: [.., "exit N"] exits with N and prints the rest to stderr.
+        let script = command.last().cloned().unwrap_or_default();
+        let exit_code = script
+            .split_whitespace()
+            .skip_while(|w| *w != "exit")
+            .nth(1)
+            .and_then(|n| n.trim_end_matches(';').parse().ok())
+            .unwrap_or(0);
+        Ok(ExecOutput {
+            exit_code,
+            stdout: String::new(),
+            stderr: format!("ran: {script}"),
+        })
+    }
+
+    fn logs(&self, id: &str) -> BoxStream<'static, Result<LogLine>> {
+        let rx = self
+            .inner
+            .lock()
+            .unwrap()
+            .containers
+            .get_mut(id)
+            .and_then(|c| c.log_rx.take());
+        match rx {
+            Some(rx) => futures_util::StreamExt::boxed(futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|line| (Ok(line), rx)) },
+            )),
+            None => futures_util::StreamExt::boxed(futures_util::stream::empty()),
+        }
+    }
+
+    async fn wait_exit(&self, id: &str) -> Result<ContainerExit> {
+        let mut exit = {
+            let inner = self.inner.lock().unwrap();
+            let c = inner
+                .containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::InspectContainer {
+                    id: id.into(),
+                    detail: "no such container".into(),
+                })?;
+            c.exit.subscribe()
+        };
+        loop {
+            if let Some(e) = exit.borrow_and_update().clone() {
+                return Ok(e);
+            }
+            if exit.changed().await.is_err() {
+                return Ok(ContainerExit {
+                    exit_code: -1,
+                    oom_killed: false,
+                });
+            }
+        }
+    }
+
+    async fn stop(&self, id: &str, _grace: Duration) -> Result<()> {
+        self.record("stop", id)
+            .map_err(|detail| RuntimeError::StopContainer {
+                id: id.into(),
+                detail,
+            })?;
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(c) = inner.containers.get_mut(id) {
+            c.state = ContainerState::Exited;
+            c.listener = None;
+            let _ = c.exit.send(Some(ContainerExit {
+                exit_code: 143,
+                oom_killed: false,
+            }));
+            // The engine closes the log stream when the container stops.
+            let (closed, _) = mpsc::unbounded_channel();
+            c.log_tx = closed;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, id: &str) -> Result<()> {
+        self.record("remove", id)
+            .map_err(|detail| RuntimeError::RemoveContainer {
+                id: id.into(),
+                detail,
+            })?;
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(c) = inner.containers.get_mut(id) {
+            c.state = ContainerState::Removed;
+            c.listener = None;
+            let (closed, _) = mpsc::unbounded_channel();
+            c.log_tx = closed;
+            if c.exit.borrow().is_none() {
+                let _ = c.exit.send(Some(ContainerExit {
+                    exit_code: 137,
+                    oom_killed: false,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_managed(&self, labels: &[(String, String)]) -> Result<Vec<ManagedContainer>> {
+        let inner = self.inner.lock().unwrap();
+        Ok(inner
+            .containers
+            .iter()
+            .filter(|(_, c)| c.state != ContainerState::Removed)
+            .filter(|(_, c)| labels.iter().all(|(k, v)| c.spec.labels.get(k) == Some(v)))
+            .map(|(id, c)| ManagedContainer {
+                id: id.clone(),
+                name: c.spec.name.clone(),
+                labels: c.spec.labels.clone(),
+                state: format!("{:?}", c.state).to_lowercase(),
+            })
+            .collect())
+    }
+}
+
+/// The function running in a fake container.
+struct FakeFunction {
+    spec: ContainerSpec,
+    log: mpsc::UnboundedSender<LogLine>,
+    paused: watch::Receiver<bool>,
+    exit: watch::Receiver<Option<ContainerExit>>,
+    counters: Arc<FunctionCounters>,
+    runtime: FakeRuntime,
+    id: String,
+}
+
+impl FakeFunction {
+    fn say(&self, stream: OutputStream, line: &str) {
+        let _ = self.log.send(LogLine {
+            ts: SystemTime::now(),
+            stream,
+            line: line.to_string(),
+        });
+    }
+
+    async fn handle(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        // A frozen container does nothing until it is thawed.
+        let mut paused = self.paused.clone();
+        let _ = paused.wait_for(|p| !*p).await;
+        let path = req.uri().path().to_string();
+        let rid = req
+            .headers()
+            .get("x-fc-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let env_status = |name: &str| {
+            env_of(&self.spec, name)
+                .and_then(|v| v.parse::<u16>().ok())
+                .unwrap_or(200)
+        };
+        let status = match (req.method().as_str(), path.as_str()) {
+            ("POST", "/initialize") => {
+                let n = self.counters.initialize.fetch_add(1, Ordering::SeqCst) + 1;
+                self.say(
+                    OutputStream::Stdout,
+                    &format!("initializer called ({n}) request {rid}"),
+                );
+                tokio::time::sleep(env_ms(&self.spec, "FIXTURE_INIT_DELAY_MS")).await;
+                let fail_times = env_of(&self.spec, "FIXTURE_INIT_FAIL_TIMES")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(u64::MAX);
+                if n > fail_times {
+                    200
+                } else {
+                    env_status("FIXTURE_INIT_STATUS")
+                }
+            }
+            ("GET", "/pre-stop") => {
+                let n = self.counters.pre_stop.fetch_add(1, Ordering::SeqCst) + 1;
+                self.say(
+                    OutputStream::Stdout,
+                    &format!("pre-stop called ({n}) request {rid}"),
+                );
+                tokio::time::sleep(env_ms(&self.spec, "FIXTURE_PRESTOP_DELAY_MS")).await;
+                env_status("FIXTURE_PRESTOP_STATUS")
+            }
+            (_, "/crash") => {
+                self.say(OutputStream::Stderr, &format!("crashing request {rid}"));
+                self.runtime.kill(&self.id, 1, false);
+                // The connection dies with the process: the caller sees no response.
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+            (_, "/sleep") => {
+                let ms = req
+                    .uri()
+                    .query()
+                    .and_then(|q| q.strip_prefix("ms="))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(100);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                200
+            }
+            _ => {
+                self.counters.requests.fetch_add(1, Ordering::SeqCst);
+                self.say(
+                    OutputStream::Stdout,
+                    &format!("invoke {} {path} request {rid}", req.method()),
+                );
+                200
+            }
+        };
+        let headers: serde_json::Map<String, serde_json::Value> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into(),
+                )
+            })
+            .collect();
+        let body = serde_json::json!({ "path": path, "headers": headers });
+        Response::builder()
+            .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap()
+    }
+}

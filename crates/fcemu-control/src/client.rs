@@ -5,7 +5,7 @@ use bytes::Bytes;
 use fcemu_runtime::{Connection, ContainerRuntime};
 use futures_util::future::BoxFuture;
 use http::Uri;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::Connected;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -17,21 +17,21 @@ use std::time::Duration;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Request and response bodies on every path: streamed, never collected whole.
-pub type Body = BoxBody<Bytes, BoxError>;
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 pub type InstanceClient = Client<InstanceConnector, Body>;
 
 pub fn empty_body() -> Body {
     use http_body_util::BodyExt;
     http_body_util::Empty::new()
         .map_err(|never| match never {})
-        .boxed()
+        .boxed_unsync()
 }
 
 pub fn full_body(bytes: impl Into<Bytes>) -> Body {
     use http_body_util::BodyExt;
     http_body_util::Full::new(bytes.into())
         .map_err(|never| match never {})
-        .boxed()
+        .boxed_unsync()
 }
 
 pub fn new_client(runtime: Arc<dyn ContainerRuntime>) -> InstanceClient {

@@ -1,9 +1,7 @@
 //! The lifecycle event stream (interface.md): one JSON object per event, kept for the run and broadcast.
 
 use serde::Serialize;
-use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
-use tokio::sync::broadcast;
 
 /// One lifecycle event. Field names are the contract: scripts read them.
 #[derive(Debug, Clone, Serialize)]
@@ -86,39 +84,11 @@ pub fn timestamp(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// Keeps every event of the run and hands new ones to subscribers.
-#[derive(Clone)]
-pub struct EventBus {
-    history: Arc<Mutex<Vec<Arc<Event>>>>,
-    tx: broadcast::Sender<Arc<Event>>,
-}
-
-impl Default for EventBus {
-    fn default() -> Self {
-        EventBus {
-            history: Arc::default(),
-            tx: broadcast::channel(4096).0,
-        }
-    }
-}
+/// Every event of the run, in order.
+pub type EventBus = crate::journal::Journal<Event>;
 
 impl EventBus {
     pub fn emit(&self, event: Event) {
-        let event = Arc::new(event);
-        // Keep history and broadcast under one lock, so a subscriber that reads the history and then
-        // follows sees every event exactly once.
-        let mut history = self.history.lock().unwrap();
-        history.push(event.clone());
-        let _ = self.tx.send(event);
-    }
-
-    /// Everything so far, and a receiver for what comes next (no gap, no repeat).
-    pub fn snapshot_and_follow(&self) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
-        let history = self.history.lock().unwrap();
-        (history.clone(), self.tx.subscribe())
-    }
-
-    pub fn snapshot(&self) -> Vec<Arc<Event>> {
-        self.history.lock().unwrap().clone()
+        self.push(event);
     }
 }

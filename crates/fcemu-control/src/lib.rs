@@ -8,6 +8,7 @@ mod hooks;
 pub mod ids;
 mod instance;
 mod invoke;
+pub mod journal;
 pub mod logs;
 mod pool;
 
@@ -77,8 +78,8 @@ pub(crate) struct Shared {
     pub project: Project,
     pub runtime: Arc<dyn ContainerRuntime>,
     pub options: Options,
-    pub events: EventBus,
-    pub logs: LogStore,
+    pub events: Arc<EventBus>,
+    pub logs: Arc<LogStore>,
     pub client: client::InstanceClient,
     /// Creations and destroys under way: shutdown waits for all of them.
     pub tasks: TaskTracker,
@@ -101,8 +102,8 @@ impl ControlPlane {
             project,
             runtime,
             options,
-            events: EventBus::default(),
-            logs: LogStore::default(),
+            events: Arc::default(),
+            logs: Arc::default(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             shutting_down: AtomicBool::new(false),
@@ -128,11 +129,11 @@ impl ControlPlane {
         &self.shared.project
     }
 
-    pub fn events(&self) -> &EventBus {
+    pub fn events(&self) -> &Arc<EventBus> {
         &self.shared.events
     }
 
-    pub fn logs(&self) -> &LogStore {
+    pub fn logs(&self) -> &Arc<LogStore> {
         &self.shared.logs
     }
 

@@ -2,9 +2,8 @@
 //! request and hook, kept for the whole run (also after the instance is gone) and queryable.
 
 use serde::Serialize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
-use tokio::sync::broadcast;
 
 /// The hook or phase a line belongs to, as FC's log search names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,52 +63,14 @@ impl LogQuery {
     }
 }
 
-#[derive(Clone)]
-pub struct LogStore {
-    lines: Arc<Mutex<Vec<Arc<LogRecord>>>>,
-    tx: broadcast::Sender<Arc<LogRecord>>,
-}
-
-impl Default for LogStore {
-    fn default() -> Self {
-        LogStore {
-            lines: Arc::default(),
-            tx: broadcast::channel(16384).0,
-        }
-    }
-}
+/// Every log line of the run, in order.
+pub type LogStore = crate::journal::Journal<LogRecord>;
 
 impl LogStore {
-    pub fn push(&self, record: LogRecord) {
-        let record = Arc::new(record);
-        let mut lines = self.lines.lock().unwrap();
-        lines.push(record.clone());
-        let _ = self.tx.send(record);
-    }
-
     pub fn query(&self, q: &LogQuery) -> Vec<Arc<LogRecord>> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
+        self.snapshot()
+            .into_iter()
             .filter(|r| q.matches(r))
-            .cloned()
             .collect()
-    }
-
-    /// The lines so far that match, and a receiver for every later line (the caller filters).
-    pub fn query_and_follow(
-        &self,
-        q: &LogQuery,
-    ) -> (Vec<Arc<LogRecord>>, broadcast::Receiver<Arc<LogRecord>>) {
-        let lines = self.lines.lock().unwrap();
-        (
-            lines.iter().filter(|r| q.matches(r)).cloned().collect(),
-            self.tx.subscribe(),
-        )
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogRecord>> {
-        self.tx.subscribe()
     }
 }

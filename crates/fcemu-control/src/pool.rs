@@ -29,6 +29,15 @@ pub enum PlaceError {
     ShuttingDown,
 }
 
+/// What a request does next, decided under the pool's lock.
+enum Placement {
+    Serve(Arc<Instance>),
+    RetryInitializer(Arc<Instance>),
+    Create(Arc<Instance>),
+    Wait,
+    Refuse(PlaceError),
+}
+
 /// An instance's place in the pool: what routing reads and changes under the pool's lock.
 struct Slot {
     instance: Arc<Instance>,
@@ -165,88 +174,103 @@ impl Function {
     /// Places a request on an instance with a free slot, creating one when every instance is full.
     pub async fn acquire(self: &Arc<Self>) -> Result<Lease, PlaceError> {
         let shared = self.shared();
-        let concurrency = self.spec.instance_concurrency;
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
-            let must_init: Arc<Instance>;
-            {
-                let mut st = self.state.lock().unwrap();
-                if shared
-                    .shutting_down
-                    .load(std::sync::atomic::Ordering::SeqCst)
-                {
-                    return Err(PlaceError::ShuttingDown);
+            // Decide under the lock; act (await) after it is released.
+            let step = self.place(&shared, notified.as_mut());
+            match step {
+                Placement::Serve(instance) => {
+                    return Ok(Lease {
+                        instance,
+                        function: self.clone(),
+                    });
                 }
-                // Fill the busiest instance that still has room, so idle ones stay idle (and get reclaimed).
-                let best = st
-                    .slots
-                    .iter_mut()
-                    .filter(|s| {
-                        matches!(
-                            s.state,
-                            InstanceState::Ready | InstanceState::Busy | InstanceState::Frozen
-                        ) && s.in_flight < concurrency
-                    })
-                    .max_by_key(|s| s.in_flight);
-                if let Some(slot) = best {
-                    slot.in_flight += 1;
-                    slot.last_request_at = Some(SystemTime::now());
-                    if slot.needs_init {
-                        // Only this request may run the retried Initializer; others wait for its outcome.
-                        slot.needs_init = false;
-                        slot.state = InstanceState::Initializing;
-                        must_init = slot.instance.clone();
-                    } else {
-                        slot.state = InstanceState::Busy;
-                        return Ok(Lease {
-                            instance: slot.instance.clone(),
-                            function: self.clone(),
-                        });
-                    }
-                } else {
-                    let live = st
-                        .slots
-                        .iter()
-                        .filter(|s| s.state != InstanceState::Stopping)
-                        .count() as u32;
-                    let cap = self.max_instances();
-                    // Create only for demand that instances already being created will not absorb.
-                    let absorbed = st.creating * concurrency;
-                    if live < cap && absorbed <= st.waiting {
-                        st.creating += 1;
-                        // The slot exists from now on, so the cap counts it before its container does.
-                        let instance = Arc::new(Instance::new(
-                            ids::instance_id(),
-                            self.spec.name.clone(),
-                            SystemTime::now(),
-                        ));
-                        st.slots.push(Slot {
-                            instance: instance.clone(),
-                            state: InstanceState::Creating,
-                            in_flight: 1,
-                            needs_init: false,
-                            last_request_at: Some(SystemTime::now()),
-                            provisioned: false,
-                        });
-                        drop(st);
-                        return self.create_for_request(&shared, instance).await;
-                    }
-                    if st.waiting as usize >= shared.options.queue_limit {
-                        return Err(PlaceError::Exhausted {
-                            limit: cap.min(live),
-                        });
-                    }
-                    st.waiting += 1;
-                    notified.as_mut().enable();
-                    drop(st);
+                Placement::RetryInitializer(instance) => {
+                    return self.retry_initializer(&shared, instance).await;
+                }
+                Placement::Create(instance) => {
+                    return self.create_for_request(&shared, instance).await;
+                }
+                Placement::Refuse(e) => return Err(e),
+                Placement::Wait => {
                     let _waiting = WaitingGuard(self);
                     notified.await;
-                    continue;
                 }
             }
-            return self.retry_initializer(&shared, must_init).await;
         }
+    }
+
+    fn place(
+        &self,
+        shared: &Shared,
+        notified: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    ) -> Placement {
+        let concurrency = self.spec.instance_concurrency;
+        let mut st = self.state.lock().unwrap();
+        if shared
+            .shutting_down
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Placement::Refuse(PlaceError::ShuttingDown);
+        }
+        // Fill the busiest instance that still has room, so idle ones stay idle (and get reclaimed).
+        let best = st
+            .slots
+            .iter_mut()
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    InstanceState::Ready | InstanceState::Busy | InstanceState::Frozen
+                ) && s.in_flight < concurrency
+            })
+            .max_by_key(|s| s.in_flight);
+        if let Some(slot) = best {
+            slot.in_flight += 1;
+            slot.last_request_at = Some(SystemTime::now());
+            if slot.needs_init {
+                // Only this request runs the retried Initializer; others wait for its outcome.
+                slot.needs_init = false;
+                slot.state = InstanceState::Initializing;
+                return Placement::RetryInitializer(slot.instance.clone());
+            }
+            slot.state = InstanceState::Busy;
+            return Placement::Serve(slot.instance.clone());
+        }
+        let live = st
+            .slots
+            .iter()
+            .filter(|s| s.state != InstanceState::Stopping)
+            .count() as u32;
+        let cap = self.max_instances();
+        // Create only for demand that instances already being created will not absorb.
+        let absorbed = st.creating * concurrency;
+        if live < cap && absorbed <= st.waiting {
+            st.creating += 1;
+            // The slot exists from now on, so the cap counts it before its container does.
+            let instance = Arc::new(Instance::new(
+                ids::instance_id(),
+                self.spec.name.clone(),
+                SystemTime::now(),
+            ));
+            st.slots.push(Slot {
+                instance: instance.clone(),
+                state: InstanceState::Creating,
+                in_flight: 1,
+                needs_init: false,
+                last_request_at: Some(SystemTime::now()),
+                provisioned: false,
+            });
+            return Placement::Create(instance);
+        }
+        if st.waiting as usize >= shared.options.queue_limit {
+            return Placement::Refuse(PlaceError::Exhausted {
+                limit: cap.min(live),
+            });
+        }
+        st.waiting += 1;
+        notified.enable();
+        Placement::Wait
     }
 
     /// Runs the Initializer again on an instance whose last attempt answered 400/404.
@@ -420,9 +444,14 @@ impl Function {
 
         // Runtime Init: start, then wait until the port accepts connections.
         let t1 = Instant::now();
-        self.spawn_log_pump(shared, &instance);
         let started = tokio::select! {
-            r = self.runtime_init(shared, &container_id) => r,
+            r = async {
+                let addr = shared.runtime.start(&container_id, self.spec.container.port).await.map_err(|e| e.to_string())?;
+                // Docker ends a log follow at once on a container that is not running yet: attach after
+                // start (the log driver replays from the beginning, so no early line is missed).
+                self.spawn_log_pump(shared, &instance);
+                self.wait_until_listening(shared, &container_id, addr).await
+            } => r,
             _ = shared.shutdown.cancelled() => Err("fcemu is shutting down".to_string()),
         };
         let addr = match started {
@@ -509,18 +538,14 @@ impl Function {
         Ok(lease)
     }
 
-    /// Starts the container and polls its port every few milliseconds (with a little backoff) until it
-    /// accepts a connection: the point is a truthful Runtime Init, not a 1 s granularity.
-    async fn runtime_init(
+    /// Polls the started container's port every few milliseconds (with a little backoff) until it accepts
+    /// a connection: the point is a truthful Runtime Init, not a 1 s granularity.
+    async fn wait_until_listening(
         &self,
         shared: &Shared,
         container_id: &str,
+        addr: SocketAddr,
     ) -> Result<SocketAddr, String> {
-        let addr = shared
-            .runtime
-            .start(container_id, self.spec.container.port)
-            .await
-            .map_err(|e| e.to_string())?;
         let deadline = Instant::now() + shared.options.runtime_init_timeout;
         let exited = shared.runtime.wait_exit(container_id);
         tokio::pin!(exited);

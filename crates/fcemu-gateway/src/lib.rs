@@ -1,1 +1,274 @@
+//! fcemu-gateway: the HTTP face of a running `fcemu up`. One listener serves HTTP trigger traffic, the
+//! `/_fcemu` control API and the subset of FC's 2023-03-30 OpenAPI (interface.md).
 
+mod control_api;
+
+use bytes::Bytes;
+use fcemu_control::{Body, ControlPlane, InvocationKind, fc_error_response, ids};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Serves until `shutdown` resolves, then lets open connections finish for up to `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    cp: ControlPlane,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    let gateway = Arc::new(Gateway::new(cp));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment instead of spinning.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let gateway = gateway.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let gateway = gateway.clone();
+            async move { Ok::<_, std::convert::Infallible>(gateway.handle(req).await) }
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
+}
+
+pub struct Gateway {
+    cp: ControlPlane,
+    /// With exactly one function that has an HTTP trigger, every path goes to it.
+    single_trigger: Option<String>,
+}
+
+pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(fcemu_control::full_body(value.to_string()))
+        .expect("a valid response")
+}
+
+fn incoming_body(req: Request<Incoming>) -> Request<Body> {
+    req.map(|b| {
+        b.map_err(|e| Box::new(e) as fcemu_control::BoxError)
+            .boxed_unsync()
+    })
+}
+
+impl Gateway {
+    pub fn new(cp: ControlPlane) -> Self {
+        let with_trigger: Vec<String> = cp
+            .functions()
+            .filter(|f| f.http_trigger.is_some())
+            .map(|f| f.name.clone())
+            .collect();
+        let single_trigger = (with_trigger.len() == 1).then(|| with_trigger[0].clone());
+        Gateway { cp, single_trigger }
+    }
+
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let path = req.uri().path();
+        if let Some(rest) = path.strip_prefix("/_fcemu/") {
+            let rest = rest.to_string();
+            return control_api::handle(&self.cp, &rest, req).await;
+        }
+        if let Some(rest) = path.strip_prefix("/2023-03-30/") {
+            let rest = rest.to_string();
+            return self.openapi(&rest, req).await;
+        }
+        self.trigger(req).await
+    }
+
+    /// HTTP trigger traffic: one trigger takes every path; with several, the first segment names the function.
+    async fn trigger(&self, req: Request<Incoming>) -> Response<Body> {
+        let (function, req) = match &self.single_trigger {
+            Some(name) => (name.clone(), req),
+            None => match self.route_by_segment(req) {
+                Ok(routed) => routed,
+                Err(resp) => return resp,
+            },
+        };
+        let Some(spec) = self.cp.function(&function) else {
+            return not_found(&function);
+        };
+        if let Some(trigger) = &spec.http_trigger {
+            if !trigger.allows(req.method().as_str()) {
+                return fc_error_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "MethodNotAllowed",
+                    &format!(
+                        "the HTTP trigger {} of function {function} does not accept {}; it accepts {}",
+                        trigger.name,
+                        req.method(),
+                        trigger.methods.join(", ")
+                    ),
+                    &ids::request_id(),
+                );
+            }
+        }
+        self.cp
+            .invoke(&function, incoming_body(req), InvocationKind::HttpTrigger)
+            .await
+    }
+
+    /// `/FUNCTION/rest` reaches FUNCTION as `/rest`.
+    fn route_by_segment(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<(String, Request<Incoming>), Response<Body>> {
+        let path = req.uri().path();
+        let trimmed = path.trim_start_matches('/');
+        let (first, rest) = trimmed
+            .split_once('/')
+            .map(|(a, b)| (a, format!("/{b}")))
+            .unwrap_or((trimmed, "/".into()));
+        let function = first.to_string();
+        if self
+            .cp
+            .function(&function)
+            .is_none_or(|f| f.http_trigger.is_none())
+        {
+            let names: Vec<String> = self
+                .cp
+                .functions()
+                .filter(|f| f.http_trigger.is_some())
+                .map(|f| format!("/{}/", f.name))
+                .collect();
+            return Err(fc_error_response(
+                StatusCode::NOT_FOUND,
+                "FunctionNotFound",
+                &format!(
+                    "no function with an HTTP trigger is named `{function}`; with several functions the first path segment names one: {}",
+                    names.join(", ")
+                ),
+                &ids::request_id(),
+            ));
+        }
+        let (mut parts, body) = req.into_parts();
+        let query = parts
+            .uri
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        parts.uri = format!("{rest}{query}")
+            .parse()
+            .unwrap_or_else(|_| http::Uri::from_static("/"));
+        Ok((function, Request::from_parts(parts, body)))
+    }
+
+    /// The subset of FC's 2023-03-30 OpenAPI that fcemu serves.
+    async fn openapi(&self, rest: &str, req: Request<Incoming>) -> Response<Body> {
+        let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        match (req.method().as_str(), segments.as_slice()) {
+            ("POST", ["functions", name, "invocations"]) => {
+                let name = name.to_string();
+                if self.cp.function(&name).is_none() {
+                    return not_found(&name);
+                }
+                self.cp
+                    .invoke(&name, incoming_body(req), InvocationKind::Event)
+                    .await
+            }
+            ("GET", ["functions"]) => {
+                let functions: Vec<_> = self.cp.functions().map(openapi_function).collect();
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({ "functions": functions }),
+                )
+            }
+            ("GET", ["functions", name]) => match self.cp.function(name) {
+                Some(f) => json_response(StatusCode::OK, &openapi_function(f)),
+                None => not_found(name),
+            },
+            ("GET", ["functions", name, "instances"]) => {
+                if self.cp.function(name).is_none() {
+                    return not_found(name);
+                }
+                let instances: Vec<_> = self
+                    .cp
+                    .instances()
+                    .into_iter()
+                    .filter(|i| i.function_name == *name)
+                    .map(|i| serde_json::json!({ "instanceId": i.instance_id, "versionId": "LATEST" }))
+                    .collect();
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({ "instances": instances }),
+                )
+            }
+            _ => fc_error_response(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!(
+                    "{} /2023-03-30/{rest} is not part of the OpenAPI subset fcemu serves",
+                    req.method()
+                ),
+                &ids::request_id(),
+            ),
+        }
+    }
+}
+
+fn not_found(function: &str) -> Response<Body> {
+    fc_error_response(
+        StatusCode::NOT_FOUND,
+        "FunctionNotFound",
+        &format!("function {function} does not exist in this project"),
+        &ids::request_id(),
+    )
+}
+
+fn openapi_function(f: &fcemu_spec::FunctionSpec) -> serde_json::Value {
+    serde_json::json!({
+        "functionName": f.name,
+        "runtime": f.runtime.name(),
+        "handler": f.handler,
+        "description": f.description,
+        "cpu": f.cpu,
+        "memorySize": f.memory_size_mb,
+        "diskSize": f.disk_size_mb,
+        "timeout": f.timeout.as_secs(),
+        "instanceConcurrency": f.instance_concurrency,
+        "environmentVariables": f.environment_variables,
+        "customContainerConfig": { "image": f.container.image, "port": f.container.port },
+    })
+}
+
+/// A body of newline-delimited JSON values, each line written as soon as it is produced.
+pub(crate) fn ndjson_stream<S, T>(items: S) -> Body
+where
+    S: futures_util::Stream<Item = T> + Send + 'static,
+    T: serde::Serialize,
+{
+    use futures_util::StreamExt;
+    let frames = items.map(|item| {
+        let mut line = serde_json::to_vec(&item).unwrap_or_default();
+        line.push(b'\n');
+        Ok::<_, fcemu_control::BoxError>(http_body::Frame::data(Bytes::from(line)))
+    });
+    http_body_util::StreamBody::new(frames).boxed_unsync()
+}

@@ -199,6 +199,9 @@ impl ContainerRuntime for DockerRuntime {
                 memory_swap: (memory > 0).then_some(memory),
                 nano_cpus: (spec.cpu > 0.0).then(|| (spec.cpu * 1e9) as i64),
                 binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+                // An init process as PID 1 forwards SIGTERM to the function (a PID 1 without a handler
+                // ignores it, and every stop would wait for SIGKILL) and reaps its zombies.
+                init: Some(true),
                 ..Default::default()
             }),
             ..Default::default()

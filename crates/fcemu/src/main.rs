@@ -1,1 +1,231 @@
-fn main() {}
+//! fcemu: Function Compute's instance lifecycle, locally, on Docker.
+
+mod client;
+mod commands;
+mod output;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "fcemu",
+    version,
+    about = "Run Alibaba Cloud Function Compute functions locally, with their real lifecycle"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GpuMode {
+    Auto,
+    Off,
+    Simulate,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct Endpoint {
+    /// The running `fcemu up` to talk to (default: the one recorded in ./.fcemu/, else http://127.0.0.1:9000)
+    #[arg(long, env = "FCEMU_ENDPOINT")]
+    endpoint: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// The project folder holding s.yaml (default: the current folder)
+    dir: Option<PathBuf>,
+    /// The project file, as Serverless Devs' -t
+    #[arg(short = 't', long = "template", env = "FCEMU_TEMPLATE")]
+    template: Option<PathBuf>,
+    /// Where to serve HTTP trigger traffic and the control API
+    #[arg(long, env = "FCEMU_LISTEN", default_value = "127.0.0.1:9000")]
+    listen: SocketAddr,
+    /// Reclaim an instance after this long without a request (e.g. 300s, 2m, 500ms)
+    #[arg(long, env = "FCEMU_IDLE_TIMEOUT", default_value = "300s", value_parser = humantime::parse_duration)]
+    idle_timeout: std::time::Duration,
+    /// Wait this long after the last request before freezing an instance
+    #[arg(long, env = "FCEMU_FREEZE_GRACE", default_value = "0ms", value_parser = humantime::parse_duration)]
+    freeze_grace: std::time::Duration,
+    /// Never freeze instances between requests
+    #[arg(long, env = "FCEMU_NO_FREEZE")]
+    no_freeze: bool,
+    /// At most this many instances per function
+    #[arg(long, env = "FCEMU_MAX_INSTANCES")]
+    max_instances: Option<u32>,
+    /// text: readable lines; json: the lifecycle event stream, one JSON object per line
+    #[arg(long, env = "FCEMU_FORMAT", value_enum, default_value = "text")]
+    format: Format,
+    /// GPUs: auto (NVML), off, or simulate (FCEMU_SIMULATED_GPUS)
+    #[arg(long, env = "FCEMU_GPU", value_enum, default_value = "auto")]
+    gpu: GpuMode,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the functions of an s.yaml on localhost, with their whole lifecycle
+    Up(UpArgs),
+    /// Send one event to a function of a running `up` and print the response
+    Invoke {
+        function: String,
+        /// The event, inline
+        #[arg(short = 'e', long = "event")]
+        event: Option<String>,
+        /// Read the event from a file
+        #[arg(long = "event-file", conflicts_with = "event")]
+        event_file: Option<PathBuf>,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// List the live instances of a running `up`
+    Ps {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Query the kept logs of a running `up`
+    Logs {
+        #[arg(long)]
+        function: Option<String>,
+        #[arg(long)]
+        instance: Option<String>,
+        #[arg(long = "request-id")]
+        request_id: Option<String>,
+        /// Initialize, Invoke or PreStop
+        #[arg(long)]
+        hook: Option<String>,
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Print the lifecycle event stream of a running `up`
+    Events {
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Destroy instances now, through PreStop, as idle reclamation would
+    Reclaim {
+        instance_id: Option<String>,
+        #[arg(long, conflicts_with = "instance_id")]
+        function: Option<String>,
+        #[arg(long, conflicts_with_all = ["instance_id", "function"])]
+        all: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Check an s.yaml and print the functions it resolves to
+    Validate {
+        dir: Option<PathBuf>,
+        #[arg(short = 't', long = "template")]
+        template: Option<PathBuf>,
+    },
+    /// Remove every container fcemu left behind, for any project
+    Down,
+}
+
+/// A failure with its exit code (interface.md): 1 the user's input, 3 the environment.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn user(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    pub fn environment(message: impl Into<String>) -> Self {
+        Failure {
+            code: 3,
+            message: message.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FCEMU_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fcemu: cannot start its async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => commands::up::run(args).await,
+            Command::Invoke {
+                function,
+                event,
+                event_file,
+                endpoint,
+            } => commands::invoke::run(&endpoint, &function, event, event_file).await,
+            Command::Ps { format, endpoint } => commands::ps::run(&endpoint, format).await,
+            Command::Logs {
+                function,
+                instance,
+                request_id,
+                hook,
+                follow,
+                format,
+                endpoint,
+            } => {
+                let query = commands::logs::Query {
+                    function,
+                    instance,
+                    request_id,
+                    hook,
+                };
+                commands::logs::run(&endpoint, query, follow, format).await
+            }
+            Command::Events {
+                follow,
+                format,
+                endpoint,
+            } => commands::events::run(&endpoint, follow, format).await,
+            Command::Reclaim {
+                instance_id,
+                function,
+                all,
+                endpoint,
+            } => commands::reclaim::run(&endpoint, instance_id, function, all).await,
+            Command::Validate { dir, template } => commands::validate::run(dir, template),
+            Command::Down => commands::down::run().await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("fcemu: {}", failure.message.trim_end());
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Talking to a running `fcemu up` over its control API.
+
+use crate::{Endpoint, Failure};
+use futures_util::StreamExt;
+use std::path::Path;
+
+/// Where `up` records its address, so client commands run in the project folder find it.
+pub const ENDPOINT_FILE: &str = ".fcemu/endpoint";
+
+impl Endpoint {
+    pub fn url(&self) -> String {
+        if let Some(e) = &self.endpoint {
+            return e.trim_end_matches('/').to_string();
+        }
+        if let Ok(recorded) = std::fs::read_to_string(Path::new(ENDPOINT_FILE)) {
+            let recorded = recorded.trim();
+            if !recorded.is_empty() {
+                return recorded.trim_end_matches('/').to_string();
+            }
+        }
+        "http://127.0.0.1:9000".into()
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .build()
+        .expect("a plain HTTP client")
+}
+
+fn unreachable(url: &str, e: &reqwest::Error) -> Failure {
+    Failure::environment(format!(
+        "no fcemu up answers at {url} ({e}). Start one with `fcemu up` in the project folder, or point --endpoint (FCEMU_ENDPOINT) at it."
+    ))
+}
+
+/// Sends a request and turns an FC-shaped error answer into a user failure.
+pub async fn send(
+    endpoint: &Endpoint,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, Failure> {
+    let url = endpoint.url();
+    let response = request.send().await.map_err(|e| unreachable(&url, &e))?;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let message = body
+            .get("Message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("no message");
+        return Err(Failure::user(format!("{message} (HTTP {status})")));
+    }
+    Ok(response)
+}
+
+pub async fn get_json(endpoint: &Endpoint, path: &str) -> Result<serde_json::Value, Failure> {
+    let url = format!("{}{path}", endpoint.url());
+    let response = send(endpoint, http().get(&url)).await?;
+    response.json().await.map_err(|e| {
+        Failure::environment(format!(
+            "{url} answered with something that is not JSON: {e}"
+        ))
+    })
+}
+
+/// Reads a newline-delimited JSON stream, calling `each` with every value as it arrives.
+pub async fn ndjson(
+    endpoint: &Endpoint,
+    path: &str,
+    mut each: impl FnMut(serde_json::Value),
+) -> Result<(), Failure> {
+    let url = format!("{}{path}", endpoint.url());
+    let response = send(endpoint, http().get(&url)).await?;
+    let mut stream = response.bytes_stream();
+    let mut buffer = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| Failure::environment(format!("the stream from {url} broke off: {e}")))?;
+        buffer.extend_from_slice(&chunk);
+        while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=pos).collect();
+            if let Ok(value) = serde_json::from_slice(&line) {
+                each(value);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! One file per command.
+
+pub mod down;
+pub mod events;
+pub mod invoke;
+pub mod logs;
+pub mod ps;
+pub mod reclaim;
+pub mod up;
+pub mod validate;

@@ -1,0 +1,59 @@
+//! `fcemu ps`: the live instances of a running `up`.
+
+use crate::client::get_json;
+use crate::{Endpoint, Failure, Format};
+use serde_json::Value;
+use std::time::SystemTime;
+
+/// Seconds since an RFC 3339 timestamp, as `12s`, `3m4s`.
+fn since(ts: Option<&str>) -> String {
+    let Some(t) = ts.and_then(|t| humantime::parse_rfc3339_weak(t).ok()) else {
+        return "-".into();
+    };
+    let secs = SystemTime::now()
+        .duration_since(t)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    humantime::format_duration(std::time::Duration::from_secs(secs))
+        .to_string()
+        .replace(' ', "")
+}
+
+pub async fn run(endpoint: &Endpoint, format: Format) -> Result<(), Failure> {
+    let body = get_json(endpoint, "/_fcemu/instances").await?;
+    if format == Format::Json {
+        println!("{body}");
+        return Ok(());
+    }
+    let instances = body["instances"].as_array().cloned().unwrap_or_default();
+    println!(
+        "{:<38} {:<20} {:<13} {:>9} {:>8} {:>9}",
+        "INSTANCE", "FUNCTION", "STATE", "IN-FLIGHT", "AGE", "IDLE FOR"
+    );
+    for i in &instances {
+        let s = |k: &str| i.get(k).and_then(Value::as_str).unwrap_or("");
+        let state = if i["provisioned"].as_bool() == Some(true) {
+            format!("{} (prov)", s("state"))
+        } else {
+            s("state").to_string()
+        };
+        let idle = if i["inFlight"].as_u64().unwrap_or(0) > 0 {
+            "-".to_string()
+        } else {
+            since(i["lastRequestAt"].as_str().or(i["createdAt"].as_str()))
+        };
+        println!(
+            "{:<38} {:<20} {:<13} {:>9} {:>8} {:>9}",
+            s("instanceId"),
+            s("functionName"),
+            state,
+            i["inFlight"].as_u64().unwrap_or(0),
+            since(i["createdAt"].as_str()),
+            idle
+        );
+    }
+    if instances.is_empty() {
+        println!("(no live instances: the first request to a function creates one)");
+    }
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! `fcemu up`: serve a project's functions until Ctrl-C or SIGTERM, then destroy every instance through
+//! PreStop and leave no container behind.
+
+use crate::client::ENDPOINT_FILE;
+use crate::output::log_line;
+use crate::{Failure, Format, UpArgs};
+use fcemu_control::journal::Journal;
+use fcemu_control::{ControlPlane, Options};
+use fcemu_runtime::{DockerRuntime, labels, sweep};
+use fcemu_spec::Project;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// How long requests in flight at shutdown may take to finish before their instances are destroyed.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
+
+pub async fn run(args: UpArgs) -> Result<(), Failure> {
+    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let project = fcemu_spec::load_project(&dir, args.template.as_deref())
+        .map_err(|e| Failure::user(e.to_string()))?;
+    // In json mode stdout carries only the event stream; everything for people goes to stderr.
+    let say = |line: &str| {
+        if args.format == Format::Json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    for warning in &project.warnings {
+        eprintln!("warning: {warning}");
+    }
+
+    let docker = DockerRuntime::connect()
+        .await
+        .map_err(|e| Failure::environment(e.to_string()))?;
+    let project_label = [(
+        labels::PROJECT.to_string(),
+        project.dir.display().to_string(),
+    )];
+    match sweep(&docker, &project_label).await {
+        Ok(0) => {}
+        Ok(n) => say(&format!(
+            "removed {n} container{} left by an earlier run of this project",
+            if n == 1 { "" } else { "s" }
+        )),
+        Err(e) => return Err(Failure::environment(e.to_string())),
+    }
+    ensure_images(&docker, &project, &say).await?;
+
+    let listener = TcpListener::bind(args.listen).await.map_err(|e| {
+        Failure::environment(format!(
+            "cannot listen on {}: {e}. Another program (perhaps another fcemu up) uses it: stop it, or pick another address with --listen 127.0.0.1:PORT",
+            args.listen
+        ))
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::environment(e.to_string()))?;
+    let url = format!("http://{addr}");
+
+    let options = Options {
+        max_instances: args.max_instances,
+        ..Options::default()
+    };
+    let cp = ControlPlane::new(project.clone(), Arc::new(docker.clone()), options);
+    let state_file = project.dir.join(ENDPOINT_FILE);
+    record_endpoint(&state_file, &url);
+    say(&banner(&project, &url));
+
+    let (stop_printing, printing_stopped) = tokio::sync::oneshot::channel();
+    let printer = tokio::spawn(print_stream(cp.clone(), args.format, printing_stopped));
+    let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(fcemu_gateway::serve(
+        listener,
+        cp.clone(),
+        async {
+            let _ = serving_stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+
+    wait_for_signal().await;
+    let live = cp.instances().len();
+    say(&format!(
+        "stopping: destroying {live} instance{} through PreStop (Ctrl-C again to force)",
+        if live == 1 { "" } else { "s" }
+    ));
+    let graceful = async {
+        cp.shutdown(SHUTDOWN_DRAIN).await;
+        let _ = stop_serving.send(());
+        let _ = server.await;
+    };
+    let forced = tokio::select! {
+        _ = graceful => false,
+        _ = wait_for_signal() => true,
+    };
+    // Whatever happened above, nothing of this project stays: a creation racing the shutdown included.
+    let leftover = sweep(&docker, &project_label).await.unwrap_or(0);
+    let _ = std::fs::remove_file(&state_file);
+    // The printer writes out the last lines (PreStop's among them) before the closing words.
+    let _ = stop_printing.send(());
+    let _ = printer.await;
+    if forced {
+        say(&format!(
+            "forced stop: removed {leftover} container{}",
+            if leftover == 1 { "" } else { "s" }
+        ));
+        return Err(Failure {
+            code: 130,
+            message: "stopped without PreStop (forced)".into(),
+        });
+    }
+    say("stopped: every instance destroyed");
+    Ok(())
+}
+
+fn banner(project: &Project, url: &str) -> String {
+    let mut lines = vec![format!(
+        "fcemu serving {} ({})",
+        project.name,
+        project.template.display()
+    )];
+    let with_trigger: Vec<_> = project
+        .functions
+        .iter()
+        .filter(|f| f.http_trigger.is_some())
+        .collect();
+    for f in &project.functions {
+        let route = match (&f.http_trigger, with_trigger.len()) {
+            (Some(t), 1) => format!("{url}/  [{}]", t.methods.join(", ")),
+            (Some(t), _) => format!("{url}/{}/  [{}]", f.name, t.methods.join(", ")),
+            (None, _) => "no HTTP trigger".to_string(),
+        };
+        let hooks = [
+            f.initializer.as_ref().map(|_| "Initializer"),
+            f.pre_stop.as_ref().map(|_| "PreStop"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" + ");
+        lines.push(format!(
+            "  {:<20} {route}  ({}, {} MB, concurrency {}{})",
+            f.name,
+            f.container.image,
+            f.memory_size_mb,
+            f.instance_concurrency,
+            if hooks.is_empty() {
+                String::new()
+            } else {
+                format!(", {hooks}")
+            }
+        ));
+    }
+    lines.push(format!(
+        "  invoke API           {url}/2023-03-30/functions/NAME/invocations"
+    ));
+    lines.push(format!(
+        "  control              {url}/_fcemu/  (fcemu ps | logs | events)"
+    ));
+    lines.push("Ctrl-C to stop".into());
+    lines.join("\n")
+}
+
+fn record_endpoint(file: &Path, url: &str) {
+    if let Some(parent) = file.parent() {
+        let _ = std::fs::create_dir_all(parent);
+        // Keep the state folder out of the user's git without touching their .gitignore.
+        let _ = std::fs::write(parent.join(".gitignore"), "*\n");
+    }
+    if let Err(e) = std::fs::write(file, format!("{url}\n")) {
+        eprintln!(
+            "warning: cannot record the endpoint in {}: {e}",
+            file.display()
+        );
+    }
+}
+
+/// Makes sure every function's image exists locally: built from `x-fcemu-build` when missing.
+async fn ensure_images(
+    docker: &DockerRuntime,
+    project: &Project,
+    say: &impl Fn(&str),
+) -> Result<(), Failure> {
+    let mut done = std::collections::BTreeSet::new();
+    for f in &project.functions {
+        let image = &f.container.image;
+        if !done.insert(image.clone()) {
+            continue;
+        }
+        if docker
+            .image_exists(image)
+            .await
+            .map_err(|e| Failure::environment(e.to_string()))?
+        {
+            continue;
+        }
+        let Some(build) = &f.container.build else {
+            return Err(Failure::user(format!(
+                "image {image} of function {} is not available locally, and no registry is used. Build it (`docker build -t {image} .`), load it (`docker load -i FILE`), or add `x-fcemu-build: {{ context: . }}` under customContainerConfig so fcemu builds it.",
+                f.name
+            )));
+        };
+        let started = Instant::now();
+        let bar = if std::io::stdout().is_terminal() {
+            ProgressBar::new_spinner()
+        } else {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} building {prefix}: {wide_msg}")
+                .expect("a valid template"),
+        );
+        bar.set_prefix(image.clone());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        if bar.is_hidden() {
+            say(&format!(
+                "building image {image} from {}",
+                build.context.display()
+            ));
+        }
+        let mut progress = |line: &str| bar.set_message(line.to_string());
+        let result = docker
+            .build_image(&build.context, &build.dockerfile, image, &mut progress)
+            .await;
+        bar.finish_and_clear();
+        result.map_err(|e| {
+            Failure::user(format!(
+                "{e}. Fix the Dockerfile in {}, then run fcemu up again.",
+                build.context.display()
+            ))
+        })?;
+        say(&format!(
+            "built image {image} in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+/// Prints instance logs and fcemu's lifecycle lines (text), or the event stream (json), as they come; once
+/// `stop` fires, prints what is left and returns, so no line is lost.
+async fn print_stream(cp: ControlPlane, format: Format, stop: tokio::sync::oneshot::Receiver<()>) {
+    match format {
+        Format::Text => {
+            let render = |r: &fcemu_control::LogRecord| {
+                log_line(&serde_json::to_value(r).unwrap_or_default())
+            };
+            print_journal(cp.logs(), render, stop).await
+        }
+        Format::Json => {
+            let render = |e: &fcemu_control::Event| serde_json::to_string(e).unwrap_or_default();
+            print_journal(cp.events(), render, stop).await
+        }
+    }
+}
+
+async fn print_journal<T: Send + Sync + 'static>(
+    journal: &Arc<Journal<T>>,
+    render: impl Fn(&T) -> String,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    use futures_util::StreamExt;
+    let mut printed = 0;
+    let mut entries = Box::pin(journal.follow(0));
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            entry = entries.next() => match entry {
+                Some(entry) => {
+                    println!("{}", render(&entry));
+                    printed += 1;
+                }
+                None => break,
+            },
+            _ = &mut stop => break,
+        }
+    }
+    for entry in journal.since(printed).0 {
+        println!("{}", render(&entry));
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

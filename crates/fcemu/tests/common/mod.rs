@@ -1,0 +1,114 @@
+//! Helpers for tests that run against the real Docker engine and the fixture image.
+//!
+//! These tests need Docker and `fcemu-fixture:latest` (scripts/build-fixtures.sh builds it). Without them
+//! they fail with a message that says so: they never skip.
+#![allow(dead_code)]
+
+use fcemu_runtime::{ContainerRuntime, DockerRuntime, labels};
+use std::path::{Path, PathBuf};
+
+pub const FIXTURE_IMAGE: &str = "fcemu-fixture:latest";
+
+pub async fn docker() -> DockerRuntime {
+    let docker = DockerRuntime::connect()
+        .await
+        .unwrap_or_else(|e| panic!("these tests need a running Docker engine: {e}"));
+    assert!(
+        docker.image_exists(FIXTURE_IMAGE).await.unwrap(),
+        "the image {FIXTURE_IMAGE} is missing: run scripts/build-fixtures.sh first"
+    );
+    docker
+}
+
+/// A project folder of its own (so its label is unique) with an s.yaml serving the fixture.
+pub struct TestProject {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestProject {
+    /// One fixture function `fixture`; `env` goes into its environment, `extra` into its props.
+    pub fn fixture(env: &[(&str, &str)], extra: &str) -> Self {
+        let env: String = env
+            .iter()
+            .map(|(k, v)| format!("        {k}: \"{v}\"\n"))
+            .collect();
+        Self::with_yaml(&format!(
+            r#"edition: 3.0.0
+name: fcemu-test
+resources:
+  fixture:
+    component: fc3
+    props:
+      functionName: fixture
+      runtime: custom-container
+      memorySize: 128
+      cpu: 0.5
+      timeout: 10
+      customContainerConfig: {{ image: "{FIXTURE_IMAGE}", port: 9000 }}
+      environmentVariables:
+        TEST_MARK: "yes"
+{env}      instanceLifecycleConfig:
+        initializer: {{ handler: index.initialize, timeout: 2 }}
+        preStop: {{ handler: index.preStop, timeout: 2 }}
+      triggers:
+        - {{ triggerName: http, triggerType: http, triggerConfig: {{ methods: [GET, POST] }} }}
+{extra}
+"#
+        ))
+    }
+
+    pub fn with_yaml(yaml: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("fcemu-test-")
+            .tempdir()
+            .unwrap();
+        std::fs::write(dir.path().join("s.yaml"), yaml).unwrap();
+        TestProject { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn load(&self) -> fcemu_spec::Project {
+        fcemu_spec::load_project(self.path(), None).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// A test that fails half-way must not leave containers behind: whatever its project still has goes when the
+/// project does. (A passing test asserts that nothing was left before this runs.)
+impl Drop for TestProject {
+    fn drop(&mut self) {
+        let dir = self.path().display().to_string();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(docker) = DockerRuntime::connect().await {
+                    let _ =
+                        fcemu_runtime::sweep(&docker, &[(labels::PROJECT.to_string(), dir)]).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Containers of this project still there (running or not).
+pub async fn containers_of(docker: &DockerRuntime, project_dir: &Path) -> Vec<String> {
+    let dir = std::path::absolute(project_dir).unwrap_or_else(|_| PathBuf::from(project_dir));
+    docker
+        .list_managed(&[(labels::PROJECT.to_string(), dir.display().to_string())])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| format!("{} ({})", c.name, c.state))
+        .collect()
+}
+
+pub async fn assert_no_containers_left(docker: &DockerRuntime, project_dir: &Path) {
+    let left = containers_of(docker, project_dir).await;
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+}

@@ -1,0 +1,345 @@
+//! The lifecycle on real Docker with the fixture image: cold start with its three phases, the Initializer
+//! once, headers in and out, Initializer failures, PreStop at shutdown, the log query, and no container
+//! left behind.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use fcemu_control::{ControlPlane, HookKind, InvocationKind, LogQuery, Options, full_body};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn plane(project: &TestProject) -> (ControlPlane, fcemu_runtime::DockerRuntime) {
+    let docker = docker().await;
+    let cp = ControlPlane::new(project.load(), Arc::new(docker.clone()), Options::default());
+    (cp, docker)
+}
+
+async fn call(cp: &ControlPlane, method: &str, path: &str, body: &str) -> Response<Bytes> {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("x-fc-region", "spoofed-by-client")
+        .header("x-custom", "kept")
+        .body(full_body(body.to_string()))
+        .unwrap();
+    let resp = cp.invoke("fixture", req, InvocationKind::HttpTrigger).await;
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
+}
+
+fn header<'a>(r: &'a Response<Bytes>, name: &str) -> &'a str {
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+fn json(r: &Response<Bytes>) -> serde_json::Value {
+    serde_json::from_slice(r.body())
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(r.body())))
+}
+
+/// Lines reach the store through Docker's log stream a moment after they are printed.
+async fn wait_for_line(cp: &ControlPlane, q: &LogQuery, needle: &str) -> Vec<String> {
+    for _ in 0..100 {
+        let lines: Vec<String> = cp.logs().query(q).iter().map(|l| l.line.clone()).collect();
+        if lines.iter().any(|l| l.contains(needle)) {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "no line with {needle:?} for {q:?}; all lines: {:#?}",
+        cp.logs().snapshot()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_start_headers_initializer_once_prestop_and_logs() {
+    let project = TestProject::fixture(
+        &[
+            ("FIXTURE_STARTUP_DELAY_MS", "300"),
+            ("FIXTURE_INIT_DELAY_MS", "200"),
+        ],
+        "",
+    );
+    let (cp, docker) = plane(&project).await;
+
+    let first = call(&cp, "POST", "/echo/path?q=1", "hello body").await;
+    assert_eq!(first.status(), StatusCode::OK, "{:?}", first.body());
+    let instance_id = header(&first, "x-fc-instance-id").to_string();
+    let request_id = header(&first, "x-fc-request-id").to_string();
+    assert!(instance_id.starts_with("c-") && request_id.starts_with("1-"));
+
+    // Cold start: three phases, each truthful to the fixture's own delays.
+    let ready = cp
+        .events()
+        .snapshot()
+        .into_iter()
+        .find(|e| e.event == "instance.ready")
+        .expect("instance.ready");
+    let part = |k: &str| ready.extra[k].as_f64().unwrap();
+    assert!(part("instanceCreateMs") > 0.0);
+    assert!(
+        (300.0..2000.0).contains(&part("runtimeInitMs")),
+        "Runtime Init covers the 300 ms startup: {ready:?}"
+    );
+    assert!(
+        (200.0..1500.0).contains(&part("initHookMs")),
+        "Init Hook covers the 200 ms Initializer: {ready:?}"
+    );
+    let timing = header(&first, "server-timing");
+    assert!(timing.starts_with("instance-create;dur="), "{timing}");
+
+    // Headers in: passed through, FC's set, the client's x-fc-* replaced.
+    let seen = json(&first);
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["path"], "/echo/path");
+    assert_eq!(seen["query"], "q=1");
+    assert_eq!(seen["body"], "hello body");
+    let h = &seen["headers"];
+    assert_eq!(h["x-custom"], "kept");
+    assert_eq!(
+        h["x-fc-region"], "cn-hangzhou",
+        "the client's x-fc-region was removed"
+    );
+    assert_eq!(h["x-fc-request-id"], request_id.as_str());
+    assert_eq!(h["x-fc-function-name"], "fixture");
+    assert_eq!(h["x-fc-function-memory"], "128");
+    assert_eq!(h["x-fc-control-path"], "/http-invoke");
+    assert_eq!(h["x-fc-qualifier"], "LATEST");
+
+    // The instance is reused; the Initializer ran once.
+    for _ in 0..3 {
+        let again = call(&cp, "GET", "/state", "").await;
+        assert_eq!(header(&again, "x-fc-instance-id"), instance_id);
+        assert!(again.headers().get("server-timing").is_none());
+        assert_eq!(json(&again)["initialize"], 1);
+    }
+    let creates = cp
+        .events()
+        .snapshot()
+        .iter()
+        .filter(|e| e.event == "instance.creating")
+        .count();
+    assert_eq!(creates, 1);
+
+    // The container is labelled as the contract says and has the function's limits.
+    let left = containers_of(&docker, project.path()).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    // Logs: by request id, and by hook keyword.
+    let by_request = LogQuery {
+        request_id: Some(request_id.clone()),
+        ..Default::default()
+    };
+    wait_for_line(
+        &cp,
+        &by_request,
+        &format!("invoke POST /echo/path request {request_id}"),
+    )
+    .await;
+    let init = LogQuery {
+        hook: Some(HookKind::Initialize),
+        instance: Some(instance_id.clone()),
+        ..Default::default()
+    };
+    wait_for_line(&cp, &init, "initializer called (1)").await;
+
+    cp.shutdown(Duration::from_secs(5)).await;
+    let prestop = LogQuery {
+        hook: Some(HookKind::PreStop),
+        instance: Some(instance_id.clone()),
+        ..Default::default()
+    };
+    let lines = wait_for_line(&cp, &prestop, "pre-stop called (1)").await;
+    assert!(
+        lines.iter().any(|l| l.starts_with("FC PreStop End")),
+        "{lines:#?}"
+    );
+    let destroyed = cp
+        .events()
+        .snapshot()
+        .into_iter()
+        .find(|e| e.event == "instance.destroyed")
+        .unwrap();
+    assert_eq!(destroyed.reason.as_deref(), Some("shutdown"));
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initializer_500_answers_initialization_error_and_destroys_the_instance() {
+    let project = TestProject::fixture(&[("FIXTURE_INIT_STATUS", "500")], "");
+    let (cp, docker) = plane(&project).await;
+    let r = call(&cp, "GET", "/", "").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "FC answers InitializationError with 200"
+    );
+    assert_eq!(header(&r, "x-fc-error-type"), "InitializationError");
+    let body = json(&r);
+    assert_eq!(body["errorType"], "InitializationError");
+    assert!(
+        body["errorMessage"].as_str().unwrap().contains("HTTP 500"),
+        "{body}"
+    );
+    assert_no_containers_left(&docker, project.path()).await;
+    let destroyed = cp
+        .events()
+        .snapshot()
+        .into_iter()
+        .find(|e| e.event == "instance.destroyed")
+        .unwrap();
+    assert_eq!(destroyed.reason.as_deref(), Some("init_failed"));
+    assert!(
+        !cp.events()
+            .snapshot()
+            .iter()
+            .any(|e| e.event == "prestop.start"),
+        "no PreStop for an instance that never became ready"
+    );
+    cp.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initializer_404_keeps_the_instance_and_retries() {
+    let project = TestProject::fixture(
+        &[
+            ("FIXTURE_INIT_STATUS", "404"),
+            ("FIXTURE_INIT_FAIL_TIMES", "1"),
+        ],
+        "",
+    );
+    let (cp, docker) = plane(&project).await;
+    let first = call(&cp, "GET", "/state", "").await;
+    assert_eq!(header(&first, "x-fc-error-type"), "InitializationError");
+    assert!(
+        json(&first)["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 404")
+    );
+    assert_eq!(
+        containers_of(&docker, project.path()).await.len(),
+        1,
+        "kept"
+    );
+    let second = call(&cp, "GET", "/state", "").await;
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(
+        json(&second)["initialize"],
+        2,
+        "the Initializer ran again on the same instance"
+    );
+    cp.shutdown(Duration::from_secs(5)).await;
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initializer_timeout_is_an_initialization_error() {
+    let project = TestProject::fixture(&[("FIXTURE_INIT_DELAY_MS", "4000")], "");
+    let (cp, docker) = plane(&project).await;
+    let started = std::time::Instant::now();
+    let r = call(&cp, "GET", "/", "").await;
+    assert_eq!(header(&r, "x-fc-error-type"), "InitializationError");
+    assert!(
+        json(&r)["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("timeout of 2 s")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "answered when the 2 s timeout passed"
+    );
+    assert_no_containers_left(&docker, project.path()).await;
+    cp.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_initializer_runs_in_the_container() {
+    let extra = "";
+    let project = TestProject::fixture(&[], extra);
+    let mut spec = project.load();
+    spec.functions[0].initializer = Some(fcemu_spec::Hook {
+        action: fcemu_spec::HookAction::Command(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "echo warming >&2; exit 3".into(),
+        ]),
+        timeout: Duration::from_secs(5),
+    });
+    let docker = docker().await;
+    let cp = ControlPlane::new(spec, Arc::new(docker.clone()), Options::default());
+    let r = call(&cp, "GET", "/", "").await;
+    assert_eq!(header(&r, "x-fc-error-type"), "InitializationError");
+    let message = json(&r)["errorMessage"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("exited with code 3") && message.contains("warming"),
+        "{message}"
+    );
+    assert_no_containers_left(&docker, project.path()).await;
+    cp.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_prestop_does_not_block_the_destroy() {
+    let project = TestProject::fixture(&[("FIXTURE_PRESTOP_STATUS", "500")], "");
+    let (cp, docker) = plane(&project).await;
+    assert_eq!(call(&cp, "GET", "/", "").await.status(), StatusCode::OK);
+    cp.shutdown(Duration::from_secs(5)).await;
+    let end = cp
+        .events()
+        .snapshot()
+        .into_iter()
+        .find(|e| e.event == "prestop.end")
+        .unwrap();
+    assert_eq!(end.status, Some(500));
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_response_bodies_pass_through() {
+    let project = TestProject::fixture(&[], "");
+    let (cp, docker) = plane(&project).await;
+    let big = "x".repeat(3 * 1024 * 1024);
+    let r = call(&cp, "POST", "/body", &big).await;
+    assert_eq!(r.body().len(), big.len(), "a 3 MB body goes there and back");
+    let streamed = call(&cp, "GET", "/stream?chunks=4&ms=10", "").await;
+    assert_eq!(
+        String::from_utf8_lossy(streamed.body()),
+        "chunk 0\nchunk 1\nchunk 2\nchunk 3\n"
+    );
+    cp.shutdown(Duration::from_secs(5)).await;
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_listens_is_function_not_started() {
+    // The fixture listens on 9000; the function says 9100, so nothing ever answers there. The container
+    // keeps running, so only Runtime Init's deadline ends the wait.
+    let project = TestProject::fixture(&[("FIXTURE_PORT", "9000")], "");
+    let mut spec = project.load();
+    spec.functions[0].container.port = 9100;
+    let docker = docker().await;
+    let options = Options {
+        runtime_init_timeout: Duration::from_secs(1),
+        ..Options::default()
+    };
+    let cp = ControlPlane::new(spec, Arc::new(docker.clone()), options);
+    let r = call(&cp, "GET", "/", "").await;
+    assert_eq!(header(&r, "x-fc-error-type"), "FunctionNotStarted");
+    assert!(
+        json(&r)["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("port 9100")
+    );
+    assert_no_containers_left(&docker, project.path()).await;
+    cp.shutdown(Duration::from_secs(5)).await;
+}

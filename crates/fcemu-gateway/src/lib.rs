@@ -109,7 +109,7 @@ impl Gateway {
             Some(name) => (name.clone(), req),
             None => match self.route_by_segment(req) {
                 Ok(routed) => routed,
-                Err(resp) => return resp,
+                Err(segment) => return self.no_function_at(&segment),
             },
         };
         let Some(spec) = self.cp.function(&function) else {
@@ -135,11 +135,11 @@ impl Gateway {
             .await
     }
 
-    /// `/FUNCTION/rest` reaches FUNCTION as `/rest`.
+    /// `/FUNCTION/rest` reaches FUNCTION as `/rest`. Err: the first segment names no function with a trigger.
     fn route_by_segment(
         &self,
         req: Request<Incoming>,
-    ) -> Result<(String, Request<Incoming>), Response<Body>> {
+    ) -> Result<(String, Request<Incoming>), String> {
         let path = req.uri().path();
         let trimmed = path.trim_start_matches('/');
         let (first, rest) = trimmed
@@ -152,21 +152,7 @@ impl Gateway {
             .function(&function)
             .is_none_or(|f| f.http_trigger.is_none())
         {
-            let names: Vec<String> = self
-                .cp
-                .functions()
-                .filter(|f| f.http_trigger.is_some())
-                .map(|f| format!("/{}/", f.name))
-                .collect();
-            return Err(fc_error_response(
-                StatusCode::NOT_FOUND,
-                "FunctionNotFound",
-                &format!(
-                    "no function with an HTTP trigger is named `{function}`; with several functions the first path segment names one: {}",
-                    names.join(", ")
-                ),
-                &ids::request_id(),
-            ));
+            return Err(function);
         }
         let (mut parts, body) = req.into_parts();
         let query = parts
@@ -178,6 +164,24 @@ impl Gateway {
             .parse()
             .unwrap_or_else(|_| http::Uri::from_static("/"));
         Ok((function, Request::from_parts(parts, body)))
+    }
+
+    fn no_function_at(&self, segment: &str) -> Response<Body> {
+        let names: Vec<String> = self
+            .cp
+            .functions()
+            .filter(|f| f.http_trigger.is_some())
+            .map(|f| format!("/{}/", f.name))
+            .collect();
+        fc_error_response(
+            StatusCode::NOT_FOUND,
+            "FunctionNotFound",
+            &format!(
+                "no function with an HTTP trigger is named `{segment}`; with several functions the first path segment names one: {}",
+                names.join(", ")
+            ),
+            &ids::request_id(),
+        )
     }
 
     /// The subset of FC's 2023-03-30 OpenAPI that fcemu serves.

@@ -197,7 +197,7 @@ impl ContainerRuntime for DockerRuntime {
                 memory: (memory > 0).then_some(memory),
                 // No swap beyond the limit: FC's memory size is a hard limit.
                 memory_swap: (memory > 0).then_some(memory),
-                nano_cpus: (spec.cpu > 0.0).then(|| (spec.cpu * 1e9) as i64),
+                nano_cpus: (spec.cpu > 0.0).then_some((spec.cpu * 1e9) as i64),
                 binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
                 // An init process as PID 1 forwards SIGTERM to the function (a PID 1 without a handler
                 // ignores it, and every stop would wait for SIGKILL) and reaps its zombies.

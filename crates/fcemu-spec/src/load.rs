@@ -678,9 +678,7 @@ fn hook(cx: &mut Cx, lifecycle: &Fields, key: &str) -> Option<Hook> {
 const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
 
 fn triggers(cx: &mut Cx, p: &Fields) -> Option<HttpTrigger> {
-    let Some(list) = p.get("triggers") else {
-        return None;
-    };
+    let list = p.get("triggers")?;
     let Some(items) = list.as_sequence() else {
         cx.error(
             &p.field("triggers"),

@@ -1,0 +1,466 @@
+//! `fcemu` as a user runs it: `fcemu up` as a process in a project folder, driven over HTTP, stopped with
+//! signals; the client commands against it; the exit codes of the contract.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const FCEMU: &str = env!("CARGO_BIN_EXE_fcemu");
+
+/// A running `fcemu up`, its output collected line by line.
+struct Up {
+    child: Child,
+    url: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            into.lock().unwrap().push(line);
+        }
+    });
+}
+
+impl Up {
+    fn start(dir: &Path, extra: &[&str]) -> Up {
+        let endpoint_file = dir.join(".fcemu/endpoint");
+        let _ = std::fs::remove_file(&endpoint_file);
+        let mut child = Command::new(FCEMU)
+            .arg("up")
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        collect(child.stdout.take().unwrap(), stdout.clone());
+        collect(child.stderr.take().unwrap(), stdout.clone());
+        // The endpoint is recorded once the gateway listens (after any image build).
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(url) = std::fs::read_to_string(&endpoint_file) {
+                if !url.trim().is_empty() {
+                    return Up {
+                        child,
+                        url: url.trim().to_string(),
+                        stdout,
+                    };
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "fcemu up exited with {status}: {:#?}",
+                    stdout.lock().unwrap()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fcemu up did not come up: {:#?}",
+                stdout.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit code and everything printed.
+    fn stop(mut self) -> (i32, Vec<String>) {
+        self.signal("TERM");
+        self.wait(Duration::from_secs(60))
+    }
+
+    fn wait(&mut self, limit: Duration) -> (i32, Vec<String>) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100)); // let the readers take the last lines
+                return (
+                    status.code().unwrap_or(-1),
+                    self.stdout.lock().unwrap().clone(),
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fcemu up did not exit: {:#?}",
+                self.stdout.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn output(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fcemu(args: &[&str]) -> std::process::Output {
+    Command::new(FCEMU).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn wait_for_output(up: &Up, needle: &str) {
+    for _ in 0..200 {
+        if up.output().iter().any(|l| l.contains(needle)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("fcemu up never printed {needle:?}: {:#?}", up.output());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[("FIXTURE_INIT_DELAY_MS", "100")], "");
+    let up = Up::start(project.path(), &[]);
+    let http = reqwest::Client::new();
+
+    let health: serde_json::Value = http
+        .get(format!("{}/_fcemu/healthz", up.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+
+    let resp = http
+        .post(format!("{}/some/path?x=1", up.url))
+        .header("x-fc-account-id", "evil")
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let request_id = resp.headers()["x-fc-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let instance_id = resp.headers()["x-fc-instance-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        resp.headers().contains_key("server-timing"),
+        "the cold start is reported on the first response"
+    );
+    let echoed: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(echoed["path"], "/some/path");
+    assert_eq!(echoed["body"], "payload");
+    assert_ne!(echoed["headers"]["x-fc-account-id"], "evil");
+
+    let put = http.put(format!("{}/x", up.url)).send().await.unwrap();
+    assert_eq!(put.status(), 405, "the trigger accepts GET and POST only");
+
+    // The control API and the client commands see the same instance.
+    let instances: serde_json::Value = http
+        .get(format!("{}/_fcemu/instances", up.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = instances["instances"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["instanceId"], instance_id.as_str());
+    assert_eq!(list[0]["functionName"], "fixture");
+    assert_eq!(list[0]["state"], "ready");
+    let ps = fcemu(&["ps", "--endpoint", &up.url]);
+    assert!(ps.status.success());
+    assert!(
+        text(&ps.stdout).contains(&instance_id),
+        "{}",
+        text(&ps.stdout)
+    );
+
+    // One report line per request, printed by up.
+    wait_for_output(
+        &up,
+        &format!("RequestId: {request_id} InstanceId: {instance_id} Status: 200"),
+    )
+    .await;
+    let logs = fcemu(&[
+        "logs",
+        "--endpoint",
+        &up.url,
+        "--request-id",
+        &request_id,
+        "--format",
+        "json",
+    ]);
+    let lines = text(&logs.stdout);
+    assert!(lines.contains("invoke POST /some/path"), "{lines}");
+    let hooked = fcemu(&["logs", "--endpoint", &up.url, "--hook", "Initialize"]);
+    assert!(
+        text(&hooked.stdout).contains("initializer called (1)"),
+        "{}",
+        text(&hooked.stdout)
+    );
+
+    // Event invoke through the OpenAPI path.
+    let invoked = fcemu(&[
+        "invoke",
+        "fixture",
+        "-e",
+        "{\"k\":42}",
+        "--endpoint",
+        &up.url,
+    ]);
+    assert!(invoked.status.success(), "{}", text(&invoked.stderr));
+    let event: serde_json::Value = serde_json::from_slice(&invoked.stdout).unwrap();
+    assert_eq!(event["path"], "/invoke");
+    assert_eq!(event["body"], "{\"k\":42}");
+    assert_eq!(event["headers"]["x-fc-control-path"], "/invoke");
+
+    let events = fcemu(&["events", "--endpoint", &up.url, "--format", "json"]);
+    let names: Vec<String> = text(&events.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for name in [
+        "instance.creating",
+        "instance.created",
+        "instance.runtime_ready",
+        "initializer.start",
+        "initializer.end",
+        "instance.ready",
+        "invoke.start",
+        "invoke.end",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
+    }
+
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    let all = output.join("\n");
+    assert!(
+        all.contains("pre-stop called (1)"),
+        "PreStop ran at shutdown: {all}"
+    );
+    assert!(
+        all.contains("FC Instance Destroyed") && all.contains("Reason: shutdown"),
+        "{all}"
+    );
+    assert!(
+        !project.path().join(".fcemu/endpoint").exists(),
+        "the endpoint record is removed"
+    );
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flask_example_is_served_unchanged() {
+    let docker = docker().await;
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/example");
+    let project = TestProject::with_yaml("");
+    for file in ["app.py", "Dockerfile", "s.yaml"] {
+        std::fs::copy(example.join(file), project.path().join(file)).unwrap();
+    }
+    // A tag of its own, so this test also exercises the build from x-fcemu-build.
+    let tag = format!("fcemu-flask-example:e2e-{}", std::process::id());
+    let yaml = std::fs::read_to_string(project.path().join("s.yaml"))
+        .unwrap()
+        .replace("fcemu-flask-example:latest", &tag);
+    std::fs::write(project.path().join("s.yaml"), yaml).unwrap();
+
+    let up = Up::start(project.path(), &[]);
+    assert!(
+        up.output()
+            .iter()
+            .any(|l| l.contains(&format!("built image {tag}"))),
+        "{:#?}",
+        up.output()
+    );
+    let http = reqwest::Client::new();
+    let resp = http.get(format!("{}/greet", up.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let instance_id = resp.headers()["x-fc-instance-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["message"], "hello from /greet");
+    assert_eq!(
+        body["initialized"], true,
+        "the Initializer ran before the first request"
+    );
+    assert_eq!(body["model"], "tiny-v1");
+    assert_eq!(
+        body["instance"],
+        instance_id.as_str(),
+        "FC_INSTANCE_ID is the instance id"
+    );
+    assert_eq!(body["function"], "hello-flask");
+
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    let all = output.join("\n");
+    assert!(all.contains("FC Initialize: loading the model"), "{all}");
+    assert!(all.contains("FC PreStop: flushing"), "{all}");
+    assert_no_containers_left(&docker, project.path()).await;
+    let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_removes_what_a_crashed_run_left_and_a_second_signal_forces_a_fast_exit() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[("FIXTURE_PRESTOP_DELAY_MS", "1500")], "");
+    let http = reqwest::Client::new();
+
+    // A run that dies without cleaning up leaves its container.
+    let mut crashed = Up::start(project.path(), &[]);
+    assert_eq!(
+        http.get(format!("{}/", crashed.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    crashed.signal("KILL");
+    crashed.wait(Duration::from_secs(10));
+    assert_eq!(containers_of(&docker, project.path()).await.len(), 1);
+
+    // The next run of the same project removes it before serving.
+    let up = Up::start(project.path(), &[]);
+    assert!(
+        up.output()
+            .iter()
+            .any(|l| l.contains("removed 1 container left by an earlier run")),
+        "{:#?}",
+        up.output()
+    );
+    assert!(containers_of(&docker, project.path()).await.is_empty());
+
+    // Ctrl-C starts the graceful stop (PreStop takes 1.5 s); a second one forces the exit at once.
+    assert_eq!(
+        http.get(format!("{}/", up.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let mut up = up;
+    up.signal("INT");
+    wait_for_output(&up, "FC PreStop Start").await;
+    let forced_at = Instant::now();
+    up.signal("INT");
+    let (code, output) = up.wait(Duration::from_secs(20));
+    assert_eq!(code, 130, "{output:#?}");
+    assert!(forced_at.elapsed() < Duration::from_secs(5));
+    assert!(
+        output.iter().any(|l| l.contains("forced stop")),
+        "{output:#?}"
+    );
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[test]
+fn docker_unreachable_exits_3_and_says_how_to_start_it() {
+    let project = TestProject::fixture(&[], "");
+    let out = Command::new(FCEMU)
+        .args([
+            "up",
+            project.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot reach the Docker engine") && err.contains("Start Docker"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_image_without_build_exits_1_and_says_what_to_do() {
+    docker().await;
+    let project = TestProject::with_yaml(
+        "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: custom-container\n      customContainerConfig: { image: 'fcemu-no-such-image:1' }\n",
+    );
+    let out = fcemu(&[
+        "up",
+        project.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("fcemu-no-such-image:1") && err.contains("x-fcemu-build"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_s_yaml_exits_1_with_every_problem() {
+    let project = TestProject::with_yaml(
+        "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: nodejs18\n      memorySize: 1\n",
+    );
+    let out = fcemu(&["validate", project.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("has 2 problems"), "{err}");
+    assert!(
+        err.contains("resources.f.props.runtime") && err.contains("resources.f.props.memorySize"),
+        "{err}"
+    );
+    let up = fcemu(&["up", project.path().to_str().unwrap()]);
+    assert_eq!(
+        up.status.code(),
+        Some(1),
+        "up refuses the same file before touching anything"
+    );
+}
+
+#[test]
+fn a_client_command_without_a_running_up_exits_3() {
+    let out = fcemu(&["ps", "--endpoint", "http://127.0.0.1:1"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("no fcemu up answers"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -233,23 +233,20 @@ async fn forward(
     );
     let upstream = shared.client.request(Request::from_parts(parts, body));
     let timeout = function.spec.timeout;
-    let response = match tokio::time::timeout(timeout, upstream).await {
-        Ok(Ok(resp)) => resp,
-        Ok(Err(e)) => {
-            let message = format!(
-                "Process exited unexpectedly before completing request ({})",
-                error_chain(&e)
-            );
-            record.finish(502, Some(&message));
-            return function_error_response(
-                unhandled_status(kind),
-                "UnhandledInvocationError",
-                &message,
-                &request_id,
-            );
-        }
-        Err(_) => {
-            let message = format!("Function timed out after {} seconds", timeout.as_secs());
+    let outcome = match tokio::time::timeout(timeout, upstream).await {
+        Ok(Ok(resp)) => Ok(resp),
+        Ok(Err(e)) => Err(format!(
+            "Process exited unexpectedly before completing request ({})",
+            error_chain(&e)
+        )),
+        Err(_) => Err(format!(
+            "Function timed out after {} seconds",
+            timeout.as_secs()
+        )),
+    };
+    let response = match outcome {
+        Ok(resp) => resp,
+        Err(message) => {
             record.finish(502, Some(&message));
             return function_error_response(
                 unhandled_status(kind),

@@ -11,6 +11,8 @@ mod invoke;
 pub mod journal;
 pub mod logs;
 mod pool;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use client::{Body, BoxError, empty_body, full_body};
 pub use events::{Event, EventBus};

@@ -80,6 +80,11 @@ impl Drop for Lease {
     }
 }
 
+/// The handler of an HTTP hook, or "" when there is none (FC's header value for "no hook").
+fn handler_of(hook: &Option<fcemu_spec::Hook>) -> &str {
+    hook.as_ref().and_then(|h| h.handler()).unwrap_or("")
+}
+
 fn header(value: &str) -> HeaderValue {
     HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -99,24 +104,17 @@ impl Function {
         set("x-fc-function-memory", &spec.memory_size_mb.to_string());
         set("x-fc-function-timeout", &spec.timeout.as_secs().to_string());
         set("x-fc-function-handler", &spec.handler);
-        let init_handler = spec
-            .initializer
-            .as_ref()
-            .and_then(|h| h.handler())
-            .unwrap_or("");
-        set("x-fc-function-initializer", init_handler);
+        set("x-fc-function-initializer", handler_of(&spec.initializer));
         let init_timeout = spec
             .initializer
             .as_ref()
             .map(|h| h.timeout.as_secs())
             .unwrap_or(0);
         set("x-fc-initialization-timeout", &init_timeout.to_string());
-        let pre_stop = spec
-            .pre_stop
-            .as_ref()
-            .and_then(|h| h.handler())
-            .unwrap_or("");
-        set("x-fc-instance-lifecycle-pre-stop-handler", pre_stop);
+        set(
+            "x-fc-instance-lifecycle-pre-stop-handler",
+            handler_of(&spec.pre_stop),
+        );
         set("x-fc-region", &region);
         set("x-fc-account-id", &opts.account_id);
         set("x-fc-qualifier", "LATEST");

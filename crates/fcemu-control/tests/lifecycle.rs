@@ -2,6 +2,7 @@
 //! with tokio's paused clock (the fake's pipes are in memory, so timeouts fire only when time is due).
 
 use bytes::Bytes;
+use fcemu_control::testing::{call, header, json};
 use fcemu_control::{ControlPlane, HookKind, InvocationKind, LogQuery, Options, full_body};
 use fcemu_runtime::fake::{ContainerState, FakeRuntime};
 use fcemu_spec::{Project, parse_project};
@@ -50,25 +51,7 @@ fn plane(project: Project, options: Options) -> (ControlPlane, FakeRuntime) {
 }
 
 async fn get(cp: &ControlPlane, path: &str) -> Response<Bytes> {
-    let req = Request::get(path)
-        .header("x-fc-function-name", "spoofed")
-        .header("x-fc-custom", "no")
-        .body(full_body(""))
-        .unwrap();
-    let resp = cp.invoke("f", req, InvocationKind::HttpTrigger).await;
-    let (parts, body) = resp.into_parts();
-    Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
-}
-
-fn header<'a>(r: &'a Response<Bytes>, name: &str) -> &'a str {
-    r.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap())
-        .unwrap_or("")
-}
-
-fn json(r: &Response<Bytes>) -> serde_json::Value {
-    serde_json::from_slice(r.body()).unwrap_or_else(|e| panic!("{e}: {:?}", r.body()))
+    call(cp, "f", "GET", path, "").await
 }
 
 fn event_names(cp: &ControlPlane) -> Vec<&'static str> {

@@ -6,9 +6,9 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use fcemu_control::{ControlPlane, HookKind, InvocationKind, LogQuery, Options, full_body};
-use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
+use fcemu_control::testing::{header, json};
+use fcemu_control::{ControlPlane, HookKind, LogQuery, Options};
+use http::{Response, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,28 +19,7 @@ async fn plane(project: &TestProject) -> (ControlPlane, fcemu_runtime::DockerRun
 }
 
 async fn call(cp: &ControlPlane, method: &str, path: &str, body: &str) -> Response<Bytes> {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("x-fc-region", "spoofed-by-client")
-        .header("x-custom", "kept")
-        .body(full_body(body.to_string()))
-        .unwrap();
-    let resp = cp.invoke("fixture", req, InvocationKind::HttpTrigger).await;
-    let (parts, body) = resp.into_parts();
-    Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
-}
-
-fn header<'a>(r: &'a Response<Bytes>, name: &str) -> &'a str {
-    r.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap())
-        .unwrap_or("")
-}
-
-fn json(r: &Response<Bytes>) -> serde_json::Value {
-    serde_json::from_slice(r.body())
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(r.body())))
+    fcemu_control::testing::call(cp, "fixture", method, path, body).await
 }
 
 /// Lines reach the store through Docker's log stream a moment after they are printed.
@@ -128,9 +107,21 @@ async fn cold_start_headers_initializer_once_prestop_and_logs() {
         .count();
     assert_eq!(creates, 1);
 
-    // The container is labelled as the contract says and has the function's limits.
+    // The container is labelled as the contract says and has the function's limits (128 MB, 0.5 vCPU).
     let left = containers_of(&docker, project.path()).await;
     assert_eq!(left.len(), 1, "{left:?}");
+    let name = format!("fcemu-fixture-{}", &instance_id[2..]);
+    let inspect = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{index .Config.Labels \"fcemu.managed\"}} {{index .Config.Labels \"fcemu.function\"}} {{index .Config.Labels \"fcemu.instance-id\"}}", &name])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&inspect.stdout).trim(),
+        format!("{} 500000000 true fixture {instance_id}", 128 * 1024 * 1024),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    assert!(left[0].starts_with(&format!("/{name}")), "{left:?}");
 
     // Logs: by request id, and by hook keyword.
     let by_request = LogQuery {

@@ -653,7 +653,7 @@ impl Function {
         });
     }
 
-    /// Removes a slot whose container never came to exist.
+    /// Takes an instance out of the pool (its container is gone, or never came to exist).
     fn forget(&self, id: &str) {
         self.state
             .lock()
@@ -744,12 +744,7 @@ impl Function {
                 tracing::warn!("{e}");
             }
         }
-        self.state
-            .lock()
-            .unwrap()
-            .slots
-            .retain(|s| s.instance.id != id);
-        self.changed.notify_waiters();
+        self.forget(id);
         shared.events.emit(
             Event::new("instance.destroyed", &self.spec.name, Some(id)).reason(reason.as_str()),
         );

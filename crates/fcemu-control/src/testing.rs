@@ -1,9 +1,11 @@
 //! Helpers for tests that drive a control plane (enabled by the `testing` feature, in dev-dependencies only).
 
-use crate::{ControlPlane, InvocationKind, full_body};
+use crate::{ControlPlane, Event, InvocationKind, full_body};
 use bytes::Bytes;
+use http::StatusCode;
 use http::{Request, Response};
 use http_body_util::BodyExt;
+use std::sync::Arc;
 
 /// Sends one HTTP trigger request and collects the whole response. The client tries to set `x-fc-region`
 /// and `x-fc-function-name` (FC removes them) and a custom header (kept).
@@ -41,4 +43,28 @@ pub fn header<'a>(r: &'a Response<Bytes>, name: &str) -> &'a str {
 pub fn json(r: &Response<Bytes>) -> serde_json::Value {
     serde_json::from_slice(r.body())
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(r.body())))
+}
+
+/// Asserts FC's InitializationError response (HTTP 200 on purpose, `X-Fc-Error-Type`, the JSON body) and that
+/// its message holds `needle`; returns the message.
+pub fn assert_initialization_error(r: &Response<Bytes>, needle: &str) -> String {
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "FC answers InitializationError with 200"
+    );
+    assert_eq!(header(r, "x-fc-error-type"), "InitializationError");
+    let body = json(r);
+    assert_eq!(body["errorType"], "InitializationError");
+    let message = body["errorMessage"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains(needle), "{needle:?} is not in {message:?}");
+    message
+}
+
+/// The first event of that name, if any.
+pub fn first_event(cp: &ControlPlane, name: &str) -> Option<Arc<Event>> {
+    cp.events().snapshot().into_iter().find(|e| e.event == name)
 }

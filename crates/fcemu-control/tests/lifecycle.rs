@@ -2,7 +2,7 @@
 //! with tokio's paused clock (the fake's pipes are in memory, so timeouts fire only when time is due).
 
 use bytes::Bytes;
-use fcemu_control::testing::{call, header, json};
+use fcemu_control::testing::{assert_initialization_error, call, first_event, header, json};
 use fcemu_control::{ControlPlane, HookKind, InvocationKind, LogQuery, Options, full_body};
 use fcemu_runtime::fake::{ContainerState, FakeRuntime};
 use fcemu_spec::{Project, parse_project};
@@ -83,12 +83,7 @@ async fn cold_start_runs_three_phases_and_the_initializer_once() {
             && timing.contains("init-hook;dur="),
         "{timing}"
     );
-    let ready = cp
-        .events()
-        .snapshot()
-        .into_iter()
-        .find(|e| e.event == "instance.ready")
-        .unwrap();
+    let ready = first_event(&cp, "instance.ready").unwrap();
     let runtime_init = ready.extra["runtimeInitMs"].as_f64().unwrap();
     let init_hook = ready.extra["initHookMs"].as_f64().unwrap();
     assert!(
@@ -176,18 +171,7 @@ async fn initializer_400_keeps_the_instance_and_retries_on_the_next_request() {
         Options::default(),
     );
     let first = get(&cp, "/").await;
-    assert_eq!(
-        first.status(),
-        StatusCode::OK,
-        "FC answers InitializationError with 200"
-    );
-    assert_eq!(header(&first, "x-fc-error-type"), "InitializationError");
-    let body = json(&first);
-    assert_eq!(body["errorType"], "InitializationError");
-    assert!(
-        body["errorMessage"].as_str().unwrap().contains("HTTP 404"),
-        "{body}"
-    );
+    assert_initialization_error(&first, "HTTP 404");
     assert_eq!(fake.live().len(), 1, "the instance is kept");
 
     let second = get(&cp, "/").await;
@@ -226,13 +210,7 @@ async fn initializer_5xx_destroys_the_instance_without_prestop_and_the_next_requ
         Options::default(),
     );
     let first = get(&cp, "/").await;
-    assert_eq!(header(&first, "x-fc-error-type"), "InitializationError");
-    assert!(
-        json(&first)["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains("HTTP 503")
-    );
+    assert_initialization_error(&first, "HTTP 503");
     let calls = fake.calls();
     let first_container = calls
         .iter()
@@ -248,18 +226,13 @@ async fn initializer_5xx_destroys_the_instance_without_prestop_and_the_next_requ
         0,
         "no PreStop: it never became ready"
     );
-    let destroyed = cp
-        .events()
-        .snapshot()
-        .into_iter()
-        .find(|e| e.event == "instance.destroyed")
-        .unwrap();
+    let destroyed = first_event(&cp, "instance.destroyed").unwrap();
     assert_eq!(destroyed.reason.as_deref(), Some("init_failed"));
 
     // The fake counts per container, so the new instance's first Initializer call fails too: FIXTURE_INIT_FAIL_TIMES
     // is per process, like the real fixture. Its second creation is what matters here.
     let second = get(&cp, "/").await;
-    assert_eq!(header(&second, "x-fc-error-type"), "InitializationError");
+    assert_initialization_error(&second, "HTTP 503");
     assert_eq!(
         fake.calls()
             .iter()
@@ -279,8 +252,7 @@ async fn initializer_timeout_destroys_the_instance() {
         Options::default(),
     );
     let first = get(&cp, "/").await;
-    assert_eq!(header(&first, "x-fc-error-type"), "InitializationError");
-    let message = json(&first)["errorMessage"].as_str().unwrap().to_string();
+    let message = assert_initialization_error(&first, "");
     assert!(message.contains("timeout of 2 s"), "{message}");
     assert!(fake.live().is_empty(), "destroyed");
     cp.shutdown(Duration::from_secs(1)).await;
@@ -300,8 +272,7 @@ async fn command_initializer_failure_carries_stderr_and_destroys() {
     });
     let (cp, fake) = plane(p, Options::default());
     let first = get(&cp, "/").await;
-    assert_eq!(header(&first, "x-fc-error-type"), "InitializationError");
-    let message = json(&first)["errorMessage"].as_str().unwrap().to_string();
+    let message = assert_initialization_error(&first, "");
     assert!(
         message.contains("exited with code 7") && message.contains("oops"),
         "{message}"
@@ -333,20 +304,10 @@ async fn shutdown_runs_prestop_then_removes_and_a_failing_prestop_does_not_block
     assert!(
         pos("prestop.start") < pos("prestop.end") && pos("prestop.end") < pos("instance.destroyed")
     );
-    let end = cp
-        .events()
-        .snapshot()
-        .into_iter()
-        .find(|e| e.event == "prestop.end")
-        .unwrap();
+    let end = first_event(&cp, "prestop.end").unwrap();
     assert_eq!(end.status, Some(500));
     assert!(end.error.as_deref().unwrap().contains("destroyed anyway"));
-    let destroyed = cp
-        .events()
-        .snapshot()
-        .into_iter()
-        .find(|e| e.event == "instance.destroyed")
-        .unwrap();
+    let destroyed = first_event(&cp, "instance.destroyed").unwrap();
     assert_eq!(destroyed.reason.as_deref(), Some("shutdown"));
     // Unpause before PreStop, stop before remove.
     let order: Vec<String> = fake
@@ -528,12 +489,7 @@ async fn a_crashed_instance_answers_unhandled_and_is_replaced() {
     );
     // Let the exit watcher remove it.
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let destroyed = cp
-        .events()
-        .snapshot()
-        .into_iter()
-        .find(|e| e.event == "instance.destroyed")
-        .expect("destroyed");
+    let destroyed = first_event(&cp, "instance.destroyed").expect("destroyed");
     assert_eq!(destroyed.reason.as_deref(), Some("exited"));
     let next = get(&cp, "/").await;
     assert_eq!(next.status(), StatusCode::OK);

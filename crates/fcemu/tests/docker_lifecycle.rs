@@ -6,7 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use fcemu_control::testing::{header, json};
+use fcemu_control::testing::{assert_initialization_error, first_event, header, json};
 use fcemu_control::{ControlPlane, HookKind, LogQuery, Options};
 use http::{Response, StatusCode};
 use std::sync::Arc;
@@ -55,12 +55,7 @@ async fn cold_start_headers_initializer_once_prestop_and_logs() {
     assert!(instance_id.starts_with("c-") && request_id.starts_with("1-"));
 
     // Cold start: three phases, each truthful to the fixture's own delays.
-    let ready = cp
-        .events()
-        .snapshot()
-        .into_iter()
-        .find(|e| e.event == "instance.ready")
-        .expect("instance.ready");
+    let ready = first_event(&cp, "instance.ready").expect("instance.ready");
     let part = |k: &str| ready.extra[k].as_f64().unwrap();
     assert!(part("instanceCreateMs") > 0.0);
     assert!(
@@ -152,12 +147,7 @@ async fn cold_start_headers_initializer_once_prestop_and_logs() {
         lines.iter().any(|l| l.starts_with("FC PreStop End")),
         "{lines:#?}"
     );
-    let destroyed = cp
-        .events()
-        .snapshot()
-        .into_iter()
-        .find(|e| e.event == "instance.destroyed")
-        .unwrap();
+    let destroyed = first_event(&cp, "instance.destroyed").unwrap();
     assert_eq!(destroyed.reason.as_deref(), Some("shutdown"));
     assert_no_containers_left(&docker, project.path()).await;
 }
@@ -167,25 +157,9 @@ async fn initializer_500_answers_initialization_error_and_destroys_the_instance(
     let project = TestProject::fixture(&[("FIXTURE_INIT_STATUS", "500")], "");
     let (cp, docker) = plane(&project).await;
     let r = call(&cp, "GET", "/", "").await;
-    assert_eq!(
-        r.status(),
-        StatusCode::OK,
-        "FC answers InitializationError with 200"
-    );
-    assert_eq!(header(&r, "x-fc-error-type"), "InitializationError");
-    let body = json(&r);
-    assert_eq!(body["errorType"], "InitializationError");
-    assert!(
-        body["errorMessage"].as_str().unwrap().contains("HTTP 500"),
-        "{body}"
-    );
+    assert_initialization_error(&r, "HTTP 500");
     assert_no_containers_left(&docker, project.path()).await;
-    let destroyed = cp
-        .events()
-        .snapshot()
-        .into_iter()
-        .find(|e| e.event == "instance.destroyed")
-        .unwrap();
+    let destroyed = first_event(&cp, "instance.destroyed").unwrap();
     assert_eq!(destroyed.reason.as_deref(), Some("init_failed"));
     assert!(
         !cp.events()
@@ -208,13 +182,7 @@ async fn initializer_404_keeps_the_instance_and_retries() {
     );
     let (cp, docker) = plane(&project).await;
     let first = call(&cp, "GET", "/state", "").await;
-    assert_eq!(header(&first, "x-fc-error-type"), "InitializationError");
-    assert!(
-        json(&first)["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains("HTTP 404")
-    );
+    assert_initialization_error(&first, "HTTP 404");
     assert_eq!(
         containers_of(&docker, project.path()).await.len(),
         1,
@@ -237,13 +205,7 @@ async fn initializer_timeout_is_an_initialization_error() {
     let (cp, docker) = plane(&project).await;
     let started = std::time::Instant::now();
     let r = call(&cp, "GET", "/", "").await;
-    assert_eq!(header(&r, "x-fc-error-type"), "InitializationError");
-    assert!(
-        json(&r)["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains("timeout of 2 s")
-    );
+    assert_initialization_error(&r, "timeout of 2 s");
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "answered when the 2 s timeout passed"
@@ -268,8 +230,7 @@ async fn command_initializer_runs_in_the_container() {
     let docker = docker().await;
     let cp = ControlPlane::new(spec, Arc::new(docker.clone()), Options::default());
     let r = call(&cp, "GET", "/", "").await;
-    assert_eq!(header(&r, "x-fc-error-type"), "InitializationError");
-    let message = json(&r)["errorMessage"].as_str().unwrap().to_string();
+    let message = assert_initialization_error(&r, "");
     assert!(
         message.contains("exited with code 3") && message.contains("warming"),
         "{message}"
@@ -284,12 +245,7 @@ async fn a_failing_prestop_does_not_block_the_destroy() {
     let (cp, docker) = plane(&project).await;
     assert_eq!(call(&cp, "GET", "/", "").await.status(), StatusCode::OK);
     cp.shutdown(Duration::from_secs(5)).await;
-    let end = cp
-        .events()
-        .snapshot()
-        .into_iter()
-        .find(|e| e.event == "prestop.end")
-        .unwrap();
+    let end = first_event(&cp, "prestop.end").unwrap();
     assert_eq!(end.status, Some(500));
     assert_no_containers_left(&docker, project.path()).await;
 }

@@ -127,6 +127,9 @@ pub struct Instance {
     cold_start_reported: AtomicBool,
     activities: Mutex<VecDeque<Activity>>,
     log_pump: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Serializes freeze and thaw; holds whether the container is paused right now.
+    pub(crate) freezer: tokio::sync::Mutex<bool>,
+    frozen_since: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Instance {
@@ -141,7 +144,18 @@ impl Instance {
             cold_start_reported: AtomicBool::new(false),
             activities: Mutex::default(),
             log_pump: Mutex::default(),
+            freezer: tokio::sync::Mutex::new(false),
+            frozen_since: Mutex::default(),
         }
+    }
+
+    /// Records when the instance was frozen (`Some`), or that it was thawed (`None`), returning how long
+    /// it had been frozen.
+    pub(crate) fn frozen_at(&self, at: Option<tokio::time::Instant>) -> Option<Duration> {
+        let mut since = self.frozen_since.lock().unwrap();
+        let previous = since.take();
+        *since = at;
+        previous.map(|t| t.elapsed())
     }
 
     pub fn container_id(&self) -> Option<String> {

@@ -42,6 +42,12 @@ pub struct Options {
     pub runtime_init_timeout: Duration,
     /// SIGTERM-to-SIGKILL grace when an instance is stopped.
     pub stop_grace: Duration,
+    /// Instances with no request for this long are destroyed (never provisioned ones).
+    pub idle_timeout: Duration,
+    /// Freeze instances between requests (`docker pause`); false with `--no-freeze`.
+    pub freeze: bool,
+    /// How long an instance stays thawed after its last request.
+    pub freeze_grace: Duration,
     pub region_override: Option<String>,
     pub account_id: String,
 }
@@ -53,6 +59,9 @@ impl Default for Options {
             queue_limit: 1000,
             runtime_init_timeout: Duration::from_secs(120),
             stop_grace: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(300),
+            freeze: true,
+            freeze_grace: Duration::ZERO,
             region_override: None,
             account_id: std::env::var("FCEMU_ACCOUNT_ID")
                 .unwrap_or_else(|_| fcemu_spec::LOCAL_ACCOUNT_ID.into()),
@@ -121,10 +130,32 @@ impl ControlPlane {
                 )
             })
             .collect();
-        ControlPlane {
+        let cp = ControlPlane {
             shared,
             functions: Arc::new(functions),
-        }
+        };
+        cp.spawn_idle_reaper();
+        cp
+    }
+
+    /// Idle reclamation: checks often enough that an instance goes within a tenth of the idle timeout
+    /// (at most a second) after it expires.
+    fn spawn_idle_reaper(&self) {
+        let timeout = self.shared.options.idle_timeout;
+        let tick = (timeout / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let functions = self.functions.clone();
+        let shutdown = self.shared.shutdown.clone();
+        self.shared.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(tick) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                for f in functions.values() {
+                    f.reap_idle(timeout);
+                }
+            }
+        });
     }
 
     pub fn project(&self) -> &Project {

@@ -47,6 +47,10 @@ struct Slot {
     needs_init: bool,
     last_request_at: Option<SystemTime>,
     provisioned: bool,
+    /// Bumped each time the instance becomes idle: a freeze scheduled for an older idle period is void.
+    idle_since: u64,
+    /// When the instance last finished a request or was created (monotonic: idle reclamation reads it).
+    last_active: Instant,
 }
 
 #[derive(Default)]
@@ -179,12 +183,15 @@ impl Function {
             let step = self.place(&shared, notified.as_mut());
             match step {
                 Placement::Serve(instance) => {
-                    return Ok(Lease {
+                    let lease = Lease {
                         instance,
                         function: self.clone(),
-                    });
+                    };
+                    self.thaw(&shared, &lease.instance).await;
+                    return Ok(lease);
                 }
                 Placement::RetryInitializer(instance) => {
+                    self.thaw(&shared, &instance).await;
                     return self.retry_initializer(&shared, instance).await;
                 }
                 Placement::Create(instance) => {
@@ -258,6 +265,8 @@ impl Function {
                 needs_init: false,
                 last_request_at: Some(SystemTime::now()),
                 provisioned: false,
+                idle_since: 0,
+                last_active: Instant::now(),
             });
             return Placement::Create(instance);
         }
@@ -316,15 +325,151 @@ impl Function {
         self.changed.notify_waiters();
     }
 
-    fn release(&self, id: &str) {
+    fn release(self: &Arc<Self>, id: &str) {
+        let mut idle = None;
         self.with_slot(id, |s| {
             s.in_flight = s.in_flight.saturating_sub(1);
             s.last_request_at = Some(SystemTime::now());
+            s.last_active = Instant::now();
             if s.in_flight == 0 && s.state == InstanceState::Busy {
                 s.state = InstanceState::Ready;
+                s.idle_since += 1;
+                idle = Some((s.idle_since, s.provisioned));
             }
         });
         self.changed.notify_waiters();
+        if let Some((idle_since, provisioned)) = idle {
+            self.schedule_freeze(id, idle_since, provisioned);
+        }
+    }
+
+    /// Whether this instance is frozen when idle: not with `--no-freeze`, and not when it is provisioned
+    /// with `alwaysAllocateCPU` (FC keeps its CPU allocated).
+    fn freezes(&self, provisioned: bool) -> bool {
+        let shared = self.shared();
+        shared.options.freeze && !(provisioned && self.spec.provision.always_allocate_cpu)
+    }
+
+    /// Freezes the instance after the freeze grace, unless a request reaches it first.
+    fn schedule_freeze(self: &Arc<Self>, id: &str, idle_since: u64, provisioned: bool) {
+        if !self.freezes(provisioned) {
+            return;
+        }
+        let shared = self.shared();
+        let this = self.clone();
+        let id = id.to_string();
+        let grace = shared.options.freeze_grace;
+        let tasks = shared.tasks.clone();
+        tasks.spawn(async move {
+            if !grace.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(grace) => {}
+                    _ = shared.shutdown.cancelled() => return,
+                }
+            }
+            this.freeze_if_idle(&shared, &id, idle_since).await;
+        });
+    }
+
+    /// `docker pause`, if the instance is still in the same idle period. Freeze and thaw of one instance
+    /// are serialized, so a request that picks the instance while it is being frozen thaws it after.
+    async fn freeze_if_idle(&self, shared: &Shared, id: &str, idle_since: u64) {
+        let Some(instance) = self.instance(id) else {
+            return;
+        };
+        let Some(container_id) = instance.container_id() else {
+            return;
+        };
+        let mut paused = instance.freezer.lock().await;
+        let still_idle = {
+            let mut st = self.state.lock().unwrap();
+            match st.slots.iter_mut().find(|s| s.instance.id == id) {
+                Some(s)
+                    if s.state == InstanceState::Ready
+                        && s.in_flight == 0
+                        && s.idle_since == idle_since
+                        && !*paused =>
+                {
+                    s.state = InstanceState::Frozen;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !still_idle {
+            return;
+        }
+        match shared.runtime.pause(&container_id).await {
+            Ok(()) => {
+                *paused = true;
+                instance.frozen_at(Some(Instant::now()));
+                shared
+                    .events
+                    .emit(Event::new("instance.frozen", &self.spec.name, Some(id)));
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                self.with_slot(id, |s| {
+                    if s.state == InstanceState::Frozen {
+                        s.state = InstanceState::Ready;
+                    }
+                });
+            }
+        }
+    }
+
+    /// `docker unpause` if the instance is frozen (before a request, a hook, or removal).
+    async fn thaw(&self, shared: &Shared, instance: &Instance) {
+        let mut paused = instance.freezer.lock().await;
+        if !*paused {
+            return;
+        }
+        let Some(container_id) = instance.container_id() else {
+            return;
+        };
+        if let Err(e) = shared.runtime.unpause(&container_id).await {
+            tracing::warn!("{e}");
+        }
+        *paused = false;
+        let frozen_for = instance.frozen_at(None);
+        let mut event = Event::new("instance.thawed", &self.spec.name, Some(&instance.id));
+        if let Some(d) = frozen_for {
+            event = event.with("frozenMs", crate::events::round_ms(ms(d)));
+        }
+        shared.events.emit(event);
+    }
+
+    fn instance(&self, id: &str) -> Option<Arc<Instance>> {
+        self.state
+            .lock()
+            .unwrap()
+            .slots
+            .iter()
+            .find(|s| s.instance.id == id)
+            .map(|s| s.instance.clone())
+    }
+
+    /// Destroys the instances that had no request for the idle timeout (never provisioned ones).
+    pub fn reap_idle(self: &Arc<Self>, idle_timeout: Duration) {
+        let now = Instant::now();
+        let idle: Vec<String> = {
+            let mut st = self.state.lock().unwrap();
+            st.slots
+                .iter_mut()
+                .filter(|s| !s.provisioned && s.in_flight == 0)
+                .filter(|s| matches!(s.state, InstanceState::Ready | InstanceState::Frozen))
+                .filter(|s| now.duration_since(s.last_active) >= idle_timeout)
+                .map(|s| {
+                    s.state = InstanceState::Stopping;
+                    s.instance.id.clone()
+                })
+                .collect()
+        };
+        let tasks = self.shared().tasks.clone();
+        for id in idle {
+            let this = self.clone();
+            tasks.spawn(async move { this.destroy(&id, DestroyReason::Idle).await });
+        }
     }
 
     /// Creating, for a request that found every instance full. The creation runs as its own task, so a
@@ -732,7 +877,7 @@ impl Function {
         let runtime: &dyn ContainerRuntime = shared.runtime.as_ref();
         if let Some(container_id) = instance.container_id() {
             // A frozen container can neither run PreStop nor always be removed cleanly.
-            let _ = runtime.unpause(&container_id).await;
+            self.thaw(&shared, &instance).await;
             if reason.runs_pre_stop() && instance.addr().is_some() {
                 hooks::run_pre_stop(&shared, self, &instance).await;
             }

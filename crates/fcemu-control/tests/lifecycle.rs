@@ -54,6 +54,11 @@ async fn get(cp: &ControlPlane, path: &str) -> Response<Bytes> {
     call(cp, "f", "GET", path, "").await
 }
 
+/// Lets spawned tasks (freezes, log pumps) run; with the paused clock this takes no real time.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
 fn event_names(cp: &ControlPlane) -> Vec<&'static str> {
     cp.events().snapshot().iter().map(|e| e.event).collect()
 }
@@ -288,6 +293,11 @@ async fn shutdown_runs_prestop_then_removes_and_a_failing_prestop_does_not_block
         Options::default(),
     );
     let r = get(&cp, "/").await;
+    settle().await;
+    assert!(
+        first_event(&cp, "instance.frozen").is_some(),
+        "frozen once idle"
+    );
     assert_eq!(r.status(), StatusCode::OK);
     let container = fake.live().pop().unwrap();
     cp.shutdown(Duration::from_secs(1)).await;
@@ -309,7 +319,7 @@ async fn shutdown_runs_prestop_then_removes_and_a_failing_prestop_does_not_block
     assert!(end.error.as_deref().unwrap().contains("destroyed anyway"));
     let destroyed = first_event(&cp, "instance.destroyed").unwrap();
     assert_eq!(destroyed.reason.as_deref(), Some("shutdown"));
-    // Unpause before PreStop, stop before remove.
+    // Frozen after the request, thawed before PreStop, stopped before removed.
     let order: Vec<String> = fake
         .calls()
         .into_iter()
@@ -317,7 +327,9 @@ async fn shutdown_runs_prestop_then_removes_and_a_failing_prestop_does_not_block
         .collect();
     let idx = |op: &str| order.iter().position(|c| c.starts_with(op)).unwrap();
     assert!(
-        idx("unpause") < idx("stop") && idx("stop") < idx("remove"),
+        idx("pause") < idx("unpause")
+            && idx("unpause") < idx("stop")
+            && idx("stop") < idx("remove"),
         "{order:?}"
     );
 }
@@ -562,4 +574,153 @@ async fn unknown_function_is_404_in_fc_shape() {
         serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(body["Code"], "FunctionNotFound");
     assert!(body["RequestId"].as_str().unwrap().starts_with("1-"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_instance_is_frozen_and_thawed_for_the_next_request() {
+    let (cp, fake) = plane(project("", &[]), Options::default());
+    get(&cp, "/").await;
+    settle().await;
+    let container = fake.live().pop().unwrap();
+    assert_eq!(
+        fake.state(&container),
+        Some(ContainerState::Paused),
+        "frozen when its last request completed"
+    );
+    assert_eq!(
+        cp.instances()[0].state,
+        fcemu_control::InstanceState::Frozen
+    );
+    // The fake holds requests while paused: this one is answered only because the instance is thawed first.
+    let again = get(&cp, "/again").await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let names = event_names(&cp);
+    let thawed = names
+        .iter()
+        .position(|e| *e == "instance.thawed")
+        .expect("thawed");
+    let second_invoke = names.iter().rposition(|e| *e == "invoke.start").unwrap();
+    assert!(thawed < second_invoke, "{names:?}");
+    let thaw = first_event(&cp, "instance.thawed").unwrap();
+    assert!(thaw.extra["frozenMs"].as_f64().is_some());
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_freeze_keeps_instances_running() {
+    let (cp, fake) = plane(
+        project("", &[]),
+        Options {
+            freeze: false,
+            ..Options::default()
+        },
+    );
+    get(&cp, "/").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let container = fake.live().pop().unwrap();
+    assert_eq!(fake.state(&container), Some(ContainerState::Running));
+    assert!(!fake.calls().iter().any(|c| c.starts_with("pause")));
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_freeze_grace_delays_the_freeze_and_a_request_within_it_cancels_it() {
+    let options = Options {
+        freeze_grace: Duration::from_millis(500),
+        ..Options::default()
+    };
+    let (cp, fake) = plane(project("", &[]), options);
+    get(&cp, "/").await;
+    let container = fake.live().pop().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        fake.state(&container),
+        Some(ContainerState::Running),
+        "still within the grace"
+    );
+    get(&cp, "/").await; // a new idle period begins: the first freeze is void
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        fake.state(&container),
+        Some(ContainerState::Running),
+        "the grace restarted with the request"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.state(&container), Some(ContainerState::Paused));
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .filter(|c| c.starts_with("pause"))
+            .count(),
+        1
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_instances_are_reclaimed_through_thaw_and_prestop() {
+    let options = Options {
+        idle_timeout: Duration::from_secs(10),
+        ..Options::default()
+    };
+    let (cp, fake) = plane(project("", &[]), options);
+    get(&cp, "/").await;
+    let container = fake.live().pop().unwrap();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert_eq!(fake.live().len(), 1, "not idle long enough yet");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    settle().await;
+    assert!(fake.live().is_empty(), "reclaimed after the idle timeout");
+    let destroyed = first_event(&cp, "instance.destroyed").unwrap();
+    assert_eq!(destroyed.reason.as_deref(), Some("idle"));
+    // PreStop reached the function: it was thawed first (the fake would hold the call while paused).
+    let end = first_event(&cp, "prestop.end").unwrap();
+    assert_eq!(end.status, Some(200), "{end:?}");
+    assert_eq!(
+        fake.counters(&container)
+            .unwrap()
+            .pre_stop
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    // The next request gets a new instance.
+    let next = get(&cp, "/").await;
+    assert_eq!(next.status(), StatusCode::OK);
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .filter(|c| c.starts_with("create"))
+            .count(),
+        2
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_racing_freezes_are_all_served() {
+    let (cp, fake) = plane(
+        project("      instanceConcurrency: 2", &[]),
+        Options::default(),
+    );
+    for round in 0..30 {
+        // Each request ends an idle period that a freeze may be in the middle of.
+        let (a, b) = tokio::join!(get(&cp, "/"), async {
+            if round % 2 == 0 {
+                tokio::task::yield_now().await;
+            }
+            get(&cp, "/").await
+        });
+        assert_eq!(a.status(), StatusCode::OK);
+        assert_eq!(b.status(), StatusCode::OK);
+    }
+    settle().await;
+    let container = fake.live().pop().unwrap();
+    assert_eq!(
+        fake.state(&container),
+        Some(ContainerState::Paused),
+        "frozen at the end, not stuck thawed"
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
 }

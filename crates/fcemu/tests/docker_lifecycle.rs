@@ -290,3 +290,93 @@ async fn a_server_that_never_listens_is_function_not_started() {
     assert_no_containers_left(&docker, project.path()).await;
     cp.shutdown(Duration::from_secs(5)).await;
 }
+
+/// Ticks the fixture's background thread counted while the test slept between two requests.
+async fn ticks_between_requests(cp: &ControlPlane, pause: Duration) -> i64 {
+    let before = json(&call(cp, "GET", "/ticks", "").await)["ticks"]
+        .as_i64()
+        .unwrap();
+    tokio::time::sleep(pause).await;
+    let after = json(&call(cp, "GET", "/ticks", "").await)["ticks"]
+        .as_i64()
+        .unwrap();
+    after - before
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_instance_really_stops_and_no_freeze_keeps_it_running() {
+    let docker = docker().await;
+    // A thread in the function counts every 10 ms; between requests the instance is frozen.
+    let project = TestProject::fixture(&[("FIXTURE_TICK_MS", "10")], "");
+    let cp = ControlPlane::new(project.load(), Arc::new(docker.clone()), Options::default());
+    call(&cp, "GET", "/", "").await;
+    let frozen_ticks = ticks_between_requests(&cp, Duration::from_millis(600)).await;
+    assert!(
+        frozen_ticks < 15,
+        "the ticker advanced {frozen_ticks} times in 600 ms while frozen"
+    );
+    assert!(
+        first_event(&cp, "instance.frozen").is_some()
+            && first_event(&cp, "instance.thawed").is_some()
+    );
+    cp.shutdown(Duration::from_secs(5)).await;
+    assert_no_containers_left(&docker, project.path()).await;
+
+    let project = TestProject::fixture(&[("FIXTURE_TICK_MS", "10")], "");
+    let options = Options {
+        freeze: false,
+        ..Options::default()
+    };
+    let cp = ControlPlane::new(project.load(), Arc::new(docker.clone()), options);
+    call(&cp, "GET", "/", "").await;
+    let running_ticks = ticks_between_requests(&cp, Duration::from_millis(600)).await;
+    assert!(
+        running_ticks >= 30,
+        "the ticker advanced only {running_ticks} times in 600 ms unfrozen"
+    );
+    assert!(first_event(&cp, "instance.frozen").is_none());
+    cp.shutdown(Duration::from_secs(5)).await;
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_instance_is_reclaimed_through_prestop() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let options = Options {
+        idle_timeout: Duration::from_millis(800),
+        ..Options::default()
+    };
+    let cp = ControlPlane::new(project.load(), Arc::new(docker.clone()), options);
+    let r = call(&cp, "GET", "/", "").await;
+    let instance_id = header(&r, "x-fc-instance-id").to_string();
+    for _ in 0..100 {
+        if first_event(&cp, "instance.destroyed").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let destroyed = first_event(&cp, "instance.destroyed").expect("reclaimed within 5 s");
+    assert_eq!(destroyed.reason.as_deref(), Some("idle"));
+    assert_no_containers_left(&docker, project.path()).await;
+    // It was frozen while idle, thawed for PreStop, and PreStop ran in it.
+    let prestop = LogQuery {
+        hook: Some(HookKind::PreStop),
+        instance: Some(instance_id),
+        ..Default::default()
+    };
+    wait_for_line(&cp, &prestop, "pre-stop called (1)").await;
+    let names: Vec<&str> = cp.events().snapshot().iter().map(|e| e.event).collect();
+    let at = |n: &str| {
+        names
+            .iter()
+            .position(|e| *e == n)
+            .unwrap_or_else(|| panic!("{n} missing: {names:?}"))
+    };
+    assert!(
+        at("instance.frozen") < at("instance.thawed")
+            && at("instance.thawed") < at("prestop.start"),
+        "{names:?}"
+    );
+    cp.shutdown(Duration::from_secs(5)).await;
+}

@@ -192,7 +192,7 @@ async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["instanceId"], instance_id.as_str());
     assert_eq!(list[0]["functionName"], "fixture");
-    assert_eq!(list[0]["state"], "ready");
+    assert_eq!(list[0]["state"], "frozen", "idle between requests");
     let ps = fcemu(&["ps", "--endpoint", &up.url]);
     assert!(ps.status.success());
     assert!(

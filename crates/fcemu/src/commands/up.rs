@@ -64,6 +64,9 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
 
     let options = Options {
         max_instances: args.max_instances,
+        idle_timeout: args.idle_timeout,
+        freeze: !args.no_freeze,
+        freeze_grace: args.freeze_grace,
         ..Options::default()
     };
     let cp = ControlPlane::new(project.clone(), Arc::new(docker.clone()), options);

@@ -23,6 +23,7 @@ pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
 use fcemu_runtime::ContainerRuntime;
 use fcemu_spec::{FunctionSpec, Project};
 use pool::Function;
+pub use pool::ProvisionStatus;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -208,6 +209,43 @@ impl ControlPlane {
         futures_util::future::join_all(ids.iter().map(|id| f.destroy(id, DestroyReason::Reclaim)))
             .await;
         Some(n)
+    }
+
+    /// Creates every function's provisioned instances (`provisionConfig.defaultTarget`,
+    /// `scalingConfig.minInstances`) and returns when they are initialized (and frozen, where they freeze).
+    pub async fn start_provisioned(&self) {
+        futures_util::future::join_all(
+            self.functions
+                .values()
+                .filter(|f| f.spec.provision.target > 0)
+                .map(|f| f.set_provision_target(f.spec.provision.target)),
+        )
+        .await;
+    }
+
+    /// Provisioned instance adjustment; None if there is no such function.
+    pub async fn set_provision_target(
+        &self,
+        function: &str,
+        target: u32,
+    ) -> Option<ProvisionStatus> {
+        Some(
+            self.functions
+                .get(function)?
+                .set_provision_target(target)
+                .await,
+        )
+    }
+
+    pub fn provision_status(&self, function: &str) -> Option<ProvisionStatus> {
+        self.functions.get(function).map(|f| f.provision_status())
+    }
+
+    pub fn provision_statuses(&self) -> Vec<ProvisionStatus> {
+        self.functions
+            .values()
+            .map(|f| f.provision_status())
+            .collect()
     }
 
     pub fn is_shutting_down(&self) -> bool {

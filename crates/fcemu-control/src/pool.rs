@@ -60,6 +60,21 @@ struct PoolState {
     creating: u32,
     /// Requests waiting for a free instance.
     waiting: u32,
+    /// Provisioned instances wanted (`provisionConfig`, `scalingConfig.minInstances`, `fcemu provision`).
+    provision_target: u32,
+}
+
+/// A function's provisioned instances: wanted and live.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionStatus {
+    pub function_name: String,
+    pub target: u32,
+    pub current: u32,
+    #[serde(rename = "alwaysAllocateCPU")]
+    pub always_allocate_cpu: bool,
+    #[serde(rename = "alwaysAllocateGPU")]
+    pub always_allocate_gpu: bool,
 }
 
 pub struct Function {
@@ -449,6 +464,134 @@ impl Function {
             .map(|s| s.instance.clone())
     }
 
+    fn is_provisioned(&self, id: &str) -> bool {
+        self.state
+            .lock()
+            .unwrap()
+            .slots
+            .iter()
+            .any(|s| s.instance.id == id && s.provisioned)
+    }
+
+    pub fn provision_status(&self) -> ProvisionStatus {
+        let st = self.state.lock().unwrap();
+        ProvisionStatus {
+            function_name: self.spec.name.clone(),
+            target: st.provision_target,
+            current: st
+                .slots
+                .iter()
+                .filter(|s| s.provisioned && s.state != InstanceState::Stopping)
+                .count() as u32,
+            always_allocate_cpu: self.spec.provision.always_allocate_cpu,
+            always_allocate_gpu: self.spec.provision.always_allocate_gpu,
+        }
+    }
+
+    /// Provisioned instance adjustment: sets the target and creates or destroys instances until the count
+    /// matches. Returns when every creation and destroy it started is done.
+    pub async fn set_provision_target(self: &Arc<Self>, target: u32) -> ProvisionStatus {
+        let previous = std::mem::replace(&mut self.state.lock().unwrap().provision_target, target);
+        if previous != target {
+            self.shared().events.emit(
+                Event::new("provision.changed", &self.spec.name, None)
+                    .with("target", target)
+                    .with("previous", previous),
+            );
+        }
+        self.reconcile_provision().await;
+        self.provision_status()
+    }
+
+    /// Creates the missing provisioned instances (initialized, then frozen unless alwaysAllocateCPU), or
+    /// destroys the excess through PreStop, idle ones first.
+    pub async fn reconcile_provision(self: &Arc<Self>) {
+        let shared = self.shared();
+        let (create, destroy) = {
+            let mut st = self.state.lock().unwrap();
+            let target = st.provision_target as usize;
+            let mut live: Vec<&mut Slot> = st
+                .slots
+                .iter_mut()
+                .filter(|s| s.provisioned && s.state != InstanceState::Stopping)
+                .collect();
+            let mut destroy = vec![];
+            if live.len() > target {
+                // Keep the busiest; the excess comes from the idle end.
+                live.sort_by_key(|s| std::cmp::Reverse(s.in_flight));
+                for s in live.into_iter().skip(target) {
+                    s.state = InstanceState::Stopping;
+                    destroy.push(s.instance.id.clone());
+                }
+            }
+            let missing = target.saturating_sub(
+                st.slots
+                    .iter()
+                    .filter(|s| s.provisioned && s.state != InstanceState::Stopping)
+                    .count(),
+            );
+            let create: Vec<Arc<Instance>> = (0..missing)
+                .map(|_| {
+                    let instance = Arc::new(Instance::new(
+                        ids::instance_id(),
+                        self.spec.name.clone(),
+                        SystemTime::now(),
+                    ));
+                    // Requests to a provisioned instance are never cold starts.
+                    instance.take_cold_start();
+                    st.slots.push(Slot {
+                        instance: instance.clone(),
+                        state: InstanceState::Creating,
+                        // Held by the provisioner until Creating is done; released, it becomes idle.
+                        in_flight: 1,
+                        needs_init: false,
+                        last_request_at: None,
+                        provisioned: true,
+                        idle_since: 0,
+                        last_active: Instant::now(),
+                    });
+                    instance
+                })
+                .collect();
+            (create, destroy)
+        };
+        let creations = create.into_iter().map(|instance| {
+            let this = self.clone();
+            let shared = shared.clone();
+            // Tracked, so shutdown waits for creations it interrupts to clean up.
+            shared
+                .tasks
+                .clone()
+                .spawn(async move { drop(this.create_instance(&shared, instance).await) })
+        });
+        let destroys = destroy
+            .iter()
+            .map(|id| self.destroy(id, DestroyReason::Provision));
+        let (_, _) = tokio::join!(
+            futures_util::future::join_all(creations),
+            futures_util::future::join_all(destroys)
+        );
+    }
+
+    /// Waits until no request is in flight on one instance, or the deadline passes.
+    async fn wait_slot_drained(&self, id: &str, deadline: Instant) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let busy = self
+                .state
+                .lock()
+                .unwrap()
+                .slots
+                .iter()
+                .any(|s| s.instance.id == id && s.in_flight > 0);
+            if !busy || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Destroys the instances that had no request for the idle timeout (never provisioned ones).
     pub fn reap_idle(self: &Arc<Self>, idle_timeout: Duration) {
         let now = Instant::now();
@@ -554,7 +697,11 @@ impl Function {
         let instance_id = instance.id.clone();
         let name = self.spec.name.clone();
         let emit = |e: Event| shared.events.emit(e);
-        emit(Event::new("instance.creating", &name, Some(&instance_id)));
+        let provisioned = self.is_provisioned(&instance_id);
+        emit(
+            Event::new("instance.creating", &name, Some(&instance_id))
+                .with("provisioned", provisioned),
+        );
 
         // Instance Create.
         let t0 = Instant::now();
@@ -874,6 +1021,12 @@ impl Function {
                 .map(|s| s.instance.clone())
         };
         let Some(instance) = instance else { return };
+        if reason.runs_pre_stop() {
+            // Requests already on the instance may finish (no new one is routed to it), within the
+            // function's timeout.
+            self.wait_slot_drained(id, Instant::now() + self.spec.timeout)
+                .await;
+        }
         let runtime: &dyn ContainerRuntime = shared.runtime.as_ref();
         if let Some(container_id) = instance.container_id() {
             // A frozen container can neither run PreStop nor always be removed cleanly.

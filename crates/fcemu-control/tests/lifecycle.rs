@@ -724,3 +724,131 @@ async fn requests_racing_freezes_are_all_served() {
     cp.shutdown(Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
+
+fn containers_in(fake: &FakeRuntime, state: ContainerState) -> usize {
+    fake.live()
+        .iter()
+        .filter(|id| fake.state(id) == Some(state))
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn provisioned_instances_are_ready_and_frozen_before_any_request_and_never_cold() {
+    let extra = "      provisionConfig: { defaultTarget: 2, alwaysAllocateCPU: false }";
+    let options = Options {
+        idle_timeout: Duration::from_secs(5),
+        ..Options::default()
+    };
+    let (cp, fake) = plane(project(extra, &[]), options);
+    cp.start_provisioned().await;
+    settle().await;
+    assert_eq!(fake.live().len(), 2);
+    assert_eq!(
+        containers_in(&fake, ContainerState::Paused),
+        2,
+        "initialized, then frozen"
+    );
+    for id in fake.live() {
+        assert_eq!(
+            fake.counters(&id)
+                .unwrap()
+                .initialize
+                .load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
+    }
+    assert!(cp.instances().iter().all(|i| i.provisioned));
+    let status = cp.provision_status("f").unwrap();
+    assert_eq!((status.target, status.current), (2, 2));
+
+    let r = get(&cp, "/").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers().get("server-timing").is_none(),
+        "a provisioned instance serves without a cold start"
+    );
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .filter(|c| c.starts_with("create"))
+            .count(),
+        2,
+        "no new instance"
+    );
+
+    // Provisioned instances are never reclaimed for idleness.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(fake.live().len(), 2);
+    assert!(first_event(&cp, "instance.destroyed").is_none());
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn always_allocate_cpu_keeps_provisioned_instances_unfrozen() {
+    let extra = "      provisionConfig: { defaultTarget: 1, alwaysAllocateCPU: true }";
+    let (cp, fake) = plane(project(extra, &[]), Options::default());
+    cp.start_provisioned().await;
+    get(&cp, "/").await;
+    settle().await;
+    assert_eq!(containers_in(&fake, ContainerState::Running), 1);
+    assert!(!fake.calls().iter().any(|c| c.starts_with("pause")));
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn lowering_the_target_destroys_the_excess_through_prestop_idle_ones_first() {
+    let (cp, fake) = plane(project("", &[]), Options::default());
+    let status = cp.set_provision_target("f", 3).await.unwrap();
+    assert_eq!((status.target, status.current), (3, 3));
+    let changed = first_event(&cp, "provision.changed").unwrap();
+    assert_eq!(changed.extra["target"], 3);
+    assert_eq!(changed.extra["previous"], 0);
+
+    // One instance is busy while the target drops to 1: the two idle ones go.
+    let busy = tokio::spawn({
+        let cp = cp.clone();
+        async move { get(&cp, "/sleep?ms=2000").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let busy_instance = cp
+        .instances()
+        .into_iter()
+        .find(|i| i.in_flight == 1)
+        .unwrap()
+        .instance_id;
+    let status = cp.set_provision_target("f", 1).await.unwrap();
+    assert_eq!((status.target, status.current), (1, 1));
+    assert_eq!(fake.live().len(), 1);
+    assert_eq!(
+        cp.instances()[0].instance_id,
+        busy_instance,
+        "the busy instance stays"
+    );
+    let destroyed: Vec<_> = cp
+        .events()
+        .snapshot()
+        .into_iter()
+        .filter(|e| e.event == "instance.destroyed")
+        .collect();
+    assert_eq!(destroyed.len(), 2);
+    assert!(
+        destroyed
+            .iter()
+            .all(|e| e.reason.as_deref() == Some("provision"))
+    );
+    assert_eq!(
+        cp.events()
+            .snapshot()
+            .iter()
+            .filter(|e| e.event == "prestop.end")
+            .count(),
+        2
+    );
+    assert_eq!(busy.await.unwrap().status(), StatusCode::OK);
+
+    // Down to zero: the last one waits for its request, then goes.
+    cp.set_provision_target("f", 0).await.unwrap();
+    assert!(fake.live().is_empty());
+    cp.shutdown(Duration::from_secs(1)).await;
+}

@@ -224,6 +224,38 @@ impl Gateway {
                     &serde_json::json!({ "instances": instances }),
                 )
             }
+            ("GET", ["provision-configs"]) => json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "provisionConfigs": self.cp.provision_statuses() }),
+            ),
+            ("GET", ["functions", name, "provision-config"]) => {
+                match self.cp.provision_status(name) {
+                    Some(status) => json_response(StatusCode::OK, &serde_json::json!(status)),
+                    None => not_found(name),
+                }
+            }
+            ("PUT" | "DELETE", ["functions", name, "provision-config"]) => {
+                let name = name.to_string();
+                let target = if req.method() == http::Method::DELETE {
+                    0
+                } else {
+                    match read_target(req).await {
+                        Ok(target) => target,
+                        Err(message) => {
+                            return fc_error_response(
+                                StatusCode::BAD_REQUEST,
+                                "InvalidArgument",
+                                &message,
+                                &ids::request_id(),
+                            );
+                        }
+                    }
+                };
+                match self.cp.set_provision_target(&name, target).await {
+                    Some(status) => json_response(StatusCode::OK, &serde_json::json!(status)),
+                    None => not_found(&name),
+                }
+            }
             _ => fc_error_response(
                 StatusCode::NOT_FOUND,
                 "NotFound",
@@ -235,6 +267,28 @@ impl Gateway {
             ),
         }
     }
+}
+
+/// The `target` of a PutProvisionConfig body (`{"target": N, ...}`).
+async fn read_target(req: Request<Incoming>) -> Result<u32, String> {
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading the body failed: {e}"))?
+        .to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("the body must be JSON like {{\"target\": 2}}: {e}"))?;
+    value
+        .get("target")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|t| u32::try_from(t).ok())
+        .ok_or_else(|| {
+            format!(
+                "`target` must be a whole number of instances, found {}",
+                value.get("target").unwrap_or(&serde_json::Value::Null)
+            )
+        })
 }
 
 fn not_found(function: &str) -> Response<Body> {

@@ -130,6 +130,14 @@ enum Command {
         #[command(flatten)]
         endpoint: Endpoint,
     },
+    /// Provisioned instance adjustment: keep N instances of a function created and initialized
+    Provision {
+        function: String,
+        #[arg(long)]
+        target: u32,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
     /// Check an s.yaml and print the functions it resolves to
     Validate {
         dir: Option<PathBuf>,
@@ -217,6 +225,11 @@ fn main() -> ExitCode {
                 all,
                 endpoint,
             } => commands::reclaim::run(&endpoint, instance_id, function, all).await,
+            Command::Provision {
+                function,
+                target,
+                endpoint,
+            } => commands::provision::run(&endpoint, &function, target).await,
             Command::Validate { dir, template } => commands::validate::run(dir, template),
             Command::Down => commands::down::run().await,
         }

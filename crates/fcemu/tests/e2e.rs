@@ -464,3 +464,99 @@ fn a_client_command_without_a_running_up_exits_3() {
         text(&out.stderr)
     );
 }
+
+/// `State.Paused` of every container of the project.
+fn paused_states(project: &Path) -> Vec<bool> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=fcemu.project={}", project.display()),
+        ])
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .lines()
+        .map(|id| {
+            let out = Command::new("docker")
+                .args(["inspect", "-f", "{{.State.Paused}}", id])
+                .output()
+                .unwrap();
+            text(&out.stdout).trim() == "true"
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioned_instances_exist_frozen_at_up_and_follow_fcemu_provision() {
+    let docker = docker().await;
+    let project = TestProject::fixture(
+        &[],
+        "      provisionConfig: { defaultTarget: 1, alwaysAllocateCPU: false }",
+    );
+    let up = Up::start(project.path(), &[]);
+    // Up records its endpoint only after provisioning: the instance is there, initialized and frozen.
+    assert_eq!(paused_states(project.path()), [true], "{:#?}", up.output());
+    let http = reqwest::Client::new();
+    let resp = http.get(format!("{}/", up.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        !resp.headers().contains_key("server-timing"),
+        "no cold start on a provisioned instance"
+    );
+
+    let out = fcemu(&[
+        "provision",
+        "fixture",
+        "--target",
+        "2",
+        "--endpoint",
+        &up.url,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 provisioned instances (target 2)"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(containers_of(&docker, project.path()).await.len(), 2);
+    let config: serde_json::Value = http
+        .get(format!(
+            "{}/2023-03-30/functions/fixture/provision-config",
+            up.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["target"], 2);
+    assert_eq!(config["current"], 2);
+
+    let out = fcemu(&[
+        "provision",
+        "fixture",
+        "--target",
+        "0",
+        "--endpoint",
+        &up.url,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(containers_of(&docker, project.path()).await.is_empty());
+    wait_for_output(&up, "Reason: provision").await;
+    assert_eq!(
+        up.output()
+            .iter()
+            .filter(|l| l.contains("pre-stop called"))
+            .count(),
+        2,
+        "{:#?}",
+        up.output()
+    );
+
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -4,6 +4,7 @@ pub mod down;
 pub mod events;
 pub mod invoke;
 pub mod logs;
+pub mod provision;
 pub mod ps;
 pub mod reclaim;
 pub mod up;

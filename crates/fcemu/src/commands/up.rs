@@ -71,6 +71,16 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     };
     let cp = ControlPlane::new(project.clone(), Arc::new(docker.clone()), options);
     let state_file = project.dir.join(ENDPOINT_FILE);
+    // Provisioned instances are ready (and frozen) before any request is served; connections that come
+    // meanwhile wait in the listener's backlog.
+    let wanted: u32 = project.functions.iter().map(|f| f.provision.target).sum();
+    if wanted > 0 {
+        say(&format!(
+            "provisioning {wanted} instance{}",
+            if wanted == 1 { "" } else { "s" }
+        ));
+        cp.start_provisioned().await;
+    }
     record_endpoint(&state_file, &url);
     say(&banner(&project, &url));
 

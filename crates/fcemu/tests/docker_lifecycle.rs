@@ -380,3 +380,75 @@ async fn an_idle_instance_is_reclaimed_through_prestop() {
     );
     cp.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_or_an_oom_kill_answers_unhandled_and_the_instance_is_replaced_without_prestop() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let (cp, _) = plane(&project).await;
+    let destroyed_reasons = |cp: &ControlPlane| -> Vec<String> {
+        cp.events()
+            .snapshot()
+            .iter()
+            .filter(|e| e.event == "instance.destroyed")
+            .filter_map(|e| e.reason.clone())
+            .collect()
+    };
+    let wait_destroyed = |n: usize| {
+        let cp = cp.clone();
+        async move {
+            for _ in 0..100 {
+                if destroyed_reasons(&cp).len() >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("no instance.destroyed #{n}: {:?}", cp.events().snapshot());
+        }
+    };
+
+    let first = call(&cp, "GET", "/", "").await;
+    let crashed = call(&cp, "GET", "/crash?code=9", "").await;
+    assert_eq!(
+        header(&crashed, "x-fc-error-type"),
+        "UnhandledInvocationError"
+    );
+    assert!(
+        json(&crashed)["errorMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("Process exited unexpectedly before completing request")
+    );
+    wait_destroyed(1).await;
+    assert_eq!(destroyed_reasons(&cp), ["exited"]);
+
+    // 128 MB is the function's memory size: asking for 400 MB meets the OOM killer.
+    let replaced = call(&cp, "GET", "/", "").await;
+    assert_ne!(
+        header(&replaced, "x-fc-instance-id"),
+        header(&first, "x-fc-instance-id"),
+        "replaced on demand"
+    );
+    let killed = call(&cp, "GET", "/alloc?mb=400", "").await;
+    assert_eq!(
+        header(&killed, "x-fc-error-type"),
+        "UnhandledInvocationError",
+        "{:?}",
+        killed.body()
+    );
+    wait_destroyed(2).await;
+    assert_eq!(destroyed_reasons(&cp), ["exited", "oom"]);
+    assert!(
+        first_event(&cp, "prestop.start").is_none(),
+        "nothing to run PreStop in"
+    );
+    assert!(
+        containers_of(&docker, project.path()).await.is_empty(),
+        "removed"
+    );
+
+    let after = call(&cp, "GET", "/", "").await;
+    assert_eq!(after.status(), StatusCode::OK);
+    cp.shutdown(Duration::from_secs(5)).await;
+    assert_no_containers_left(&docker, project.path()).await;
+}

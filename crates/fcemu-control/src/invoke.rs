@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 
+/// fcemu's request header (`true`) that makes a request skip warm instances: a cold start on demand.
+pub const COLD_START_HEADER: &str = "x-fcemu-cold-start";
+
 /// How the request reached fcemu.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvocationKind {
@@ -97,7 +100,7 @@ impl ControlPlane {
     pub async fn invoke(
         &self,
         function: &str,
-        req: Request<Body>,
+        mut req: Request<Body>,
         kind: InvocationKind,
     ) -> Response<Body> {
         let request_id = ids::request_id();
@@ -109,7 +112,11 @@ impl ControlPlane {
                 &request_id,
             );
         };
-        let lease = match f.acquire().await {
+        let cold = req
+            .headers_mut()
+            .remove(COLD_START_HEADER)
+            .is_some_and(|v| v == "true");
+        let lease = match f.acquire(cold).await {
             Ok(lease) => lease,
             Err(e) => return place_error_response(e, &f.spec.name, &request_id, kind),
         };

@@ -17,7 +17,7 @@ pub mod testing;
 pub use client::{Body, BoxError, empty_body, full_body};
 pub use events::{Event, EventBus};
 pub use instance::{DestroyReason, InitDuration, Instance, InstanceState};
-pub use invoke::{InvocationKind, fc_error_response, function_error_response};
+pub use invoke::{COLD_START_HEADER, InvocationKind, fc_error_response, function_error_response};
 pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
 
 use fcemu_runtime::ContainerRuntime;

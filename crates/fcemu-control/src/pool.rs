@@ -189,13 +189,14 @@ impl Function {
     }
 
     /// Places a request on an instance with a free slot, creating one when every instance is full.
-    pub async fn acquire(self: &Arc<Self>) -> Result<Lease, PlaceError> {
+    /// With `cold`, warm instances are passed over and a new one is created (`fcemu invoke --cold`).
+    pub async fn acquire(self: &Arc<Self>, cold: bool) -> Result<Lease, PlaceError> {
         let shared = self.shared();
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             // Decide under the lock; act (await) after it is released.
-            let step = self.place(&shared, notified.as_mut());
+            let step = self.place(&shared, notified.as_mut(), cold);
             match step {
                 Placement::Serve(instance) => {
                     let lease = Lease {
@@ -225,6 +226,7 @@ impl Function {
         &self,
         shared: &Shared,
         notified: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+        cold: bool,
     ) -> Placement {
         let concurrency = self.spec.instance_concurrency;
         let mut st = self.state.lock().unwrap();
@@ -238,6 +240,7 @@ impl Function {
         let best = st
             .slots
             .iter_mut()
+            .filter(|_| !cold)
             .filter(|s| {
                 matches!(
                     s.state,
@@ -265,7 +268,7 @@ impl Function {
         let cap = self.max_instances();
         // Create only for demand that instances already being created will not absorb.
         let absorbed = st.creating * concurrency;
-        if live < cap && absorbed <= st.waiting {
+        if live < cap && (cold || absorbed <= st.waiting) {
             st.creating += 1;
             // The slot exists from now on, so the cap counts it before its container does.
             let instance = Arc::new(Instance::new(
@@ -285,7 +288,7 @@ impl Function {
             });
             return Placement::Create(instance);
         }
-        if st.waiting as usize >= shared.options.queue_limit {
+        if cold || st.waiting as usize >= shared.options.queue_limit {
             return Placement::Refuse(PlaceError::Exhausted {
                 limit: cap.min(live),
             });

@@ -852,3 +852,37 @@ async fn lowering_the_target_destroys_the_excess_through_prestop_idle_ones_first
     assert!(fake.live().is_empty());
     cp.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cold_request_skips_warm_instances() {
+    let (cp, fake) = plane(
+        project("      instanceConcurrency: 5", &[]),
+        Options::default(),
+    );
+    let warm = get(&cp, "/").await;
+    let req = Request::get("/")
+        .header(fcemu_control::COLD_START_HEADER, "true")
+        .body(full_body(""))
+        .unwrap();
+    let resp = cp.invoke("f", req, InvocationKind::HttpTrigger).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_ne!(
+        resp.headers()["x-fc-instance-id"],
+        header(&warm, "x-fc-instance-id"),
+        "a new instance"
+    );
+    assert!(
+        resp.headers().contains_key("server-timing"),
+        "with its cold start reported"
+    );
+    let body: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert!(
+        body["headers"]
+            .get(fcemu_control::COLD_START_HEADER)
+            .is_none(),
+        "fcemu's header is not passed on"
+    );
+    assert_eq!(fake.live().len(), 2);
+    cp.shutdown(Duration::from_secs(1)).await;
+}

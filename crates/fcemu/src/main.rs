@@ -83,6 +83,9 @@ enum Command {
         /// Read the event from a file
         #[arg(long = "event-file", conflicts_with = "event")]
         event_file: Option<PathBuf>,
+        /// Force a new instance and print its cold-start breakdown
+        #[arg(long)]
+        cold: bool,
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -194,8 +197,9 @@ fn main() -> ExitCode {
                 function,
                 event,
                 event_file,
+                cold,
                 endpoint,
-            } => commands::invoke::run(&endpoint, &function, event, event_file).await,
+            } => commands::invoke::run(&endpoint, &function, event, event_file, cold).await,
             Command::Ps { format, endpoint } => commands::ps::run(&endpoint, format).await,
             Command::Logs {
                 function,

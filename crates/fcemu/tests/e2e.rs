@@ -240,6 +240,34 @@ async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
     assert_eq!(event["body"], "{\"k\":42}");
     assert_eq!(event["headers"]["x-fc-control-path"], "/invoke");
 
+    // --cold forces a new instance and prints its cold-start breakdown.
+    let cold = fcemu(&[
+        "invoke",
+        "fixture",
+        "--cold",
+        "-e",
+        "{}",
+        "--endpoint",
+        &up.url,
+    ]);
+    assert!(cold.status.success(), "{}", text(&cold.stderr));
+    let breakdown = text(&cold.stderr);
+    assert!(
+        breakdown.contains("cold start: Init Duration")
+            && breakdown.contains("Runtime Init")
+            && breakdown.contains("Init Hook"),
+        "{breakdown}"
+    );
+    let instances: serde_json::Value = http
+        .get(format!("{}/_fcemu/instances", up.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(instances["instances"].as_array().unwrap().len(), 2);
+
     let events = fcemu(&["events", "--endpoint", &up.url, "--format", "json"]);
     let names: Vec<String> = text(&events.stdout)
         .lines()

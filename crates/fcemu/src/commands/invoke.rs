@@ -10,6 +10,7 @@ pub async fn run(
     function: &str,
     event: Option<String>,
     event_file: Option<PathBuf>,
+    cold: bool,
 ) -> Result<(), Failure> {
     let payload = match (event, event_file) {
         (Some(e), _) => e.into_bytes(),
@@ -32,14 +33,21 @@ pub async fn run(
         "{}/2023-03-30/functions/{function}/invocations",
         endpoint.url()
     );
-    let response = send(
-        endpoint,
-        http()
-            .post(url)
-            .header("x-fc-invocation-type", "Sync")
-            .body(payload),
-    )
-    .await?;
+    let mut request = http()
+        .post(url)
+        .header("x-fc-invocation-type", "Sync")
+        .body(payload);
+    if cold {
+        request = request.header(fcemu_control::COLD_START_HEADER, "true");
+    }
+    let response = send(endpoint, request).await?;
+    if let Some(timing) = response
+        .headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+    {
+        eprintln!("{}", cold_start_breakdown(timing));
+    }
     let error_type = response
         .headers()
         .get("x-fc-error-type")
@@ -65,5 +73,43 @@ pub async fn run(
             "the invocation failed with {t} (request {request_id})"
         ))),
         None => Ok(()),
+    }
+}
+
+/// The cold start of a `Server-Timing` header (`instance-create;dur=12.3, runtime-init;dur=...`), as a table.
+fn cold_start_breakdown(server_timing: &str) -> String {
+    let parts: Vec<(&str, f64)> = server_timing
+        .split(',')
+        .filter_map(|metric| {
+            let (name, rest) = metric.trim().split_once(';')?;
+            let dur = rest.trim().strip_prefix("dur=")?.parse().ok()?;
+            let label = match name {
+                "instance-create" => "Instance Create",
+                "runtime-init" => "Runtime Init",
+                "init-hook" => "Init Hook",
+                other => other,
+            };
+            Some((label, dur))
+        })
+        .collect();
+    let total: f64 = parts.iter().map(|(_, d)| d).sum();
+    let mut out = format!("cold start: Init Duration {total:.2} ms");
+    for (label, dur) in parts {
+        out.push_str(&format!("\n  {label:<16} {dur:>9.2} ms"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_breakdown_reads_the_three_phases() {
+        let text = super::cold_start_breakdown(
+            "instance-create;dur=12.500, runtime-init;dur=300.250, init-hook;dur=200.000",
+        );
+        assert_eq!(
+            text,
+            "cold start: Init Duration 512.75 ms\n  Instance Create      12.50 ms\n  Runtime Init        300.25 ms\n  Init Hook           200.00 ms"
+        );
     }
 }

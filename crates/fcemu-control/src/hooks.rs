@@ -152,7 +152,10 @@ impl<'a> HookRun<'a> {
 
     fn end(&self, status: Option<i64>, error: Option<&str>) -> Duration {
         let elapsed = self.started.elapsed();
-        self.instance.end_activity(&self.request_id);
+        if let Some(active) = self.instance.end_activity(&self.request_id) {
+            self.function.billing.active(active);
+        }
+        self.function.billing.hook_execution();
         let (event, word) = names(self.kind);
         let mut e = Event::new(event.1, &self.function.spec.name, Some(&self.instance.id))
             .request(&self.request_id)

@@ -127,6 +127,8 @@ pub struct Instance {
     cold_start_reported: AtomicBool,
     activities: Mutex<VecDeque<Activity>>,
     log_pump: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Requests and hooks running now, and since when at least one has been.
+    busy: Mutex<(u32, Option<tokio::time::Instant>)>,
     /// Serializes freeze and thaw; holds whether the container is paused right now.
     pub(crate) freezer: tokio::sync::Mutex<bool>,
     frozen_since: Mutex<Option<tokio::time::Instant>>,
@@ -144,6 +146,7 @@ impl Instance {
             cold_start_reported: AtomicBool::new(false),
             activities: Mutex::default(),
             log_pump: Mutex::default(),
+            busy: Mutex::default(),
             freezer: tokio::sync::Mutex::new(false),
             frozen_since: Mutex::default(),
         }
@@ -203,6 +206,13 @@ impl Instance {
     }
 
     pub fn begin_activity(&self, request_id: &str, hook: HookKind) {
+        {
+            let mut busy = self.busy.lock().unwrap();
+            if busy.0 == 0 {
+                busy.1 = Some(tokio::time::Instant::now());
+            }
+            busy.0 += 1;
+        }
         let mut a = self.activities.lock().unwrap();
         if a.len() >= ACTIVITIES_KEPT {
             a.pop_front();
@@ -215,14 +225,25 @@ impl Instance {
         });
     }
 
-    pub fn end_activity(&self, request_id: &str) {
-        let mut a = self.activities.lock().unwrap();
-        if let Some(act) = a
-            .iter_mut()
-            .rev()
-            .find(|a| a.request_id == request_id && a.end.is_none())
+    /// Closes the window; when it was the last one open, returns how long the instance was active without
+    /// a pause (what billing counts: overlapping requests on one instance count once).
+    pub fn end_activity(&self, request_id: &str) -> Option<Duration> {
         {
-            act.end = Some(SystemTime::now());
+            let mut a = self.activities.lock().unwrap();
+            if let Some(act) = a
+                .iter_mut()
+                .rev()
+                .find(|a| a.request_id == request_id && a.end.is_none())
+            {
+                act.end = Some(SystemTime::now());
+            }
+        }
+        let mut busy = self.busy.lock().unwrap();
+        busy.0 = busy.0.saturating_sub(1);
+        if busy.0 == 0 {
+            busy.1.take().map(|since| since.elapsed())
+        } else {
+            None
         }
     }
 
@@ -292,6 +313,21 @@ mod tests {
         assert_eq!(
             i.attribute(SystemTime::now()).map(|a| a.0),
             Some("r2".into())
+        );
+    }
+
+    #[test]
+    fn overlapping_activities_count_once_as_active_time() {
+        let i = instance();
+        i.begin_activity("r1", HookKind::Invoke);
+        std::thread::sleep(Duration::from_millis(20));
+        i.begin_activity("r2", HookKind::Invoke);
+        assert_eq!(i.end_activity("r1"), None, "r2 still runs");
+        std::thread::sleep(Duration::from_millis(20));
+        let active = i.end_activity("r2").expect("the last one closes the span");
+        assert!(
+            active >= Duration::from_millis(40) && active < Duration::from_millis(200),
+            "{active:?}"
         );
     }
 

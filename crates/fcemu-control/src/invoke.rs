@@ -357,7 +357,10 @@ impl InvokeRecord {
         let elapsed = self.started.elapsed();
         let duration_ms = ms(elapsed);
         let billed_ms = duration_ms.ceil().max(1.0);
-        instance.end_activity(&self.request_id);
+        if let Some(active) = instance.end_activity(&self.request_id) {
+            self.function.billing.active(active);
+        }
+        self.function.billing.invocation();
         let name = &self.function.spec.name;
         let mut event = Event::new("invoke.end", name, Some(&instance.id))
             .request(&self.request_id)

@@ -2,6 +2,7 @@
 //! Creating (Instance Create, Runtime Init, Init Hook) when every instance is full, and destroys instances
 //! through thaw, PreStop, stop and remove. It talks to containers only through [`ContainerRuntime`].
 
+pub mod billing;
 pub mod client;
 pub mod events;
 mod hooks;
@@ -239,6 +240,14 @@ impl ControlPlane {
 
     pub fn provision_status(&self, function: &str) -> Option<ProvisionStatus> {
         self.functions.get(function).map(|f| f.provision_status())
+    }
+
+    /// The billing view of every function.
+    pub fn billing(&self) -> Vec<billing::BillingView> {
+        self.functions
+            .values()
+            .map(|f| f.billing.view(&f.spec))
+            .collect()
     }
 
     pub fn provision_statuses(&self) -> Vec<ProvisionStatus> {

@@ -85,6 +85,7 @@ pub struct Function {
     state: Mutex<PoolState>,
     /// Woken whenever a slot may have become free (a release, a ready instance, a destroy).
     changed: Notify,
+    pub billing: crate::billing::Billing,
 }
 
 /// A request's hold on one slot of one instance; dropping it gives the slot back.
@@ -145,6 +146,7 @@ impl Function {
             shared: Arc::downgrade(shared),
             state: Mutex::default(),
             changed: Notify::new(),
+            billing: Default::default(),
         }
     }
 
@@ -450,6 +452,9 @@ impl Function {
         }
         *paused = false;
         let frozen_for = instance.frozen_at(None);
+        if let Some(d) = frozen_for {
+            self.billing.frozen(d);
+        }
         let mut event = Event::new("instance.thawed", &self.spec.name, Some(&instance.id));
         if let Some(d) = frozen_for {
             event = event.with("frozenMs", crate::events::round_ms(ms(d)));

@@ -886,3 +886,46 @@ async fn a_cold_request_skips_warm_instances() {
     assert_eq!(fake.live().len(), 2);
     cp.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn billing_counts_invocations_hooks_active_and_frozen_time() {
+    let (cp, _fake) = plane(
+        project("      instanceConcurrency: 2", &[]),
+        Options::default(),
+    );
+    get(&cp, "/sleep?ms=100").await;
+    tokio::time::sleep(Duration::from_secs(10)).await; // frozen meanwhile
+    // Two overlapping requests on one instance: 200 ms of active time, not 400.
+    let (a, b) = tokio::join!(get(&cp, "/sleep?ms=200"), get(&cp, "/sleep?ms=200"));
+    assert_eq!(
+        header(&a, "x-fc-instance-id"),
+        header(&b, "x-fc-instance-id")
+    );
+    let bill = cp.billing().pop().unwrap();
+    assert_eq!(bill.invocations, 3);
+    assert_eq!(bill.hook_executions, 1, "the Initializer");
+    let active = bill.active_seconds;
+    assert!(
+        (0.3..0.35).contains(&active),
+        "100 ms + 200 ms of requests, plus the Initializer's moment: {active}"
+    );
+    assert!(
+        (9.5..10.5).contains(&bill.frozen_seconds),
+        "{}",
+        bill.frozen_seconds
+    );
+    assert!(
+        (bill.gb_seconds - active * 512.0 / 1024.0).abs() < 0.002,
+        "{bill:?}"
+    );
+    assert!(
+        (bill.vcpu_seconds - active * 0.35).abs() < 0.002,
+        "{bill:?}"
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        cp.billing()[0].hook_executions,
+        2,
+        "PreStop is a hook execution too"
+    );
+}

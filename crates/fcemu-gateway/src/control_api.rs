@@ -46,6 +46,9 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Incoming>) -> Re
             StatusCode::OK,
             &json!({ "functions": cp.functions().collect::<Vec<_>>() }),
         ),
+        (Method::GET, ["billing"]) => {
+            json_response(StatusCode::OK, &json!({ "functions": cp.billing() }))
+        }
         (Method::GET, ["instances"]) => {
             json_response(StatusCode::OK, &json!({ "instances": cp.instances() }))
         }

@@ -294,9 +294,29 @@ async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
         );
     }
 
+    let billing: serde_json::Value = http
+        .get(format!("{}/_fcemu/billing", up.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bill = &billing["functions"][0];
+    assert_eq!(bill["functionName"], "fixture");
+    assert!(bill["invocations"].as_u64().unwrap() >= 3, "{billing}");
+    assert!(
+        bill["activeSeconds"].as_f64().unwrap() > 0.0 && bill["gbSeconds"].as_f64().unwrap() > 0.0,
+        "{billing}"
+    );
+
     let (code, output) = up.stop();
     assert_eq!(code, 0, "{output:#?}");
     let all = output.join("\n");
+    assert!(
+        all.contains("INVOCATIONS") && all.contains("GB-s"),
+        "the billing table at shutdown: {all}"
+    );
     assert!(
         all.contains("pre-stop called (1)"),
         "PreStop ran at shutdown: {all}"

@@ -127,8 +127,30 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
             message: "stopped without PreStop (forced)".into(),
         });
     }
+    say(&billing_table(&cp));
     say("stopped: every instance destroyed");
     Ok(())
+}
+
+/// What FC would bill for this run, per function (frozen time is not billed).
+fn billing_table(cp: &ControlPlane) -> String {
+    let mut lines = vec![format!(
+        "{:<20} {:>11} {:>9} {:>10} {:>10} {:>9} {:>9}",
+        "FUNCTION", "INVOCATIONS", "HOOK RUNS", "ACTIVE s", "FROZEN s", "vCPU-s", "GB-s"
+    )];
+    for b in cp.billing() {
+        lines.push(format!(
+            "{:<20} {:>11} {:>9} {:>10.3} {:>10.3} {:>9.3} {:>9.3}",
+            b.function_name,
+            b.invocations,
+            b.hook_executions,
+            b.active_seconds,
+            b.frozen_seconds,
+            b.vcpu_seconds,
+            b.gb_seconds
+        ));
+    }
+    lines.join("\n")
 }
 
 fn banner(project: &Project, url: &str) -> String {

@@ -127,6 +127,8 @@ pub struct Instance {
     cold_start_reported: AtomicBool,
     activities: Mutex<VecDeque<Activity>>,
     log_pump: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The last reading of the container's peak memory (MB) and when it was taken.
+    pub(crate) memory_sample: Mutex<Option<(tokio::time::Instant, u64)>>,
     /// Requests and hooks running now, and since when at least one has been.
     busy: Mutex<(u32, Option<tokio::time::Instant>)>,
     /// Serializes freeze and thaw; holds whether the container is paused right now.
@@ -147,6 +149,7 @@ impl Instance {
             activities: Mutex::default(),
             log_pump: Mutex::default(),
             busy: Mutex::default(),
+            memory_sample: Mutex::default(),
             freezer: tokio::sync::Mutex::new(false),
             frozen_since: Mutex::default(),
         }

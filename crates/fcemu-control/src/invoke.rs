@@ -380,21 +380,30 @@ impl InvokeRecord {
             Some(HookKind::Invoke),
             &format!("FC Invoke End RequestId: {rid}"),
         );
+        let memory_size = self.function.spec.memory_size_mb;
         let mut report = format!(
-            "RequestId: {rid} InstanceId: {} Status: {status} Duration: {duration_ms:.2} ms Billed Duration: {billed_ms} ms Memory Size: {} MB",
-            instance.id, self.function.spec.memory_size_mb
+            "RequestId: {rid} InstanceId: {} Status: {status} Duration: {duration_ms:.2} ms Billed Duration: {billed_ms} ms Memory Size: {memory_size} MB",
+            instance.id
         );
-        if let Some(init) = self.cold {
-            report.push(' ');
-            report.push_str(&init.describe());
-        }
-        self.function.system_line(
-            &self.shared,
-            &instance,
-            Some(rid),
-            Some(HookKind::Invoke),
-            &report,
-        );
+        let init = self.cold.map(|init| init.describe());
+        // The report waits for the container's memory peak (a cgroup reading), off the request's path.
+        let (shared, function, rid) = (self.shared.clone(), self.function.clone(), rid.clone());
+        self.shared.tasks.spawn(async move {
+            if let Some(peak) = function.memory_peak_mb(&shared, &instance).await {
+                report.push_str(&format!(" Max Memory Used: {peak} MB"));
+            }
+            if let Some(init) = init {
+                report.push(' ');
+                report.push_str(&init);
+            }
+            function.system_line(
+                &shared,
+                &instance,
+                Some(&rid),
+                Some(HookKind::Invoke),
+                &report,
+            );
+        });
         drop(lease);
     }
 }

@@ -462,6 +462,26 @@ impl Function {
         shared.events.emit(event);
     }
 
+    /// The container's peak memory in MB (the cgroup's max usage), read at most every 200 ms per instance.
+    pub async fn memory_peak_mb(&self, shared: &Shared, instance: &Instance) -> Option<u64> {
+        const FRESH: Duration = Duration::from_millis(200);
+        if let Some((at, peak)) = *instance.memory_sample.lock().unwrap() {
+            if at.elapsed() < FRESH {
+                return Some(peak);
+            }
+        }
+        let container_id = instance.container_id()?;
+        let bytes = shared
+            .runtime
+            .memory_peak(&container_id)
+            .await
+            .ok()
+            .flatten()?;
+        let peak = bytes.div_ceil(1024 * 1024);
+        *instance.memory_sample.lock().unwrap() = Some((Instant::now(), peak));
+        Some(peak)
+    }
+
     fn instance(&self, id: &str) -> Option<Arc<Instance>> {
         self.state
             .lock()

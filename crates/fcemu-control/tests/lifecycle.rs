@@ -356,7 +356,7 @@ async fn logs_are_attributed_to_requests_and_hooks() {
     let r = get(&cp, "/where").await;
     let rid = header(&r, "x-fc-request-id").to_string();
     let instance = header(&r, "x-fc-instance-id").to_string();
-    tokio::task::yield_now().await;
+    settle().await;
     let lines = cp.logs().query(&LogQuery {
         request_id: Some(rid.clone()),
         ..Default::default()
@@ -370,7 +370,7 @@ async fn logs_are_attributed_to_requests_and_hooks() {
     assert!(
         text.iter().any(
             |l| l.starts_with(&format!("RequestId: {rid} InstanceId: {instance}"))
-                && l.contains("Init Duration")
+                && l.contains("Max Memory Used: 21 MB Init Duration")
         ),
         "{text:#?}"
     );

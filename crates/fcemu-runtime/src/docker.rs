@@ -7,7 +7,7 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
+    RemoveContainerOptions, StatsOptions, StopContainerOptions, WaitContainerOptions,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
@@ -351,6 +351,23 @@ impl ContainerRuntime for DockerRuntime {
             exit_code,
             oom_killed,
         })
+    }
+
+    async fn memory_peak(&self, id: &str) -> Result<Option<u64>> {
+        // one_shot: one reading now, without waiting a second for a CPU delta.
+        let options = StatsOptions {
+            stream: false,
+            one_shot: true,
+        };
+        let mut stats = self.docker.stats(id, Some(options));
+        match stats.next().await {
+            Some(Ok(s)) => Ok(s.memory_stats.and_then(|m| m.max_usage.or(m.usage))),
+            Some(Err(e)) => Err(RuntimeError::InspectContainer {
+                id: id.into(),
+                detail: detail(&e),
+            }),
+            None => Ok(None),
+        }
     }
 
     async fn stop(&self, id: &str, grace: Duration) -> Result<()> {

@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 
+/// What every fake container reports as its peak memory use: 21 MB.
+pub const FAKE_MEMORY_PEAK: u64 = 21 * 1024 * 1024;
+
 /// One fake container.
 struct FakeContainer {
     spec: ContainerSpec,
@@ -372,6 +375,10 @@ impl ContainerRuntime for FakeRuntime {
                 });
             }
         }
+    }
+
+    async fn memory_peak(&self, _id: &str) -> Result<Option<u64>> {
+        Ok(Some(FAKE_MEMORY_PEAK))
     }
 
     async fn stop(&self, id: &str, _grace: Duration) -> Result<()> {

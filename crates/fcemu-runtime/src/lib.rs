@@ -149,6 +149,10 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     fn logs(&self, id: &str) -> BoxStream<'static, Result<LogLine>>;
     /// Resolves when the container stops by itself (or is stopped), with how it ended.
     async fn wait_exit(&self, id: &str) -> Result<ContainerExit>;
+    /// The container's peak memory use in bytes since it started (None where the engine cannot tell).
+    async fn memory_peak(&self, _id: &str) -> Result<Option<u64>> {
+        Ok(None)
+    }
     /// SIGTERM, then SIGKILL after `grace`.
     async fn stop(&self, id: &str, grace: Duration) -> Result<()>;
     /// Removes the container, killing it if it still runs. Removing a container that is gone is not an error.

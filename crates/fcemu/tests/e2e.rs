@@ -207,6 +207,21 @@ async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
         &format!("RequestId: {request_id} InstanceId: {instance_id} Status: 200"),
     )
     .await;
+    let report = up
+        .output()
+        .into_iter()
+        .find(|l| l.contains(&format!("RequestId: {request_id} InstanceId")))
+        .unwrap();
+    let peak: u64 = report
+        .split("Max Memory Used: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no Max Memory Used in {report}"));
+    assert!(
+        (1..=128).contains(&peak),
+        "a real reading within the 128 MB limit: {report}"
+    );
     let logs = fcemu(&[
         "logs",
         "--endpoint",

@@ -268,8 +268,9 @@ impl Function {
             .filter(|s| s.state != InstanceState::Stopping)
             .count() as u32;
         let cap = self.max_instances();
-        // Create only for demand that instances already being created will not absorb.
-        let absorbed = st.creating * concurrency;
+        // Create only for demand that instances already being created will not absorb: each of them is
+        // claimed by the request that started it, so it has room for `concurrency - 1` more.
+        let absorbed = st.creating * (concurrency - 1);
         if live < cap && (cold || absorbed <= st.waiting) {
             st.creating += 1;
             // The slot exists from now on, so the cap counts it before its container does.

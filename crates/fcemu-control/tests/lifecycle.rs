@@ -929,3 +929,47 @@ async fn billing_counts_invocations_hooks_active_and_frozen_time() {
         "PreStop is a hook execution too"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn simultaneous_requests_each_start_an_instance_when_concurrency_is_1() {
+    let (cp, fake) = plane(
+        project("", &[("FIXTURE_STARTUP_DELAY_MS", "400")]),
+        Options::default(),
+    );
+    let started = tokio::time::Instant::now();
+    let answers = futures_util::future::join_all((0..4).map(|_| get(&cp, "/sleep?ms=300"))).await;
+    let ids: std::collections::BTreeSet<&str> = answers
+        .iter()
+        .map(|r| header(r, "x-fc-instance-id"))
+        .collect();
+    assert_eq!(ids.len(), 4);
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "in parallel: {:?}",
+        started.elapsed()
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_requests_fill_an_instance_being_created_up_to_its_concurrency() {
+    let (cp, fake) = plane(
+        project(
+            "      instanceConcurrency: 3",
+            &[("FIXTURE_STARTUP_DELAY_MS", "400")],
+        ),
+        Options::default(),
+    );
+    let answers = futures_util::future::join_all((0..3).map(|_| get(&cp, "/sleep?ms=100"))).await;
+    assert!(answers.iter().all(|r| r.status() == StatusCode::OK));
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .filter(|c| c.starts_with("create"))
+            .count(),
+        1,
+        "three fit the one being created"
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+}

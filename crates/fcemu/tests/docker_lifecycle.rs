@@ -452,3 +452,95 @@ async fn a_crash_or_an_oom_kill_answers_unhandled_and_the_instance_is_replaced_w
     cp.shutdown(Duration::from_secs(5)).await;
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_instances_scale_out_in_parallel_and_caps_queue_then_refuse() {
+    let docker = docker().await;
+    // Each instance takes at least 400 ms to start: four created one after another would take 1.6 s.
+    let project = TestProject::fixture(&[("FIXTURE_STARTUP_DELAY_MS", "400")], "");
+    let (cp, _) = plane(&project).await;
+    let started = std::time::Instant::now();
+    let answers =
+        futures_util::future::join_all((0..4).map(|_| call(&cp, "GET", "/sleep?ms=300", ""))).await;
+    let elapsed = started.elapsed();
+    assert!(answers.iter().all(|r| r.status() == StatusCode::OK));
+    let instances: std::collections::BTreeSet<&str> = answers
+        .iter()
+        .map(|r| header(r, "x-fc-instance-id"))
+        .collect();
+    assert_eq!(
+        instances.len(),
+        4,
+        "concurrency 1: one instance per simultaneous request"
+    );
+    assert!(
+        elapsed < Duration::from_millis(1600),
+        "created in parallel: {elapsed:?}"
+    );
+    cp.shutdown(Duration::from_secs(5)).await;
+    assert_no_containers_left(&docker, project.path()).await;
+
+    // reservedConcurrency 2 caps the instances; two more requests wait; beyond the queue, 429.
+    let project = TestProject::fixture(&[], "      concurrencyConfig: { reservedConcurrency: 2 }");
+    let docker = common::docker().await;
+    let options = Options {
+        queue_limit: 2,
+        ..Options::default()
+    };
+    let cp = ControlPlane::new(project.load(), Arc::new(docker.clone()), options);
+    let answers = futures_util::future::join_all((0..5).map(|i| {
+        let cp = cp.clone();
+        async move {
+            // The last one arrives when two run and two wait.
+            if i == 4 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            call(&cp, "GET", "/sleep?ms=800", "").await
+        }
+    }))
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 429], "{statuses:?}");
+    assert_eq!(json(&answers[4])["Code"], "ResourceExhausted");
+    let served_by: std::collections::BTreeSet<&str> = answers[..4]
+        .iter()
+        .map(|r| header(r, "x-fc-instance-id"))
+        .collect();
+    assert_eq!(
+        served_by.len(),
+        2,
+        "no more than reservedConcurrency instances"
+    );
+    cp.shutdown(Duration::from_secs(5)).await;
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_function_timeout_the_caller_is_answered_and_the_instance_stays() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let mut spec = project.load();
+    spec.functions[0].timeout = Duration::from_secs(1);
+    let cp = ControlPlane::new(spec, Arc::new(docker.clone()), Options::default());
+    let first = call(&cp, "GET", "/", "").await;
+    let started = std::time::Instant::now();
+    let slow = call(&cp, "GET", "/sleep?ms=3000", "").await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "answered at the timeout, not when the function finished"
+    );
+    assert_eq!(header(&slow, "x-fc-error-type"), "UnhandledInvocationError");
+    assert_eq!(
+        json(&slow)["errorMessage"],
+        "Function timed out after 1 seconds"
+    );
+    let after = call(&cp, "GET", "/", "").await;
+    assert_eq!(after.status(), StatusCode::OK);
+    assert_eq!(
+        header(&after, "x-fc-instance-id"),
+        header(&first, "x-fc-instance-id"),
+        "the healthy instance stays"
+    );
+    cp.shutdown(Duration::from_secs(5)).await;
+    assert_no_containers_left(&docker, project.path()).await;
+}

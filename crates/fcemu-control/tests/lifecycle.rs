@@ -973,3 +973,67 @@ async fn waiting_requests_fill_an_instance_being_created_up_to_its_concurrency()
     );
     cp.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_arriving_while_its_instance_is_reclaimed_gets_a_new_one() {
+    let (cp, fake) = plane(
+        project("", &[("FIXTURE_PRESTOP_DELAY_MS", "500")]),
+        Options::default(),
+    );
+    let first = get(&cp, "/").await;
+    let old = header(&first, "x-fc-instance-id").to_string();
+    let reclaim = tokio::spawn({
+        let cp = cp.clone();
+        let old = old.clone();
+        async move { cp.reclaim_instance(&old).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await; // PreStop is running
+    assert_eq!(
+        cp.instances()
+            .iter()
+            .find(|i| i.instance_id == old)
+            .unwrap()
+            .state,
+        fcemu_control::InstanceState::Stopping
+    );
+    let during = get(&cp, "/").await;
+    assert_eq!(during.status(), StatusCode::OK);
+    assert_ne!(
+        header(&during, "x-fc-instance-id"),
+        old,
+        "never routed to a stopping instance"
+    );
+    assert!(reclaim.await.unwrap());
+    assert_eq!(
+        first_event(&cp, "instance.destroyed")
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("reclaim")
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_arriving_while_its_instance_is_provisioned_away_is_served() {
+    let extra = "      provisionConfig: { defaultTarget: 1, alwaysAllocateCPU: false }";
+    let (cp, fake) = plane(
+        project(extra, &[("FIXTURE_PRESTOP_DELAY_MS", "500")]),
+        Options::default(),
+    );
+    cp.start_provisioned().await;
+    let adjust = tokio::spawn({
+        let cp = cp.clone();
+        async move { cp.set_provision_target("f", 0).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let during = get(&cp, "/").await;
+    assert_eq!(during.status(), StatusCode::OK);
+    assert_eq!(adjust.await.unwrap().unwrap().current, 0);
+    let on_demand = cp.instances();
+    assert_eq!(on_demand.len(), 1, "the request got an on-demand instance");
+    assert!(!on_demand[0].provisioned);
+    cp.shutdown(Duration::from_secs(1)).await;
+    assert!(fake.live().is_empty());
+}

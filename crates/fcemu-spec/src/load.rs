@@ -832,6 +832,33 @@ resources:
     }
 
     #[test]
+    fn a_command_initializer_without_gpu_config_is_accepted_with_a_warning() {
+        let text = MINIMAL.replace(
+            "initializer: { handler: index.init, timeout: 5 }",
+            "initializer: { command: [/bin/sh, -c, 'exit 0'] }",
+        );
+        let p = parse(&text).unwrap();
+        let hook = p.functions[0].initializer.as_ref().unwrap();
+        assert_eq!(
+            hook.action,
+            HookAction::Command(vec!["/bin/sh".into(), "-c".into(), "exit 0".into()])
+        );
+        assert_eq!(hook.timeout, Duration::from_secs(3), "the default timeout");
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains("FC accepts it only on GPU functions")),
+            "{:?}",
+            p.warnings
+        );
+        let with_gpu = text.replace(
+            "      triggers:",
+            "      gpuConfig: { gpuType: fc.gpu.ada.1, gpuMemorySize: 8192 }\n      triggers:",
+        );
+        assert!(parse(&with_gpu).unwrap().warnings.is_empty());
+    }
+
+    #[test]
     fn environment_over_4kb_is_refused() {
         let big = "x".repeat(4100);
         let text = MINIMAL.replace("MODEL: v1", &format!("MODEL: {big}"));

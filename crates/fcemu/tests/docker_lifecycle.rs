@@ -544,3 +544,52 @@ async fn past_the_function_timeout_the_caller_is_answered_and_the_instance_stays
     cp.shutdown(Duration::from_secs(5)).await;
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_initializer_that_exits_0_runs_once_in_the_container() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let mut spec = project.load();
+    // The command leaves a mark inside the container; the function then serves it back.
+    spec.functions[0].initializer = Some(fcemu_spec::Hook {
+        action: fcemu_spec::HookAction::Command(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "echo warmed >> /tmp/initialized; echo initializer command ran".into(),
+        ]),
+        timeout: Duration::from_secs(5),
+    });
+    // Not frozen between requests, so the test can look inside the container afterwards.
+    let options = Options {
+        freeze: false,
+        ..Options::default()
+    };
+    let cp = ControlPlane::new(spec, Arc::new(docker.clone()), options);
+    for _ in 0..3 {
+        let r = call(&cp, "GET", "/", "").await;
+        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.body());
+    }
+    let end = first_event(&cp, "initializer.end").unwrap();
+    assert_eq!(end.status, Some(0), "exit code 0");
+    assert_eq!(
+        cp.events()
+            .snapshot()
+            .iter()
+            .filter(|e| e.event == "initializer.start")
+            .count(),
+        1,
+        "not re-run"
+    );
+    let container = cp.instances()[0].container_id.clone();
+    let marks = std::process::Command::new("docker")
+        .args(["exec", &container, "cat", "/tmp/initialized"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&marks.stdout),
+        "warmed\n",
+        "ran once, inside the container"
+    );
+    cp.shutdown(Duration::from_secs(5)).await;
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -623,3 +623,103 @@ async fn provisioned_instances_exist_frozen_at_up_and_follow_fcemu_provision() {
     assert_eq!(code, 0, "{output:#?}");
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_in_json_follow_and_reclaim() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let up = Up::start(
+        project.path(),
+        &["--format", "json", "--idle-timeout", "1h"],
+    );
+    let http = reqwest::Client::new();
+
+    // fcemu events --follow streams events as they happen.
+    let mut follower = Command::new(FCEMU)
+        .args([
+            "events",
+            "--follow",
+            "--format",
+            "json",
+            "--endpoint",
+            &up.url,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let followed = Arc::new(Mutex::new(Vec::new()));
+    collect(follower.stdout.take().unwrap(), followed.clone());
+
+    let resp = http.get(format!("{}/", up.url)).send().await.unwrap();
+    let instance_id = resp.headers()["x-fc-instance-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let out = fcemu(&["reclaim", &instance_id, "--endpoint", &up.url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        containers_of(&docker, project.path()).await.is_empty(),
+        "reclaimed now"
+    );
+
+    let event_of = |line: &String| serde_json::from_str::<serde_json::Value>(line).ok();
+    for _ in 0..100 {
+        if followed
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("instance.destroyed"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let events: Vec<serde_json::Value> = followed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(event_of)
+        .collect();
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    let at = |n: &str| {
+        names
+            .iter()
+            .position(|e| *e == n)
+            .unwrap_or_else(|| panic!("{n} not followed: {names:?}"))
+    };
+    assert!(
+        at("instance.creating") < at("invoke.end")
+            && at("invoke.end") < at("prestop.start")
+            && at("prestop.end") < at("instance.destroyed")
+    );
+    let destroyed = &events[at("instance.destroyed")];
+    assert_eq!(destroyed["reason"], "reclaim");
+    assert_eq!(destroyed["instanceId"], instance_id.as_str());
+    let end = &events[at("invoke.end")];
+    for field in [
+        "ts",
+        "functionName",
+        "instanceId",
+        "requestId",
+        "status",
+        "durationMs",
+        "billedDurationMs",
+        "coldStart",
+    ] {
+        assert!(end.get(field).is_some(), "invoke.end has {field}: {end}");
+    }
+    assert_eq!(end["coldStart"], true);
+
+    let (code, output) = up.stop();
+    assert_eq!(code, 0);
+    // --format json: stdout is the event stream, one JSON object per line (people's lines go to stderr).
+    let stdout_events = output
+        .iter()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(event_of)
+        .count();
+    assert!(stdout_events >= names.len(), "{output:#?}");
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -68,3 +68,20 @@ pub fn assert_initialization_error(r: &Response<Bytes>, needle: &str) -> String 
 pub fn first_event(cp: &ControlPlane, name: &str) -> Option<Arc<Event>> {
     cp.events().snapshot().into_iter().find(|e| e.event == name)
 }
+
+/// Asserts FC's UnhandledInvocationError response and that its message starts with `prefix`.
+pub fn assert_unhandled(r: &Response<Bytes>, prefix: &str) {
+    assert_eq!(
+        header(r, "x-fc-error-type"),
+        "UnhandledInvocationError",
+        "{:?}",
+        r.body()
+    );
+    let body = json(r);
+    assert_eq!(body["errorType"], "UnhandledInvocationError");
+    let message = body["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(prefix),
+        "{message:?} does not start with {prefix:?}"
+    );
+}

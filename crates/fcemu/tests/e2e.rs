@@ -104,6 +104,16 @@ impl Up {
         }
     }
 
+    /// GET a control-API path of this `up` and parse the JSON answer.
+    async fn get_json(&self, path: &str) -> serde_json::Value {
+        reqwest::get(format!("{}{path}", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     fn output(&self) -> Vec<String> {
         self.stdout.lock().unwrap().clone()
     }
@@ -141,14 +151,7 @@ async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
     let up = Up::start(project.path(), &[]);
     let http = reqwest::Client::new();
 
-    let health: serde_json::Value = http
-        .get(format!("{}/_fcemu/healthz", up.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = up.get_json("/_fcemu/healthz").await;
     assert_eq!(health["status"], "ok");
 
     let resp = http
@@ -180,14 +183,7 @@ async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
     assert_eq!(put.status(), 405, "the trigger accepts GET and POST only");
 
     // The control API and the client commands see the same instance.
-    let instances: serde_json::Value = http
-        .get(format!("{}/_fcemu/instances", up.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let instances: serde_json::Value = up.get_json("/_fcemu/instances").await;
     let list = instances["instances"].as_array().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["instanceId"], instance_id.as_str());
@@ -273,14 +269,7 @@ async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
             && breakdown.contains("Init Hook"),
         "{breakdown}"
     );
-    let instances: serde_json::Value = http
-        .get(format!("{}/_fcemu/instances", up.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let instances: serde_json::Value = up.get_json("/_fcemu/instances").await;
     assert_eq!(instances["instances"].as_array().unwrap().len(), 2);
 
     let events = fcemu(&["events", "--endpoint", &up.url, "--format", "json"]);
@@ -309,14 +298,7 @@ async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
         );
     }
 
-    let billing: serde_json::Value = http
-        .get(format!("{}/_fcemu/billing", up.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let billing: serde_json::Value = up.get_json("/_fcemu/billing").await;
     let bill = &billing["functions"][0];
     assert_eq!(bill["functionName"], "fixture");
     assert!(bill["invocations"].as_u64().unwrap() >= 3, "{billing}");

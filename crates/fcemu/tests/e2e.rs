@@ -705,3 +705,50 @@ async fn the_event_stream_in_json_follow_and_reclaim() {
     assert!(stdout_events >= names.len(), "{output:#?}");
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_freeze_and_idle_flags_of_up() {
+    let docker = docker().await;
+    let http = reqwest::Client::new();
+
+    // By default an idle instance is frozen.
+    let project = TestProject::fixture(&[], "");
+    let up = Up::start(project.path(), &[]);
+    assert_eq!(
+        http.get(format!("{}/", up.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    wait_for_output(&up, "Status: 200").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(paused_states(project.path()), [true]);
+    assert_eq!(up.stop().0, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+
+    // --no-freeze keeps it running; --idle-timeout reclaims it through PreStop.
+    let project = TestProject::fixture(&[], "");
+    let up = Up::start(project.path(), &["--no-freeze", "--idle-timeout", "1500ms"]);
+    assert_eq!(
+        http.get(format!("{}/", up.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(paused_states(project.path()), [false]);
+    wait_for_output(&up, "Reason: idle").await;
+    assert!(
+        up.output()
+            .iter()
+            .any(|l| l.contains("pre-stop called (1)")),
+        "{:#?}",
+        up.output()
+    );
+    assert!(containers_of(&docker, project.path()).await.is_empty());
+    assert_eq!(up.stop().0, 0);
+}

@@ -194,6 +194,7 @@ fn names(kind: HookKind) -> ((&'static str, &'static str), &'static str) {
         HookKind::Initialize => (("initializer.start", "initializer.end"), "Initialize"),
         HookKind::PreStop => (("prestop.start", "prestop.end"), "PreStop"),
         HookKind::Invoke => (("invoke.start", "invoke.end"), "Invoke"),
+        HookKind::PreFreeze => (("prefreeze.start", "prefreeze.end"), "PreFreeze"),
     }
 }
 
@@ -294,16 +295,54 @@ pub async fn run_initializer(
 
 /// Runs PreStop. It never blocks a destroy: any failure is logged and the destroy goes on.
 pub async fn run_pre_stop(shared: &Shared, function: &Function, instance: &Instance) {
-    let Some(hook) = &function.spec.pre_stop else {
-        return;
-    };
-    let run = HookRun::begin(shared, function, instance, HookKind::PreStop, hook);
+    if let Some(hook) = &function.spec.pre_stop {
+        run_notice_hook(
+            shared,
+            function,
+            instance,
+            hook,
+            HookKind::PreStop,
+            "/pre-stop",
+            "the instance is destroyed anyway",
+        )
+        .await;
+    }
+}
+
+/// Runs PreFreeze (FC 2.0) before a freeze; like PreStop, a failure is logged and the freeze goes on.
+pub async fn run_pre_freeze(shared: &Shared, function: &Function, instance: &Instance) {
+    if let Some(hook) = &function.spec.pre_freeze {
+        run_notice_hook(
+            shared,
+            function,
+            instance,
+            hook,
+            HookKind::PreFreeze,
+            "/pre-freeze",
+            "the instance is frozen anyway",
+        )
+        .await;
+    }
+}
+
+/// A hook that tells the function what is about to happen (`GET path`): its answer only gets logged.
+async fn run_notice_hook(
+    shared: &Shared,
+    function: &Function,
+    instance: &Instance,
+    hook: &Hook,
+    kind: HookKind,
+    path: &'static str,
+    anyway: &str,
+) {
+    let run = HookRun::begin(shared, function, instance, kind, hook);
+    let word = names(kind).1;
     match call_http_hook(
         shared,
         function,
         instance,
         Method::GET,
-        "/pre-stop",
+        path,
         &run.request_id,
         hook.timeout,
     )
@@ -314,21 +353,28 @@ pub async fn run_pre_stop(shared: &Shared, function: &Function, instance: &Insta
         }
         Ok((status, body)) => {
             let message = format!(
-                "PreStop (GET /pre-stop) answered HTTP {}{}; the instance is destroyed anyway",
+                "{word} (GET {path}) answered HTTP {}{}; {anyway}",
                 status.as_u16(),
                 snippet(&body)
             );
             run.end(Some(status.as_u16().into()), Some(&message));
         }
         Err(HookCallError::Timeout) => {
-            let message = format!(
-                "PreStop (GET /pre-stop) did not finish within its timeout of {} s; the instance is destroyed anyway",
-                hook.timeout.as_secs()
+            let secs = hook.timeout.as_secs();
+            run.end(
+                None,
+                Some(&format!(
+                    "{word} (GET {path}) did not finish within its timeout of {secs} s; {anyway}"
+                )),
             );
-            run.end(None, Some(&message));
         }
         Err(HookCallError::Connect(e)) => {
-            run.end(None, Some(&format!("PreStop (GET /pre-stop) could not be reached: {e}; the instance is destroyed anyway")));
+            run.end(
+                None,
+                Some(&format!(
+                    "{word} (GET {path}) could not be reached: {e}; {anyway}"
+                )),
+            );
         }
     }
 }

@@ -11,6 +11,8 @@ pub enum HookKind {
     Initialize,
     Invoke,
     PreStop,
+    /// FC 2.0's hook before each freeze.
+    PreFreeze,
 }
 
 impl HookKind {
@@ -19,6 +21,7 @@ impl HookKind {
             "initialize" | "initializer" => Some(HookKind::Initialize),
             "invoke" => Some(HookKind::Invoke),
             "prestop" | "pre-stop" | "pre_stop" => Some(HookKind::PreStop),
+            "prefreeze" | "pre-freeze" | "pre_freeze" => Some(HookKind::PreFreeze),
             _ => None,
         }
     }

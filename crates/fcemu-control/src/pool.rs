@@ -420,6 +420,7 @@ impl Function {
         if !still_idle {
             return;
         }
+        hooks::run_pre_freeze(shared, self, &instance).await;
         match shared.runtime.pause(&container_id).await {
             Ok(()) => {
                 *paused = true;
@@ -712,7 +713,14 @@ impl Function {
             port: spec.container.port,
             entrypoint: spec.container.entrypoint.clone(),
             command: spec.container.command.clone(),
-            binds: vec![],
+            // Custom runtimes: the code folder, read-only, as FC mounts it.
+            binds: spec
+                .container
+                .code
+                .iter()
+                .map(|dir| format!("{}:/code:ro", dir.display()))
+                .collect(),
+            working_dir: spec.container.code.as_ref().map(|_| "/code".to_string()),
         }
     }
 
@@ -769,7 +777,7 @@ impl Function {
                 // Docker ends a log follow at once on a container that is not running yet: attach after
                 // start (the log driver replays from the beginning, so no early line is missed).
                 self.spawn_log_pump(shared, &instance);
-                self.wait_until_listening(shared, &container_id, addr).await
+                self.wait_until_ready(shared, &container_id, addr).await
             } => r,
             _ = shared.shutdown.cancelled() => Err("fcemu is shutting down".to_string()),
         };
@@ -857,17 +865,60 @@ impl Function {
         Ok(lease)
     }
 
-    /// Polls the started container's port every few milliseconds (with a little backoff) until it accepts
-    /// a connection: the point is a truthful Runtime Init, not a 1 s granularity.
-    async fn wait_until_listening(
+    /// Runtime Init's readiness: with a `healthCheckConfig`, its HTTP probe; otherwise the port accepting a
+    /// connection, polled every few milliseconds (with a little backoff) so the time is truthful.
+    async fn wait_until_ready(
         &self,
         shared: &Shared,
         container_id: &str,
         addr: SocketAddr,
     ) -> Result<SocketAddr, String> {
-        let deadline = Instant::now() + shared.options.runtime_init_timeout;
+        let port = self.spec.container.port;
         let exited = shared.runtime.wait_exit(container_id);
         tokio::pin!(exited);
+        let exited_error = |exit: fcemu_runtime::Result<fcemu_runtime::ContainerExit>| {
+            let code = exit.map(|e| e.exit_code).unwrap_or(-1);
+            format!(
+                "the container exited with code {code} before its server was ready on port {port} (FunctionNotStarted); `fcemu logs --function {}` shows what it printed",
+                self.spec.name
+            )
+        };
+        if let Some(check) = &self.spec.container.health_check {
+            tokio::select! {
+                exit = &mut exited => return Err(exited_error(exit)),
+                _ = tokio::time::sleep(check.initial_delay) => {}
+            }
+            let (mut passed, mut failed) = (0, 0);
+            loop {
+                match self
+                    .probe(shared, addr, &check.http_get_url, check.timeout)
+                    .await
+                {
+                    Ok(()) => {
+                        passed += 1;
+                        failed = 0;
+                        if passed >= check.success_threshold {
+                            return Ok(addr);
+                        }
+                    }
+                    Err(e) => {
+                        passed = 0;
+                        failed += 1;
+                        if failed >= check.failure_threshold {
+                            return Err(format!(
+                                "the health check GET {} failed {failed} times in a row (last: {e}) (FunctionNotStarted)",
+                                check.http_get_url
+                            ));
+                        }
+                    }
+                }
+                tokio::select! {
+                    exit = &mut exited => return Err(exited_error(exit)),
+                    _ = tokio::time::sleep(check.period) => {}
+                }
+            }
+        }
+        let deadline = Instant::now() + shared.options.runtime_init_timeout;
         let mut pause = Duration::from_millis(1);
         loop {
             if shared.runtime.connect(addr).await.is_ok() {
@@ -875,23 +926,34 @@ impl Function {
             }
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "the function's server did not accept connections on port {} within {} s (FunctionNotStarted): check that it listens on 0.0.0.0:{}",
-                    self.spec.container.port,
-                    shared.options.runtime_init_timeout.as_secs(),
-                    self.spec.container.port
+                    "the function's server did not accept connections on port {port} within {} s (FunctionNotStarted): check that it listens on 0.0.0.0:{port}",
+                    shared.options.runtime_init_timeout.as_secs()
                 ));
             }
             tokio::select! {
-                exit = &mut exited => {
-                    let code = exit.map(|e| e.exit_code).unwrap_or(-1);
-                    return Err(format!(
-                        "the container exited with code {code} before its server accepted connections on port {} (FunctionNotStarted); `fcemu logs --function {}` shows what it printed",
-                        self.spec.container.port, self.spec.name
-                    ));
-                }
+                exit = &mut exited => return Err(exited_error(exit)),
                 _ = tokio::time::sleep(pause) => {}
             }
             pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
+    /// One health-check probe: a GET that must answer 2xx within `timeout`.
+    async fn probe(
+        &self,
+        shared: &Shared,
+        addr: SocketAddr,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let req = http::Request::get(format!("http://{addr}{path}"))
+            .body(crate::client::empty_body())
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(timeout, shared.client.request(req)).await {
+            Ok(Ok(resp)) if resp.status().is_success() => Ok(()),
+            Ok(Ok(resp)) => Err(format!("HTTP {}", resp.status().as_u16())),
+            Ok(Err(e)) => Err(crate::hooks::error_chain(&e)),
+            Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
         }
     }
 

@@ -1095,3 +1095,84 @@ async fn a_request_queued_behind_an_initializer_that_destroys_gets_a_new_instanc
     cp.shutdown(Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_health_check_defines_runtime_init() {
+    let with_check = |env: &[(&str, &str)], delay: u64, failures: u32| {
+        let mut p = project("", env);
+        p.functions[0].container.health_check = Some(fcemu_spec::HealthCheck {
+            http_get_url: "/healthz".into(),
+            initial_delay: Duration::from_secs(delay),
+            period: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            failure_threshold: failures,
+            success_threshold: 1,
+        });
+        p
+    };
+    // The port opens at once, but /healthz is healthy only after 2.5 s: Runtime Init waits for the probe,
+    // which runs every second after a 1 s initial delay (passing at 3 s).
+    let (cp, _fake) = plane(
+        with_check(&[("FIXTURE_HEALTHY_AFTER_MS", "2500")], 1, 5),
+        Options::default(),
+    );
+    let r = get(&cp, "/").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let runtime_init = first_event(&cp, "instance.ready").unwrap().extra["runtimeInitMs"]
+        .as_f64()
+        .unwrap();
+    assert!((3000.0..3100.0).contains(&runtime_init), "{runtime_init}");
+    cp.shutdown(Duration::from_secs(1)).await;
+
+    // Never healthy: after failureThreshold probes, FunctionNotStarted, and the container goes.
+    let (cp, fake) = plane(
+        with_check(&[("FIXTURE_HEALTHY_AFTER_MS", "999999")], 0, 2),
+        Options::default(),
+    );
+    let r = get(&cp, "/").await;
+    assert_eq!(header(&r, "x-fc-error-type"), "FunctionNotStarted");
+    let message = json(&r)["errorMessage"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("GET /healthz failed 2 times in a row (last: HTTP 503)"),
+        "{message}"
+    );
+    assert!(fake.live().is_empty());
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn prefreeze_runs_before_each_freeze() {
+    let mut p = project("", &[]);
+    p.functions[0].pre_freeze = Some(fcemu_spec::Hook {
+        action: fcemu_spec::HookAction::Handler("index.preFreeze".into()),
+        timeout: Duration::from_secs(1),
+    });
+    let (cp, fake) = plane(p, Options::default());
+    get(&cp, "/").await;
+    settle().await;
+    get(&cp, "/").await;
+    settle().await;
+    let container = fake.live().pop().unwrap();
+    assert_eq!(
+        fake.counters(&container)
+            .unwrap()
+            .pre_freeze
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    let names = event_names(&cp);
+    let pairs: Vec<_> = names
+        .iter()
+        .filter(|n| n.starts_with("prefreeze.end") || **n == "instance.frozen")
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            &"prefreeze.end",
+            &"instance.frozen",
+            &"prefreeze.end",
+            &"instance.frozen"
+        ]
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+}

@@ -192,6 +192,7 @@ impl ContainerRuntime for DockerRuntime {
             labels: Some(spec.labels.clone().into_iter().collect()),
             entrypoint: spec.entrypoint.clone(),
             cmd: spec.command.clone(),
+            working_dir: spec.working_dir.clone(),
             exposed_ports: Some(vec![format!("{}/tcp", spec.port)]),
             host_config: Some(HostConfig {
                 memory: (memory > 0).then_some(memory),

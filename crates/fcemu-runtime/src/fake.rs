@@ -45,6 +45,7 @@ pub enum ContainerState {
 pub struct FunctionCounters {
     pub initialize: AtomicU64,
     pub pre_stop: AtomicU64,
+    pub pre_freeze: AtomicU64,
     pub requests: AtomicU64,
 }
 
@@ -234,6 +235,7 @@ impl ContainerRuntime for FakeRuntime {
                 counters: c.counters.clone(),
                 runtime: self.clone(),
                 id: id.to_string(),
+                started: tokio::time::Instant::now(),
             };
             (c.spec.clone(), c.addr, function)
         };
@@ -450,6 +452,7 @@ struct FakeFunction {
     counters: Arc<FunctionCounters>,
     runtime: FakeRuntime,
     id: String,
+    started: tokio::time::Instant,
 }
 
 impl FakeFunction {
@@ -502,6 +505,22 @@ impl FakeFunction {
                 );
                 tokio::time::sleep(env_ms(&self.spec, "FIXTURE_PRESTOP_DELAY_MS")).await;
                 env_status("FIXTURE_PRESTOP_STATUS")
+            }
+            ("GET", "/pre-freeze") => {
+                let n = self.counters.pre_freeze.fetch_add(1, Ordering::SeqCst) + 1;
+                self.say(
+                    OutputStream::Stdout,
+                    &format!("pre-freeze called ({n}) request {rid}"),
+                );
+                200
+            }
+            (_, "/healthz") => {
+                let healthy_after = env_ms(&self.spec, "FIXTURE_HEALTHY_AFTER_MS");
+                if self.started.elapsed() >= healthy_after {
+                    200
+                } else {
+                    503
+                }
             }
             (_, "/crash") => {
                 self.say(OutputStream::Stderr, &format!("crashing request {rid}"));

@@ -38,6 +38,7 @@ pub struct ContainerSpec {
     pub command: Option<Vec<String>>,
     /// Bind mounts in Docker's `host:container[:ro]` form.
     pub binds: Vec<String>,
+    pub working_dir: Option<String>,
 }
 
 /// Which output stream a line came from.

@@ -2,6 +2,7 @@
 //! Pure: no I/O beyond reading the project's files.
 
 mod load;
+pub mod locate;
 mod model;
 pub mod vars;
 

@@ -1,5 +1,6 @@
 //! Reading an s.yaml into a [`Project`]: variables resolved, every field checked, all errors reported together.
 
+use crate::locate::{Locations, Position};
 use crate::model::*;
 use crate::vars::{self, Scope};
 use serde_yaml::{Mapping, Value};
@@ -14,6 +15,8 @@ pub struct SpecError {
     /// The field path, e.g. `resources.sd.props.memorySize` (empty for the file as a whole).
     pub field: String,
     pub message: String,
+    /// Where in the file: the field, or the nearest enclosing one when the field is missing.
+    pub position: Option<Position>,
 }
 
 /// Everything wrong with one file.
@@ -33,10 +36,14 @@ impl fmt::Display for SpecErrors {
             if n == 1 { "" } else { "s" }
         )?;
         for e in &self.errors {
+            let at = match e.position {
+                Some(p) => format!("{}:{}:{}", self.file.display(), p.line, p.column),
+                None => self.file.display().to_string(),
+            };
             if e.field.is_empty() {
-                writeln!(f, "  - {}", e.message)?;
+                writeln!(f, "  {at}: {}", e.message)?;
             } else {
-                writeln!(f, "  - {}: {}", e.field, e.message)?;
+                writeln!(f, "  {at}: {}: {}", e.field, e.message)?;
             }
         }
         Ok(())
@@ -75,12 +82,26 @@ pub fn find_template(dir: &Path, template: Option<&Path>) -> Result<PathBuf, Spe
     ))
 }
 
+/// One error about a field, placed in the file.
+fn located(text: &str, file: &Path, field: &str, message: String) -> SpecErrors {
+    let position = Locations::index(text).find(field);
+    SpecErrors {
+        file: file.to_path_buf(),
+        errors: vec![SpecError {
+            field: field.to_string(),
+            message,
+            position,
+        }],
+    }
+}
+
 fn single(file: &Path, message: String) -> SpecErrors {
     SpecErrors {
         file: file.to_path_buf(),
         errors: vec![SpecError {
             field: String::new(),
             message,
+            position: None,
         }],
     }
 }
@@ -121,6 +142,7 @@ pub fn parse_project(
     let mut cx = Cx {
         errors: vec![],
         warnings: vec![],
+        ignored: vec![],
     };
     let Some(root) = document.as_mapping() else {
         return Err(single(
@@ -145,71 +167,125 @@ pub fn parse_project(
         None => file_stem(dir),
     };
 
-    let mut functions = vec![];
-    match edition.as_str() {
-        "3.0.0" => {
-            let Some(resources) = root.get("resources").and_then(Value::as_mapping) else {
-                return Err(single(file, "`resources` is missing: an FC 3.0 s.yaml declares its functions under resources.NAME.props".into()));
-            };
-            for (key, resource) in resources {
-                let key = vars::scalar_text(key);
-                let path = format!("resources.{key}");
-                let component = resource
-                    .get("component")
-                    .map(vars::scalar_text)
-                    .unwrap_or_default();
-                if !matches!(component.as_str(), "fc3" | "fc3@dev" | "devsapp/fc3")
-                    && !component.starts_with("fc3@")
-                {
-                    cx.warnings.push(format!(
-                        "{path}: component `{component}` is not fc3, skipped"
-                    ));
-                    continue;
-                }
-                let Some(raw_props) = resource.get("props") else {
-                    cx.error(&path, "has no `props`".into());
-                    continue;
-                };
-                let scope = Scope {
-                    this_props: Some(raw_props),
-                    ..scope
-                };
-                let Some(props) = resolve(&mut cx, raw_props, &format!("{path}.props"), &scope)
-                else {
-                    continue;
-                };
-                if let Some(f) = function_fc3(&mut cx, &key, &props, &format!("{path}.props"), dir)
-                {
-                    functions.push(f);
-                }
-            }
+    // Each function with the path of the field that names it (for the duplicate-name error).
+    let mut functions: Vec<(FunctionSpec, String)> = vec![];
+    let (section, edition) = match edition.as_str() {
+        "3.0.0" | "3" => ("resources", Edition::Fc3),
+        "1.0.0" | "1" => ("services", Edition::Fc2),
+        "" => {
+            return Err(located(text, file, "edition", "is missing, allowed: 3.0.0 (FC 3.0, resources with component fc3) or 1.0.0 (FC 2.0, services with component fc)".into()));
         }
-        "" => cx.error(
-            "edition",
-            "is missing: fcemu reads FC 3.0 files (`edition: 3.0.0`)".into(),
-        ),
-        other => cx.error(
-            "edition",
-            format!("is `{other}`; fcemu reads FC 3.0 files (`edition: 3.0.0`)"),
-        ),
+        other => {
+            return Err(located(
+                text,
+                file,
+                "edition",
+                format!(
+                    "is `{other}`, allowed: 3.0.0 (FC 3.0, component fc3) or 1.0.0 (FC 2.0, component fc)"
+                ),
+            ));
+        }
+    };
+    let Some(entries) = root.get(section).and_then(Value::as_mapping) else {
+        let shape = match edition {
+            Edition::Fc3 => "resources.NAME.props",
+            Edition::Fc2 => "services.NAME.props.function",
+        };
+        return Err(located(
+            text,
+            file,
+            section,
+            format!("is missing: this edition declares its functions under {shape}"),
+        ));
+    };
+    let component_ok = |c: &str| match edition {
+        Edition::Fc3 => matches!(c, "fc3" | "devsapp/fc3") || c.starts_with("fc3@"),
+        Edition::Fc2 => matches!(c, "fc" | "devsapp/fc") || c.starts_with("fc@"),
+    };
+    for (key, entry) in entries {
+        let key = vars::scalar_text(key);
+        let path = format!("{section}.{key}");
+        let component = entry
+            .get("component")
+            .map(vars::scalar_text)
+            .unwrap_or_default();
+        if !component_ok(&component) {
+            cx.warnings.push(format!(
+                "{path}: component `{component}` is not a function component, skipped"
+            ));
+            continue;
+        }
+        let Some(raw_props) = entry.get("props") else {
+            cx.error(&path, "has no `props`".into());
+            continue;
+        };
+        let scope = Scope {
+            this_props: Some(raw_props),
+            ..scope
+        };
+        let props_path = format!("{path}.props");
+        let Some(props) = resolve(&mut cx, raw_props, &props_path, &scope) else {
+            continue;
+        };
+        let props_fields = Fields::new(&mut cx, Some(&props), props_path.clone());
+        let spec = match edition {
+            Edition::Fc3 => function(
+                &mut cx,
+                edition,
+                &key,
+                &props_fields,
+                None,
+                &props_fields,
+                dir,
+            ),
+            Edition::Fc2 => {
+                note_ignored(
+                    &mut cx,
+                    &props_fields,
+                    &["region", "service", "function", "triggers"],
+                );
+                let region = props_fields.string(&mut cx, "region");
+                let f = props_fields.sub(&mut cx, "function");
+                if f.map.is_none() {
+                    cx.error(
+                        &f.path,
+                        "is required: an FC 2.0 service declares its function under props.function"
+                            .into(),
+                    );
+                    continue;
+                }
+                function(&mut cx, edition, &key, &f, region, &props_fields, dir)
+            }
+        };
+        if let Some(spec) = spec {
+            let name_path = match edition {
+                Edition::Fc3 => format!("{props_path}.functionName"),
+                Edition::Fc2 => format!("{props_path}.function.name"),
+            };
+            functions.push((spec, name_path));
+        }
     }
 
     let mut seen = BTreeMap::new();
-    for f in &functions {
+    for (f, name_path) in &functions {
         if let Some(previous) = seen.insert(f.name.clone(), f.resource.clone()) {
-            cx.error(
-                &format!("resources.{}.props.functionName", f.resource),
-                format!(
-                    "`{}` is also the name of resources.{previous}: function names must be unique",
-                    f.name
-                ),
-            );
+            cx.error(name_path, format!("is \"{}\", which {section}.{previous} already uses: function names must be unique", f.name));
         }
     }
     if cx.errors.is_empty() && functions.is_empty() {
-        cx.error("resources", "declares no fc3 function to serve".into());
+        cx.error(
+            section,
+            format!(
+                "declares no function fcemu can serve (component {})",
+                if edition == Edition::Fc3 { "fc3" } else { "fc" }
+            ),
+        );
     }
     if !cx.errors.is_empty() {
+        let locations = Locations::index(text);
+        for e in &mut cx.errors {
+            e.position = locations.find(&e.field);
+        }
         return Err(SpecErrors {
             file: file.to_path_buf(),
             errors: cx.errors,
@@ -219,8 +295,9 @@ pub fn parse_project(
         dir: dir.to_path_buf(),
         template: file.to_path_buf(),
         name,
-        functions,
+        functions: functions.into_iter().map(|(f, _)| f).collect(),
         warnings: cx.warnings,
+        ignored: cx.ignored,
     })
 }
 
@@ -244,6 +321,7 @@ fn resolve(cx: &mut Cx, value: &Value, path: &str, scope: &Scope) -> Option<Valu
 struct Cx {
     errors: Vec<SpecError>,
     warnings: Vec<String>,
+    ignored: Vec<String>,
 }
 
 impl Cx {
@@ -251,6 +329,7 @@ impl Cx {
         self.errors.push(SpecError {
             field: field.to_string(),
             message,
+            position: None,
         });
     }
 }
@@ -418,26 +497,111 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// FC's reserved-prefix and size rules for environment variables.
+/// FC's size rule for environment variables.
 const ENV_LIMIT_BYTES: usize = 4096;
 
-fn function_fc3(
+/// The two s.yaml editions say the same things with different keys and nesting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Edition {
+    /// `edition: 3.0.0`, component fc3: `resources.R.props`.
+    Fc3,
+    /// `edition: 1.0.0`, component fc: `services.S.props.function` (and `.triggers`).
+    Fc2,
+}
+
+impl Edition {
+    fn name_key(self) -> &'static str {
+        match self {
+            Edition::Fc3 => "functionName",
+            Edition::Fc2 => "name",
+        }
+    }
+}
+
+/// Props keys fcemu reads, per edition; anything else is accepted and listed as ignored.
+const FC3_KEYS: &[&str] = &[
+    "functionName",
+    "region",
+    "runtime",
+    "handler",
+    "description",
+    "cpu",
+    "memorySize",
+    "diskSize",
+    "timeout",
+    "instanceConcurrency",
+    "environmentVariables",
+    "customContainerConfig",
+    "customRuntimeConfig",
+    "code",
+    "instanceLifecycleConfig",
+    "gpuConfig",
+    "provisionConfig",
+    "scalingConfig",
+    "concurrencyConfig",
+    "triggers",
+];
+const FC2_KEYS: &[&str] = &[
+    "name",
+    "runtime",
+    "handler",
+    "description",
+    "cpu",
+    "memorySize",
+    "diskSize",
+    "timeout",
+    "instanceConcurrency",
+    "environmentVariables",
+    "customContainerConfig",
+    "customRuntimeConfig",
+    "codeUri",
+    "caPort",
+    "initializer",
+    "initializationTimeout",
+    "instanceLifecycleConfig",
+    "instanceType",
+    "gpuMemorySize",
+];
+
+fn note_ignored(cx: &mut Cx, fields: &Fields, known: &[&str]) {
+    if let Some(map) = fields.map {
+        for key in map.keys().map(vars::scalar_text) {
+            if !known.contains(&key.as_str()) {
+                cx.ignored.push(fields.field(&key));
+            }
+        }
+    }
+}
+
+/// One function, from FC 3.0 props or from FC 2.0's `function` (with the service's region and triggers).
+fn function(
     cx: &mut Cx,
+    edition: Edition,
     resource: &str,
-    props: &Value,
-    path: &str,
+    f: &Fields,
+    region: Option<String>,
+    triggers_of: &Fields,
     dir: &Path,
 ) -> Option<FunctionSpec> {
-    let p = Fields::new(cx, Some(props), path.to_string());
-    let name = p.required_string(
+    note_ignored(
         cx,
-        "functionName",
-        "the function's name, e.g. functionName: my-func",
+        f,
+        if edition == Edition::Fc3 {
+            FC3_KEYS
+        } else {
+            FC2_KEYS
+        },
     );
-    let region = p
-        .string(cx, "region")
+    let name_key = edition.name_key();
+    let name = f.required_string(
+        cx,
+        name_key,
+        &format!("the function's name, e.g. {name_key}: my-func"),
+    );
+    let region = region
+        .or_else(|| f.string(cx, "region"))
         .unwrap_or_else(|| "cn-hangzhou".into());
-    let runtime = match p
+    let runtime = match f
         .required_string(
             cx,
             "runtime",
@@ -451,75 +615,84 @@ fn function_fc3(
         }
         Some(other) => {
             cx.error(
-                &p.field("runtime"),
-                format!("is \"{other}\"; fcemu runs custom-container, custom, custom.debian10, custom.debian11 and custom.debian12"),
+                &f.field("runtime"),
+                format!("is \"{other}\", allowed: custom-container, custom, custom.debian10, custom.debian11, custom.debian12 (fcemu runs the runtimes that run your own server)"),
             );
             None
         }
         None => None,
     };
-    let handler = p
+    let handler = f
         .string(cx, "handler")
         .unwrap_or_else(|| "index.handler".into());
-    let description = p.string(cx, "description").unwrap_or_default();
-    let cpu = p.number(cx, "cpu", (0.05, 16.0), 0.35);
-    let memory = p.integer(cx, "memorySize", (128, 32768), 512) as u32;
+    let description = f.string(cx, "description").unwrap_or_default();
+    let cpu = f.number(cx, "cpu", (0.05, 16.0), 0.35);
+    let memory = f.integer(cx, "memorySize", (128, 32768), 512) as u32;
     if memory % 64 != 0 {
         cx.error(
-            &p.field("memorySize"),
-            format!("is {memory}, allowed: a multiple of 64 MB"),
+            &f.field("memorySize"),
+            format!("is {memory}, allowed: a multiple of 64 (MB)"),
         );
     }
-    let disk = p.integer(cx, "diskSize", (512, 10240), 512) as u32;
+    let disk = f.integer(cx, "diskSize", (512, 10240), 512) as u32;
     if disk != 512 && disk != 10240 {
         cx.error(
-            &p.field("diskSize"),
-            format!("is {disk}, allowed: 512 or 10240"),
+            &f.field("diskSize"),
+            format!("is {disk}, allowed: 512 or 10240 (MB)"),
         );
     }
-    let timeout = p.integer(cx, "timeout", (1, 86400), 3);
-    let concurrency = p.integer(cx, "instanceConcurrency", (1, 200), 1) as u32;
+    let timeout = f.integer(cx, "timeout", (1, 86400), 3);
+    let concurrency = f.integer(cx, "instanceConcurrency", (1, 200), 1) as u32;
+    let environment = environment(cx, f);
 
-    let environment = environment(cx, &p);
+    // The container is read whatever the runtime, so its own mistakes are reported too.
+    let container = container(cx, edition, f, runtime.as_ref(), dir);
 
-    let container = match runtime {
-        Some(Runtime::CustomContainer) => container_fc3(cx, &p, dir),
-        Some(Runtime::Custom(ref name)) => {
-            cx.error(
-                &p.field("runtime"),
-                format!("{name} is not served yet: fcemu serves custom-container functions; custom runtimes are planned"),
-            );
-            None
-        }
-        None => None,
+    let lifecycle = f.sub(cx, "instanceLifecycleConfig");
+    let initializer = match edition {
+        Edition::Fc3 => hook(cx, &lifecycle, "initializer"),
+        Edition::Fc2 => f
+            .string(cx, "initializer")
+            .filter(|h| !h.is_empty())
+            .map(|handler| Hook {
+                action: HookAction::Handler(handler),
+                timeout: Duration::from_secs(f.integer(cx, "initializationTimeout", (1, 86400), 3)),
+            }),
     };
-
-    let lifecycle = p.sub(cx, "instanceLifecycleConfig");
-    let initializer = hook(cx, &lifecycle, "initializer");
     let pre_stop = hook(cx, &lifecycle, "preStop");
+    let pre_freeze = hook(cx, &lifecycle, "preFreeze");
+    if pre_freeze.is_some() && edition == Edition::Fc3 {
+        cx.warnings.push(format!(
+            "{}.preFreeze: runs here, but FC 3.0 has no PreFreeze hook",
+            lifecycle.path
+        ));
+    }
 
-    let gpu = {
-        let g = p.sub(cx, "gpuConfig");
-        g.string(cx, "gpuType").map(|gpu_type| GpuConfig {
-            gpu_type,
-            gpu_memory_size_mb: g.integer(cx, "gpuMemorySize", (1024, 98304), 1024) as u32,
-        })
-    };
+    let gpu = gpu(cx, edition, f);
     if initializer
         .as_ref()
         .is_some_and(|h| matches!(h.action, HookAction::Command(_)))
         && gpu.is_none()
     {
         cx.warnings.push(format!(
-            "{path}.instanceLifecycleConfig.initializer: a command Initializer runs here, but FC accepts it only on GPU functions (with gpuConfig)"
+            "{}.initializer: a command Initializer runs here, but FC accepts it only on GPU functions (with gpuConfig)",
+            lifecycle.path
         ));
     }
 
     let provision = {
-        let pc = p.sub(cx, "provisionConfig");
+        let pc = f.sub(cx, "provisionConfig");
+        for unapplied in ["scheduledActions", "targetTrackingPolicies"] {
+            if pc.get(unapplied).is_some() {
+                cx.warnings.push(format!(
+                    "{}: accepted, not applied locally (the target stays fixed)",
+                    pc.field(unapplied)
+                ));
+            }
+        }
         let target = pc.integer(cx, "target", (0, 10000), 0);
         let target = pc.integer(cx, "defaultTarget", (0, 10000), target);
-        let min_instances = p
+        let min_instances = f
             .sub(cx, "scalingConfig")
             .integer(cx, "minInstances", (0, 10000), 0);
         ProvisionConfig {
@@ -528,16 +701,15 @@ fn function_fc3(
             always_allocate_gpu: pc.boolean(cx, "alwaysAllocateGPU", true),
         }
     };
-    let reserved_concurrency = p
+    let reserved_concurrency = f
         .get("concurrencyConfig")
         .is_some()
         .then(|| {
-            p.sub(cx, "concurrencyConfig")
+            f.sub(cx, "concurrencyConfig")
                 .integer(cx, "reservedConcurrency", (0, 100000), 0) as u32
         })
         .filter(|n| *n > 0);
-
-    let http_trigger = triggers(cx, &p);
+    let http_trigger = triggers(cx, edition, triggers_of);
 
     Some(FunctionSpec {
         name: name?,
@@ -555,6 +727,7 @@ fn function_fc3(
         container: container?,
         initializer,
         pre_stop,
+        pre_freeze,
         gpu,
         provision,
         reserved_concurrency,
@@ -597,48 +770,205 @@ fn environment(cx: &mut Cx, p: &Fields) -> BTreeMap<String, String> {
     out
 }
 
-fn container_fc3(cx: &mut Cx, p: &Fields, dir: &Path) -> Option<ContainerConfig> {
-    let c = p.sub(cx, "customContainerConfig");
-    if c.map.is_none() {
+/// FC 2.0 writes `command` and `args` as JSON arrays inside strings: `command: '["python3"]'`.
+fn json_string_list(cx: &mut Cx, c: &Fields, key: &str) -> Option<Vec<String>> {
+    match c.get(key)? {
+        Value::String(text) if text.trim().is_empty() => None,
+        Value::String(text) => match serde_json::from_str::<Vec<String>>(text) {
+            Ok(list) => Some(list),
+            Err(_) => {
+                cx.error(&c.field(key), format!("is \"{text}\", allowed: a JSON array of strings in a string, e.g. '[\"python3\", \"app.py\"]'"));
+                None
+            }
+        },
+        _ => c.string_list(cx, key),
+    }
+}
+
+fn container(
+    cx: &mut Cx,
+    edition: Edition,
+    f: &Fields,
+    runtime: Option<&Runtime>,
+    dir: &Path,
+) -> Option<ContainerConfig> {
+    let custom_container = matches!(runtime, Some(Runtime::CustomContainer));
+    let c = f.sub(
+        cx,
+        if custom_container || runtime.is_none() {
+            "customContainerConfig"
+        } else {
+            "customRuntimeConfig"
+        },
+    );
+    let port_default = match edition {
+        Edition::Fc2 => f.integer(cx, "caPort", (1, 65535), 9000),
+        Edition::Fc3 => 9000,
+    };
+    let port = c.integer(cx, "port", (1, 65535), port_default) as u16;
+    let health_fields = c.sub(cx, "healthCheckConfig");
+    let health_check = health_check(cx, &health_fields);
+    match runtime {
+        Some(Runtime::CustomContainer) => {
+            if c.map.is_none() {
+                cx.error(
+                    &c.path,
+                    "is required for runtime custom-container: give at least `image`".into(),
+                );
+                return None;
+            }
+            let image = c.required_string(
+                cx,
+                "image",
+                "the container image, e.g. image: my-func:latest",
+            );
+            let (entrypoint, command) = match edition {
+                Edition::Fc3 => (
+                    c.string_list(cx, "entrypoint"),
+                    c.string_list(cx, "command"),
+                ),
+                // FC 2.0's command replaces the entrypoint and args the command, as in Kubernetes.
+                Edition::Fc2 => (
+                    json_string_list(cx, &c, "command"),
+                    json_string_list(cx, &c, "args"),
+                ),
+            };
+            let build = {
+                let b = c.sub(cx, "x-fcemu-build");
+                b.map.map(|_| {
+                    let context = dir.join(b.string(cx, "context").unwrap_or_else(|| ".".into()));
+                    if !context.is_dir() {
+                        cx.error(
+                            &b.field("context"),
+                            format!("{} is not a folder", context.display()),
+                        );
+                    }
+                    ImageBuild {
+                        context: std::path::absolute(&context).unwrap_or(context),
+                        dockerfile: b
+                            .string(cx, "dockerfile")
+                            .unwrap_or_else(|| "Dockerfile".into()),
+                    }
+                })
+            };
+            Some(ContainerConfig {
+                image: image?,
+                port,
+                entrypoint,
+                command,
+                build,
+                code: None,
+                health_check,
+            })
+        }
+        Some(Runtime::Custom(name)) => {
+            let code_key = if edition == Edition::Fc3 {
+                "code"
+            } else {
+                "codeUri"
+            };
+            let code = match f.string(cx, code_key) {
+                Some(rel) => {
+                    let path = dir.join(&rel);
+                    if !path.is_dir() {
+                        cx.error(&f.field(code_key), format!("{} is not a folder: a custom runtime's code is a local folder, mounted at /code", path.display()));
+                    }
+                    std::path::absolute(&path).unwrap_or(path)
+                }
+                None => {
+                    cx.error(&f.field(code_key), format!("is required for runtime {name}: the folder with your code, e.g. {code_key}: ./code"));
+                    return None;
+                }
+            };
+            let command = match edition {
+                Edition::Fc3 => c.string_list(cx, "command"),
+                Edition::Fc2 => json_string_list(cx, &c, "command"),
+            };
+            let args = match edition {
+                Edition::Fc3 => c.string_list(cx, "args"),
+                Edition::Fc2 => json_string_list(cx, &c, "args"),
+            };
+            Some(ContainerConfig {
+                image: default_runtime_image(name),
+                port,
+                // Without a command, FC starts the code's `bootstrap`.
+                entrypoint: Some(command.unwrap_or_else(|| vec!["/code/bootstrap".into()])),
+                command: args,
+                build: None,
+                code: Some(code),
+                health_check,
+            })
+        }
+        None => None,
+    }
+}
+
+fn health_check(cx: &mut Cx, h: &Fields) -> Option<HealthCheck> {
+    h.map?;
+    let url = h.required_string(
+        cx,
+        "httpGetUrl",
+        "the path the probe GETs, e.g. httpGetUrl: /healthz",
+    )?;
+    let secs = |cx: &mut Cx, key: &str, range: (u64, u64), default: u64| {
+        Duration::from_secs(h.integer(cx, key, range, default))
+    };
+    Some(HealthCheck {
+        http_get_url: if url.starts_with('/') {
+            url
+        } else {
+            format!("/{url}")
+        },
+        initial_delay: secs(cx, "initialDelaySeconds", (0, 120), 0),
+        period: secs(cx, "periodSeconds", (1, 120), 1),
+        timeout: secs(cx, "timeoutSeconds", (1, 3), 1),
+        failure_threshold: h.integer(cx, "failureThreshold", (1, 120), 3) as u32,
+        success_threshold: h.integer(cx, "successThreshold", (1, 120), 1) as u32,
+    })
+}
+
+fn gpu(cx: &mut Cx, edition: Edition, f: &Fields) -> Option<GpuConfig> {
+    let (g, type_key, size_key) = match edition {
+        Edition::Fc3 => (f.sub(cx, "gpuConfig"), "gpuType", "gpuMemorySize"),
+        Edition::Fc2 => (
+            Fields {
+                map: f.map,
+                path: f.path.clone(),
+            },
+            "instanceType",
+            "gpuMemorySize",
+        ),
+    };
+    let gpu_type = g.string(cx, type_key)?;
+    if edition == Edition::Fc2 && !gpu_type.starts_with("fc.gpu.") {
+        return None; // FC 2.0's instanceType also names CPU instance kinds (e.g. e1, c1).
+    }
+    let types = GPU_TYPES
+        .iter()
+        .map(|(t, _)| *t)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Some((_, card_mb)) = GPU_TYPES.iter().find(|(t, _)| *t == gpu_type) else {
         cx.error(
-            &c.path,
-            "is required for runtime custom-container: give at least `image`".into(),
+            &g.field(type_key),
+            format!("is \"{gpu_type}\", allowed: {types}"),
         );
         return None;
-    }
-    let image = c.required_string(
-        cx,
-        "image",
-        "the container image, e.g. image: my-func:latest",
-    );
-    let port = c.integer(cx, "port", (1, 65535), 9000) as u16;
-    let entrypoint = c.string_list(cx, "entrypoint");
-    let command = c.string_list(cx, "command");
-    let build = {
-        let b = c.sub(cx, "x-fcemu-build");
-        b.map.map(|_| {
-            let context = b.string(cx, "context").unwrap_or_else(|| ".".into());
-            let context = dir.join(context);
-            if !context.is_dir() {
-                cx.error(
-                    &b.field("context"),
-                    format!("{} is not a folder", context.display()),
-                );
-            }
-            ImageBuild {
-                context: std::path::absolute(&context).unwrap_or(context),
-                dockerfile: b
-                    .string(cx, "dockerfile")
-                    .unwrap_or_else(|| "Dockerfile".into()),
-            }
-        })
     };
-    Some(ContainerConfig {
-        image: image?,
-        port,
-        entrypoint,
-        command,
-        build,
+    let size = g.integer(cx, size_key, (1024, u64::from(*card_mb)), 0);
+    if g.get(size_key).is_none() {
+        cx.error(&g.field(size_key), format!("is required with {type_key}: the GPU memory in MB, a multiple of 1024 up to {card_mb}"));
+        return None;
+    }
+    if size % 1024 != 0 {
+        cx.error(
+            &g.field(size_key),
+            format!("is {size}, allowed: a multiple of 1024 (MB)"),
+        );
+    }
+    (size > 0).then_some(GpuConfig {
+        gpu_type,
+        gpu_memory_size_mb: size as u32,
     })
 }
 
@@ -652,7 +982,7 @@ fn hook(cx: &mut Cx, lifecycle: &Fields, key: &str) -> Option<Hook> {
         (Some(_), Some(_)) => {
             cx.error(
                 &h.path,
-                "sets both `handler` and `command`; FC accepts one of them".into(),
+                "sets both `handler` and `command`, allowed: one of them".into(),
             );
             None
         }
@@ -665,10 +995,7 @@ fn hook(cx: &mut Cx, lifecycle: &Fields, key: &str) -> Option<Hook> {
             timeout,
         }),
         (None, Some(_)) => {
-            cx.error(
-                &h.field("command"),
-                "is only allowed on the initializer; PreStop takes a `handler`".into(),
-            );
+            cx.error(&h.field("command"), format!("is only allowed on the initializer, allowed here: a `handler` ({key} is an HTTP call)"));
             None
         }
         (None, None) => None,
@@ -677,7 +1004,7 @@ fn hook(cx: &mut Cx, lifecycle: &Fields, key: &str) -> Option<Hook> {
 
 const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
 
-fn triggers(cx: &mut Cx, p: &Fields) -> Option<HttpTrigger> {
+fn triggers(cx: &mut Cx, edition: Edition, p: &Fields) -> Option<HttpTrigger> {
     let list = p.get("triggers")?;
     let Some(items) = list.as_sequence() else {
         cx.error(
@@ -686,10 +1013,14 @@ fn triggers(cx: &mut Cx, p: &Fields) -> Option<HttpTrigger> {
         );
         return None;
     };
+    let (name_key, type_key, config_key) = match edition {
+        Edition::Fc3 => ("triggerName", "triggerType", "triggerConfig"),
+        Edition::Fc2 => ("name", "type", "config"),
+    };
     let mut http = None;
     for (i, item) in items.iter().enumerate() {
         let t = Fields::new(cx, Some(item), format!("{}[{i}]", p.field("triggers")));
-        let kind = t.string(cx, "triggerType").unwrap_or_default();
+        let kind = t.string(cx, type_key).unwrap_or_default();
         if kind != "http" {
             cx.warnings.push(format!(
                 "{}: a `{kind}` trigger is accepted but not emulated",
@@ -697,17 +1028,17 @@ fn triggers(cx: &mut Cx, p: &Fields) -> Option<HttpTrigger> {
             ));
             continue;
         }
-        let name = t.string(cx, "triggerName").unwrap_or_else(|| "http".into());
-        let config = t.sub(cx, "triggerConfig");
+        let name = t.string(cx, name_key).unwrap_or_else(|| "http".into());
+        let config = t.sub(cx, config_key);
         let methods = config
             .string_list(cx, "methods")
             .unwrap_or_else(|| HTTP_METHODS.iter().map(|m| m.to_string()).collect());
         let methods: Vec<String> = methods.iter().map(|m| m.to_ascii_uppercase()).collect();
-        for m in &methods {
+        for (j, m) in methods.iter().enumerate() {
             if !HTTP_METHODS.contains(&m.as_str()) {
                 cx.error(
-                    &config.field("methods"),
-                    format!("has {m}, allowed: {}", HTTP_METHODS.join(", ")),
+                    &format!("{}[{j}]", config.field("methods")),
+                    format!("is {m}, allowed: {}", HTTP_METHODS.join(", ")),
                 );
             }
         }
@@ -871,7 +1202,10 @@ resources:
         let errs = parse("edition: 2.0.0\nresources: {}")
             .unwrap_err()
             .to_string();
-        assert!(errs.contains("fcemu reads FC 3.0 files"), "{errs}");
+        assert!(
+            errs.contains("/p/s.yaml:1:10: edition: is `2.0.0`, allowed: 3.0.0"),
+            "{errs}"
+        );
         let errs = parse("edition: [").unwrap_err().to_string();
         assert!(errs.contains("not valid YAML (line"), "{errs}");
     }

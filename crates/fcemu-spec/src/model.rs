@@ -17,9 +17,12 @@ pub struct Project {
     /// The application name (`name:` at the top of s.yaml).
     pub name: String,
     pub functions: Vec<FunctionSpec>,
-    /// Things worth saying that are not errors (cloud-only fields, hooks FC would reject, ...).
+    /// Things worth saying that are not errors (triggers not emulated, hooks FC would reject, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Fields accepted and ignored because they mean nothing locally (VPC, NAS, logs, layers, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
 }
 
 impl Project {
@@ -36,6 +39,19 @@ pub enum Runtime {
     /// `custom`, `custom.debian10`, `custom.debian11`, `custom.debian12`: the exact name is kept.
     Custom(String),
 }
+
+/// The local image a custom runtime runs on unless `--runtime-image RUNTIME=IMAGE` says otherwise.
+pub fn default_runtime_image(runtime: &str) -> String {
+    format!("fcemu-runtime:{runtime}")
+}
+
+/// GPU card types FC offers, with each card's memory in MB.
+pub const GPU_TYPES: [(&str, u32); 4] = [
+    ("fc.gpu.tesla.1", 16 * 1024),
+    ("fc.gpu.ampere.1", 24 * 1024),
+    ("fc.gpu.ada.1", 48 * 1024),
+    ("fc.gpu.hopper.1", 96 * 1024),
+];
 
 impl Runtime {
     pub fn name(&self) -> &str {
@@ -69,6 +85,8 @@ pub struct FunctionSpec {
     pub container: ContainerConfig,
     pub initializer: Option<Hook>,
     pub pre_stop: Option<Hook>,
+    /// FC 2.0's PreFreeze: `GET /pre-freeze` before each freeze.
+    pub pre_freeze: Option<Hook>,
     pub gpu: Option<GpuConfig>,
     pub provision: ProvisionConfig,
     /// `concurrencyConfig.reservedConcurrency`: a cap on the number of instances.
@@ -89,6 +107,25 @@ pub struct ContainerConfig {
     pub command: Option<Vec<String>>,
     /// fcemu's `x-fcemu-build`: build the image locally when it is missing.
     pub build: Option<ImageBuild>,
+    /// Custom runtimes: the code folder, mounted read-only at `/code` (also the working directory).
+    pub code: Option<PathBuf>,
+    /// `healthCheckConfig`: when set, Runtime Init waits for it instead of a plain connect.
+    pub health_check: Option<HealthCheck>,
+}
+
+/// FC's `healthCheckConfig`: an HTTP GET probe that defines when the server is ready.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    pub http_get_url: String,
+    #[serde(with = "duration_secs")]
+    pub initial_delay: Duration,
+    #[serde(with = "duration_secs")]
+    pub period: Duration,
+    #[serde(with = "duration_secs")]
+    pub timeout: Duration,
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -72,11 +72,51 @@ pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Re
         .expect("a valid response")
 }
 
-fn incoming_body(req: Request<Incoming>) -> Request<Body> {
-    req.map(|b| {
-        b.map_err(|e| Box::new(e) as fcemu_control::BoxError)
-            .boxed_unsync()
+/// FC's limits on a synchronous request, checked before any instance is touched.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+pub const MAX_PATH_BYTES: usize = 4 * 1024;
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+fn invalid_argument(message: String) -> Response<Body> {
+    fc_error_response(
+        StatusCode::BAD_REQUEST,
+        "InvalidArgument",
+        &message,
+        &ids::request_id(),
+    )
+}
+
+/// Headers over 8 KB, a path over 4 KB or a declared body over 32 MB: what is over, for a 400 InvalidArgument.
+fn exceeded_limit(req: &Request<Incoming>) -> Option<String> {
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Some(format!(
+            "the request headers take {header_bytes} bytes, allowed: at most {MAX_HEADER_BYTES} (FC's limit)"
+        ));
+    }
+    let path_bytes = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if path_bytes > MAX_PATH_BYTES {
+        return Some(format!(
+            "the request path takes {path_bytes} bytes, allowed: at most {MAX_PATH_BYTES} (FC's limit)"
+        ));
+    }
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    declared.filter(|len| *len > MAX_BODY_BYTES as u64).map(|len| {
+        format!("the request body is {len} bytes, allowed: at most {MAX_BODY_BYTES} for a synchronous invocation (FC's limit)")
     })
+}
+
+/// The client's body, streamed on; a body without a declared length is cut off past the limit.
+fn incoming_body(req: Request<Incoming>) -> Request<Body> {
+    req.map(|b| http_body_util::Limited::new(b, MAX_BODY_BYTES).boxed_unsync())
 }
 
 impl Gateway {
@@ -91,6 +131,9 @@ impl Gateway {
     }
 
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        if let Some(message) = exceeded_limit(&req) {
+            return invalid_argument(message);
+        }
         let path = req.uri().path();
         if let Some(rest) = path.strip_prefix("/_fcemu/") {
             let rest = rest.to_string();

@@ -132,12 +132,16 @@ pub fn parse_project(
     dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Project, SpecErrors> {
-    let document: Value = serde_yaml::from_str(text).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
-            .unwrap_or_default();
-        single(file, format!("this is not valid YAML{at}: {e}"))
+    let document: Value = serde_yaml::from_str(text).map_err(|e| SpecErrors {
+        file: file.to_path_buf(),
+        errors: vec![SpecError {
+            field: String::new(),
+            message: format!("this is not valid YAML: {e}"),
+            position: e.location().map(|l| Position {
+                line: l.line(),
+                column: l.column(),
+            }),
+        }],
     })?;
     let mut cx = Cx {
         errors: vec![],
@@ -224,8 +228,15 @@ pub fn parse_project(
             ..scope
         };
         let props_path = format!("{path}.props");
-        let Some(props) = resolve(&mut cx, raw_props, &props_path, &scope) else {
-            continue;
+        let props = match vars::resolve_tree(raw_props, &scope, &props_path) {
+            Ok(props) => props,
+            Err(errors) => {
+                // The function is checked once its variables resolve; until then only they are reported.
+                for (field, message) in errors {
+                    cx.error(&field, message);
+                }
+                continue;
+            }
         };
         let props_fields = Fields::new(&mut cx, Some(&props), props_path.clone());
         let spec = match edition {
@@ -836,7 +847,10 @@ fn container(
             let build = {
                 let b = c.sub(cx, "x-fcemu-build");
                 b.map.map(|_| {
-                    let context = dir.join(b.string(cx, "context").unwrap_or_else(|| ".".into()));
+                    let context: PathBuf = dir
+                        .join(b.string(cx, "context").unwrap_or_else(|| ".".into()))
+                        .components()
+                        .collect();
                     if !context.is_dir() {
                         cx.error(
                             &b.field("context"),
@@ -869,7 +883,7 @@ fn container(
             };
             let code = match f.string(cx, code_key) {
                 Some(rel) => {
-                    let path = dir.join(&rel);
+                    let path: PathBuf = dir.join(&rel).components().collect();
                     if !path.is_dir() {
                         cx.error(&f.field(code_key), format!("{} is not a folder: a custom runtime's code is a local folder, mounted at /code", path.display()));
                     }
@@ -955,18 +969,19 @@ fn gpu(cx: &mut Cx, edition: Edition, f: &Fields) -> Option<GpuConfig> {
         );
         return None;
     };
-    let size = g.integer(cx, size_key, (1024, u64::from(*card_mb)), 0);
     if g.get(size_key).is_none() {
         cx.error(&g.field(size_key), format!("is required with {type_key}: the GPU memory in MB, a multiple of 1024 up to {card_mb}"));
         return None;
     }
-    if size % 1024 != 0 {
+    let size = g.integer(cx, size_key, (0, u64::MAX), 0);
+    if size < 1024 || size > u64::from(*card_mb) || size % 1024 != 0 {
         cx.error(
             &g.field(size_key),
-            format!("is {size}, allowed: a multiple of 1024 (MB)"),
+            format!("is {size}, allowed: a multiple of 1024 from 1024 to {card_mb} (MB; a {gpu_type} card has {card_mb})"),
         );
+        return None;
     }
-    (size > 0).then_some(GpuConfig {
+    Some(GpuConfig {
         gpu_type,
         gpu_memory_size_mb: size as u32,
     })
@@ -1157,7 +1172,7 @@ resources:
 "#;
         let errs = parse(text).unwrap_err().to_string();
         assert!(
-            errs.contains("resources.a.props: `${vars.nope}`: `vars.nope` is not defined"),
+            errs.contains("s.yaml:7:21: resources.a.props.functionName: `${vars.nope}`: `vars.nope` is not defined"),
             "{errs}"
         );
     }
@@ -1207,6 +1222,9 @@ resources:
             "{errs}"
         );
         let errs = parse("edition: [").unwrap_err().to_string();
-        assert!(errs.contains("not valid YAML (line"), "{errs}");
+        assert!(
+            errs.contains("s.yaml:2:1: this is not valid YAML"),
+            "{errs}"
+        );
     }
 }

@@ -27,6 +27,48 @@ pub fn resolve_value(value: &Value, scope: &Scope) -> Result<Value, String> {
     resolve_at_depth(value, scope, 0)
 }
 
+/// Resolves a whole tree, reporting every field whose variables fail, each with its path below `path`
+/// (`props.customContainerConfig.image`), so errors point at the exact field.
+pub fn resolve_tree(
+    value: &Value,
+    scope: &Scope,
+    path: &str,
+) -> Result<Value, Vec<(String, String)>> {
+    let mut errors = vec![];
+    let resolved = walk(value, scope, path, &mut errors);
+    if errors.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(errors)
+    }
+}
+
+fn walk(value: &Value, scope: &Scope, path: &str, errors: &mut Vec<(String, String)>) -> Value {
+    match value {
+        Value::String(s) => resolve_string(s, scope, 0).unwrap_or_else(|e| {
+            errors.push((path.to_string(), e));
+            Value::Null
+        }),
+        Value::Sequence(items) => Value::Sequence(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| walk(v, scope, &format!("{path}[{i}]"), errors))
+                .collect(),
+        ),
+        Value::Mapping(map) => {
+            let mut out = serde_yaml::Mapping::new();
+            for (k, v) in map {
+                let child = format!("{path}.{}", scalar_text(k));
+                out.insert(k.clone(), walk(v, scope, &child, errors));
+            }
+            Value::Mapping(out)
+        }
+        Value::Tagged(tagged) => walk(&tagged.value, scope, path, errors),
+        other => other.clone(),
+    }
+}
+
 fn resolve_at_depth(value: &Value, scope: &Scope, depth: usize) -> Result<Value, String> {
     if depth > MAX_DEPTH {
         return Err("variables nest too deeply (is a variable defined in terms of itself?)".into());
@@ -115,8 +157,14 @@ fn eval(expr: &str, scope: &Scope, depth: usize) -> Result<Value, String> {
             &expr[parser.pos..]
         ));
     }
-    node.eval(scope, depth)
-        .map_err(|e| format!("`${{{expr}}}`: {e}"))
+    // Only the outermost expression names itself: a chain of references would repeat it.
+    node.eval(scope, depth).map_err(|e| {
+        if depth == 0 {
+            format!("`${{{expr}}}`: {e}")
+        } else {
+            e
+        }
+    })
 }
 
 enum Node {
@@ -222,17 +270,22 @@ fn lookup(path: &[String], scope: &Scope, depth: usize) -> Result<Value, String>
             ));
         }
     };
-    let mut current = root;
+    // Walk down, resolving on the way: `vars.settings.workers` may cross a `${json(...)}`.
+    let mut current = root.clone();
     for key in rest {
-        current = match current {
+        if matches!(&current, Value::String(s) if s.contains("${")) {
+            current = resolve_at_depth(&current, scope, depth + 1)?;
+        }
+        current = match &current {
             Value::Mapping(map) => map.get(key.as_str()),
             Value::Sequence(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
             _ => None,
         }
+        .cloned()
         .ok_or_else(|| format!("`{}` is not defined", path.join(".")))?;
     }
     // The value found may itself hold variables.
-    resolve_at_depth(current, scope, depth + 1)
+    resolve_at_depth(&current, scope, depth + 1)
 }
 
 struct Parser<'a> {

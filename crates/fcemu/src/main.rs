@@ -68,6 +68,23 @@ pub struct UpArgs {
     /// GPUs: auto (NVML), off, or simulate (FCEMU_SIMULATED_GPUS)
     #[arg(long, env = "FCEMU_GPU", value_enum, default_value = "auto")]
     gpu: GpuMode,
+    /// The local image a custom runtime runs on, e.g. custom.debian12=my-debian12-python (repeatable)
+    #[arg(long = "runtime-image", value_name = "RUNTIME=IMAGE", value_parser = parse_runtime_image)]
+    runtime_images: Vec<(String, String)>,
+    /// Also list the s.yaml fields that are accepted but mean nothing locally
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn parse_runtime_image(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((runtime, image)) if runtime.starts_with("custom") && !image.is_empty() => {
+            Ok((runtime.to_string(), image.to_string()))
+        }
+        _ => Err(format!(
+            "`{s}` is not RUNTIME=IMAGE with RUNTIME one of custom, custom.debian10, custom.debian11, custom.debian12"
+        )),
+    }
 }
 
 #[derive(Subcommand)]
@@ -146,6 +163,9 @@ enum Command {
         dir: Option<PathBuf>,
         #[arg(short = 't', long = "template")]
         template: Option<PathBuf>,
+        /// Also list the fields that are accepted but mean nothing locally
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Remove every container fcemu left behind, for any project
     Down,
@@ -234,7 +254,11 @@ fn main() -> ExitCode {
                 target,
                 endpoint,
             } => commands::provision::run(&endpoint, &function, target).await,
-            Command::Validate { dir, template } => commands::validate::run(dir, template),
+            Command::Validate {
+                dir,
+                template,
+                verbose,
+            } => commands::validate::run(dir, template, verbose),
             Command::Down => commands::down::run().await,
         }
     });

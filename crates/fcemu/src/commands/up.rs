@@ -7,7 +7,7 @@ use crate::{Failure, Format, UpArgs};
 use fcemu_control::journal::Journal;
 use fcemu_control::{ControlPlane, Options};
 use fcemu_runtime::{DockerRuntime, labels, sweep};
-use fcemu_spec::Project;
+use fcemu_spec::{Project, Runtime};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -20,8 +20,9 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 
 pub async fn run(args: UpArgs) -> Result<(), Failure> {
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let project = fcemu_spec::load_project(&dir, args.template.as_deref())
+    let mut project = fcemu_spec::load_project(&dir, args.template.as_deref())
         .map_err(|e| Failure::user(e.to_string()))?;
+    apply_runtime_images(&mut project, &args.runtime_images);
     // In json mode stdout carries only the event stream; everything for people goes to stderr.
     let say = |line: &str| {
         if args.format == Format::Json {
@@ -30,9 +31,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
             println!("{line}");
         }
     };
-    for warning in &project.warnings {
-        eprintln!("warning: {warning}");
-    }
+    say_warnings(&project, args.verbose);
 
     let docker = DockerRuntime::connect()
         .await
@@ -153,6 +152,29 @@ fn billing_table(cp: &ControlPlane) -> String {
     lines.join("\n")
 }
 
+/// Warnings always; with `--verbose`, also the fields accepted and ignored.
+pub fn say_warnings(project: &Project, verbose: bool) {
+    for warning in &project.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if verbose {
+        for field in &project.ignored {
+            eprintln!("note: {field}: accepted and ignored (it means nothing locally)");
+        }
+    }
+}
+
+/// `--runtime-image custom.debian12=IMAGE`: the local image each custom runtime runs on.
+fn apply_runtime_images(project: &mut Project, images: &[(String, String)]) {
+    for f in &mut project.functions {
+        if let Runtime::Custom(runtime) = &f.runtime {
+            if let Some((_, image)) = images.iter().rev().find(|(r, _)| r == runtime) {
+                f.container.image = image.clone();
+            }
+        }
+    }
+}
+
 fn banner(project: &Project, url: &str) -> String {
     let mut lines = vec![format!(
         "fcemu serving {} ({})",
@@ -233,6 +255,12 @@ async fn ensure_images(
             .map_err(|e| Failure::environment(e.to_string()))?
         {
             continue;
+        }
+        if let Runtime::Custom(runtime) = &f.runtime {
+            return Err(Failure::user(format!(
+                "runtime {runtime} of function {} needs a base image, and {image} is not available locally (no registry is used). Pass --runtime-image {runtime}=IMAGE with a local Debian image that has what your code needs (an interpreter, libraries); the code folder is mounted at /code.",
+                f.name
+            )));
         }
         let Some(build) = &f.container.build else {
             return Err(Failure::user(format!(

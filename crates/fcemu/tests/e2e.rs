@@ -3,146 +3,12 @@
 
 mod common;
 
+use common::up::*;
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const FCEMU: &str = env!("CARGO_BIN_EXE_fcemu");
-
-/// A running `fcemu up`, its output collected line by line.
-struct Up {
-    child: Child,
-    url: String,
-    stdout: Arc<Mutex<Vec<String>>>,
-}
-
-fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            into.lock().unwrap().push(line);
-        }
-    });
-}
-
-impl Up {
-    fn start(dir: &Path, extra: &[&str]) -> Up {
-        let endpoint_file = dir.join(".fcemu/endpoint");
-        let _ = std::fs::remove_file(&endpoint_file);
-        let mut child = Command::new(FCEMU)
-            .arg("up")
-            .arg(dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stdout.take().unwrap(), stdout.clone());
-        collect(child.stderr.take().unwrap(), stdout.clone());
-        // The endpoint is recorded once the gateway listens (after any image build).
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Ok(url) = std::fs::read_to_string(&endpoint_file) {
-                if !url.trim().is_empty() {
-                    return Up {
-                        child,
-                        url: url.trim().to_string(),
-                        stdout,
-                    };
-                }
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "fcemu up exited with {status}: {:#?}",
-                    stdout.lock().unwrap()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "fcemu up did not come up: {:#?}",
-                stdout.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Sends SIGTERM and waits for the exit; returns the exit code and everything printed.
-    fn stop(mut self) -> (i32, Vec<String>) {
-        self.signal("TERM");
-        self.wait(Duration::from_secs(60))
-    }
-
-    fn wait(&mut self, limit: Duration) -> (i32, Vec<String>) {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100)); // let the readers take the last lines
-                return (
-                    status.code().unwrap_or(-1),
-                    self.stdout.lock().unwrap().clone(),
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "fcemu up did not exit: {:#?}",
-                self.stdout.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// GET a control-API path of this `up` and parse the JSON answer.
-    async fn get_json(&self, path: &str) -> serde_json::Value {
-        reqwest::get(format!("{}{path}", self.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    fn output(&self) -> Vec<String> {
-        self.stdout.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn fcemu(args: &[&str]) -> std::process::Output {
-    Command::new(FCEMU).args(args).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-async fn wait_for_output(up: &Up, needle: &str) {
-    for _ in 0..200 {
-        if up.output().iter().any(|l| l.contains(needle)) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("fcemu up never printed {needle:?}: {:#?}", up.output());
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
@@ -508,29 +374,6 @@ fn a_client_command_without_a_running_up_exits_3() {
         "{}",
         text(&out.stderr)
     );
-}
-
-/// `State.Paused` of every container of the project.
-fn paused_states(project: &Path) -> Vec<bool> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=fcemu.project={}", project.display()),
-        ])
-        .output()
-        .unwrap();
-    text(&out.stdout)
-        .lines()
-        .map(|id| {
-            let out = Command::new("docker")
-                .args(["inspect", "-f", "{{.State.Paused}}", id])
-                .output()
-                .unwrap();
-            text(&out.stdout).trim() == "true"
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,8 @@
 //! they fail with a message that says so: they never skip.
 #![allow(dead_code)]
 
+pub mod up;
+
 use fcemu_runtime::{ContainerRuntime, DockerRuntime, labels};
 use std::path::{Path, PathBuf};
 

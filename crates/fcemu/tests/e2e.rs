@@ -595,3 +595,53 @@ async fn the_freeze_and_idle_flags_of_up() {
     assert!(containers_of(&docker, project.path()).await.is_empty());
     assert_eq!(up.stop().0, 0);
 }
+
+#[test]
+fn validate_finds_s_yml_or_a_template_and_lists_ignored_fields_when_verbose() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/syaml/valid");
+    let cloudy = corpus.join("fc3-cloud-fields.yaml");
+    let out = fcemu(&["validate", "-t", cloudy.to_str().unwrap(), "--verbose"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let notes = text(&out.stderr);
+    for field in [
+        "vpcConfig",
+        "nasConfig",
+        "ossMountConfig",
+        "logConfig",
+        "layers",
+    ] {
+        assert!(
+            notes.contains(&format!(
+                "note: resources.f.props.{field}: accepted and ignored"
+            )),
+            "{notes}"
+        );
+    }
+    assert!(
+        notes.contains("warning: resources.f.props.provisionConfig.scheduledActions"),
+        "{notes}"
+    );
+    let quiet = fcemu(&["validate", "-t", cloudy.to_str().unwrap()]);
+    assert!(
+        !text(&quiet.stderr).contains("note:"),
+        "ignored fields are listed only with --verbose"
+    );
+    assert!(text(&quiet.stdout).contains("\"name\": \"cloudy\""));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(corpus.join("fc3-minimal.yaml"), dir.path().join("s.yml")).unwrap();
+    let out = fcemu(&["validate", dir.path().to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "an s.yml is found like an s.yaml: {}",
+        text(&out.stderr)
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let out = fcemu(&["validate", empty.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no s.yaml or s.yml"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -109,8 +109,10 @@ struct Activity {
     end: Option<SystemTime>,
 }
 
-/// Lines can reach us a little after the response did; they still belong to the request that just ended.
-const LATE_LINE_GRACE: Duration = Duration::from_millis(250);
+/// Docker stamps a line when its daemon reads the pipe, which on a busy machine can be well after the
+/// function wrote it: a line stamped after a request ended still belongs to it, unless a newer request has
+/// started meanwhile (then the two cannot be told apart, and the newer one gets it).
+const LATE_LINE_GRACE: Duration = Duration::from_secs(2);
 const ACTIVITIES_KEPT: usize = 256;
 
 pub struct Instance {

@@ -242,10 +242,14 @@ async fn forward(
     let timeout = function.spec.timeout;
     let outcome = match tokio::time::timeout(timeout, upstream).await {
         Ok(Ok(resp)) => Ok(resp),
-        Ok(Err(e)) => Err(format!(
-            "Process exited unexpectedly before completing request ({})",
-            error_chain(&e)
-        )),
+        Ok(Err(e)) => {
+            record.lost_connection();
+            Err(format!(
+                "Process exited unexpectedly before completing request ({})",
+                error_chain(&e)
+            ))
+        }
+        // The instance is still healthy: it stays, and is not suspected.
         Err(_) => Err(format!(
             "Function timed out after {} seconds",
             timeout.as_secs()
@@ -342,6 +346,13 @@ impl InvokeRecord {
             status: 0,
             cold,
             finished: false,
+        }
+    }
+
+    /// The connection to the instance broke: its process may be exiting, so it is not frozen at once.
+    fn lost_connection(&mut self) {
+        if let Some(lease) = self.lease.as_mut() {
+            lease.lost_connection();
         }
     }
 
@@ -446,6 +457,7 @@ impl HttpBody for TrackedBody {
                     error_chain(&e)
                 );
                 if let Some(mut r) = this.record.take() {
+                    r.lost_connection();
                     r.finish(502, Some(&message));
                 }
                 Poll::Ready(Some(Err(e.into())))

@@ -92,13 +92,34 @@ pub struct Function {
 pub struct Lease {
     pub instance: Arc<Instance>,
     function: Arc<Function>,
+    /// The request lost its connection to the instance: its process may be exiting.
+    lost_connection: bool,
+}
+
+impl Lease {
+    fn new(instance: Arc<Instance>, function: Arc<Function>) -> Self {
+        Lease {
+            instance,
+            function,
+            lost_connection: false,
+        }
+    }
+
+    pub(crate) fn lost_connection(&mut self) {
+        self.lost_connection = true;
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.function.release(&self.instance.id);
+        self.function
+            .release(&self.instance.id, self.lost_connection);
     }
 }
+
+/// How long an instance whose connection broke stays unfrozen, so a container that is exiting can finish
+/// (a frozen container never does) and be seen to have exited.
+const EXIT_SETTLE: Duration = Duration::from_secs(2);
 
 /// The handler of an HTTP hook, or "" when there is none (FC's header value for "no hook").
 fn handler_of(hook: &Option<fcemu_spec::Hook>) -> &str {
@@ -201,10 +222,7 @@ impl Function {
             let step = self.place(&shared, notified.as_mut(), cold);
             match step {
                 Placement::Serve(instance) => {
-                    let lease = Lease {
-                        instance,
-                        function: self.clone(),
-                    };
+                    let lease = Lease::new(instance, self.clone());
                     self.thaw(&shared, &lease.instance).await;
                     return Ok(lease);
                 }
@@ -307,10 +325,7 @@ impl Function {
         shared: &Arc<Shared>,
         instance: Arc<Instance>,
     ) -> Result<Lease, PlaceError> {
-        let lease = Lease {
-            instance: instance.clone(),
-            function: self.clone(),
-        };
+        let lease = Lease::new(instance.clone(), self.clone());
         match hooks::run_initializer(shared, self, &instance).await {
             Ok(_) => {
                 self.set_state(&instance.id, InstanceState::Busy);
@@ -346,7 +361,7 @@ impl Function {
         self.changed.notify_waiters();
     }
 
-    fn release(self: &Arc<Self>, id: &str) {
+    fn release(self: &Arc<Self>, id: &str, lost_connection: bool) {
         let mut idle = None;
         self.with_slot(id, |s| {
             s.in_flight = s.in_flight.saturating_sub(1);
@@ -360,7 +375,12 @@ impl Function {
         });
         self.changed.notify_waiters();
         if let Some((idle_since, provisioned)) = idle {
-            self.schedule_freeze(id, idle_since, provisioned);
+            let wait = if lost_connection {
+                EXIT_SETTLE
+            } else {
+                Duration::ZERO
+            };
+            self.schedule_freeze(id, idle_since, provisioned, wait);
         }
     }
 
@@ -372,14 +392,20 @@ impl Function {
     }
 
     /// Freezes the instance after the freeze grace, unless a request reaches it first.
-    fn schedule_freeze(self: &Arc<Self>, id: &str, idle_since: u64, provisioned: bool) {
+    fn schedule_freeze(
+        self: &Arc<Self>,
+        id: &str,
+        idle_since: u64,
+        provisioned: bool,
+        at_least: Duration,
+    ) {
         if !self.freezes(provisioned) {
             return;
         }
         let shared = self.shared();
         let this = self.clone();
         let id = id.to_string();
-        let grace = shared.options.freeze_grace;
+        let grace = shared.options.freeze_grace.max(at_least);
         let tasks = shared.tasks.clone();
         tasks.spawn(async move {
             if !grace.is_zero() {
@@ -803,10 +829,7 @@ impl Function {
 
         // Init Hook.
         self.set_state(&instance_id, InstanceState::Initializing);
-        let lease = Lease {
-            instance: instance.clone(),
-            function: self.clone(),
-        };
+        let lease = Lease::new(instance.clone(), self.clone());
         let init = tokio::select! {
             r = hooks::run_initializer(shared, self, &instance) => r,
             _ = shared.shutdown.cancelled() => Err(InitFailure::Destroy("fcemu is shutting down".into())),

@@ -1176,3 +1176,33 @@ async fn prefreeze_runs_before_each_freeze() {
     );
     cp.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_whose_process_died_is_not_frozen_before_its_container_exits() {
+    // The process dies at once, the container exits 100 ms later, and never while paused: freezing it at
+    // once would leave a frozen, dead instance behind forever.
+    let (cp, fake) = plane(project("", &[]), Options::default());
+    get(&cp, "/").await;
+    let dying = get(&cp, "/crash-slowly").await;
+    assert_unhandled(
+        &dying,
+        "Process exited unexpectedly before completing request",
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let destroyed = first_event(&cp, "instance.destroyed").expect("the dead instance is destroyed");
+    assert_eq!(destroyed.reason.as_deref(), Some("oom"));
+    assert!(fake.live().is_empty());
+    assert!(first_event(&cp, "prestop.start").is_none());
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_request_does_not_delay_the_freeze_of_its_healthy_instance() {
+    let (cp, fake) = plane(project("", &[]), Options::default());
+    get(&cp, "/sleep?ms=8000").await; // times out after 5 s; the function goes on
+    tokio::time::sleep(Duration::from_secs(4)).await; // its request ends; then the instance idles
+    settle().await;
+    let container = fake.live().pop().unwrap();
+    assert_eq!(fake.state(&container), Some(ContainerState::Paused));
+    cp.shutdown(Duration::from_secs(1)).await;
+}

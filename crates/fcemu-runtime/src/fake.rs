@@ -265,7 +265,7 @@ impl ContainerRuntime for FakeRuntime {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let function = function.clone();
-                        async move { Ok::<_, std::convert::Infallible>(function.handle(req).await) }
+                        async move { function.handle(req).await.ok_or("the process died") }
                     });
                     let serve = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(conn), service);
@@ -464,7 +464,8 @@ impl FakeFunction {
         });
     }
 
-    async fn handle(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    /// The response, or None when the process dies mid-request (the connection is dropped unanswered).
+    async fn handle(&self, req: Request<hyper::body::Incoming>) -> Option<Response<Full<Bytes>>> {
         // A frozen container does nothing until it is thawed.
         let mut paused = self.paused.clone();
         let _ = paused.wait_for(|p| !*p).await;
@@ -525,9 +526,23 @@ impl FakeFunction {
             (_, "/crash") => {
                 self.say(OutputStream::Stderr, &format!("crashing request {rid}"));
                 self.runtime.kill(&self.id, 1, false);
-                // The connection dies with the process: the caller sees no response.
-                std::future::pending::<()>().await;
-                unreachable!()
+                return None;
+            }
+            (_, "/crash-slowly") => {
+                // The function's process dies now; the container (its init) exits 100 ms later, and not
+                // while it is paused: a frozen container never finishes exiting.
+                self.say(
+                    OutputStream::Stderr,
+                    &format!("crashing slowly request {rid}"),
+                );
+                let (runtime, id, mut paused) =
+                    (self.runtime.clone(), self.id.clone(), self.paused.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let _ = paused.wait_for(|p| !*p).await;
+                    runtime.kill(&id, 137, true);
+                });
+                return None;
             }
             (_, "/sleep") => {
                 let ms = req
@@ -559,10 +574,12 @@ impl FakeFunction {
             })
             .collect();
         let body = serde_json::json!({ "path": path, "headers": headers });
-        Response::builder()
-            .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap()
+        Some(
+            Response::builder()
+                .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap(),
+        )
     }
 }

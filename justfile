@@ -8,6 +8,10 @@ up *ARGS:
 test *ARGS:
     bash scripts/test.sh {{ARGS}}
 
+# Measure fcemu against the floor it stands on (target/bench/report.json); --short for a quick pass
+bench *ARGS:
+    bash scripts/bench.sh {{ARGS}}
+
 # Build the fixture images only
 fixtures:
     bash scripts/build-fixtures.sh

@@ -1,0 +1,604 @@
+//! `just bench`: fcemu measured side by side with the floor it stands on, in the same run.
+//!
+//! - warm: one warm instance hit directly on its container address and through fcemu's gateway;
+//! - thaw: a request to a frozen instance through fcemu vs `docker unpause` + the same direct request;
+//! - cold: a cold start through fcemu vs the same create, start, connect-poll, /initialize, request done
+//!   straight on the Docker API;
+//! - burst: 32 simultaneous requests to a function with no instance and instanceConcurrency 1;
+//! - footprint: fcemu's resident memory with 50 live instances.
+//!
+//! fcemu runs as the release binary, as a user runs it. Results go to a table and target/bench/report.json.
+
+mod load;
+
+use anyhow::{Context, Result, bail};
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
+use clap::Parser;
+use load::{Connection, histogram, ms};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "fcemu-fixture:latest";
+const PATH: &str = "/state";
+
+#[derive(Parser)]
+struct Args {
+    /// A quick pass with few rounds, to keep the benchmark from rotting (CI)
+    #[arg(long)]
+    short: bool,
+    /// The fcemu binary to measure
+    #[arg(long, default_value = "target/release/fcemu")]
+    fcemu: PathBuf,
+    #[arg(long, default_value = "target/bench/report.json")]
+    out: PathBuf,
+}
+
+/// How much of each case to run.
+struct Plan {
+    latency_requests: usize,
+    rounds: usize,
+    rps_span: Duration,
+    thaw_rounds: usize,
+    cold_rounds: usize,
+    burst: usize,
+    footprint_instances: u32,
+}
+
+impl Plan {
+    fn new(short: bool) -> Plan {
+        if short {
+            Plan {
+                latency_requests: 300,
+                rounds: 1,
+                rps_span: Duration::from_millis(500),
+                thaw_rounds: 3,
+                cold_rounds: 2,
+                burst: 8,
+                footprint_instances: 10,
+            }
+        } else {
+            Plan {
+                latency_requests: 3000,
+                rounds: 3,
+                rps_span: Duration::from_secs(3),
+                thaw_rounds: 30,
+                cold_rounds: 12,
+                burst: 32,
+                footprint_instances: 50,
+            }
+        }
+    }
+}
+
+/// A running `fcemu up` on a project of its own.
+struct Fcemu {
+    child: Child,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+fn project_yaml(concurrency: u32) -> String {
+    format!(
+        "edition: 3.0.0
+name: bench
+resources:
+  f:
+    component: fc3
+    props:
+      functionName: f
+      runtime: custom-container
+      memorySize: 128
+      cpu: 1
+      timeout: 30
+      instanceConcurrency: {concurrency}
+      customContainerConfig: {{ image: \"{IMAGE}\", port: 9000 }}
+      instanceLifecycleConfig:
+        initializer: {{ handler: index.initialize, timeout: 10 }}
+      provisionConfig: {{ alwaysAllocateCPU: false }}
+      triggers: [{{ triggerName: http, triggerType: http, triggerConfig: {{ methods: [GET, POST] }} }}]
+"
+    )
+}
+
+impl Fcemu {
+    fn start(binary: &Path, concurrency: u32, flags: &[&str]) -> Result<Fcemu> {
+        let dir = tempfile::Builder::new().prefix("fcemu-bench-").tempdir()?;
+        std::fs::write(dir.path().join("s.yaml"), project_yaml(concurrency))?;
+        let child = Command::new(binary)
+            .arg("up")
+            .arg(dir.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let endpoint = dir.path().join(".fcemu/endpoint");
+        let started = Instant::now();
+        loop {
+            if let Ok(url) = std::fs::read_to_string(&endpoint) {
+                let url = url.trim().to_string();
+                if !url.is_empty() {
+                    let addr = url.trim_start_matches("http://").parse()?;
+                    return Ok(Fcemu { child, addr, dir });
+                }
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("fcemu up did not come up");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A call to the control API or the OpenAPI subset, answered in JSON.
+    async fn control(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut conn = Connection::open(self.addr).await?;
+        let body = body
+            .map(|b| bytes::Bytes::from(b.to_string()))
+            .unwrap_or_default();
+        let (status, _, answer) = conn
+            .request(method, path, &[("content-type", "application/json")], body)
+            .await?;
+        if status >= 400 {
+            bail!(
+                "{method} {path} answered {status}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        Ok(serde_json::from_slice(&answer).unwrap_or(Value::Null))
+    }
+
+    async fn instances(&self) -> Result<Vec<Value>> {
+        Ok(
+            self.control("GET", "/_fcemu/instances", None).await?["instances"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        )
+    }
+
+    async fn wait_instances(&self, pred: impl Fn(&[Value]) -> bool) -> Result<Vec<Value>> {
+        let started = Instant::now();
+        loop {
+            let list = self.instances().await?;
+            if pred(&list) {
+                return Ok(list);
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                bail!("instances never reached the wanted state: {list:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn rss_mb(&self) -> Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("no VmRSS")?;
+        Ok(kb / 1024.0)
+    }
+
+    fn stop(mut self) -> Result<()> {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()?;
+        let started = Instant::now();
+        while self.child.try_wait()?.is_none() {
+            if started.elapsed() > Duration::from_secs(120) {
+                self.child.kill()?;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(self.dir);
+        Ok(())
+    }
+}
+
+async fn container_addr(docker: &Docker, id: &str) -> Result<SocketAddr> {
+    let info = docker.inspect_container(id, None).await?;
+    let ip = info
+        .network_settings
+        .and_then(|n| n.networks)
+        .and_then(|n| {
+            n.into_values()
+                .find_map(|e| e.ip_address.filter(|ip| !ip.is_empty()))
+        })
+        .context("the container has no IP")?;
+    Ok(format!("{ip}:9000").parse()?)
+}
+
+/// A container of the fixture made straight on the Docker API, labelled so `fcemu down` can sweep it.
+async fn floor_container(docker: &Docker, label_dir: &str) -> Result<String> {
+    let body = ContainerCreateBody {
+        image: Some(IMAGE.into()),
+        env: Some(vec!["FC_CUSTOM_LISTEN_PORT=9000".into()]),
+        labels: Some(HashMap::from([
+            ("fcemu.managed".into(), "true".into()),
+            ("fcemu.project".into(), label_dir.into()),
+        ])),
+        host_config: Some(HostConfig {
+            memory: Some(128 * 1024 * 1024),
+            memory_swap: Some(128 * 1024 * 1024),
+            nano_cpus: Some(1_000_000_000),
+            init: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Ok(docker
+        .create_container(None::<CreateContainerOptions>, body)
+        .await?
+        .id)
+}
+
+async fn remove(docker: &Docker, id: &str) {
+    let _ = docker
+        .remove_container(
+            id,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+}
+
+async fn wait_listening(addr: SocketAddr) -> Result<()> {
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("{addr} never listened");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+fn p50(samples: &mut [f64]) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    samples.get(samples.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+async fn warm(docker: &Docker, fcemu: &Fcemu, plan: &Plan) -> Result<Value> {
+    // One instance takes every request, kept warm (--no-freeze) so both sides hit the same process.
+    let mut first = Connection::open(fcemu.addr).await?;
+    first.get(PATH, &[]).await?;
+    let instances = fcemu.instances().await?;
+    let direct = container_addr(
+        docker,
+        instances[0]["containerId"]
+            .as_str()
+            .context("no container id")?,
+    )
+    .await?;
+
+    let (mut via, mut straight) = (histogram(), histogram());
+    for _ in 0..plan.rounds {
+        // Interleaved rounds, so drift on the machine touches both sides alike.
+        load::latency(direct, PATH, 200, plan.latency_requests, &mut straight).await?;
+        load::latency(fcemu.addr, PATH, 200, plan.latency_requests, &mut via).await?;
+    }
+    let (mut rps_via, mut rps_direct) = (vec![], vec![]);
+    for _ in 0..plan.rounds {
+        rps_direct.push(load::throughput(direct, PATH, 32, plan.rps_span).await?);
+        rps_via.push(load::throughput(fcemu.addr, PATH, 32, plan.rps_span).await?);
+    }
+    let (fcemu_rps, direct_rps) = (p50(&mut rps_via), p50(&mut rps_direct));
+    Ok(json!({
+        "fcemu_p50_ms": ms(&via, 0.5), "direct_p50_ms": ms(&straight, 0.5),
+        "fcemu_p99_ms": ms(&via, 0.99), "direct_p99_ms": ms(&straight, 0.99),
+        "p50_overhead_ms": round2(ms(&via, 0.5) - ms(&straight, 0.5)),
+        "fcemu_rps": fcemu_rps.round(), "direct_rps": direct_rps.round(),
+        "rps_ratio": round2(fcemu_rps / direct_rps),
+    }))
+}
+
+async fn thaw(docker: &Docker, binary: &Path, plan: &Plan) -> Result<Value> {
+    let fcemu = Fcemu::start(binary, 1, &[])?;
+    let mut conn = Connection::open(fcemu.addr).await?;
+    conn.get(PATH, &[]).await?;
+    let mut via = histogram();
+    for _ in 0..plan.thaw_rounds {
+        fcemu
+            .wait_instances(|l| l.iter().all(|i| i["state"] == "frozen"))
+            .await?;
+        let started = Instant::now();
+        conn.get(PATH, &[]).await?;
+        via.record(started.elapsed().as_micros() as u64)?;
+    }
+    let label = fcemu.dir.path().display().to_string();
+    fcemu.stop()?;
+
+    // The floor: a paused container of the same image, unpaused through the Docker API, then the request.
+    let id = floor_container(docker, &label).await?;
+    docker.start_container(&id, None).await?;
+    let addr = container_addr(docker, &id).await?;
+    wait_listening(addr).await?;
+    let mut floor = histogram();
+    let mut direct = Connection::open(addr).await?;
+    direct.get(PATH, &[]).await?;
+    for _ in 0..plan.thaw_rounds {
+        docker.pause_container(&id).await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let started = Instant::now();
+        docker.unpause_container(&id).await?;
+        direct.get(PATH, &[]).await?;
+        floor.record(started.elapsed().as_micros() as u64)?;
+    }
+    remove(docker, &id).await;
+    Ok(json!({
+        "fcemu_p50_ms": ms(&via, 0.5), "floor_p50_ms": ms(&floor, 0.5),
+        "overhead_ms": round2(ms(&via, 0.5) - ms(&floor, 0.5)),
+    }))
+}
+
+/// Milliseconds of each phase out of a `Server-Timing` header.
+fn phases(header: &str) -> HashMap<String, f64> {
+    header
+        .split(',')
+        .filter_map(|m| {
+            let (name, rest) = m.trim().split_once(';')?;
+            Some((
+                name.to_string(),
+                rest.trim().strip_prefix("dur=")?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+async fn cold(docker: &Docker, fcemu: &Fcemu, plan: &Plan) -> Result<Value> {
+    let mut via = vec![];
+    let mut parts: HashMap<String, Vec<f64>> = HashMap::new();
+    for _ in 0..plan.cold_rounds {
+        fcemu
+            .control("POST", "/_fcemu/functions/f/reclaim", None)
+            .await?;
+        fcemu.wait_instances(|l| l.is_empty()).await?;
+        let mut conn = Connection::open(fcemu.addr).await?;
+        let started = Instant::now();
+        let (status, headers) = conn.get(PATH, &[]).await?;
+        via.push(started.elapsed().as_secs_f64() * 1000.0);
+        if status != 200 {
+            bail!("a cold request answered {status}");
+        }
+        let timing = headers
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .context("no Server-Timing on a cold start")?;
+        for (name, dur) in phases(timing) {
+            parts.entry(name).or_default().push(dur);
+        }
+    }
+    let label = fcemu.dir.path().display().to_string();
+    // The floor: the same sequence, straight on the Docker API.
+    let mut floor = vec![];
+    for _ in 0..plan.cold_rounds {
+        let started = Instant::now();
+        let id = floor_container(docker, &label).await?;
+        docker.start_container(&id, None).await?;
+        let addr = container_addr(docker, &id).await?;
+        wait_listening(addr).await?;
+        let mut conn = Connection::open(addr).await?;
+        let (status, _, _) = conn
+            .request("POST", "/initialize", &[], bytes::Bytes::new())
+            .await?;
+        if status != 200 {
+            bail!("the floor's POST /initialize answered {status}");
+        }
+        conn.get(PATH, &[]).await?;
+        floor.push(started.elapsed().as_secs_f64() * 1000.0);
+        remove(docker, &id).await;
+    }
+    let (fcemu_p50, floor_p50) = (p50(&mut via), p50(&mut floor));
+    let mut phase_p50: HashMap<String, f64> = HashMap::new();
+    for (name, mut samples) in parts {
+        phase_p50.insert(name.replace('-', "_") + "_ms", round2(p50(&mut samples)));
+    }
+    Ok(json!({
+        "fcemu_p50_ms": round2(fcemu_p50), "floor_p50_ms": round2(floor_p50),
+        "overhead_ms": round2(fcemu_p50 - floor_p50), "phases": phase_p50,
+    }))
+}
+
+async fn burst(binary: &Path, plan: &Plan, one_cold_ms: f64) -> Result<Value> {
+    let fcemu = Fcemu::start(binary, 1, &["--no-freeze"])?;
+    let started = Instant::now();
+    let requests: Vec<_> = (0..plan.burst)
+        .map(|_| {
+            let addr = fcemu.addr;
+            tokio::spawn(async move {
+                let mut c = Connection::open(addr).await?;
+                let (status, headers) = c.get(PATH, &[]).await?;
+                let instance = headers
+                    .get("x-fc-instance-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                anyhow::Ok((status, instance))
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    let mut instances = std::collections::BTreeSet::new();
+    for r in requests {
+        if let Ok(Ok((200, instance))) = r.await {
+            answered += 1;
+            instances.insert(instance);
+        }
+    }
+    let total_ms = started.elapsed().as_secs_f64() * 1000.0;
+    fcemu.stop()?;
+    let sequential = one_cold_ms * plan.burst as f64;
+    Ok(json!({
+        "requests": plan.burst, "answered": answered, "lost": plan.burst - answered,
+        "instances": instances.len(), "total_ms": round2(total_ms),
+        "sequential_estimate_ms": round2(sequential), "speedup": round2(sequential / total_ms),
+    }))
+}
+
+async fn footprint(fcemu: &Fcemu, plan: &Plan) -> Result<f64> {
+    let n = plan.footprint_instances;
+    fcemu
+        .control(
+            "PUT",
+            "/2023-03-30/functions/f/provision-config",
+            Some(json!({ "target": n })),
+        )
+        .await?;
+    fcemu
+        .wait_instances(|l| {
+            l.iter()
+                .filter(|i| {
+                    i["provisioned"] == true
+                        && i["state"] != "creating"
+                        && i["state"] != "initializing"
+                })
+                .count()
+                >= n as usize
+        })
+        .await?;
+    // A few requests, so the gateway's and pools' steady state is in the figure.
+    let mut c = Connection::open(fcemu.addr).await?;
+    for _ in 0..100 {
+        c.get(PATH, &[]).await?;
+    }
+    fcemu.rss_mb()
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "ok" } else { "MISSED" }
+}
+
+fn print_table(r: &Value, instances: u32) {
+    let w = &r["warm"];
+    let t = &r["thaw"];
+    let c = &r["cold"];
+    let b = &r["burst"];
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    println!(
+        "\n{:<34} {:>12} {:>12} {:>12}  target",
+        "", "fcemu", "floor", "difference"
+    );
+    println!(
+        "{:<34} {:>9.3} ms {:>9.3} ms {:>+9.3} ms  <= +0.1 ms  {}",
+        "warm p50 (1 connection)",
+        f(&w["fcemu_p50_ms"]),
+        f(&w["direct_p50_ms"]),
+        f(&w["p50_overhead_ms"]),
+        verdict(f(&w["p50_overhead_ms"]) <= 0.1)
+    );
+    println!(
+        "{:<34} {:>9.3} ms {:>9.3} ms",
+        "warm p99 (1 connection)",
+        f(&w["fcemu_p99_ms"]),
+        f(&w["direct_p99_ms"])
+    );
+    println!(
+        "{:<34} {:>10.0}/s {:>10.0}/s {:>11.2}x  >= 0.70x    {}",
+        "warm throughput (32 connections)",
+        f(&w["fcemu_rps"]),
+        f(&w["direct_rps"]),
+        f(&w["rps_ratio"]),
+        verdict(f(&w["rps_ratio"]) >= 0.70)
+    );
+    println!(
+        "{:<34} {:>9.3} ms {:>9.3} ms {:>+9.3} ms  <= +2 ms    {}",
+        "thaw p50",
+        f(&t["fcemu_p50_ms"]),
+        f(&t["floor_p50_ms"]),
+        f(&t["overhead_ms"]),
+        verdict(f(&t["overhead_ms"]) <= 2.0)
+    );
+    println!(
+        "{:<34} {:>9.2} ms {:>9.2} ms {:>+9.2} ms  <= +10 ms   {}",
+        "cold start p50",
+        f(&c["fcemu_p50_ms"]),
+        f(&c["floor_p50_ms"]),
+        f(&c["overhead_ms"]),
+        verdict(f(&c["overhead_ms"]) <= 10.0)
+    );
+    println!("{:<34} {}", "cold start phases (p50)", c["phases"]);
+    println!(
+        "{:<34} {} of {} answered, {} instances, {:.0} ms (sequential ~{:.0} ms, {:.1}x)  {}",
+        "burst",
+        b["answered"],
+        b["requests"],
+        b["instances"],
+        f(&b["total_ms"]),
+        f(&b["sequential_estimate_ms"]),
+        f(&b["speedup"]),
+        verdict(b["lost"] == 0 && f(&b["speedup"]) > 2.0)
+    );
+    let rss = f(&r["rss_mb_50_instances"]);
+    println!(
+        "{:<34} {rss:>9.1} MB  ({instances} instances)  < 50 MB  {}",
+        "fcemu resident memory",
+        verdict(rss < 50.0)
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let plan = Plan::new(args.short);
+    let docker = Docker::connect_with_defaults()?
+        .negotiate_version()
+        .await
+        .context("Docker is not reachable")?;
+    docker
+        .inspect_image(IMAGE)
+        .await
+        .context("the fixture image is missing: run scripts/build-fixtures.sh")?;
+
+    eprintln!("warm: one instance, direct vs through fcemu");
+    let main = Fcemu::start(&args.fcemu, 100, &["--no-freeze"])?;
+    let warm = warm(&docker, &main, &plan).await?;
+    eprintln!("cold: fcemu vs create/start/poll/initialize/request on the Docker API");
+    let cold = cold(&docker, &main, &plan).await?;
+    eprintln!(
+        "footprint: {} provisioned instances",
+        plan.footprint_instances
+    );
+    let rss = footprint(&main, &plan).await?;
+    main.stop()?;
+    eprintln!("thaw: a frozen instance through fcemu vs docker unpause + the direct request");
+    let thaw = thaw(&docker, &args.fcemu, &plan).await?;
+    eprintln!(
+        "burst: {} simultaneous requests, no instance, concurrency 1",
+        plan.burst
+    );
+    let burst = burst(
+        &args.fcemu,
+        &plan,
+        cold["fcemu_p50_ms"].as_f64().unwrap_or(0.0),
+    )
+    .await?;
+
+    let report = json!({
+        "short": args.short, "warm": warm, "thaw": thaw, "cold": cold, "burst": burst,
+        "rss_mb_50_instances": round2(rss), "footprint_instances": plan.footprint_instances,
+    });
+    print_table(&report, plan.footprint_instances);
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)? + "\n")?;
+    eprintln!("\nwrote {}", args.out.display());
+    Ok(())
+}

@@ -7,8 +7,9 @@ use std::time::SystemTime;
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
-    /// RFC 3339 with milliseconds.
-    pub ts: String,
+    /// RFC 3339 with milliseconds when serialized; formatted only then, as most events are never read.
+    #[serde(serialize_with = "rfc3339_millis")]
+    pub ts: SystemTime,
     pub event: &'static str,
     pub function_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -31,7 +32,7 @@ pub struct Event {
 impl Event {
     pub fn new(event: &'static str, function_name: &str, instance_id: Option<&str>) -> Self {
         Event {
-            ts: timestamp(SystemTime::now()),
+            ts: SystemTime::now(),
             event,
             function_name: function_name.to_string(),
             instance_id: instance_id.map(str::to_string),
@@ -78,6 +79,10 @@ impl Event {
 /// Milliseconds to three decimals: enough to be truthful, short enough to read.
 pub fn round_ms(ms: f64) -> f64 {
     (ms * 1000.0).round() / 1000.0
+}
+
+pub fn rfc3339_millis<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_millis(*t))
 }
 
 pub fn timestamp(t: SystemTime) -> String {

@@ -392,29 +392,44 @@ impl InvokeRecord {
             &format!("FC Invoke End RequestId: {rid}"),
         );
         let memory_size = self.function.spec.memory_size_mb;
-        let mut report = format!(
+        let report = format!(
             "RequestId: {rid} InstanceId: {} Status: {status} Duration: {duration_ms:.2} ms Billed Duration: {billed_ms} ms Memory Size: {memory_size} MB",
             instance.id
         );
         let init = self.cold.map(|init| init.describe());
-        // The report waits for the container's memory peak (a cgroup reading), off the request's path.
-        let (shared, function, rid) = (self.shared.clone(), self.function.clone(), rid.clone());
-        self.shared.tasks.spawn(async move {
-            if let Some(peak) = function.memory_peak_mb(&shared, &instance).await {
-                report.push_str(&format!(" Max Memory Used: {peak} MB"));
+        match self.function.fresh_memory_peak_mb(&instance) {
+            // A recent reading: the report goes out now, without a task.
+            Some(peak) => {
+                let report = complete_report(report, Some(peak), init.as_deref());
+                self.function.system_line(
+                    &self.shared,
+                    &instance,
+                    Some(rid),
+                    Some(HookKind::Invoke),
+                    &report,
+                );
             }
-            if let Some(init) = init {
-                report.push(' ');
-                report.push_str(&init);
+            // Otherwise it waits for a cgroup reading, off the request's path.
+            None => {
+                let (shared, function, instance, rid) = (
+                    self.shared.clone(),
+                    self.function.clone(),
+                    instance.clone(),
+                    rid.clone(),
+                );
+                self.shared.tasks.spawn(async move {
+                    let peak = function.memory_peak_mb(&shared, &instance).await;
+                    let report = complete_report(report, peak, init.as_deref());
+                    function.system_line(
+                        &shared,
+                        &instance,
+                        Some(&rid),
+                        Some(HookKind::Invoke),
+                        &report,
+                    );
+                });
             }
-            function.system_line(
-                &shared,
-                &instance,
-                Some(&rid),
-                Some(HookKind::Invoke),
-                &report,
-            );
-        });
+        }
         drop(lease);
     }
 }
@@ -425,6 +440,18 @@ impl Drop for InvokeRecord {
         let status = self.status;
         self.finish(status, None);
     }
+}
+
+/// The report line's end: `Max Memory Used` when known, and the cold start's `Init Duration`.
+fn complete_report(mut report: String, peak_mb: Option<u64>, init: Option<&str>) -> String {
+    if let Some(peak) = peak_mb {
+        report.push_str(&format!(" Max Memory Used: {peak} MB"));
+    }
+    if let Some(init) = init {
+        report.push(' ');
+        report.push_str(init);
+    }
+    report
 }
 
 /// The instance's response body on its way to the caller; when it ends, the request is accounted for and

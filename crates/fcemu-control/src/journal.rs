@@ -1,47 +1,129 @@
-//! An append-only record kept for the whole run, read by position: a follower that falls behind catches up
-//! instead of losing entries (a broadcast channel would drop them).
+//! An append-only record of the run, read by position: a follower that falls behind catches up instead of
+//! losing entries (a broadcast channel would drop them).
+//!
+//! Memory holds the newest `capacity` entries. When it is full, the oldest entry is appended to a JSON-lines
+//! file (when one is given) before it leaves memory, so memory and file together keep everything while
+//! fcemu's footprint stays bounded however long it runs.
 
 use futures_util::Stream;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
+/// Entries kept in memory unless said otherwise: a few MB.
+pub const DEFAULT_CAPACITY: usize = 20_000;
+
+struct Ring<T> {
+    entries: VecDeque<Arc<T>>,
+    /// The position of `entries[0]` in the whole run.
+    base: usize,
+    spill: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
+}
+
 pub struct Journal<T> {
-    entries: Mutex<Vec<Arc<T>>>,
+    ring: Mutex<Ring<T>>,
+    capacity: usize,
     appended: Notify,
 }
 
 impl<T> Default for Journal<T> {
     fn default() -> Self {
+        Journal::new(DEFAULT_CAPACITY)
+    }
+}
+
+impl<T> Journal<T> {
+    pub fn new(capacity: usize) -> Self {
         Journal {
-            entries: Mutex::default(),
+            ring: Mutex::new(Ring {
+                entries: VecDeque::new(),
+                base: 0,
+                spill: None,
+            }),
+            capacity: capacity.max(1),
             appended: Notify::new(),
         }
     }
 }
 
-impl<T: Send + Sync + 'static> Journal<T> {
+impl<T: Serialize + Send + Sync + 'static> Journal<T> {
+    /// Entries that leave memory are appended to `file` (created anew).
+    pub fn spill_to(&self, file: &Path) -> std::io::Result<()> {
+        let writer = std::io::BufWriter::new(std::fs::File::create(file)?);
+        self.ring.lock().unwrap().spill = Some((file.to_path_buf(), writer));
+        Ok(())
+    }
+
+    /// The file that holds the entries no longer in memory, when there are any.
+    pub fn spilled(&self) -> Option<PathBuf> {
+        let mut ring = self.ring.lock().unwrap();
+        let base = ring.base;
+        let (path, writer) = ring.spill.as_mut()?;
+        let _ = writer.flush();
+        (base > 0).then(|| path.clone())
+    }
+
     pub fn push(&self, entry: T) {
-        self.entries.lock().unwrap().push(Arc::new(entry));
+        {
+            let mut ring = self.ring.lock().unwrap();
+            if ring.entries.len() >= self.capacity {
+                if let Some(old) = ring.entries.pop_front() {
+                    ring.base += 1;
+                    if let Some((_, writer)) = ring.spill.as_mut() {
+                        let _ = serde_json::to_writer(&mut *writer, &*old);
+                        let _ = writer.write_all(b"\n");
+                    }
+                }
+            }
+            ring.entries.push_back(Arc::new(entry));
+        }
         self.appended.notify_waiters();
     }
 
-    pub fn snapshot(&self) -> Vec<Arc<T>> {
-        self.entries.lock().unwrap().clone()
+    /// Writes out what is buffered for the spill file.
+    pub fn flush(&self) {
+        if let Some((_, writer)) = self.ring.lock().unwrap().spill.as_mut() {
+            let _ = writer.flush();
+        }
     }
 
+    /// What memory holds.
+    pub fn snapshot(&self) -> Vec<Arc<T>> {
+        self.ring.lock().unwrap().entries.iter().cloned().collect()
+    }
+
+    /// How many entries the run has had (in memory or not).
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap().len()
+        let ring = self.ring.lock().unwrap();
+        ring.base + ring.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Entries from position `cursor` on, and the position after them.
+    /// Entries from position `cursor` on (those still in memory), and the position after them.
     pub fn since(&self, cursor: usize) -> (Vec<Arc<T>>, usize) {
-        let entries = self.entries.lock().unwrap();
-        let start = cursor.min(entries.len());
-        (entries[start..].to_vec(), entries.len())
+        let ring = self.ring.lock().unwrap();
+        let end = ring.base + ring.entries.len();
+        let start = cursor.clamp(ring.base, end) - ring.base;
+        (ring.entries.range(start..).cloned().collect(), end)
+    }
+
+    /// Resolves once the run has entries beyond position `cursor`.
+    pub async fn wait_beyond(&self, cursor: usize) {
+        loop {
+            let notified = self.appended.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.len() > cursor {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Every entry from position `cursor` on, waiting for new ones as they come; never ends by itself.
@@ -87,5 +169,38 @@ mod tests {
         let got: Vec<i32> = follower.take(5000).map(|v| *v).collect().await;
         assert_eq!(got, (1..=5000).collect::<Vec<_>>());
         assert_eq!(j.since(4998).0.len(), 2);
+    }
+
+    #[test]
+    fn memory_stays_bounded_and_what_leaves_it_is_in_the_file() {
+        let dir = std::env::temp_dir().join(format!("fcemu-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("entries.jsonl");
+        let j = Journal::new(100);
+        j.spill_to(&file).unwrap();
+        assert!(
+            j.spilled().is_none(),
+            "nothing written while memory has room"
+        );
+        for n in 0..1000 {
+            j.push(n);
+        }
+        assert_eq!(j.snapshot().len(), 100);
+        assert_eq!(j.len(), 1000);
+        assert_eq!(*j.snapshot()[0], 900);
+        let (rest, end) = j.since(0);
+        assert_eq!(
+            (rest.len(), end),
+            (100, 1000),
+            "a cursor behind memory resumes at what memory has"
+        );
+        let spilled = std::fs::read_to_string(j.spilled().unwrap()).unwrap();
+        let numbers: Vec<i32> = spilled.lines().map(|l| l.parse().unwrap()).collect();
+        assert_eq!(
+            numbers,
+            (0..900).collect::<Vec<_>>(),
+            "memory and file together hold every entry"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

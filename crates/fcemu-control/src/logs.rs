@@ -32,7 +32,9 @@ impl HookKind {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogRecord {
-    pub ts: String,
+    /// When the line was printed (Docker's stamp) or written (fcemu's own lines).
+    #[serde(serialize_with = "crate::events::rfc3339_millis")]
+    pub ts: SystemTime,
     pub function_name: String,
     pub instance_id: String,
     pub request_id: Option<String>,
@@ -41,8 +43,6 @@ pub struct LogRecord {
     pub line: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hook: Option<HookKind>,
-    #[serde(skip)]
-    pub at: SystemTime,
 }
 
 /// A log query; empty fields match everything.
@@ -55,6 +55,25 @@ pub struct LogQuery {
 }
 
 impl LogQuery {
+    /// The same test on a line read back from the spill file.
+    pub fn matches_json(&self, r: &serde_json::Value) -> bool {
+        let field = |k: &str| r.get(k).and_then(serde_json::Value::as_str);
+        self.function
+            .as_deref()
+            .is_none_or(|f| field("functionName") == Some(f))
+            && self
+                .instance
+                .as_deref()
+                .is_none_or(|i| field("instanceId") == Some(i))
+            && self
+                .request_id
+                .as_deref()
+                .is_none_or(|id| field("requestId") == Some(id))
+            && self
+                .hook
+                .is_none_or(|h| r.get("hook") == serde_json::to_value(h).ok().as_ref())
+    }
+
     pub fn matches(&self, r: &LogRecord) -> bool {
         self.function.as_ref().is_none_or(|f| *f == r.function_name)
             && self.instance.as_ref().is_none_or(|i| *i == r.instance_id)

@@ -428,42 +428,37 @@ impl Function {
             return;
         };
         let mut paused = instance.freezer.lock().await;
-        let still_idle = {
-            let mut st = self.state.lock().unwrap();
-            match st.slots.iter_mut().find(|s| s.instance.id == id) {
-                Some(s)
-                    if s.state == InstanceState::Ready
-                        && s.in_flight == 0
-                        && s.idle_since == idle_since
-                        && !*paused =>
-                {
-                    s.state = InstanceState::Frozen;
-                    true
-                }
-                _ => false,
-            }
+        let still_idle = |st: &PoolState| {
+            st.slots.iter().any(|s| {
+                s.instance.id == id
+                    && s.state == InstanceState::Ready
+                    && s.in_flight == 0
+                    && s.idle_since == idle_since
+            })
         };
-        if !still_idle {
+        if *paused || !still_idle(&self.state.lock().unwrap()) {
             return;
         }
         hooks::run_pre_freeze(shared, self, &instance).await;
-        match shared.runtime.pause(&container_id).await {
-            Ok(()) => {
-                *paused = true;
-                instance.frozen_at(Some(Instant::now()));
-                shared
-                    .events
-                    .emit(Event::new("instance.frozen", &self.spec.name, Some(id)));
-            }
-            Err(e) => {
-                tracing::warn!("{e}");
-                self.with_slot(id, |s| {
-                    if s.state == InstanceState::Frozen {
-                        s.state = InstanceState::Ready;
-                    }
-                });
+        if let Err(e) = shared.runtime.pause(&container_id).await {
+            tracing::warn!("{e}");
+            return;
+        }
+        *paused = true;
+        instance.frozen_at(Some(Instant::now()));
+        // Shown as frozen only once it is: a request that came during the pause stays busy and thaws it
+        // as soon as this returns (it waits for the freezer).
+        {
+            let mut st = self.state.lock().unwrap();
+            if still_idle(&st) {
+                if let Some(s) = st.slots.iter_mut().find(|s| s.instance.id == id) {
+                    s.state = InstanceState::Frozen;
+                }
             }
         }
+        shared
+            .events
+            .emit(Event::new("instance.frozen", &self.spec.name, Some(id)));
     }
 
     /// `docker unpause` if the instance is frozen (before a request, a hook, or removal).
@@ -490,13 +485,21 @@ impl Function {
         shared.events.emit(event);
     }
 
+    /// The last reading of the container's peak memory in MB, if it is recent (200 ms).
+    pub fn fresh_memory_peak_mb(&self, instance: &Instance) -> Option<u64> {
+        const FRESH: Duration = Duration::from_millis(200);
+        instance
+            .memory_sample
+            .lock()
+            .unwrap()
+            .filter(|(at, _)| at.elapsed() < FRESH)
+            .map(|(_, peak)| peak)
+    }
+
     /// The container's peak memory in MB (the cgroup's max usage), read at most every 200 ms per instance.
     pub async fn memory_peak_mb(&self, shared: &Shared, instance: &Instance) -> Option<u64> {
-        const FRESH: Duration = Duration::from_millis(200);
-        if let Some((at, peak)) = *instance.memory_sample.lock().unwrap() {
-            if at.elapsed() < FRESH {
-                return Some(peak);
-            }
+        if let Some(peak) = self.fresh_memory_peak_mb(instance) {
+            return Some(peak);
         }
         let container_id = instance.container_id()?;
         let bytes = shared
@@ -798,15 +801,16 @@ impl Function {
         // Runtime Init: start, then wait until the port accepts connections.
         let t1 = Instant::now();
         let started = tokio::select! {
-            r = async {
-                let addr = shared.runtime.start(&container_id, self.spec.container.port).await.map_err(|e| e.to_string())?;
-                // Docker ends a log follow at once on a container that is not running yet: attach after
-                // start (the log driver replays from the beginning, so no early line is missed).
-                self.spawn_log_pump(shared, &instance);
-                self.wait_until_ready(shared, &container_id, addr).await
-            } => r,
-            _ = shared.shutdown.cancelled() => Err("fcemu is shutting down".to_string()),
-        };
+                    r = async {
+        let addr = shared.runtime.start(&container_id, self.spec.container.port).await.map_err(|e| e.to_string())?;
+                        self.wait_until_ready(shared, &container_id, addr).await
+                    } => r,
+                    _ = shared.shutdown.cancelled() => Err("fcemu is shutting down".to_string()),
+                };
+        // Docker ends a log follow at once on a container that is not running yet, and following during
+        // Runtime Init would compete with it for the engine: attach now (the log driver replays from the
+        // start, so no line is missed, and a server that failed to start still has its output kept).
+        self.spawn_log_pump(shared, &instance);
         let addr = match started {
             Ok(addr) => addr,
             Err(message) => {
@@ -942,7 +946,8 @@ impl Function {
             }
         }
         let deadline = Instant::now() + shared.options.runtime_init_timeout;
-        let mut pause = Duration::from_millis(1);
+        // Every millisecond: a refused connect costs next to nothing, and Runtime Init is then exact to 1 ms.
+        let pause = Duration::from_millis(1);
         loop {
             if shared.runtime.connect(addr).await.is_ok() {
                 return Ok(addr);
@@ -957,7 +962,6 @@ impl Function {
                 exit = &mut exited => return Err(exited_error(exit)),
                 _ = tokio::time::sleep(pause) => {}
             }
-            pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
 
@@ -994,7 +998,7 @@ impl Function {
                 let Ok(line) = item else { break };
                 let attributed = instance2.attribute(line.ts);
                 shared2.logs.push(LogRecord {
-                    ts: crate::events::timestamp(line.ts),
+                    ts: line.ts,
                     function_name: function.clone(),
                     instance_id: instance2.id.clone(),
                     request_id: attributed.as_ref().map(|a| a.0.clone()),
@@ -1004,7 +1008,6 @@ impl Function {
                     },
                     line: line.line,
                     hook: attributed.map(|a| a.1),
-                    at: line.ts,
                 });
             }
         });
@@ -1048,14 +1051,13 @@ impl Function {
     ) {
         let now = SystemTime::now();
         shared.logs.push(LogRecord {
-            ts: crate::events::timestamp(now),
+            ts: now,
             function_name: self.spec.name.clone(),
             instance_id: instance.id.clone(),
             request_id: request_id.map(str::to_string),
             stream: "system",
             line: line.to_string(),
             hook,
-            at: now,
         });
     }
 

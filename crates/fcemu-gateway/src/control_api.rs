@@ -75,11 +75,18 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Incoming>) -> Re
         },
         (Method::GET, ["events"]) => {
             let events = cp.events();
+            let older = spilled(events.spilled(), |_| true);
+            let mut all: Vec<serde_json::Value> = older;
+            let (newer, cursor) = events.since(0);
+            all.extend(newer.iter().filter_map(|e| serde_json::to_value(&**e).ok()));
+            let history = futures_util::stream::iter(all);
             if is_true(query.get("follow")) {
-                ndjson_response(ndjson_stream(events.follow(0).map(|e| (*e).clone())))
+                let live = events
+                    .follow(cursor)
+                    .map(|e| serde_json::to_value(&*e).unwrap_or_default());
+                ndjson_response(ndjson_stream(history.chain(live)))
             } else {
-                let all: Vec<_> = events.snapshot().iter().map(|e| (**e).clone()).collect();
-                ndjson_response(ndjson_stream(futures_util::stream::iter(all)))
+                ndjson_response(ndjson_stream(history))
             }
         }
         (Method::GET, ["logs"]) => {
@@ -119,6 +126,20 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Incoming>) -> Re
             &ids::request_id(),
         ),
     }
+}
+
+/// The entries of a spill file that pass `keep`.
+fn spilled(
+    file: Option<std::path::PathBuf>,
+    keep: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let Some(text) = file.and_then(|f| std::fs::read_to_string(f).ok()) else {
+        return vec![];
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v| keep(v))
+        .collect()
 }
 
 fn ndjson_response(body: Body) -> Response<Body> {

@@ -15,17 +15,31 @@ pub fn short_instance(id: &str) -> &str {
 /// One log line: `12:00:01.234 hello c1a2b3c4 | the line` (fcemu's own lines marked with `»`).
 pub fn log_line(record: &Value) -> String {
     let s = |k: &str| record.get(k).and_then(Value::as_str).unwrap_or("");
-    let marker = match s("stream") {
+    format_log(
+        s("ts"),
+        s("functionName"),
+        s("instanceId"),
+        s("stream"),
+        s("line"),
+    )
+}
+
+/// The same, straight from a kept record (no JSON on the way: `up` prints every line).
+pub fn log_record_line(r: &fcemu_control::LogRecord) -> String {
+    let ts = humantime::format_rfc3339_millis(r.ts).to_string();
+    format_log(&ts, &r.function_name, &r.instance_id, r.stream, &r.line)
+}
+
+fn format_log(ts: &str, function: &str, instance: &str, stream: &str, line: &str) -> String {
+    let marker = match stream {
         "system" => "»",
         "stderr" => "!",
         _ => "|",
     };
     format!(
-        "{} {} {} {marker} {}",
-        clock(s("ts")),
-        s("functionName"),
-        short_instance(s("instanceId")),
-        s("line")
+        "{} {function} {} {marker} {line}",
+        clock(ts),
+        short_instance(instance)
     )
 }
 

@@ -49,8 +49,18 @@ async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
     assert_eq!(put.status(), 405, "the trigger accepts GET and POST only");
 
     // The control API and the client commands see the same instance.
-    let instances: serde_json::Value = up.get_json("/_fcemu/instances").await;
-    let list = instances["instances"].as_array().unwrap();
+    // Idle between requests, it is frozen once docker pause has returned.
+    let mut list = vec![];
+    for _ in 0..100 {
+        list = up.get_json("/_fcemu/instances").await["instances"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if list.len() == 1 && list[0]["state"] == "frozen" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["instanceId"], instance_id.as_str());
     assert_eq!(list[0]["functionName"], "fixture");

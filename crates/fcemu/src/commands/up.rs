@@ -2,7 +2,7 @@
 //! PreStop and leave no container behind.
 
 use crate::client::ENDPOINT_FILE;
-use crate::output::log_line;
+use crate::output::log_record_line;
 use crate::{Failure, Format, UpArgs};
 use fcemu_control::journal::Journal;
 use fcemu_control::{ControlPlane, Options};
@@ -70,6 +70,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     };
     let cp = ControlPlane::new(project.clone(), Arc::new(docker.clone()), options);
     let state_file = project.dir.join(ENDPOINT_FILE);
+    keep_history(&cp, &project.dir);
     // Provisioned instances are ready (and frozen) before any request is served; connections that come
     // meanwhile wait in the listener's backlog.
     let wanted: u32 = project.functions.iter().map(|f| f.provision.target).sum();
@@ -116,6 +117,8 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     // The printer writes out the last lines (PreStop's among them) before the closing words.
     let _ = stop_printing.send(());
     let _ = printer.await;
+    cp.logs().flush();
+    cp.events().flush();
     if forced {
         say(&format!(
             "forced stop: removed {leftover} container{}",
@@ -223,6 +226,24 @@ fn banner(project: &Project, url: &str) -> String {
     lines.join("\n")
 }
 
+/// Memory keeps the newest entries; older ones go to `.fcemu/logs.jsonl` and `.fcemu/events.jsonl`, so
+/// the whole run stays queryable while fcemu's footprint stays bounded.
+fn keep_history(cp: &ControlPlane, dir: &Path) {
+    let state = dir.join(".fcemu");
+    let _ = std::fs::create_dir_all(&state);
+    for result in [
+        cp.logs().spill_to(&state.join("logs.jsonl")),
+        cp.events().spill_to(&state.join("events.jsonl")),
+    ] {
+        if let Err(e) = result {
+            eprintln!(
+                "warning: cannot keep history in {}: {e}; only the newest entries stay queryable",
+                state.display()
+            );
+        }
+    }
+}
+
 fn record_endpoint(file: &Path, url: &str) {
     if let Some(parent) = file.parent() {
         let _ = std::fs::create_dir_all(parent);
@@ -310,9 +331,7 @@ async fn ensure_images(
 async fn print_stream(cp: ControlPlane, format: Format, stop: tokio::sync::oneshot::Receiver<()>) {
     match format {
         Format::Text => {
-            let render = |r: &fcemu_control::LogRecord| {
-                log_line(&serde_json::to_value(r).unwrap_or_default())
-            };
+            let render = |r: &fcemu_control::LogRecord| log_record_line(r);
             print_journal(cp.logs(), render, stop).await
         }
         Format::Json => {
@@ -322,30 +341,33 @@ async fn print_stream(cp: ControlPlane, format: Format, stop: tokio::sync::onesh
     }
 }
 
-async fn print_journal<T: Send + Sync + 'static>(
+async fn print_journal<T: serde::Serialize + Send + Sync + 'static>(
     journal: &Arc<Journal<T>>,
     render: impl Fn(&T) -> String,
     stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    use futures_util::StreamExt;
+    use std::io::Write;
+    // Everything available is written in one go and flushed once caught up: a write per line would cost a
+    // system call per line on the request path's CPU.
+    let mut out = std::io::BufWriter::new(std::io::stdout());
     let mut printed = 0;
-    let mut entries = Box::pin(journal.follow(0));
     tokio::pin!(stop);
     loop {
+        let (batch, next) = journal.since(printed);
+        for entry in &batch {
+            let _ = writeln!(out, "{}", render(entry));
+        }
+        printed = next;
+        let _ = out.flush();
         tokio::select! {
-            entry = entries.next() => match entry {
-                Some(entry) => {
-                    println!("{}", render(&entry));
-                    printed += 1;
-                }
-                None => break,
-            },
+            _ = journal.wait_beyond(printed) => {}
             _ = &mut stop => break,
         }
     }
     for entry in journal.since(printed).0 {
-        println!("{}", render(&entry));
+        let _ = writeln!(out, "{}", render(&entry));
     }
+    let _ = out.flush();
 }
 
 /// Ctrl-C or SIGTERM.

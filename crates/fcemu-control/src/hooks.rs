@@ -8,7 +8,6 @@ use crate::{Event, Shared, client, ids};
 use bytes::Bytes;
 use fcemu_spec::{Hook, HookAction};
 use http::{HeaderValue, Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -49,7 +48,7 @@ async fn call_http_hook(
         .ok_or_else(|| HookCallError::Connect("the instance has no address".into()))?;
     let mut req = Request::builder()
         .method(method)
-        .uri(format!("http://{addr}{path}"))
+        .uri(path)
         .body(client::empty_body())
         .expect("a valid hook request");
     let headers = req.headers_mut();
@@ -60,20 +59,11 @@ async fn call_http_hook(
     );
     headers.insert("x-fc-control-path", HeaderValue::from_static(path));
     let call = async {
-        let resp = shared
-            .client
-            .request(req)
+        instance
+            .connections
+            .call(shared.runtime.as_ref(), addr, req)
             .await
-            .map_err(|e| HookCallError::Connect(error_chain(&e)))?;
-        let status = resp.status();
-        // Only the start of the body is kept, for the error message.
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        Ok((status, body))
+            .map_err(|e| HookCallError::Connect(error_chain(&*e)))
     };
     tokio::time::timeout(timeout, call)
         .await

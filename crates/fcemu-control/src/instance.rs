@@ -129,8 +129,12 @@ pub struct Instance {
     cold_start_reported: AtomicBool,
     activities: Mutex<VecDeque<Activity>>,
     log_pump: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The HTTP connections to the instance's port.
+    pub(crate) connections: crate::client::Connections,
     /// The last reading of the container's peak memory (MB) and when it was taken.
     pub(crate) memory_sample: Mutex<Option<(tokio::time::Instant, u64)>>,
+    /// A memory reading is under way.
+    pub(crate) memory_reading: AtomicBool,
     /// Requests and hooks running now, and since when at least one has been.
     busy: Mutex<(u32, Option<tokio::time::Instant>)>,
     /// Serializes freeze and thaw; holds whether the container is paused right now.
@@ -151,7 +155,9 @@ impl Instance {
             activities: Mutex::default(),
             log_pump: Mutex::default(),
             busy: Mutex::default(),
+            connections: Default::default(),
             memory_sample: Mutex::default(),
+            memory_reading: AtomicBool::new(false),
             freezer: tokio::sync::Mutex::new(false),
             frozen_since: Mutex::default(),
         }

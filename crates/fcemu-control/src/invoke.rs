@@ -214,7 +214,14 @@ async fn forward(
             "/invoke".to_string()
         }
     };
-    parts.uri = match format!("http://{addr}{path_and_query}").parse() {
+    // Origin form on the instance's own connection; the client's Host is kept (FC passes it through).
+    if !parts.headers.contains_key(header::HOST) {
+        parts.headers.insert(
+            header::HOST,
+            HeaderValue::from_str(&addr.to_string()).expect("an address is a valid Host"),
+        );
+    }
+    parts.uri = match path_and_query.parse() {
         Ok(uri) => uri,
         Err(e) => {
             return fc_error_response(
@@ -238,15 +245,24 @@ async fn forward(
         request_id.clone(),
         cold,
     );
-    let upstream = shared.client.request(Request::from_parts(parts, body));
     let timeout = function.spec.timeout;
-    let outcome = match tokio::time::timeout(timeout, upstream).await {
-        Ok(Ok(resp)) => Ok(resp),
+    let exchange = async {
+        let mut connection = instance
+            .connections
+            .checkout(shared.runtime.as_ref(), addr)
+            .await?;
+        let response = connection
+            .send_request(Request::from_parts(parts, body))
+            .await?;
+        Ok::<_, BoxError>((response, connection))
+    };
+    let outcome = match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(exchanged)) => Ok(exchanged),
         Ok(Err(e)) => {
             record.lost_connection();
             Err(format!(
                 "Process exited unexpectedly before completing request ({})",
-                error_chain(&e)
+                error_chain(&*e)
             ))
         }
         // The instance is still healthy: it stays, and is not suspected.
@@ -255,8 +271,8 @@ async fn forward(
             timeout.as_secs()
         )),
     };
-    let response = match outcome {
-        Ok(resp) => resp,
+    let (response, connection) = match outcome {
+        Ok(exchanged) => exchanged,
         Err(message) => {
             record.finish(502, Some(&message));
             return function_error_response(
@@ -292,6 +308,8 @@ async fn forward(
         Body::new(TrackedBody {
             inner: body,
             record: Some(record),
+            connection: Some(connection),
+            instance,
         }),
     )
 }
@@ -397,20 +415,14 @@ impl InvokeRecord {
             instance.id
         );
         let init = self.cold.map(|init| init.describe());
-        match self.function.fresh_memory_peak_mb(&instance) {
-            // A recent reading: the report goes out now, without a task.
-            Some(peak) => {
-                let report = complete_report(report, Some(peak), init.as_deref());
-                self.function.system_line(
-                    &self.shared,
-                    &instance,
-                    Some(rid),
-                    Some(HookKind::Invoke),
-                    &report,
-                );
-            }
-            // Otherwise it waits for a cgroup reading, off the request's path.
-            None => {
+        let fresh = self.function.fresh_memory_peak_mb(&instance);
+        let reading = fresh
+            .is_none()
+            .then(|| self.function.begin_memory_reading(&instance))
+            .flatten();
+        match reading {
+            // No recent reading, and none under way: the report waits for one, off the request's path.
+            Some(reading) => {
                 let (shared, function, instance, rid) = (
                     self.shared.clone(),
                     self.function.clone(),
@@ -418,7 +430,9 @@ impl InvokeRecord {
                     rid.clone(),
                 );
                 self.shared.tasks.spawn(async move {
-                    let peak = function.memory_peak_mb(&shared, &instance).await;
+                    let peak = function
+                        .read_memory_peak_mb(&shared, &instance, reading)
+                        .await;
                     let report = complete_report(report, peak, init.as_deref());
                     function.system_line(
                         &shared,
@@ -428,6 +442,18 @@ impl InvokeRecord {
                         &report,
                     );
                 });
+            }
+            // A recent reading, or one under way: the report goes out now with the latest value.
+            None => {
+                let peak = fresh.or_else(|| self.function.last_memory_peak_mb(&instance));
+                let report = complete_report(report, peak, init.as_deref());
+                self.function.system_line(
+                    &self.shared,
+                    &instance,
+                    Some(rid),
+                    Some(HookKind::Invoke),
+                    &report,
+                );
             }
         }
         drop(lease);
@@ -459,6 +485,34 @@ fn complete_report(mut report: String, peak_mb: Option<u64>, init: Option<&str>)
 struct TrackedBody {
     inner: hyper::body::Incoming,
     record: Option<InvokeRecord>,
+    /// The connection the response came on: back to the instance's pool once the body has ended.
+    connection: Option<hyper::client::conn::http1::SendRequest<Body>>,
+    instance: Arc<crate::Instance>,
+}
+
+impl TrackedBody {
+    /// The body has been read to its end: the connection goes back to the instance's pool and the request
+    /// is accounted for. Callers stop polling a body that says it has ended, so this runs on the last
+    /// frame, on the end, or when the body is dropped after its end.
+    fn ended(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.instance.connections.checkin(connection);
+        }
+        if let Some(mut r) = self.record.take() {
+            let status = r.status;
+            r.finish(status, None);
+        }
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        if self.inner.is_end_stream() {
+            self.ended();
+        }
+        // Otherwise the caller went away mid-body: the connection still carries the rest, so it is closed
+        // (dropped), and the record accounts for the request when it drops.
+    }
 }
 
 impl HttpBody for TrackedBody {
@@ -472,10 +526,7 @@ impl HttpBody for TrackedBody {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(None) => {
-                if let Some(mut r) = this.record.take() {
-                    let status = r.status;
-                    r.finish(status, None);
-                }
+                this.ended();
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(e))) => {
@@ -489,7 +540,12 @@ impl HttpBody for TrackedBody {
                 }
                 Poll::Ready(Some(Err(e.into())))
             }
-            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(Some(Ok(frame))) => {
+                if this.inner.is_end_stream() {
+                    this.ended();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

@@ -52,6 +52,8 @@ pub struct Options {
     pub freeze_grace: Duration,
     pub region_override: Option<String>,
     pub account_id: String,
+    /// Log lines and events kept in memory (each); older ones go to the spill files when there are any.
+    pub history: usize,
 }
 
 impl Default for Options {
@@ -67,6 +69,7 @@ impl Default for Options {
             region_override: None,
             account_id: std::env::var("FCEMU_ACCOUNT_ID")
                 .unwrap_or_else(|_| fcemu_spec::LOCAL_ACCOUNT_ID.into()),
+            history: journal::DEFAULT_CAPACITY,
         }
     }
 }
@@ -93,7 +96,6 @@ pub(crate) struct Shared {
     pub options: Options,
     pub events: Arc<EventBus>,
     pub logs: Arc<LogStore>,
-    pub client: client::InstanceClient,
     /// Creations and destroys under way: shutdown waits for all of them.
     pub tasks: TaskTracker,
     /// Cancelled at shutdown: creations under way stop and clean up after themselves.
@@ -110,13 +112,13 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     pub fn new(project: Project, runtime: Arc<dyn ContainerRuntime>, options: Options) -> Self {
+        let history = options.history;
         let shared = Arc::new(Shared {
-            client: client::new_client(runtime.clone()),
             project,
             runtime,
             options,
-            events: Arc::default(),
-            logs: Arc::default(),
+            events: Arc::new(journal::Journal::new(history)),
+            logs: Arc::new(journal::Journal::new(history)),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             shutting_down: AtomicBool::new(false),

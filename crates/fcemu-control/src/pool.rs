@@ -29,6 +29,9 @@ pub enum PlaceError {
     ShuttingDown,
 }
 
+/// Permission to read an instance's memory: only one reading is under way per instance.
+pub struct MemoryReading;
+
 /// What a request does next, decided under the pool's lock.
 enum Placement {
     Serve(Arc<Instance>),
@@ -496,21 +499,45 @@ impl Function {
             .map(|(_, peak)| peak)
     }
 
-    /// The container's peak memory in MB (the cgroup's max usage), read at most every 200 ms per instance.
-    pub async fn memory_peak_mb(&self, shared: &Shared, instance: &Instance) -> Option<u64> {
-        if let Some(peak) = self.fresh_memory_peak_mb(instance) {
-            return Some(peak);
+    /// The last reading, however old (None before the first).
+    pub fn last_memory_peak_mb(&self, instance: &Instance) -> Option<u64> {
+        instance.memory_sample.lock().unwrap().map(|(_, peak)| peak)
+    }
+
+    /// Starts a reading of the container's peak memory unless one is under way: None when one is (the
+    /// engine answers a stats call slowly, and one call per request would pile up by the thousand).
+    pub fn begin_memory_reading(&self, instance: &Instance) -> Option<MemoryReading> {
+        (!instance
+            .memory_reading
+            .swap(true, std::sync::atomic::Ordering::SeqCst))
+        .then_some(MemoryReading)
+    }
+
+    /// The container's peak memory in MB (the cgroup's max usage), read now.
+    pub async fn read_memory_peak_mb(
+        &self,
+        shared: &Shared,
+        instance: &Instance,
+        _reading: MemoryReading,
+    ) -> Option<u64> {
+        let peak = async {
+            let container_id = instance.container_id()?;
+            let bytes = shared
+                .runtime
+                .memory_peak(&container_id)
+                .await
+                .ok()
+                .flatten()?;
+            Some(bytes.div_ceil(1024 * 1024))
         }
-        let container_id = instance.container_id()?;
-        let bytes = shared
-            .runtime
-            .memory_peak(&container_id)
-            .await
-            .ok()
-            .flatten()?;
-        let peak = bytes.div_ceil(1024 * 1024);
-        *instance.memory_sample.lock().unwrap() = Some((Instant::now(), peak));
-        Some(peak)
+        .await;
+        if let Some(peak) = peak {
+            *instance.memory_sample.lock().unwrap() = Some((Instant::now(), peak));
+        }
+        instance
+            .memory_reading
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        peak.or_else(|| self.last_memory_peak_mb(instance))
     }
 
     fn instance(&self, id: &str) -> Option<Arc<Instance>> {
@@ -803,7 +830,7 @@ impl Function {
         let started = tokio::select! {
                     r = async {
         let addr = shared.runtime.start(&container_id, self.spec.container.port).await.map_err(|e| e.to_string())?;
-                        self.wait_until_ready(shared, &container_id, addr).await
+                        self.wait_until_ready(shared, &instance, &container_id, addr).await
                     } => r,
                     _ = shared.shutdown.cancelled() => Err("fcemu is shutting down".to_string()),
                 };
@@ -897,6 +924,7 @@ impl Function {
     async fn wait_until_ready(
         &self,
         shared: &Shared,
+        instance: &Instance,
         container_id: &str,
         addr: SocketAddr,
     ) -> Result<SocketAddr, String> {
@@ -918,7 +946,7 @@ impl Function {
             let (mut passed, mut failed) = (0, 0);
             loop {
                 match self
-                    .probe(shared, addr, &check.http_get_url, check.timeout)
+                    .probe(shared, instance, addr, &check.http_get_url, check.timeout)
                     .await
                 {
                     Ok(()) => {
@@ -969,17 +997,25 @@ impl Function {
     async fn probe(
         &self,
         shared: &Shared,
+        instance: &Instance,
         addr: SocketAddr,
         path: &str,
         timeout: Duration,
     ) -> Result<(), String> {
-        let req = http::Request::get(format!("http://{addr}{path}"))
+        let req = http::Request::get(path)
             .body(crate::client::empty_body())
             .map_err(|e| e.to_string())?;
-        match tokio::time::timeout(timeout, shared.client.request(req)).await {
-            Ok(Ok(resp)) if resp.status().is_success() => Ok(()),
-            Ok(Ok(resp)) => Err(format!("HTTP {}", resp.status().as_u16())),
-            Ok(Err(e)) => Err(crate::hooks::error_chain(&e)),
+        match tokio::time::timeout(
+            timeout,
+            instance
+                .connections
+                .call(shared.runtime.as_ref(), addr, req),
+        )
+        .await
+        {
+            Ok(Ok((status, _))) if status.is_success() => Ok(()),
+            Ok(Ok((status, _))) => Err(format!("HTTP {}", status.as_u16())),
+            Ok(Err(e)) => Err(crate::hooks::error_chain(&*e)),
             Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
         }
     }

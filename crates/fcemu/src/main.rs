@@ -74,6 +74,9 @@ pub struct UpArgs {
     /// Also list the s.yaml fields that are accepted but mean nothing locally
     #[arg(short, long)]
     verbose: bool,
+    /// Log lines and events kept in memory (each); older ones are kept in .fcemu/*.jsonl
+    #[arg(long, env = "FCEMU_HISTORY", default_value_t = fcemu_control::journal::DEFAULT_CAPACITY)]
+    history: usize,
 }
 
 fn parse_runtime_image(s: &str) -> Result<(String, String), String> {

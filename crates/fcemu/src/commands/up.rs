@@ -66,6 +66,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         idle_timeout: args.idle_timeout,
         freeze: !args.no_freeze,
         freeze_grace: args.freeze_grace,
+        history: args.history,
         ..Options::default()
     };
     let cp = ControlPlane::new(project.clone(), Arc::new(docker.clone()), options);

@@ -206,7 +206,17 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // One worker by default: fcemu's work is I/O, and on a small machine that the client and the functions
+    // share, every wake-up across worker threads is a context switch on the request path.
+    let workers = std::env::var("FCEMU_WORKER_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fcemu: cannot start its async runtime: {e}");

@@ -85,8 +85,16 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     record_endpoint(&state_file, &url);
     say(&banner(&project, &url));
 
-    let (stop_printing, printing_stopped) = tokio::sync::oneshot::channel();
-    let printer = tokio::spawn(print_stream(cp.clone(), args.format, printing_stopped));
+    let stop_printing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let printing_stopped = stop_printing.clone();
+    // The printer has a thread of its own, so a terminal or pipe that reads slowly blocks it, never the
+    // requests; it drains what has come every few milliseconds rather than being woken for each line,
+    // which would cost a cross-thread wake-up per request.
+    let printer = {
+        let cp = cp.clone();
+        let format = args.format;
+        std::thread::spawn(move || print_stream(cp, format, printing_stopped))
+    };
     let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(fcemu_gateway::serve(
         listener,
@@ -116,8 +124,8 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     let leftover = sweep(&docker, &project_label).await.unwrap_or(0);
     let _ = std::fs::remove_file(&state_file);
     // The printer writes out the last lines (PreStop's among them) before the closing words.
-    let _ = stop_printing.send(());
-    let _ = printer.await;
+    stop_printing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = tokio::task::spawn_blocking(move || printer.join()).await;
     cp.logs().flush();
     cp.events().flush();
     if forced {
@@ -328,47 +336,45 @@ async fn ensure_images(
 }
 
 /// Prints instance logs and fcemu's lifecycle lines (text), or the event stream (json), as they come; once
-/// `stop` fires, prints what is left and returns, so no line is lost.
-async fn print_stream(cp: ControlPlane, format: Format, stop: tokio::sync::oneshot::Receiver<()>) {
+/// `stop` is set, prints what is left and returns, so no line is lost.
+fn print_stream(cp: ControlPlane, format: Format, stop: Arc<std::sync::atomic::AtomicBool>) {
     match format {
-        Format::Text => {
-            let render = |r: &fcemu_control::LogRecord| log_record_line(r);
-            print_journal(cp.logs(), render, stop).await
-        }
-        Format::Json => {
-            let render = |e: &fcemu_control::Event| serde_json::to_string(e).unwrap_or_default();
-            print_journal(cp.events(), render, stop).await
-        }
+        Format::Text => print_journal(cp.logs(), log_record_line, &stop),
+        Format::Json => print_journal(
+            cp.events(),
+            |e| serde_json::to_string(e).unwrap_or_default(),
+            &stop,
+        ),
     }
 }
 
-async fn print_journal<T: serde::Serialize + Send + Sync + 'static>(
-    journal: &Arc<Journal<T>>,
+/// How often the printer looks for new entries.
+const PRINT_EVERY: Duration = Duration::from_millis(15);
+
+fn print_journal<T: serde::Serialize + Send + Sync + 'static>(
+    journal: &Journal<T>,
     render: impl Fn(&T) -> String,
-    stop: tokio::sync::oneshot::Receiver<()>,
+    stop: &std::sync::atomic::AtomicBool,
 ) {
     use std::io::Write;
-    // Everything available is written in one go and flushed once caught up: a write per line would cost a
-    // system call per line on the request path's CPU.
+    // Everything available is written in one go and flushed once: a write per line would cost a system
+    // call per line.
     let mut out = std::io::BufWriter::new(std::io::stdout());
     let mut printed = 0;
-    tokio::pin!(stop);
     loop {
+        // Read the flag first: entries pushed before it was set are drained in this round.
+        let stopping = stop.load(std::sync::atomic::Ordering::SeqCst);
         let (batch, next) = journal.since(printed);
         for entry in &batch {
             let _ = writeln!(out, "{}", render(entry));
         }
         printed = next;
         let _ = out.flush();
-        tokio::select! {
-            _ = journal.wait_beyond(printed) => {}
-            _ = &mut stop => break,
+        if stopping {
+            return;
         }
+        std::thread::sleep(PRINT_EVERY);
     }
-    for entry in journal.since(printed).0 {
-        let _ = writeln!(out, "{}", render(&entry));
-    }
-    let _ = out.flush();
 }
 
 /// Ctrl-C or SIGTERM.

@@ -253,7 +253,7 @@ pub fn parse_project(
                 note_ignored(
                     &mut cx,
                     &props_fields,
-                    &["region", "service", "function", "triggers"],
+                    &[&["region", "service", "function", "triggers"]],
                 );
                 let region = props_fields.string(&mut cx, "region");
                 let f = props_fields.sub(&mut cx, "function");
@@ -529,10 +529,8 @@ impl Edition {
     }
 }
 
-/// Props keys fcemu reads, per edition; anything else is accepted and listed as ignored.
-const FC3_KEYS: &[&str] = &[
-    "functionName",
-    "region",
+/// Function keys fcemu reads in both editions; anything not read is accepted and listed as ignored.
+const FUNCTION_KEYS: &[&str] = &[
     "runtime",
     "handler",
     "description",
@@ -544,40 +542,34 @@ const FC3_KEYS: &[&str] = &[
     "environmentVariables",
     "customContainerConfig",
     "customRuntimeConfig",
-    "code",
     "instanceLifecycleConfig",
+];
+/// The keys only FC 3.0's props have.
+const FC3_KEYS: &[&str] = &[
+    "functionName",
+    "region",
+    "code",
     "gpuConfig",
     "provisionConfig",
     "scalingConfig",
     "concurrencyConfig",
     "triggers",
 ];
+/// The keys only FC 2.0's `function` has.
 const FC2_KEYS: &[&str] = &[
     "name",
-    "runtime",
-    "handler",
-    "description",
-    "cpu",
-    "memorySize",
-    "diskSize",
-    "timeout",
-    "instanceConcurrency",
-    "environmentVariables",
-    "customContainerConfig",
-    "customRuntimeConfig",
     "codeUri",
     "caPort",
     "initializer",
     "initializationTimeout",
-    "instanceLifecycleConfig",
     "instanceType",
     "gpuMemorySize",
 ];
 
-fn note_ignored(cx: &mut Cx, fields: &Fields, known: &[&str]) {
+fn note_ignored(cx: &mut Cx, fields: &Fields, known: &[&[&str]]) {
     if let Some(map) = fields.map {
         for key in map.keys().map(vars::scalar_text) {
-            if !known.contains(&key.as_str()) {
+            if !known.iter().any(|keys| keys.contains(&key.as_str())) {
                 cx.ignored.push(fields.field(&key));
             }
         }
@@ -597,11 +589,14 @@ fn function(
     note_ignored(
         cx,
         f,
-        if edition == Edition::Fc3 {
-            FC3_KEYS
-        } else {
-            FC2_KEYS
-        },
+        &[
+            FUNCTION_KEYS,
+            if edition == Edition::Fc3 {
+                FC3_KEYS
+            } else {
+                FC2_KEYS
+            },
+        ],
     );
     let name_key = edition.name_key();
     let name = f.required_string(

@@ -21,6 +21,9 @@ struct Ring<T> {
     /// The position of `entries[0]` in the whole run.
     base: usize,
     spill: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
+    /// Entries that left memory and are not in the spill file yet: serializing them is left to
+    /// `write_spill`, off the path of whoever pushes (a request).
+    leaving: Vec<Arc<T>>,
 }
 
 pub struct Journal<T> {
@@ -42,6 +45,7 @@ impl<T> Journal<T> {
                 entries: VecDeque::new(),
                 base: 0,
                 spill: None,
+                leaving: Vec::new(),
             }),
             capacity: capacity.max(1),
             appended: Notify::new(),
@@ -59,11 +63,30 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
 
     /// The file that holds the entries no longer in memory, when there are any.
     pub fn spilled(&self) -> Option<PathBuf> {
-        let mut ring = self.ring.lock().unwrap();
-        let base = ring.base;
-        let (path, writer) = ring.spill.as_mut()?;
-        let _ = writer.flush();
-        (base > 0).then(|| path.clone())
+        self.write_spill();
+        let ring = self.ring.lock().unwrap();
+        let (path, _) = ring.spill.as_ref()?;
+        (ring.base > 0).then(|| path.clone())
+    }
+
+    /// Writes the entries that left memory to the spill file, and flushes it. Call it often (fcemu up's
+    /// printer does, every few milliseconds); pushes only set entries aside.
+    pub fn write_spill(&self) {
+        let (leaving, mut writer) = {
+            let mut ring = self.ring.lock().unwrap();
+            if ring.spill.is_none() {
+                return;
+            }
+            (std::mem::take(&mut ring.leaving), ring.spill.take())
+        };
+        if let Some((_, w)) = writer.as_mut() {
+            for entry in &leaving {
+                let _ = serde_json::to_writer(&mut *w, &**entry);
+                let _ = w.write_all(b"\n");
+            }
+            let _ = w.flush();
+        }
+        self.ring.lock().unwrap().spill = writer;
     }
 
     pub fn push(&self, entry: T) {
@@ -72,9 +95,8 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
             if ring.entries.len() >= self.capacity {
                 if let Some(old) = ring.entries.pop_front() {
                     ring.base += 1;
-                    if let Some((_, writer)) = ring.spill.as_mut() {
-                        let _ = serde_json::to_writer(&mut *writer, &*old);
-                        let _ = writer.write_all(b"\n");
+                    if ring.spill.is_some() {
+                        ring.leaving.push(old);
                     }
                 }
             }
@@ -83,11 +105,9 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
         self.appended.notify_waiters();
     }
 
-    /// Writes out what is buffered for the spill file.
+    /// Writes out everything meant for the spill file.
     pub fn flush(&self) {
-        if let Some((_, writer)) = self.ring.lock().unwrap().spill.as_mut() {
-            let _ = writer.flush();
-        }
+        self.write_spill();
     }
 
     /// What memory holds.

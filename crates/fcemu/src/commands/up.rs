@@ -338,11 +338,17 @@ async fn ensure_images(
 /// Prints instance logs and fcemu's lifecycle lines (text), or the event stream (json), as they come; once
 /// `stop` is set, prints what is left and returns, so no line is lost.
 fn print_stream(cp: ControlPlane, format: Format, stop: Arc<std::sync::atomic::AtomicBool>) {
+    // The same thread writes what left memory to the history files, off the requests' path.
+    let spill = || {
+        cp.logs().write_spill();
+        cp.events().write_spill();
+    };
     match format {
-        Format::Text => print_journal(cp.logs(), log_record_line, &stop),
+        Format::Text => print_journal(cp.logs(), log_record_line, spill, &stop),
         Format::Json => print_journal(
             cp.events(),
             |e| serde_json::to_string(e).unwrap_or_default(),
+            spill,
             &stop,
         ),
     }
@@ -354,6 +360,7 @@ const PRINT_EVERY: Duration = Duration::from_millis(15);
 fn print_journal<T: serde::Serialize + Send + Sync + 'static>(
     journal: &Journal<T>,
     render: impl Fn(&T) -> String,
+    spill: impl Fn(),
     stop: &std::sync::atomic::AtomicBool,
 ) {
     use std::io::Write;
@@ -370,6 +377,7 @@ fn print_journal<T: serde::Serialize + Send + Sync + 'static>(
         }
         printed = next;
         let _ = out.flush();
+        spill();
         if stopping {
             return;
         }

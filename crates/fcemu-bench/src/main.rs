@@ -577,7 +577,9 @@ fn print_table(r: &Value, instances: u32) {
     );
 }
 
-#[tokio::main]
+// One thread: the generator shares the machine with fcemu and the function, and worker threads of its
+// own would compete with both for the cores and blur what is measured (as wrk, a single thread, does not).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args = Args::parse();
     let plan = Plan::new(args.short);

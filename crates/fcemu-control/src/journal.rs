@@ -105,11 +105,6 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
         self.appended.notify_waiters();
     }
 
-    /// Writes out everything meant for the spill file.
-    pub fn flush(&self) {
-        self.write_spill();
-    }
-
     /// What memory holds.
     pub fn snapshot(&self) -> Vec<Arc<T>> {
         self.ring.lock().unwrap().entries.iter().cloned().collect()
@@ -131,19 +126,6 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
         let end = ring.base + ring.entries.len();
         let start = cursor.clamp(ring.base, end) - ring.base;
         (ring.entries.range(start..).cloned().collect(), end)
-    }
-
-    /// Resolves once the run has entries beyond position `cursor`.
-    pub async fn wait_beyond(&self, cursor: usize) {
-        loop {
-            let notified = self.appended.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.len() > cursor {
-                return;
-            }
-            notified.await;
-        }
     }
 
     /// Every entry from position `cursor` on, waiting for new ones as they come; never ends by itself.

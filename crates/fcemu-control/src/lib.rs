@@ -28,7 +28,6 @@ pub use pool::ProvisionStatus;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -100,7 +99,6 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     /// Cancelled at shutdown: creations under way stop and clean up after themselves.
     pub shutdown: CancellationToken,
-    pub shutting_down: AtomicBool,
 }
 
 /// The lifecycle of every function of a project. Cheap to clone.
@@ -121,7 +119,6 @@ impl ControlPlane {
             logs: Arc::new(journal::Journal::new(history)),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
-            shutting_down: AtomicBool::new(false),
         });
         let functions = shared
             .project
@@ -260,13 +257,12 @@ impl ControlPlane {
     }
 
     pub fn is_shutting_down(&self) -> bool {
-        self.shared.shutting_down.load(Ordering::SeqCst)
+        self.shared.shutdown.is_cancelled()
     }
 
     /// Destroys every instance through PreStop and waits until every container is gone. Requests still in
     /// flight get up to `drain` to finish first.
     pub async fn shutdown(&self, drain: Duration) {
-        self.shared.shutting_down.store(true, Ordering::SeqCst);
         // Creations under way stop and remove their containers themselves.
         self.shared.shutdown.cancel();
         for f in self.functions.values() {

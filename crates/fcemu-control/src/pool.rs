@@ -253,10 +253,7 @@ impl Function {
     ) -> Placement {
         let concurrency = self.spec.instance_concurrency;
         let mut st = self.state.lock().unwrap();
-        if shared
-            .shutting_down
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
+        if shared.shutdown.is_cancelled() {
             return Placement::Refuse(PlaceError::ShuttingDown);
         }
         // Fill the busiest instance that still has room, so idle ones stay idle (and get reclaimed).
@@ -661,6 +658,12 @@ impl Function {
 
     /// Waits until no request is in flight on one instance, or the deadline passes.
     async fn wait_slot_drained(&self, id: &str, deadline: Instant) {
+        self.wait_no_request(deadline, |s| s.instance.id == id)
+            .await;
+    }
+
+    /// Waits until no request is in flight on the instances `which` picks, or the deadline passes.
+    async fn wait_no_request(&self, deadline: Instant, which: impl Fn(&Slot) -> bool) {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -671,7 +674,7 @@ impl Function {
                 .unwrap()
                 .slots
                 .iter()
-                .any(|s| s.instance.id == id && s.in_flight > 0);
+                .any(|s| which(s) && s.in_flight > 0);
             if !busy || tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return;
             }
@@ -1141,24 +1144,7 @@ impl Function {
 
     /// Waits until no request is in flight on any instance, or the deadline passes.
     pub async fn wait_drained(&self, deadline: tokio::time::Instant) {
-        loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self
-                .state
-                .lock()
-                .unwrap()
-                .slots
-                .iter()
-                .all(|s| s.in_flight == 0)
-            {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return;
-            }
-        }
+        self.wait_no_request(deadline, |_| true).await;
     }
 
     /// Destroy, for an instance already marked stopping: thaw if frozen, PreStop (unless the reason rules it

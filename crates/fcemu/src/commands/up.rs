@@ -126,8 +126,8 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     // The printer writes out the last lines (PreStop's among them) before the closing words.
     stop_printing.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = tokio::task::spawn_blocking(move || printer.join()).await;
-    cp.logs().flush();
-    cp.events().flush();
+    cp.logs().write_spill();
+    cp.events().write_spill();
     if forced {
         say(&format!(
             "forced stop: removed {leftover} container{}",

@@ -222,9 +222,7 @@ async fn the_flask_example_is_served_unchanged() {
 
     let up = Up::start(project.path(), &[]);
     assert!(
-        up.output()
-            .iter()
-            .any(|l| l.contains(&format!("built image {tag}"))),
+        up.printed(&format!("built image {tag}")),
         "{:#?}",
         up.output()
     );
@@ -281,9 +279,7 @@ async fn up_removes_what_a_crashed_run_left_and_a_second_signal_forces_a_fast_ex
     // The next run of the same project removes it before serving.
     let up = Up::start(project.path(), &[]);
     assert!(
-        up.output()
-            .iter()
-            .any(|l| l.contains("removed 1 container left by an earlier run")),
+        up.printed("removed 1 container left by an earlier run"),
         "{:#?}",
         up.output()
     );
@@ -595,13 +591,7 @@ async fn the_freeze_and_idle_flags_of_up() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(paused_states(project.path()), [false]);
     wait_for_output(&up, "Reason: idle").await;
-    assert!(
-        up.output()
-            .iter()
-            .any(|l| l.contains("pre-stop called (1)")),
-        "{:#?}",
-        up.output()
-    );
+    assert!(up.printed("pre-stop called (1)"), "{:#?}", up.output());
     assert!(containers_of(&docker, project.path()).await.is_empty());
     assert_eq!(up.stop().0, 0);
 }

@@ -55,14 +55,7 @@ services:
     assert_eq!(r.status(), 200);
     let state: serde_json::Value = r.json().await.unwrap();
     assert_eq!(state["initialize"], 1, "the FC 2.0 initializer ran");
-    let echo: serde_json::Value = http
-        .get(format!("{}/echo", up.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let echo: serde_json::Value = up.get_json("/echo").await;
     assert_eq!(
         echo["headers"]["host"]
             .as_str()
@@ -134,28 +127,14 @@ async fn several_functions_are_served_by_first_path_segment() {
     );
 
     let http = reqwest::Client::new();
-    let a: serde_json::Value = http
-        .get(format!("{}/alpha/items/1?x=2", up.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let a: serde_json::Value = up.get_json("/alpha/items/1?x=2").await;
     assert_eq!(
         a["path"], "/items/1",
         "the function sees the path below its segment"
     );
     assert_eq!(a["query"], "x=2");
     assert_eq!(a["headers"]["x-fc-function-name"], "alpha");
-    let b: serde_json::Value = http
-        .get(format!("{}/beta", up.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let b: serde_json::Value = up.get_json("/beta").await;
     assert_eq!(b["path"], "/");
     assert_eq!(b["headers"]["x-fc-function-name"], "beta");
 

@@ -110,6 +110,15 @@ impl Up {
             .unwrap()
     }
 
+    /// Whether `up` has printed a line holding `needle`.
+    pub fn printed(&self, needle: &str) -> bool {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
+    }
+
     pub fn output(&self) -> Vec<String> {
         self.stdout.lock().unwrap().clone()
     }
@@ -132,7 +141,7 @@ pub fn text(bytes: &[u8]) -> String {
 
 pub async fn wait_for_output(up: &Up, needle: &str) {
     for _ in 0..200 {
-        if up.output().iter().any(|l| l.contains(needle)) {
+        if up.printed(needle) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

@@ -9,6 +9,7 @@
 //!
 //! fcemu runs as the release binary, as a user runs it. Results go to a table and target/bench/report.json.
 
+mod bare_proxy;
 mod load;
 
 use anyhow::{Context, Result, bail};
@@ -37,6 +38,24 @@ struct Args {
     fcemu: PathBuf,
     #[arg(long, default_value = "target/bench/report.json")]
     out: PathBuf,
+    /// Serve only the proxy floor in front of this address, on --bare-proxy-listen, until killed (to
+    /// profile it next to fcemu)
+    #[arg(long, hide = true)]
+    bare_proxy: Option<SocketAddr>,
+    #[arg(long, hide = true, default_value = "127.0.0.1:0")]
+    bare_proxy_listen: SocketAddr,
+    /// Only these cases (comma-separated), to look at one of them closely
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Case>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Case {
+    Warm,
+    Cold,
+    Footprint,
+    Thaw,
+    Burst,
 }
 
 /// How much of each case to run.
@@ -275,6 +294,10 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 async fn warm(docker: &Docker, fcemu: &Fcemu, plan: &Plan) -> Result<Value> {
     // One instance takes every request, kept warm (--no-freeze) so both sides hit the same process.
     let mut first = Connection::open(fcemu.addr).await?;
@@ -288,24 +311,34 @@ async fn warm(docker: &Docker, fcemu: &Fcemu, plan: &Plan) -> Result<Value> {
     )
     .await?;
 
-    let (mut via, mut straight) = (histogram(), histogram());
+    let hop = bare_proxy::start(direct)?;
+
+    let (mut via, mut straight, mut bare) = (histogram(), histogram(), histogram());
     for _ in 0..plan.rounds {
-        // Interleaved rounds, so drift on the machine touches both sides alike.
+        // Interleaved rounds, so drift on the machine touches every side alike.
         load::latency(direct, PATH, 200, plan.latency_requests, &mut straight).await?;
+        load::latency(hop, PATH, 200, plan.latency_requests, &mut bare).await?;
         load::latency(fcemu.addr, PATH, 200, plan.latency_requests, &mut via).await?;
     }
-    let (mut rps_via, mut rps_direct) = (vec![], vec![]);
+    let (mut rps_via, mut rps_direct, mut rps_bare) = (vec![], vec![], vec![]);
     for _ in 0..plan.rounds {
         rps_direct.push(load::throughput(direct, PATH, 32, plan.rps_span).await?);
+        rps_bare.push(load::throughput(hop, PATH, 32, plan.rps_span).await?);
         rps_via.push(load::throughput(fcemu.addr, PATH, 32, plan.rps_span).await?);
     }
     let (fcemu_rps, direct_rps) = (p50(&mut rps_via), p50(&mut rps_direct));
     Ok(json!({
         "fcemu_p50_ms": ms(&via, 0.5), "direct_p50_ms": ms(&straight, 0.5),
         "fcemu_p99_ms": ms(&via, 0.99), "direct_p99_ms": ms(&straight, 0.99),
-        "p50_overhead_ms": round2(ms(&via, 0.5) - ms(&straight, 0.5)),
+        "p50_overhead_ms": round3(ms(&via, 0.5) - ms(&straight, 0.5)),
         "fcemu_rps": fcemu_rps.round(), "direct_rps": direct_rps.round(),
         "rps_ratio": round2(fcemu_rps / direct_rps),
+        // What any proxy hop costs here: the least a hyper reverse proxy adds, measured alongside.
+        "bare_proxy": {
+            "p50_ms": ms(&bare, 0.5), "p99_ms": ms(&bare, 0.99),
+            "p50_overhead_ms": round3(ms(&bare, 0.5) - ms(&straight, 0.5)),
+            "rps": p50(&mut rps_bare).round(),
+        },
     }))
 }
 
@@ -363,12 +396,20 @@ fn phases(header: &str) -> HashMap<String, f64> {
 }
 
 /// A cold start with no emulator: create, start, poll the port every millisecond, `POST /initialize`, the
-/// request. Returns the container, for removal.
-async fn floor_cold_start(docker: &Docker, label: &str) -> Result<String> {
+/// request. Returns the container, for removal, and its phases timed under fcemu's names (milliseconds).
+async fn floor_cold_start(docker: &Docker, label: &str) -> Result<(String, Vec<(String, f64)>)> {
+    let mut phases = vec![];
+    let mut lap = Instant::now();
+    let mut phase = |name: &str| {
+        phases.push((name.to_string(), lap.elapsed().as_secs_f64() * 1000.0));
+        lap = Instant::now();
+    };
     let id = floor_container(docker, label).await?;
+    phase("instance-create");
     docker.start_container(&id, None).await?;
     let addr = container_addr(docker, &id).await?;
     wait_listening(addr).await?;
+    phase("runtime-init");
     let mut conn = Connection::open(addr).await?;
     let (status, _, _) = conn
         .request("POST", "/initialize", &[], bytes::Bytes::new())
@@ -376,13 +417,39 @@ async fn floor_cold_start(docker: &Docker, label: &str) -> Result<String> {
     if status != 200 {
         bail!("the floor's POST /initialize answered {status}");
     }
+    phase("init-hook");
     conn.get(PATH, &[]).await?;
-    Ok(id)
+    Ok((id, phases))
+}
+
+/// Milliseconds samples by phase name, reported as p50s named `<phase>_ms`.
+#[derive(Default)]
+struct PhaseSamples(HashMap<String, Vec<f64>>);
+
+impl PhaseSamples {
+    fn add(&mut self, phases: impl IntoIterator<Item = (String, f64)>) {
+        for (name, ms) in phases {
+            self.0.entry(name).or_default().push(ms);
+        }
+    }
+
+    fn p50s(self) -> Value {
+        let mut out = serde_json::Map::new();
+        for (name, mut samples) in self.0 {
+            out.insert(
+                name.replace('-', "_") + "_ms",
+                json!(round2(p50(&mut samples))),
+            );
+        }
+        Value::Object(out)
+    }
 }
 
 async fn cold(docker: &Docker, fcemu: &Fcemu, plan: &Plan) -> Result<Value> {
-    let mut via = vec![];
-    let mut parts: HashMap<String, Vec<f64>> = HashMap::new();
+    let label = fcemu.dir.path().display().to_string();
+    let (mut via, mut floor) = (vec![], vec![]);
+    let (mut via_phases, mut floor_phases) = (PhaseSamples::default(), PhaseSamples::default());
+    // Interleaved rounds, so drift on the machine and in the engine touches both sides alike.
     for _ in 0..plan.cold_rounds {
         fcemu
             .control("POST", "/_fcemu/functions/f/reclaim", None)
@@ -399,31 +466,30 @@ async fn cold(docker: &Docker, fcemu: &Fcemu, plan: &Plan) -> Result<Value> {
             .get("server-timing")
             .and_then(|v| v.to_str().ok())
             .context("no Server-Timing on a cold start")?;
-        for (name, dur) in phases(timing) {
-            parts.entry(name).or_default().push(dur);
-        }
-    }
-    let label = fcemu.dir.path().display().to_string();
-    // The floor: the same sequence, straight on the Docker API.
-    let mut floor = vec![];
-    for _ in 0..plan.cold_rounds {
+        via_phases.add(phases(timing));
+
+        // The floor: the same sequence, straight on the Docker API.
         let started = Instant::now();
-        let id = floor_cold_start(docker, &label).await?;
+        let (id, phases) = floor_cold_start(docker, &label).await?;
         floor.push(started.elapsed().as_secs_f64() * 1000.0);
+        floor_phases.add(phases);
         remove(docker, &id).await;
     }
     let (fcemu_p50, floor_p50) = (p50(&mut via), p50(&mut floor));
-    let mut phase_p50: HashMap<String, f64> = HashMap::new();
-    for (name, mut samples) in parts {
-        phase_p50.insert(name.replace('-', "_") + "_ms", round2(p50(&mut samples)));
-    }
     Ok(json!({
         "fcemu_p50_ms": round2(fcemu_p50), "floor_p50_ms": round2(floor_p50),
-        "overhead_ms": round2(fcemu_p50 - floor_p50), "phases": phase_p50,
+        "overhead_ms": round2(fcemu_p50 - floor_p50),
+        "phases": via_phases.p50s(), "floor_phases": floor_phases.p50s(),
     }))
 }
 
-async fn burst(docker: &Docker, binary: &Path, plan: &Plan, one_cold_ms: f64) -> Result<Value> {
+/// `one_cold_ms`: one cold start through fcemu, for the sequential estimate; measured here when absent.
+async fn burst(
+    docker: &Docker,
+    binary: &Path,
+    plan: &Plan,
+    one_cold_ms: Option<f64>,
+) -> Result<Value> {
     let fcemu = Fcemu::start(binary, 1, &["--no-freeze"])?;
     let label = fcemu.dir.path().display().to_string();
     let started = Instant::now();
@@ -458,9 +524,19 @@ async fn burst(docker: &Docker, binary: &Path, plan: &Plan, one_cold_ms: f64) ->
         futures_util::future::join_all((0..plan.burst).map(|_| floor_cold_start(docker, &label)))
             .await;
     let floor_ms = started.elapsed().as_secs_f64() * 1000.0;
-    for id in starts.iter().flatten() {
+    for (id, _) in starts.iter().flatten() {
         remove(docker, id).await;
     }
+    let one_cold_ms = match one_cold_ms {
+        Some(ms) => ms,
+        None => {
+            let started = Instant::now();
+            let (id, _) = floor_cold_start(docker, &label).await?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            remove(docker, &id).await;
+            ms
+        }
+    };
     let sequential = one_cold_ms * plan.burst as f64;
     Ok(json!({
         "requests": plan.burst, "answered": answered, "lost": plan.burst - answered,
@@ -503,78 +579,107 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 fn print_table(r: &Value, instances: u32) {
-    let w = &r["warm"];
-    let t = &r["thaw"];
-    let c = &r["cold"];
-    let b = &r["burst"];
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     println!(
         "\n{:<34} {:>12} {:>12} {:>12}  target",
         "", "fcemu", "floor", "difference"
     );
-    println!(
-        "{:<34} {:>9.3} ms {:>9.3} ms {:>+9.3} ms  <= +0.1 ms  {}",
-        "warm p50 (1 connection)",
-        f(&w["fcemu_p50_ms"]),
-        f(&w["direct_p50_ms"]),
-        f(&w["p50_overhead_ms"]),
-        verdict(f(&w["p50_overhead_ms"]) <= 0.1)
-    );
-    println!(
-        "{:<34} {:>9.3} ms {:>9.3} ms",
-        "warm p99 (1 connection)",
-        f(&w["fcemu_p99_ms"]),
-        f(&w["direct_p99_ms"])
-    );
-    println!(
-        "{:<34} {:>10.0}/s {:>10.0}/s {:>11.2}x  >= 0.70x    {}",
-        "warm throughput (32 connections)",
-        f(&w["fcemu_rps"]),
-        f(&w["direct_rps"]),
-        f(&w["rps_ratio"]),
-        verdict(f(&w["rps_ratio"]) >= 0.70)
-    );
-    println!(
-        "{:<34} {:>9.3} ms {:>9.3} ms {:>+9.3} ms  <= +2 ms    {}",
-        "thaw p50",
-        f(&t["fcemu_p50_ms"]),
-        f(&t["floor_p50_ms"]),
-        f(&t["overhead_ms"]),
-        verdict(f(&t["overhead_ms"]) <= 2.0)
-    );
-    println!(
-        "{:<34} {:>9.2} ms {:>9.2} ms {:>+9.2} ms  <= +10 ms   {}",
-        "cold start p50",
-        f(&c["fcemu_p50_ms"]),
-        f(&c["floor_p50_ms"]),
-        f(&c["overhead_ms"]),
-        verdict(f(&c["overhead_ms"]) <= 10.0)
-    );
-    println!("{:<34} {}", "cold start phases (p50)", c["phases"]);
-    println!(
-        "{:<34} {:>9.0} ms {:>9.0} ms {:>+9.0} ms  all answered, in parallel  {}",
-        format!(
-            "burst: {} at once ({} answered)",
-            b["requests"], b["answered"]
-        ),
-        f(&b["total_ms"]),
-        f(&b["floor_total_ms"]),
-        f(&b["total_ms"]) - f(&b["floor_total_ms"]),
-        verdict(b["lost"] == 0 && f(&b["total_ms"]) < f(&b["sequential_estimate_ms"]))
-    );
-    println!(
-        "{:<34} {} instances; one after another would take ~{:.0} ms ({:.1}x)",
-        "",
-        b["instances"],
-        f(&b["sequential_estimate_ms"]),
-        f(&b["speedup"])
-    );
-    let rss = f(&r["rss_mb_50_instances"]);
-    println!(
-        "{:<34} {rss:>9.1} MB  ({instances} instances)  < 50 MB  {}",
-        "fcemu resident memory",
-        verdict(rss < 50.0)
-    );
+    let w = &r["warm"];
+    if !w.is_null() {
+        println!(
+            "{:<34} {:>9.3} ms {:>9.3} ms {:>+9.3} ms  <= +0.1 ms  {}",
+            "warm p50 (1 connection)",
+            f(&w["fcemu_p50_ms"]),
+            f(&w["direct_p50_ms"]),
+            f(&w["p50_overhead_ms"]),
+            verdict(f(&w["p50_overhead_ms"]) <= 0.1)
+        );
+        println!(
+            "{:<34} {:>9.3} ms {:>9.3} ms",
+            "warm p99 (1 connection)",
+            f(&w["fcemu_p99_ms"]),
+            f(&w["direct_p99_ms"])
+        );
+        println!(
+            "{:<34} {:>10.0}/s {:>10.0}/s {:>11.2}x  >= 0.70x    {}",
+            "warm throughput (32 connections)",
+            f(&w["fcemu_rps"]),
+            f(&w["direct_rps"]),
+            f(&w["rps_ratio"]),
+            verdict(f(&w["rps_ratio"]) >= 0.70)
+        );
+        let bare = &w["bare_proxy"];
+        println!(
+            "{:<34} {:>9.3} ms {:>9.3} ms {:>+9.3} ms  (any proxy hop; {:.0}/s at 32 connections)",
+            "  a bare hyper proxy, p50",
+            f(&bare["p50_ms"]),
+            f(&w["direct_p50_ms"]),
+            f(&bare["p50_overhead_ms"]),
+            f(&bare["rps"])
+        );
+    }
+    let t = &r["thaw"];
+    if !t.is_null() {
+        println!(
+            "{:<34} {:>9.3} ms {:>9.3} ms {:>+9.3} ms  <= +2 ms    {}",
+            "thaw p50",
+            f(&t["fcemu_p50_ms"]),
+            f(&t["floor_p50_ms"]),
+            f(&t["overhead_ms"]),
+            verdict(f(&t["overhead_ms"]) <= 2.0)
+        );
+    }
+    let c = &r["cold"];
+    if !c.is_null() {
+        println!(
+            "{:<34} {:>9.2} ms {:>9.2} ms {:>+9.2} ms  <= +10 ms   {}",
+            "cold start p50",
+            f(&c["fcemu_p50_ms"]),
+            f(&c["floor_p50_ms"]),
+            f(&c["overhead_ms"]),
+            verdict(f(&c["overhead_ms"]) <= 10.0)
+        );
+        for phase in ["instance_create_ms", "runtime_init_ms", "init_hook_ms"] {
+            println!(
+                "{:<34} {:>9.2} ms {:>9.2} ms {:>+9.2} ms",
+                format!(
+                    "  {} (p50)",
+                    phase.trim_end_matches("_ms").replace('_', " ")
+                ),
+                f(&c["phases"][phase]),
+                f(&c["floor_phases"][phase]),
+                f(&c["phases"][phase]) - f(&c["floor_phases"][phase]),
+            );
+        }
+    }
+    let b = &r["burst"];
+    if !b.is_null() {
+        println!(
+            "{:<34} {:>9.0} ms {:>9.0} ms {:>+9.0} ms  all answered, in parallel  {}",
+            format!(
+                "burst: {} at once ({} answered)",
+                b["requests"], b["answered"]
+            ),
+            f(&b["total_ms"]),
+            f(&b["floor_total_ms"]),
+            f(&b["total_ms"]) - f(&b["floor_total_ms"]),
+            verdict(b["lost"] == 0 && f(&b["total_ms"]) < f(&b["sequential_estimate_ms"]))
+        );
+        println!(
+            "{:<34} {} instances; one after another would take ~{:.0} ms ({:.1}x)",
+            "",
+            b["instances"],
+            f(&b["sequential_estimate_ms"]),
+            f(&b["speedup"])
+        );
+    }
+    if let Some(rss) = r["rss_mb_50_instances"].as_f64() {
+        println!(
+            "{:<34} {rss:>9.1} MB  ({instances} instances)  < 50 MB  {}",
+            "fcemu resident memory",
+            verdict(rss < 50.0)
+        );
+    }
 }
 
 // One thread: the generator shares the machine with fcemu and the function, and worker threads of its
@@ -582,6 +687,11 @@ fn print_table(r: &Value, instances: u32) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(upstream) = args.bare_proxy {
+        let addr = bare_proxy::start_on(args.bare_proxy_listen, upstream)?;
+        eprintln!("the proxy floor listens on {addr}, in front of {upstream}");
+        std::future::pending::<()>().await;
+    }
     let plan = Plan::new(args.short);
     let docker = Docker::connect_with_defaults()?
         .negotiate_version()
@@ -592,35 +702,42 @@ async fn main() -> Result<()> {
         .await
         .context("the fixture image is missing: run scripts/build-fixtures.sh")?;
 
-    eprintln!("warm: one instance, direct vs through fcemu");
-    let main = Fcemu::start(&args.fcemu, 100, &["--no-freeze"])?;
-    let warm = warm(&docker, &main, &plan).await?;
-    eprintln!("cold: fcemu vs create/start/poll/initialize/request on the Docker API");
-    let cold = cold(&docker, &main, &plan).await?;
-    eprintln!(
-        "footprint: {} provisioned instances",
-        plan.footprint_instances
-    );
-    let rss = footprint(&main, &plan).await?;
-    main.stop()?;
-    eprintln!("thaw: a frozen instance through fcemu vs docker unpause + the direct request");
-    let thaw = thaw(&docker, &args.fcemu, &plan).await?;
-    eprintln!(
-        "burst: {} simultaneous requests, no instance, concurrency 1",
-        plan.burst
-    );
-    let burst = burst(
-        &docker,
-        &args.fcemu,
-        &plan,
-        cold["fcemu_p50_ms"].as_f64().unwrap_or(0.0),
-    )
-    .await?;
+    let runs = |case: Case| args.only.is_empty() || args.only.contains(&case);
+    let mut report =
+        json!({ "short": args.short, "footprint_instances": plan.footprint_instances });
 
-    let report = json!({
-        "short": args.short, "warm": warm, "thaw": thaw, "cold": cold, "burst": burst,
-        "rss_mb_50_instances": round2(rss), "footprint_instances": plan.footprint_instances,
-    });
+    if runs(Case::Warm) || runs(Case::Cold) || runs(Case::Footprint) {
+        let main = Fcemu::start(&args.fcemu, 100, &["--no-freeze"])?;
+        if runs(Case::Warm) {
+            eprintln!("warm: one instance, direct vs a bare proxy vs through fcemu");
+            report["warm"] = warm(&docker, &main, &plan).await?;
+        }
+        if runs(Case::Cold) {
+            eprintln!("cold: fcemu vs create/start/poll/initialize/request on the Docker API");
+            report["cold"] = cold(&docker, &main, &plan).await?;
+        }
+        if runs(Case::Footprint) {
+            eprintln!(
+                "footprint: {} provisioned instances",
+                plan.footprint_instances
+            );
+            report["rss_mb_50_instances"] = json!(round2(footprint(&main, &plan).await?));
+        }
+        main.stop()?;
+    }
+    if runs(Case::Thaw) {
+        eprintln!("thaw: a frozen instance through fcemu vs docker unpause + the direct request");
+        report["thaw"] = thaw(&docker, &args.fcemu, &plan).await?;
+    }
+    if runs(Case::Burst) {
+        eprintln!(
+            "burst: {} simultaneous requests, no instance, concurrency 1",
+            plan.burst
+        );
+        let one_cold_ms = report["cold"]["fcemu_p50_ms"].as_f64();
+        report["burst"] = burst(&docker, &args.fcemu, &plan, one_cold_ms).await?;
+    }
+
     print_table(&report, plan.footprint_instances);
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;

@@ -26,7 +26,39 @@ pub struct Event {
     pub error: Option<String>,
     /// Event-specific fields (`initDurationMs` and its parts, `coldStart`, `billedDurationMs`, ...).
     #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
+    pub extra: Extra,
+}
+
+/// An event's own fields, in the order they were added. An event has a handful at most, so a list is
+/// cheaper to build than a map, and events are built on every request.
+#[derive(Debug, Clone, Default)]
+pub struct Extra(Vec<(&'static str, serde_json::Value)>);
+
+impl Extra {
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+/// `extra["key"]`, `null` when absent, as with a JSON map.
+impl std::ops::Index<&str> for Extra {
+    type Output = serde_json::Value;
+
+    fn index(&self, key: &str) -> &serde_json::Value {
+        static NULL: serde_json::Value = serde_json::Value::Null;
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+impl Serialize for Extra {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 impl Event {
@@ -41,7 +73,7 @@ impl Event {
             status: None,
             reason: None,
             error: None,
-            extra: serde_json::Map::new(),
+            extra: Extra::default(),
         }
     }
 
@@ -70,8 +102,13 @@ impl Event {
         self
     }
 
-    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
-        self.extra.insert(key.to_string(), value.into());
+    /// Adds a field; a key given twice keeps the last value.
+    pub fn with(mut self, key: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        let value = value.into();
+        match self.extra.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.extra.0.push((key, value)),
+        }
         self
     }
 }

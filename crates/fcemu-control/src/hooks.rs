@@ -127,7 +127,7 @@ impl<'a> HookRun<'a> {
             instance,
             Some(&request_id),
             Some(kind),
-            &format!("FC {word} Start RequestId: {request_id}"),
+            format!("FC {word} Start RequestId: {request_id}"),
         );
         instance.begin_activity(&request_id, kind);
         HookRun {
@@ -160,7 +160,7 @@ impl<'a> HookRun<'a> {
                 self.instance,
                 Some(&self.request_id),
                 Some(self.kind),
-                &format!("FC {word} Failed RequestId: {}: {err}", self.request_id),
+                format!("FC {word} Failed RequestId: {}: {err}", self.request_id),
             );
         }
         self.shared.events.emit(e);
@@ -169,7 +169,7 @@ impl<'a> HookRun<'a> {
             self.instance,
             Some(&self.request_id),
             Some(self.kind),
-            &format!(
+            format!(
                 "FC {word} End RequestId: {} Duration: {:.2} ms",
                 self.request_id,
                 ms(elapsed)

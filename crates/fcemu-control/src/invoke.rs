@@ -47,7 +47,17 @@ const HOP_BY_HOP: [HeaderName; 6] = [
     header::PROXY_AUTHORIZATION,
 ];
 
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name) || name == "keep-alive" || name == "proxy-connection"
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    strip_headers(headers, |_| false);
+}
+
+/// Removes the hop-by-hop headers, those the `Connection` header names, and those `also` picks. One pass
+/// over the names finds them: most messages carry few or none, and then nothing is allocated or rehashed.
+fn strip_headers(headers: &mut HeaderMap, also: impl Fn(&HeaderName) -> bool) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -55,11 +65,14 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    for name in HOP_BY_HOP.iter().chain(&named) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| is_hop_by_hop(k) || named.contains(k) || also(k))
+        .cloned()
+        .collect();
+    for name in doomed {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
 }
 
 /// FC's shape for errors of the service itself: status, `{"Code","Message","RequestId"}`.
@@ -179,17 +192,15 @@ async fn forward(
     let (mut parts, body) = req.into_parts();
 
     // FC forbids clients to send x-fc-* headers: they are removed, then FC's own are set.
-    let client_fc: Vec<HeaderName> = parts
-        .headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("x-fc-"))
-        .cloned()
-        .collect();
-    for name in client_fc {
-        parts.headers.remove(name);
+    strip_headers(&mut parts.headers, |name| {
+        name.as_str().starts_with("x-fc-")
+    });
+    // Room for FC's headers at once, rather than a rehash each time the map outgrows itself.
+    parts.headers.reserve(function.common_headers.len() + 4);
+    for (name, value) in &function.common_headers {
+        // Every client x-fc-* header is gone: nothing to replace.
+        parts.headers.append(name.clone(), value.clone());
     }
-    strip_hop_by_hop(&mut parts.headers);
-    parts.headers.extend(function.common_headers.clone());
     parts.headers.insert(
         "x-fc-request-id",
         HeaderValue::from_str(&request_id).expect("ids are ASCII"),
@@ -286,6 +297,7 @@ async fn forward(
 
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    parts.headers.reserve(4);
     parts.headers.insert(
         "x-fc-request-id",
         HeaderValue::from_str(&request_id).expect("ids are ASCII"),
@@ -352,7 +364,7 @@ impl InvokeRecord {
             instance,
             Some(&request_id),
             Some(HookKind::Invoke),
-            &format!("FC Invoke Start RequestId: {request_id}"),
+            ["FC Invoke Start RequestId: ", &request_id].concat(),
         );
         instance.begin_activity(&request_id, HookKind::Invoke);
         InvokeRecord {
@@ -385,7 +397,8 @@ impl InvokeRecord {
         let instance = lease.instance.clone();
         let elapsed = self.started.elapsed();
         let duration_ms = ms(elapsed);
-        let billed_ms = duration_ms.ceil().max(1.0);
+        // FC bills whole milliseconds, at least one.
+        let billed_ms = (elapsed.as_micros().div_ceil(1000) as u64).max(1);
         if let Some(active) = instance.end_activity(&self.request_id) {
             self.function.billing.active(active);
         }
@@ -407,12 +420,15 @@ impl InvokeRecord {
             &instance,
             Some(rid),
             Some(HookKind::Invoke),
-            &format!("FC Invoke End RequestId: {rid}"),
+            ["FC Invoke End RequestId: ", rid].concat(),
         );
-        let memory_size = self.function.spec.memory_size_mb;
-        let report = format!(
-            "RequestId: {rid} InstanceId: {} Status: {status} Duration: {duration_ms:.2} ms Billed Duration: {billed_ms} ms Memory Size: {memory_size} MB",
-            instance.id
+        let report = report_line(
+            rid,
+            &instance.id,
+            status,
+            elapsed,
+            billed_ms,
+            self.function.spec.memory_size_mb,
         );
         let init = self.cold.map(|init| init.describe());
         let fresh = self.function.fresh_memory_peak_mb(&instance);
@@ -439,7 +455,7 @@ impl InvokeRecord {
                         &instance,
                         Some(&rid),
                         Some(HookKind::Invoke),
-                        &report,
+                        report,
                     );
                 });
             }
@@ -452,7 +468,7 @@ impl InvokeRecord {
                     &instance,
                     Some(rid),
                     Some(HookKind::Invoke),
-                    &report,
+                    report,
                 );
             }
         }
@@ -468,10 +484,37 @@ impl Drop for InvokeRecord {
     }
 }
 
+/// FC's report line, but for its end (see [`complete_report`]). Written piece by piece: it is made for every
+/// request, and floating-point formatting would cost several times as much.
+fn report_line(
+    request_id: &str,
+    instance_id: &str,
+    status: u16,
+    elapsed: std::time::Duration,
+    billed_ms: u64,
+    memory_size_mb: u32,
+) -> String {
+    use std::fmt::Write;
+    let hundredths = (elapsed.as_micros() + 5) / 10;
+    let mut report = String::with_capacity(200);
+    report.push_str("RequestId: ");
+    report.push_str(request_id);
+    report.push_str(" InstanceId: ");
+    report.push_str(instance_id);
+    let _ = write!(
+        report,
+        " Status: {status} Duration: {}.{:02} ms Billed Duration: {billed_ms} ms Memory Size: {memory_size_mb} MB",
+        hundredths / 100,
+        hundredths % 100
+    );
+    report
+}
+
 /// The report line's end: `Max Memory Used` when known, and the cold start's `Init Duration`.
 fn complete_report(mut report: String, peak_mb: Option<u64>, init: Option<&str>) -> String {
+    use std::fmt::Write;
     if let Some(peak) = peak_mb {
-        report.push_str(&format!(" Max Memory Used: {peak} MB"));
+        let _ = write!(report, " Max Memory Used: {peak} MB");
     }
     if let Some(init) = init {
         report.push(' ');

@@ -913,7 +913,7 @@ impl Function {
             &instance,
             None,
             None,
-            &format!(
+            format!(
                 "FC Instance Ready InstanceId: {instance_id} {}",
                 init_duration.describe()
             ),
@@ -1086,7 +1086,7 @@ impl Function {
         instance: &Instance,
         request_id: Option<&str>,
         hook: Option<HookKind>,
-        line: &str,
+        line: impl Into<String>,
     ) {
         let now = SystemTime::now();
         shared.logs.push(LogRecord {
@@ -1095,7 +1095,7 @@ impl Function {
             instance_id: instance.id.clone(),
             request_id: request_id.map(str::to_string),
             stream: "system",
-            line: line.to_string(),
+            line: line.into(),
             hook,
         });
     }
@@ -1189,7 +1189,7 @@ impl Function {
             &instance,
             None,
             None,
-            &format!(
+            format!(
                 "FC Instance Destroyed InstanceId: {id} Reason: {}",
                 reason.as_str()
             ),

@@ -8,8 +8,7 @@ use fcemu_control::{Body, ControlPlane, InvocationKind, fc_error_response, ids};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::sync::Arc;
@@ -24,7 +23,9 @@ pub async fn serve(
     grace: Duration,
 ) {
     let gateway = Arc::new(Gateway::new(cp));
-    let builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1, as FC's HTTP triggers speak it to clients; no protocol sniffing on every connection.
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.keep_alive(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -46,10 +47,7 @@ pub async fn serve(
             let gateway = gateway.clone();
             async move { Ok::<_, std::convert::Infallible>(gateway.handle(req).await) }
         });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = conn.await;
         });

@@ -1,42 +1,57 @@
 //! The proxy floor: the least an HTTP/1 reverse proxy built on hyper can do. Each client connection gets
 //! one upstream connection, and every request goes through unchanged, with no routing, no headers added and
-//! no bookkeeping. It runs on a thread of its own with a one-thread runtime, as `fcemu up` serves by default,
+//! no bookkeeping. It runs as a process of its own on a one-thread runtime, as `fcemu up` does by default,
 //! so what fcemu adds over it is the cost of being an emulator rather than the cost of a hop.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use std::io::BufRead;
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 
-/// Starts the proxy in front of `upstream` and returns the address it listens on. It serves until the
-/// process ends.
-pub fn start(upstream: SocketAddr) -> Result<SocketAddr> {
-    start_on("127.0.0.1:0".parse()?, upstream)
+/// The floor running as a child process (this same binary with `--bare-proxy`); killed when dropped.
+pub struct BareProxy {
+    child: Child,
+    pub addr: SocketAddr,
 }
 
-pub fn start_on(listen: SocketAddr, upstream: SocketAddr) -> Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind(listen)?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    std::thread::Builder::new()
-        .name("bare-proxy".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for the proxy floor");
-            runtime.block_on(serve(listener, upstream));
-        })
-        .context("starting the proxy floor's thread")?;
-    Ok(addr)
+impl BareProxy {
+    pub fn spawn(upstream: SocketAddr) -> Result<BareProxy> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("--bare-proxy")
+            .arg(upstream.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the proxy floor")?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().context("the proxy floor's stdout")?;
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        match line.trim().parse() {
+            Ok(addr) => Ok(BareProxy { child, addr }),
+            Err(_) => {
+                let _ = child.kill();
+                bail!("the proxy floor did not say where it listens (said {line:?})")
+            }
+        }
+    }
 }
 
-async fn serve(listener: std::net::TcpListener, upstream: SocketAddr) {
-    let listener = TcpListener::from_std(listener).expect("a listener");
+impl Drop for BareProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The child's side: listens on `listen`, prints the address on stdout, and serves until killed.
+pub async fn run(listen: SocketAddr, upstream: SocketAddr) -> Result<()> {
+    let listener = TcpListener::bind(listen).await?;
+    println!("{}", listener.local_addr()?);
     loop {
         let Ok((client, _)) = listener.accept().await else {
             continue;

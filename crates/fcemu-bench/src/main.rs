@@ -38,8 +38,8 @@ struct Args {
     fcemu: PathBuf,
     #[arg(long, default_value = "target/bench/report.json")]
     out: PathBuf,
-    /// Serve only the proxy floor in front of this address, on --bare-proxy-listen, until killed (to
-    /// profile it next to fcemu)
+    /// Serve only the proxy floor in front of this address, on --bare-proxy-listen, until killed (the
+    /// warm case runs it so; by hand, to profile it next to fcemu)
     #[arg(long, hide = true)]
     bare_proxy: Option<SocketAddr>,
     #[arg(long, hide = true, default_value = "127.0.0.1:0")]
@@ -311,7 +311,8 @@ async fn warm(docker: &Docker, fcemu: &Fcemu, plan: &Plan) -> Result<Value> {
     )
     .await?;
 
-    let hop = bare_proxy::start(direct)?;
+    let floor = bare_proxy::BareProxy::spawn(direct)?;
+    let hop = floor.addr;
 
     let (mut via, mut straight, mut bare) = (histogram(), histogram(), histogram());
     for _ in 0..plan.rounds {
@@ -688,9 +689,7 @@ fn print_table(r: &Value, instances: u32) {
 async fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(upstream) = args.bare_proxy {
-        let addr = bare_proxy::start_on(args.bare_proxy_listen, upstream)?;
-        eprintln!("the proxy floor listens on {addr}, in front of {upstream}");
-        std::future::pending::<()>().await;
+        return bare_proxy::run(args.bare_proxy_listen, upstream).await;
     }
     let plan = Plan::new(args.short);
     let docker = Docker::connect_with_defaults()?

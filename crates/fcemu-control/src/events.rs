@@ -1,6 +1,7 @@
 //! The lifecycle event stream (interface.md): one JSON object per event, kept for the run and broadcast.
 
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// One lifecycle event. Field names are the contract: scripts read them.
@@ -11,11 +12,11 @@ pub struct Event {
     #[serde(serialize_with = "rfc3339_millis")]
     pub ts: SystemTime,
     pub event: &'static str,
-    pub function_name: String,
+    pub function_name: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<String>,
+    pub instance_id: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub request_id: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,12 +63,18 @@ impl Serialize for Extra {
 }
 
 impl Event {
-    pub fn new(event: &'static str, function_name: &str, instance_id: Option<&str>) -> Self {
+    /// Names are shared (`Arc<str>`): an event is made on every request, and copying them each time would
+    /// cost an allocation apiece.
+    pub fn new(
+        event: &'static str,
+        function_name: &Arc<str>,
+        instance_id: Option<&Arc<str>>,
+    ) -> Self {
         Event {
             ts: SystemTime::now(),
             event,
-            function_name: function_name.to_string(),
-            instance_id: instance_id.map(str::to_string),
+            function_name: function_name.clone(),
+            instance_id: instance_id.cloned(),
             request_id: None,
             duration_ms: None,
             status: None,
@@ -77,8 +84,8 @@ impl Event {
         }
     }
 
-    pub fn request(mut self, id: &str) -> Self {
-        self.request_id = Some(id.to_string());
+    pub fn request(mut self, id: &Arc<str>) -> Self {
+        self.request_id = Some(id.clone());
         self
     }
 
@@ -119,11 +126,36 @@ pub fn round_ms(ms: f64) -> f64 {
 }
 
 pub fn rfc3339_millis<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&humantime::format_rfc3339_millis(*t))
+    s.serialize_str(&timestamp(*t))
 }
 
+/// `2026-11-22T05:08:17.879Z`. Every record written out needs one, many within the same second: the date
+/// and time of day are formatted once per second (per thread) and only the milliseconds each time.
 pub fn timestamp(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    use std::cell::RefCell;
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let since_epoch = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let millis = since_epoch.subsec_millis();
+    SECOND.with(|cell| {
+        let mut second = cell.borrow_mut();
+        if second.0 != secs {
+            // "YYYY-MM-DDTHH:MM:SSZ" without its Z.
+            let mut text = humantime::format_rfc3339_seconds(t).to_string();
+            text.pop();
+            *second = (secs, text);
+        }
+        let mut out = String::with_capacity(24);
+        out.push_str(&second.1);
+        out.push('.');
+        for divisor in [100, 10, 1] {
+            out.push(char::from_digit(millis / divisor % 10, 10).expect("a decimal digit"));
+        }
+        out.push('Z');
+        out
+    })
 }
 
 /// Every event of the run, in order.
@@ -132,5 +164,24 @@ pub type EventBus = crate::journal::Journal<Event>;
 impl EventBus {
     pub fn emit(&self, event: Event) {
         self.push(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn timestamps_match_rfc3339_with_milliseconds_across_seconds() {
+        let base = UNIX_EPOCH + Duration::from_millis(1_795_000_000_000);
+        for offset_ms in [0, 1, 999, 1000, 1007, 61_050, 86_400_123] {
+            let t = base + Duration::from_millis(offset_ms);
+            assert_eq!(
+                timestamp(t),
+                humantime::format_rfc3339_millis(t).to_string(),
+                "{offset_ms}"
+            );
+        }
     }
 }

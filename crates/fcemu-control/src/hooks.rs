@@ -7,7 +7,8 @@ use crate::pool::Function;
 use crate::{Event, Shared, client, ids};
 use bytes::Bytes;
 use fcemu_spec::{Hook, HookAction};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::{Method, Request, StatusCode};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -51,13 +52,7 @@ async fn call_http_hook(
         .uri(path)
         .body(client::empty_body())
         .expect("a valid hook request");
-    let headers = req.headers_mut();
-    headers.extend(function.common_headers.clone());
-    headers.insert(
-        "x-fc-request-id",
-        HeaderValue::from_str(request_id).expect("ids are ASCII"),
-    );
-    headers.insert("x-fc-control-path", HeaderValue::from_static(path));
+    function.set_fc_headers(req.headers_mut(), request_id, path);
     let call = async {
         instance
             .connections
@@ -102,7 +97,7 @@ struct HookRun<'a> {
     function: &'a Function,
     instance: &'a Instance,
     kind: HookKind,
-    request_id: String,
+    request_id: Arc<str>,
     started: Instant,
 }
 
@@ -118,7 +113,7 @@ impl<'a> HookRun<'a> {
         let request_id = ids::request_id();
         let (event, word) = names(kind);
         shared.events.emit(
-            Event::new(event.0, &function.spec.name, Some(&instance.id))
+            Event::new(event.0, &function.name, Some(&instance.id))
                 .request(&request_id)
                 .with("handler", Function::hook_action_label(&hook.action)),
         );
@@ -147,7 +142,7 @@ impl<'a> HookRun<'a> {
         }
         self.function.billing.hook_execution();
         let (event, word) = names(self.kind);
-        let mut e = Event::new(event.1, &self.function.spec.name, Some(&self.instance.id))
+        let mut e = Event::new(event.1, &self.function.name, Some(&self.instance.id))
             .request(&self.request_id)
             .duration(ms(elapsed));
         if let Some(s) = status {

@@ -30,8 +30,9 @@ fn push_hex(out: &mut String, value: u64, digits: u32) {
     }
 }
 
-pub fn request_id() -> String {
-    id_with_prefix('1')
+/// Shared: a request's id goes into its events and log lines.
+pub fn request_id() -> std::sync::Arc<str> {
+    id_with_prefix('1').into()
 }
 
 pub fn instance_id() -> String {

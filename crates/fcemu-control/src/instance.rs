@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 /// The states of interface.md's `/_fcemu/instances`.
@@ -103,7 +103,7 @@ pub fn ms(d: Duration) -> f64 {
 /// A window of time in which the instance worked for one request or hook.
 #[derive(Debug, Clone)]
 struct Activity {
-    request_id: String,
+    request_id: Arc<str>,
     hook: HookKind,
     start: SystemTime,
     end: Option<SystemTime>,
@@ -116,8 +116,9 @@ const LATE_LINE_GRACE: Duration = Duration::from_secs(2);
 const ACTIVITIES_KEPT: usize = 256;
 
 pub struct Instance {
-    pub id: String,
-    pub function_name: String,
+    /// Shared by every event and log line of the instance, rather than copied into each.
+    pub id: Arc<str>,
+    pub function_name: Arc<str>,
     pub created_at: SystemTime,
     /// Set by Instance Create.
     container_id: OnceLock<String>,
@@ -145,8 +146,8 @@ pub struct Instance {
 impl Instance {
     pub fn new(id: String, function_name: String, created_at: SystemTime) -> Self {
         Instance {
-            id,
-            function_name,
+            id: id.into(),
+            function_name: function_name.into(),
             created_at,
             container_id: OnceLock::new(),
             addr: OnceLock::new(),
@@ -216,7 +217,7 @@ impl Instance {
         !self.cold_start_reported.swap(true, Ordering::SeqCst)
     }
 
-    pub fn begin_activity(&self, request_id: &str, hook: HookKind) {
+    pub fn begin_activity(&self, request_id: &Arc<str>, hook: HookKind) {
         {
             let mut busy = self.busy.lock().unwrap();
             if busy.0 == 0 {
@@ -229,7 +230,7 @@ impl Instance {
             a.pop_front();
         }
         a.push_back(Activity {
-            request_id: request_id.to_string(),
+            request_id: request_id.clone(),
             hook,
             start: SystemTime::now(),
             end: None,
@@ -244,7 +245,7 @@ impl Instance {
             if let Some(act) = a
                 .iter_mut()
                 .rev()
-                .find(|a| a.request_id == request_id && a.end.is_none())
+                .find(|a| *a.request_id == *request_id && a.end.is_none())
             {
                 act.end = Some(SystemTime::now());
             }
@@ -261,7 +262,7 @@ impl Instance {
     /// The request and hook a line printed at `ts` belongs to: the one window that holds it, or else the
     /// window that closed just before it. With several requests at once on the instance, a line that more
     /// than one window holds cannot be attributed and gets none.
-    pub fn attribute(&self, ts: SystemTime) -> Option<(String, HookKind)> {
+    pub fn attribute(&self, ts: SystemTime) -> Option<(Arc<str>, HookKind)> {
         let a = self.activities.lock().unwrap();
         let mut holding = a
             .iter()
@@ -292,7 +293,7 @@ mod tests {
     fn lines_go_to_the_window_that_holds_them_or_just_closed() {
         let i = instance();
         let before = SystemTime::now();
-        i.begin_activity("r1", HookKind::Initialize);
+        i.begin_activity(&"r1".into(), HookKind::Initialize);
         let during = SystemTime::now();
         i.end_activity("r1");
         assert_eq!(
@@ -315,8 +316,8 @@ mod tests {
     #[test]
     fn overlapping_requests_leave_a_line_unattributed() {
         let i = instance();
-        i.begin_activity("r1", HookKind::Invoke);
-        i.begin_activity("r2", HookKind::Invoke);
+        i.begin_activity(&"r1".into(), HookKind::Invoke);
+        i.begin_activity(&"r2".into(), HookKind::Invoke);
         assert_eq!(i.attribute(SystemTime::now()), None);
         i.end_activity("r1");
         std::thread::sleep(Duration::from_millis(2));
@@ -330,9 +331,9 @@ mod tests {
     #[test]
     fn overlapping_activities_count_once_as_active_time() {
         let i = instance();
-        i.begin_activity("r1", HookKind::Invoke);
+        i.begin_activity(&"r1".into(), HookKind::Invoke);
         std::thread::sleep(Duration::from_millis(20));
-        i.begin_activity("r2", HookKind::Invoke);
+        i.begin_activity(&"r2".into(), HookKind::Invoke);
         assert_eq!(i.end_activity("r1"), None, "r2 still runs");
         std::thread::sleep(Duration::from_millis(20));
         let active = i.end_activity("r2").expect("the last one closes the span");

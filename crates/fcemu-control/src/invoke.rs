@@ -6,7 +6,7 @@ use crate::hooks::error_chain;
 use crate::instance::{InitDuration, ms};
 use crate::logs::HookKind;
 use crate::pool::{Function, Lease, PlaceError};
-use crate::{ControlPlane, Event, Shared, ids};
+use crate::{ControlPlane, Event, Shared, headers, ids};
 use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
@@ -86,7 +86,7 @@ pub fn fc_error_response(
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
-        .header("x-fc-request-id", request_id)
+        .header(headers::REQUEST_ID, request_id)
         .body(full_body(body.to_string()))
         .expect("a valid error response")
 }
@@ -102,8 +102,8 @@ pub fn function_error_response(
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
-        .header("x-fc-request-id", request_id)
-        .header("x-fc-error-type", error_type)
+        .header(headers::REQUEST_ID, request_id)
+        .header(headers::ERROR_TYPE, error_type)
         .body(full_body(body.to_string()))
         .expect("a valid error response")
 }
@@ -178,7 +178,7 @@ async fn forward(
     lease: Lease,
     req: Request<Body>,
     kind: InvocationKind,
-    request_id: String,
+    request_id: Arc<str>,
 ) -> Response<Body> {
     let instance = lease.instance.clone();
     let Some(addr) = instance.addr() else {
@@ -195,20 +195,7 @@ async fn forward(
     strip_headers(&mut parts.headers, |name| {
         name.as_str().starts_with("x-fc-")
     });
-    // Room for FC's headers at once, rather than a rehash each time the map outgrows itself.
-    parts.headers.reserve(function.common_headers.len() + 4);
-    for (name, value) in &function.common_headers {
-        // Every client x-fc-* header is gone: nothing to replace.
-        parts.headers.append(name.clone(), value.clone());
-    }
-    parts.headers.insert(
-        "x-fc-request-id",
-        HeaderValue::from_str(&request_id).expect("ids are ASCII"),
-    );
-    parts.headers.insert(
-        "x-fc-control-path",
-        HeaderValue::from_static(kind.control_path()),
-    );
+    function.set_fc_headers(&mut parts.headers, &request_id, kind.control_path());
     let path_and_query = match kind {
         InvocationKind::HttpTrigger => parts
             .uri
@@ -299,19 +286,19 @@ async fn forward(
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.reserve(4);
     parts.headers.insert(
-        "x-fc-request-id",
+        headers::REQUEST_ID,
         HeaderValue::from_str(&request_id).expect("ids are ASCII"),
     );
     parts.headers.insert(
-        "x-fc-instance-id",
+        headers::INSTANCE_ID,
         HeaderValue::from_str(&instance.id).expect("ids are ASCII"),
     );
     if let Some(init) = cold {
         if let Ok(v) = HeaderValue::from_str(&init.server_timing()) {
-            parts.headers.append("server-timing", v);
+            parts.headers.append(headers::SERVER_TIMING, v);
         }
         if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", ms(init.total()))) {
-            parts.headers.insert("x-fcemu-init-duration-ms", v);
+            parts.headers.insert(headers::INIT_DURATION_MS, v);
         }
     }
     record.status = parts.status.as_u16();
@@ -338,7 +325,7 @@ struct InvokeRecord {
     shared: Arc<Shared>,
     function: Arc<Function>,
     lease: Option<Lease>,
-    request_id: String,
+    request_id: Arc<str>,
     started: Instant,
     status: u16,
     cold: Option<InitDuration>,
@@ -350,12 +337,12 @@ impl InvokeRecord {
         shared: Arc<Shared>,
         function: Arc<Function>,
         lease: Lease,
-        request_id: String,
+        request_id: Arc<str>,
         cold: Option<InitDuration>,
     ) -> Self {
         let instance = &lease.instance;
         shared.events.emit(
-            Event::new("invoke.start", &function.spec.name, Some(&instance.id))
+            Event::new("invoke.start", &function.name, Some(&instance.id))
                 .request(&request_id)
                 .with("coldStart", cold.is_some()),
         );
@@ -403,8 +390,7 @@ impl InvokeRecord {
             self.function.billing.active(active);
         }
         self.function.billing.invocation();
-        let name = &self.function.spec.name;
-        let mut event = Event::new("invoke.end", name, Some(&instance.id))
+        let mut event = Event::new("invoke.end", &self.function.name, Some(&instance.id))
             .request(&self.request_id)
             .status(status.into())
             .duration(duration_ms)

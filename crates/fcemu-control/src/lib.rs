@@ -5,6 +5,7 @@
 pub mod billing;
 pub mod client;
 pub mod events;
+mod headers;
 mod hooks;
 pub mod ids;
 mod instance;

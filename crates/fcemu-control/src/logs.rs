@@ -35,9 +35,9 @@ pub struct LogRecord {
     /// When the line was printed (Docker's stamp) or written (fcemu's own lines).
     #[serde(serialize_with = "crate::events::rfc3339_millis")]
     pub ts: SystemTime,
-    pub function_name: String,
-    pub instance_id: String,
-    pub request_id: Option<String>,
+    pub function_name: Arc<str>,
+    pub instance_id: Arc<str>,
+    pub request_id: Option<Arc<str>>,
     /// `stdout`, `stderr`, or `system` for fcemu's own lines.
     pub stream: &'static str,
     pub line: String,
@@ -75,12 +75,17 @@ impl LogQuery {
     }
 
     pub fn matches(&self, r: &LogRecord) -> bool {
-        self.function.as_ref().is_none_or(|f| *f == r.function_name)
-            && self.instance.as_ref().is_none_or(|i| *i == r.instance_id)
+        self.function
+            .as_deref()
+            .is_none_or(|f| f == &*r.function_name)
+            && self
+                .instance
+                .as_deref()
+                .is_none_or(|i| i == &*r.instance_id)
             && self
                 .request_id
-                .as_ref()
-                .is_none_or(|id| r.request_id.as_ref() == Some(id))
+                .as_deref()
+                .is_none_or(|id| r.request_id.as_deref() == Some(id))
             && self.hook.is_none_or(|h| r.hook == Some(h))
     }
 }

@@ -82,8 +82,10 @@ pub struct ProvisionStatus {
 
 pub struct Function {
     pub spec: FunctionSpec,
+    /// `spec.name`, shared by the function's events and log lines.
+    pub name: Arc<str>,
     /// The `x-fc-*` request headers that are the same for every request of this function.
-    pub common_headers: HeaderMap,
+    common_headers: HeaderMap,
     shared: Weak<Shared>,
     state: Mutex<PoolState>,
     /// Woken whenever a slot may have become free (a release, a ready instance, a destroy).
@@ -165,6 +167,7 @@ impl Function {
         set("x-fc-version-id", "LATEST");
         set("x-fc-retry-count", "0");
         Function {
+            name: spec.name.as_str().into(),
             spec,
             common_headers: h,
             shared: Arc::downgrade(shared),
@@ -172,6 +175,29 @@ impl Function {
             changed: Notify::new(),
             billing: Default::default(),
         }
+    }
+
+    /// FC's request headers for the instance: the function's, the request id and the control path. The
+    /// map must hold no x-fc-* header already (a client's are removed first).
+    pub fn set_fc_headers(
+        &self,
+        headers: &mut HeaderMap,
+        request_id: &str,
+        control_path: &'static str,
+    ) {
+        // Room for them all at once, rather than a rehash each time the map outgrows itself.
+        headers.reserve(self.common_headers.len() + 2);
+        for (name, value) in &self.common_headers {
+            headers.append(name.clone(), value.clone());
+        }
+        headers.insert(
+            crate::headers::REQUEST_ID,
+            HeaderValue::from_str(request_id).expect("ids are ASCII"),
+        );
+        headers.insert(
+            crate::headers::CONTROL_PATH,
+            HeaderValue::from_static(control_path),
+        );
     }
 
     fn shared(&self) -> Arc<Shared> {
@@ -194,7 +220,7 @@ impl Function {
         st.slots
             .iter()
             .map(|s| InstanceInfo {
-                instance_id: s.instance.id.clone(),
+                instance_id: s.instance.id.to_string(),
                 function_name: self.spec.name.clone(),
                 state: s.state,
                 container_id: s.instance.container_id().unwrap_or_default(),
@@ -347,7 +373,7 @@ impl Function {
 
     fn with_slot(&self, id: &str, f: impl FnOnce(&mut Slot)) {
         let mut st = self.state.lock().unwrap();
-        if let Some(slot) = st.slots.iter_mut().find(|s| s.instance.id == id) {
+        if let Some(slot) = st.slots.iter_mut().find(|s| &*s.instance.id == id) {
             f(slot);
         }
     }
@@ -430,7 +456,7 @@ impl Function {
         let mut paused = instance.freezer.lock().await;
         let still_idle = |st: &PoolState| {
             st.slots.iter().any(|s| {
-                s.instance.id == id
+                &*s.instance.id == id
                     && s.state == InstanceState::Ready
                     && s.in_flight == 0
                     && s.idle_since == idle_since
@@ -451,14 +477,16 @@ impl Function {
         {
             let mut st = self.state.lock().unwrap();
             if still_idle(&st) {
-                if let Some(s) = st.slots.iter_mut().find(|s| s.instance.id == id) {
+                if let Some(s) = st.slots.iter_mut().find(|s| &*s.instance.id == id) {
                     s.state = InstanceState::Frozen;
                 }
             }
         }
-        shared
-            .events
-            .emit(Event::new("instance.frozen", &self.spec.name, Some(id)));
+        shared.events.emit(Event::new(
+            "instance.frozen",
+            &self.name,
+            Some(&instance.id),
+        ));
     }
 
     /// `docker unpause` if the instance is frozen (before a request, a hook, or removal).
@@ -478,7 +506,7 @@ impl Function {
         if let Some(d) = frozen_for {
             self.billing.frozen(d);
         }
-        let mut event = Event::new("instance.thawed", &self.spec.name, Some(&instance.id));
+        let mut event = Event::new("instance.thawed", &self.name, Some(&instance.id));
         if let Some(d) = frozen_for {
             event = event.with("frozenMs", crate::events::round_ms(ms(d)));
         }
@@ -543,7 +571,7 @@ impl Function {
             .unwrap()
             .slots
             .iter()
-            .find(|s| s.instance.id == id)
+            .find(|s| &*s.instance.id == id)
             .map(|s| s.instance.clone())
     }
 
@@ -553,7 +581,7 @@ impl Function {
             .unwrap()
             .slots
             .iter()
-            .any(|s| s.instance.id == id && s.provisioned)
+            .any(|s| &*s.instance.id == id && s.provisioned)
     }
 
     pub fn provision_status(&self) -> ProvisionStatus {
@@ -577,7 +605,7 @@ impl Function {
         let previous = std::mem::replace(&mut self.state.lock().unwrap().provision_target, target);
         if previous != target {
             self.shared().events.emit(
-                Event::new("provision.changed", &self.spec.name, None)
+                Event::new("provision.changed", &self.name, None)
                     .with("target", target)
                     .with("previous", previous),
             );
@@ -658,7 +686,7 @@ impl Function {
 
     /// Waits until no request is in flight on one instance, or the deadline passes.
     async fn wait_slot_drained(&self, id: &str, deadline: Instant) {
-        self.wait_no_request(deadline, |s| s.instance.id == id)
+        self.wait_no_request(deadline, |s| &*s.instance.id == id)
             .await;
     }
 
@@ -684,7 +712,7 @@ impl Function {
     /// Destroys the instances that had no request for the idle timeout (never provisioned ones).
     pub fn reap_idle(self: &Arc<Self>, idle_timeout: Duration) {
         let now = Instant::now();
-        let idle: Vec<String> = {
+        let idle: Vec<Arc<str>> = {
             let mut st = self.state.lock().unwrap();
             st.slots
                 .iter_mut()
@@ -791,7 +819,7 @@ impl Function {
         instance: Arc<Instance>,
     ) -> Result<Lease, PlaceError> {
         let instance_id = instance.id.clone();
-        let name = self.spec.name.clone();
+        let name = self.name.clone();
         let emit = |e: Event| shared.events.emit(e);
         let provisioned = self.is_provisioned(&instance_id);
         emit(
@@ -1031,7 +1059,7 @@ impl Function {
         let mut lines = shared.runtime.logs(&container_id);
         let instance2 = instance.clone();
         let shared2 = shared.clone();
-        let function = self.spec.name.clone();
+        let function = self.name.clone();
         let pump = tokio::spawn(async move {
             while let Some(item) = lines.next().await {
                 let Ok(line) = item else { break };
@@ -1084,16 +1112,16 @@ impl Function {
         &self,
         shared: &Shared,
         instance: &Instance,
-        request_id: Option<&str>,
+        request_id: Option<&Arc<str>>,
         hook: Option<HookKind>,
         line: impl Into<String>,
     ) {
         let now = SystemTime::now();
         shared.logs.push(LogRecord {
             ts: now,
-            function_name: self.spec.name.clone(),
+            function_name: self.name.clone(),
             instance_id: instance.id.clone(),
-            request_id: request_id.map(str::to_string),
+            request_id: request_id.cloned(),
             stream: "system",
             line: line.into(),
             hook,
@@ -1106,7 +1134,7 @@ impl Function {
             .lock()
             .unwrap()
             .slots
-            .retain(|s| s.instance.id != id);
+            .retain(|s| &*s.instance.id != id);
         self.changed.notify_waiters();
     }
 
@@ -1114,7 +1142,7 @@ impl Function {
     /// stopping (someone else is destroying it).
     pub fn begin_destroy_by_id(&self, id: &str) -> bool {
         let mut st = self.state.lock().unwrap();
-        match st.slots.iter_mut().find(|s| s.instance.id == id) {
+        match st.slots.iter_mut().find(|s| &*s.instance.id == id) {
             Some(s) if s.state != InstanceState::Stopping => {
                 s.state = InstanceState::Stopping;
                 true
@@ -1124,7 +1152,7 @@ impl Function {
     }
 
     /// Marks every instance that is not being created as stopping; with `busy_too` false, only idle ones.
-    pub fn begin_destroy_all(&self, busy_too: bool) -> Vec<String> {
+    pub fn begin_destroy_all(&self, busy_too: bool) -> Vec<Arc<str>> {
         let mut st = self.state.lock().unwrap();
         st.slots
             .iter_mut()
@@ -1155,7 +1183,7 @@ impl Function {
             let st = self.state.lock().unwrap();
             st.slots
                 .iter()
-                .find(|s| s.instance.id == id)
+                .find(|s| &*s.instance.id == id)
                 .map(|s| s.instance.clone())
         };
         let Some(instance) = instance else { return };
@@ -1182,7 +1210,8 @@ impl Function {
         }
         self.forget(id);
         shared.events.emit(
-            Event::new("instance.destroyed", &self.spec.name, Some(id)).reason(reason.as_str()),
+            Event::new("instance.destroyed", &self.name, Some(&instance.id))
+                .reason(reason.as_str()),
         );
         self.system_line(
             &shared,

@@ -26,7 +26,7 @@ pub fn log_line(record: &Value) -> String {
 
 /// The same, straight from a kept record (no JSON on the way: `up` prints every line).
 pub fn log_record_line(r: &fcemu_control::LogRecord) -> String {
-    let ts = humantime::format_rfc3339_millis(r.ts).to_string();
+    let ts = fcemu_control::events::timestamp(r.ts);
     format_log(&ts, &r.function_name, &r.instance_id, r.stream, &r.line)
 }
 

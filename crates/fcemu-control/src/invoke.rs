@@ -14,6 +14,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// fcemu's request header (`true`) that makes a request skip warm instances: a cold start on demand.
@@ -113,10 +114,76 @@ impl ControlPlane {
     pub async fn invoke(
         &self,
         function: &str,
-        mut req: Request<Body>,
+        req: Request<Body>,
         kind: InvocationKind,
     ) -> Response<Body> {
+        self.invoke_as(function, req, kind, ids::request_id()).await
+    }
+
+    /// An asynchronous invocation (InvokeFunction with `x-fc-invocation-type: Async`): it runs in the
+    /// background, like any other request of the function, and its id is returned at once. Its result is
+    /// read to the end and dropped; its events and log lines are kept as for any request.
+    pub fn invoke_async(&self, function: &str, req: Request<Body>) -> Arc<str> {
         let request_id = ids::request_id();
+        let (cp, function, id) = (self.clone(), function.to_string(), request_id.clone());
+        self.shared.tasks.spawn(async move {
+            let response = cp
+                .invoke_as(&function, req, InvocationKind::Event, id.clone())
+                .await;
+            let status = response.status();
+            let error = response.headers().get(headers::ERROR_TYPE).cloned();
+            // The request is accounted for when its response body ends.
+            let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+            if !status.is_success() || error.is_some() {
+                tracing::warn!(
+                    "asynchronous invocation {id} of {function} failed: {status} {:?}",
+                    error.unwrap_or_else(|| HeaderValue::from_static(""))
+                );
+            }
+        });
+        request_id
+    }
+
+    /// The end of a finished request's log: its lines (fcemu's and the function's), oldest first, cut to
+    /// the last `max_bytes` (FC's `x-fc-log-type: Tail`). The function's lines come through the engine's log
+    /// stream a little after they were written, so this waits for the request's report line (at most a
+    /// second) and a short while more.
+    pub async fn log_tail(&self, request_id: &str, max_bytes: usize) -> String {
+        const STRAGGLERS: Duration = Duration::from_millis(30);
+        let query = crate::LogQuery {
+            request_id: Some(request_id.to_string()),
+            ..Default::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let reported = |lines: &[Arc<crate::LogRecord>]| {
+            lines
+                .iter()
+                .any(|r| r.stream == "system" && r.line.starts_with("RequestId: "))
+        };
+        while !reported(&self.shared.logs.query(&query)) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(STRAGGLERS).await;
+        let mut text = String::new();
+        for record in self.shared.logs.query(&query) {
+            text.push_str(&record.line);
+            text.push('\n');
+        }
+        let mut cut = text.len().saturating_sub(max_bytes);
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        text.split_off(cut)
+    }
+
+    /// [`ControlPlane::invoke`] under a request id chosen by the caller.
+    pub async fn invoke_as(
+        &self,
+        function: &str,
+        mut req: Request<Body>,
+        kind: InvocationKind,
+        request_id: Arc<str>,
+    ) -> Response<Body> {
         let Some(f) = self.function_pool(function) else {
             return fc_error_response(
                 StatusCode::NOT_FOUND,

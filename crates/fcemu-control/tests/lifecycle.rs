@@ -1206,3 +1206,90 @@ async fn a_timed_out_request_does_not_delay_the_freeze_of_its_healthy_instance()
     assert_eq!(fake.state(&container), Some(ContainerState::Paused));
     cp.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_asynchronous_invocation_runs_in_the_background_under_the_id_it_returned() {
+    let (cp, fake) = plane(
+        project("", &[("FIXTURE_INIT_DELAY_MS", "500")]),
+        Options::default(),
+    );
+    let req = Request::post("/ignored")
+        .body(full_body("the event"))
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let rid = cp.invoke_async("f", req);
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "the caller does not wait for the cold start"
+    );
+    assert!(
+        cp.events()
+            .snapshot()
+            .iter()
+            .all(|e| e.event != "invoke.end")
+    );
+
+    // It runs like any request: a cold start, then the event sent as POST /invoke.
+    let mut end = None;
+    for _ in 0..100 {
+        settle().await;
+        end = first_event(&cp, "invoke.end");
+        if end.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let end = end.expect("the asynchronous invocation ran");
+    assert_eq!(end.request_id.as_deref(), Some(&*rid));
+    assert_eq!(end.status, Some(200));
+    assert_eq!(end.extra["coldStart"], true);
+    let lines = cp.logs().query(&LogQuery {
+        request_id: Some(rid.to_string()),
+        ..Default::default()
+    });
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.line == format!("invoke POST /invoke request {rid}")),
+        "the function saw the event under the returned id: {lines:#?}"
+    );
+    let container = fake.live().pop().expect("the instance's container");
+    let counters = fake.counters(&container).unwrap();
+    assert_eq!(
+        counters.requests.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_log_tail_of_a_request_is_its_lines_in_order_cut_from_the_front() {
+    let (cp, _fake) = plane(project("", &[]), Options::default());
+    let r = get(&cp, "/tailed").await;
+    let rid = header(&r, "x-fc-request-id").to_string();
+
+    let tail = cp.log_tail(&rid, 4096).await;
+    let lines: Vec<&str> = tail.lines().collect();
+    assert_eq!(lines[0], format!("FC Invoke Start RequestId: {rid}"));
+    assert!(
+        lines.contains(&format!("invoke GET /tailed request {rid}").as_str()),
+        "{tail}"
+    );
+    let end = lines
+        .iter()
+        .position(|l| *l == format!("FC Invoke End RequestId: {rid}"))
+        .expect("the End line");
+    assert!(
+        lines[end + 1].starts_with(&format!("RequestId: {rid} ")),
+        "the report line closes it: {tail}"
+    );
+    assert!(
+        !tail.contains("initializer called"),
+        "only this request's lines"
+    );
+
+    let short = cp.log_tail(&rid, 40).await;
+    assert!(short.len() <= 40 && tail.ends_with(&short), "{short:?}");
+    cp.shutdown(Duration::from_secs(1)).await;
+}

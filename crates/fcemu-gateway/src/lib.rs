@@ -234,9 +234,21 @@ impl Gateway {
                 if self.cp.function(&name).is_none() {
                     return not_found(&name);
                 }
-                self.cp
+                let options = match InvokeOptions::of(req.headers()) {
+                    Ok(options) => options,
+                    Err(message) => return invalid_argument(message),
+                };
+                if options.asynchronous {
+                    return self.invoke_async(&name, req).await;
+                }
+                let response = self
+                    .cp
                     .invoke(&name, incoming_body(req), InvocationKind::Event)
-                    .await
+                    .await;
+                if options.log_tail {
+                    return with_log_tail(&self.cp, response).await;
+                }
+                response
             }
             ("GET", ["functions"]) => {
                 let functions: Vec<_> = self.cp.functions().map(openapi_function).collect();
@@ -308,6 +320,131 @@ impl Gateway {
             ),
         }
     }
+}
+
+/// FC's limit on the payload of an asynchronous invocation.
+pub const MAX_ASYNC_BODY_BYTES: usize = 128 * 1024;
+/// How much of a request's log `x-fc-log-result` carries.
+pub const LOG_RESULT_BYTES: usize = 4 * 1024;
+
+/// InvokeFunction's `x-fc-invocation-type` and `x-fc-log-type`.
+struct InvokeOptions {
+    asynchronous: bool,
+    log_tail: bool,
+}
+
+impl InvokeOptions {
+    fn of(headers: &http::HeaderMap) -> Result<Self, String> {
+        let value = |name: &str| {
+            headers
+                .get(name)
+                .map(|v| v.to_str().unwrap_or("").to_ascii_lowercase())
+        };
+        let asynchronous = match value("x-fc-invocation-type").as_deref() {
+            None | Some("sync") => false,
+            Some("async") => true,
+            Some(other) => {
+                return Err(format!(
+                    "x-fc-invocation-type must be Sync or Async, found `{other}`"
+                ));
+            }
+        };
+        let log_tail = match value("x-fc-log-type").as_deref() {
+            None | Some("none") => false,
+            Some("tail") => true,
+            Some(other) => {
+                return Err(format!(
+                    "x-fc-log-type must be None or Tail, found `{other}`"
+                ));
+            }
+        };
+        if asynchronous && log_tail {
+            return Err(
+                "x-fc-log-type: Tail needs a synchronous invocation: an asynchronous one answers before it runs; read its log with `fcemu logs --request-id ID`".into(),
+            );
+        }
+        Ok(InvokeOptions {
+            asynchronous,
+            log_tail,
+        })
+    }
+}
+
+impl Gateway {
+    /// `x-fc-invocation-type: Async`: the payload is read, the invocation queued, and 202 answered at once
+    /// with the request id it will run under.
+    async fn invoke_async(&self, function: &str, req: Request<Incoming>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let payload = match http_body_util::Limited::new(body, MAX_ASYNC_BODY_BYTES)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return invalid_argument(format!(
+                    "the payload of an asynchronous invocation is over {} KB (FC's limit); send a larger one synchronously (up to 32 MB) or pass a reference to it",
+                    MAX_ASYNC_BODY_BYTES / 1024
+                ));
+            }
+            Err(e) => {
+                return invalid_argument(format!("reading the payload failed: {e}"));
+            }
+        };
+        let request_id = self.cp.invoke_async(
+            function,
+            Request::from_parts(parts, fcemu_control::full_body(payload)),
+        );
+        Response::builder()
+            .status(StatusCode::ACCEPTED)
+            .header("x-fc-request-id", &*request_id)
+            .body(fcemu_control::empty_body())
+            .expect("a valid response")
+    }
+}
+
+/// `x-fc-log-type: Tail`: the response is read whole and sent with `x-fc-log-result`, the base64 of the
+/// last 4 KB of the request's log lines.
+async fn with_log_tail(cp: &ControlPlane, response: Response<Body>) -> Response<Body> {
+    use base64::Engine;
+    let (mut parts, body) = response.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let request_id = parts
+                .headers
+                .get("x-fc-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            return fcemu_control::function_error_response(
+                StatusCode::OK,
+                "UnhandledInvocationError",
+                &format!("Process exited unexpectedly before completing request ({e})"),
+                &request_id,
+            );
+        }
+    };
+    // Only a request that reached an instance has lines to wait for.
+    let served = parts.headers.contains_key("x-fc-instance-id");
+    let request_id = parts
+        .headers
+        .get("x-fc-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let tail = match request_id {
+        Some(id) if served => cp.log_tail(&id, LOG_RESULT_BYTES).await,
+        _ => String::new(),
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(tail);
+    if let Ok(value) = http::HeaderValue::from_str(&encoded) {
+        parts.headers.insert("x-fc-log-result", value);
+    }
+    parts.headers.remove(http::header::TRANSFER_ENCODING);
+    parts.headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(body.len()),
+    );
+    Response::from_parts(parts, fcemu_control::full_body(body))
 }
 
 /// The `target` of a PutProvisionConfig body (`{"target": N, ...}`).

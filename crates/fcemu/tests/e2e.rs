@@ -645,3 +645,117 @@ fn validate_finds_s_yml_or_a_template_and_lists_ignored_fields_when_verbose() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_function_asynchronously_and_with_its_log_tail() {
+    use base64::Engine;
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let up = Up::start(project.path(), &[]);
+    let http = reqwest::Client::new();
+    let invocations = format!("{}/2023-03-30/functions/fixture/invocations", up.url);
+
+    // x-fc-log-type: Tail: the response carries the base64 of the request's log lines.
+    let resp = http
+        .post(&invocations)
+        .header("x-fc-log-type", "Tail")
+        .body("tailed event")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let rid = resp.headers()["x-fc-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let encoded = resp.headers()["x-fc-log-result"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let echoed: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(echoed["body"], "tailed event");
+    let tail = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        tail.starts_with(&format!("FC Invoke Start RequestId: {rid}\n")),
+        "{tail}"
+    );
+    assert!(
+        tail.contains(&format!("invoke POST /invoke request {rid}\n")),
+        "the function's own line, from Docker's log stream: {tail}"
+    );
+    assert!(
+        tail.contains(&format!("FC Invoke End RequestId: {rid}\n")),
+        "{tail}"
+    );
+
+    // x-fc-invocation-type: Async: 202 at once; the invocation runs under the id it returned.
+    let resp = http
+        .post(&invocations)
+        .header("x-fc-invocation-type", "Async")
+        .body("queued event")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let rid = resp.headers()["x-fc-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(resp.bytes().await.unwrap().is_empty());
+    let mut seen = false;
+    for _ in 0..100 {
+        let logs = http
+            .get(format!("{}/_fcemu/logs?requestId={rid}", up.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if logs.contains(&format!("invoke POST /invoke request {rid}")) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the asynchronous invocation reached the function");
+
+    // What FC refuses, fcemu refuses, saying why.
+    for (name, value, needle) in [
+        ("x-fc-invocation-type", "Later", "must be Sync or Async"),
+        ("x-fc-log-type", "Everything", "must be None or Tail"),
+    ] {
+        let resp = http
+            .post(&invocations)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["Code"], "InvalidArgument");
+        assert!(body["Message"].as_str().unwrap().contains(needle), "{body}");
+    }
+    let resp = http
+        .post(&invocations)
+        .header("x-fc-invocation-type", "Async")
+        .body(vec![b'x'; 200 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body["Message"].as_str().unwrap().contains("128 KB"),
+        "{body}"
+    );
+
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}

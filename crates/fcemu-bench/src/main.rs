@@ -591,6 +591,11 @@ fn verdict(ok: bool) -> &'static str {
 
 fn print_table(r: &Value, instances: u32) {
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    if r["short"] == true {
+        println!(
+            "\n--short: a few rounds each, to keep the benchmark working; the verdicts need the full run"
+        );
+    }
     println!(
         "\n{:<34} {:>12} {:>12} {:>12}  target",
         "", "fcemu", "floor", "difference"

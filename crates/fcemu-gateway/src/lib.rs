@@ -335,29 +335,8 @@ struct InvokeOptions {
 
 impl InvokeOptions {
     fn of(headers: &http::HeaderMap) -> Result<Self, String> {
-        let value = |name: &str| {
-            headers
-                .get(name)
-                .map(|v| v.to_str().unwrap_or("").to_ascii_lowercase())
-        };
-        let asynchronous = match value("x-fc-invocation-type").as_deref() {
-            None | Some("sync") => false,
-            Some("async") => true,
-            Some(other) => {
-                return Err(format!(
-                    "x-fc-invocation-type must be Sync or Async, found `{other}`"
-                ));
-            }
-        };
-        let log_tail = match value("x-fc-log-type").as_deref() {
-            None | Some("none") => false,
-            Some("tail") => true,
-            Some(other) => {
-                return Err(format!(
-                    "x-fc-log-type must be None or Tail, found `{other}`"
-                ));
-            }
-        };
+        let asynchronous = two_way(headers, "x-fc-invocation-type", ["Sync", "Async"])?;
+        let log_tail = two_way(headers, "x-fc-log-type", ["None", "Tail"])?;
         if asynchronous && log_tail {
             return Err(
                 "x-fc-log-type: Tail needs a synchronous invocation: an asynchronous one answers before it runs; read its log with `fcemu logs --request-id ID`".into(),
@@ -367,6 +346,22 @@ impl InvokeOptions {
             asynchronous,
             log_tail,
         })
+    }
+}
+
+/// A header with one of two values (any case): false for the first, which absence also means, true for the
+/// second.
+fn two_way(headers: &http::HeaderMap, name: &str, values: [&str; 2]) -> Result<bool, String> {
+    let Some(value) = headers.get(name) else {
+        return Ok(false);
+    };
+    let value = value.to_str().unwrap_or("");
+    match values.iter().position(|v| v.eq_ignore_ascii_case(value)) {
+        Some(i) => Ok(i == 1),
+        None => Err(format!(
+            "{name} must be {} or {}, found `{value}`",
+            values[0], values[1]
+        )),
     }
 }
 

@@ -654,6 +654,8 @@ async fn invoke_function_asynchronously_and_with_its_log_tail() {
     let up = Up::start(project.path(), &[]);
     let http = reqwest::Client::new();
     let invocations = format!("{}/2023-03-30/functions/fixture/invocations", up.url);
+    let header =
+        |resp: &reqwest::Response, name: &str| resp.headers()[name].to_str().unwrap().to_string();
 
     // x-fc-log-type: Tail: the response carries the base64 of the request's log lines.
     let resp = http
@@ -664,14 +666,8 @@ async fn invoke_function_asynchronously_and_with_its_log_tail() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let rid = resp.headers()["x-fc-request-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let encoded = resp.headers()["x-fc-log-result"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let rid = header(&resp, "x-fc-request-id");
+    let encoded = header(&resp, "x-fc-log-result");
     let echoed: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(echoed["body"], "tailed event");
     let tail = String::from_utf8(
@@ -702,10 +698,7 @@ async fn invoke_function_asynchronously_and_with_its_log_tail() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 202);
-    let rid = resp.headers()["x-fc-request-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let rid = header(&resp, "x-fc-request-id");
     assert!(resp.bytes().await.unwrap().is_empty());
     let mut seen = false;
     for _ in 0..100 {

@@ -25,7 +25,7 @@ pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
 use fcemu_runtime::ContainerRuntime;
 use fcemu_spec::{FunctionSpec, Project};
 use pool::Function;
-pub use pool::ProvisionStatus;
+pub use pool::{ProvisionStatus, provision_retry_delay};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;

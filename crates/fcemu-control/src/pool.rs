@@ -65,6 +65,15 @@ struct PoolState {
     waiting: u32,
     /// Provisioned instances wanted (`provisionConfig`, `scalingConfig.minInstances`, `fcemu provision`).
     provision_target: u32,
+    /// Provisioned instances in a row that failed to come up or died: sets the wait before the next try.
+    provision_failures: u32,
+}
+
+/// The wait before a provisioned instance that failed to come up, or died, is created again: 1 s, doubling
+/// with each failure in a row up to a minute, so a function that cannot start does not spin.
+pub fn provision_retry_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(6);
+    Duration::from_secs(1 << doublings).min(Duration::from_secs(60))
 }
 
 /// A function's provisioned instances: wanted and live.
@@ -670,10 +679,13 @@ impl Function {
             let this = self.clone();
             let shared = shared.clone();
             // Tracked, so shutdown waits for creations it interrupts to clean up.
-            shared
-                .tasks
-                .clone()
-                .spawn(async move { drop(this.create_instance(&shared, instance).await) })
+            shared.tasks.clone().spawn(async move {
+                match this.create_instance(&shared, instance).await {
+                    Ok(_lease) => this.state.lock().unwrap().provision_failures = 0,
+                    Err(PlaceError::ShuttingDown) => {}
+                    Err(_) => this.retry_provision(&shared),
+                }
+            })
         });
         let destroys = destroy
             .iter()
@@ -682,6 +694,27 @@ impl Function {
             futures_util::future::join_all(creations),
             futures_util::future::join_all(destroys)
         );
+    }
+
+    /// A provisioned instance failed to come up or died: the count is made good again after a wait that
+    /// grows with the failures in a row.
+    fn retry_provision(self: &Arc<Self>, shared: &Arc<Shared>) {
+        let delay = {
+            let mut st = self.state.lock().unwrap();
+            st.provision_failures += 1;
+            provision_retry_delay(st.provision_failures)
+        };
+        let (this, shared2) = (self.clone(), shared.clone());
+        shared.tasks.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shared2.shutdown.cancelled() => return,
+            }
+            // Boxed: the adjustment can lead back here, and a future cannot contain itself.
+            let again: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+                Box::pin(this.reconcile_provision());
+            again.await;
+        });
     }
 
     /// Waits until no request is in flight on one instance, or the deadline passes.
@@ -1094,6 +1127,7 @@ impl Function {
                 e = shared2.runtime.wait_exit(&container_id) => e,
                 _ = shared2.shutdown.cancelled() => return,
             };
+            let provisioned = this.is_provisioned(&id);
             if !this.begin_destroy_by_id(&id) {
                 return; // fcemu stopped it itself.
             }
@@ -1104,6 +1138,9 @@ impl Function {
                 DestroyReason::Exited
             };
             this.destroy(&id, reason).await;
+            if provisioned {
+                this.retry_provision(&shared2);
+            }
         });
     }
 

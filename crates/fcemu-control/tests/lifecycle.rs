@@ -1293,3 +1293,70 @@ async fn the_log_tail_of_a_request_is_its_lines_in_order_cut_from_the_front() {
     assert!(short.len() <= 40 && tail.ends_with(&short), "{short:?}");
     cp.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_provisioned_instance_that_dies_is_created_again() {
+    let extra = "      provisionConfig: { defaultTarget: 1, alwaysAllocateCPU: true }";
+    let (cp, fake) = plane(project(extra, &[]), Options::default());
+    cp.start_provisioned().await;
+    settle().await;
+    let first = fake.live().pop().expect("the provisioned container");
+    fake.kill(&first, 137, true);
+    settle().await;
+    assert_eq!(cp.provision_status("f").unwrap().current, 0);
+
+    // A second later (the first wait of the back-off) the count is made good.
+    tokio::time::sleep(fcemu_control::provision_retry_delay(1)).await;
+    settle().await;
+    let status = cp.provision_status("f").unwrap();
+    assert_eq!((status.target, status.current), (1, 1));
+    let live = fake.live();
+    assert_eq!(live.len(), 1);
+    assert_ne!(live[0], first, "a new container");
+    assert!(cp.instances().iter().all(|i| i.provisioned));
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_provisioned_instance_that_cannot_start_is_retried_with_growing_waits() {
+    let extra = "      provisionConfig: { defaultTarget: 1, alwaysAllocateCPU: true }";
+    let (cp, fake) = plane(
+        project(extra, &[("FIXTURE_INIT_STATUS", "500")]),
+        Options::default(),
+    );
+    let started = tokio::time::Instant::now();
+    cp.start_provisioned().await;
+    // Failures at 0 s, then after waits of 1, 2, 4 and 8 s: five tries within 16 s, and no sixth before 31 s.
+    let mut failed_at = vec![];
+    let mut seen = 0;
+    while started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let failures = cp
+            .events()
+            .snapshot()
+            .iter()
+            .filter(|e| {
+                e.event == "instance.destroyed" && e.reason.as_deref() == Some("init_failed")
+            })
+            .count();
+        if failures > seen {
+            seen = failures;
+            failed_at.push(started.elapsed().as_secs());
+        }
+    }
+    assert_eq!(failed_at, vec![0, 1, 3, 7, 15], "{failed_at:?}");
+    assert!(fake.live().is_empty(), "each failed container is removed");
+
+    // Lowering the target ends the retries.
+    cp.set_provision_target("f", 0).await;
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    settle().await;
+    let tries = cp
+        .events()
+        .snapshot()
+        .iter()
+        .filter(|e| e.event == "instance.creating")
+        .count();
+    assert_eq!(tries, 5);
+    cp.shutdown(Duration::from_secs(1)).await;
+}

@@ -1030,11 +1030,13 @@ async fn a_request_arriving_while_its_instance_is_provisioned_away_is_served() {
     assert!(fake.live().is_empty());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_request_queued_behind_a_failing_initializer_is_served_by_the_retry() {
-    // One instance at most; its first Initializer call answers 404 after 200 ms, the retry succeeds.
+/// One instance at most, whose first Initializer call answers `status` after 200 ms; a second request comes
+/// 50 ms after the first and waits behind it. Returns both answers.
+async fn queued_behind_a_failing_initializer(
+    status: &str,
+) -> (ControlPlane, FakeRuntime, Response<Bytes>, Response<Bytes>) {
     let env = [
-        ("FIXTURE_INIT_STATUS", "404"),
+        ("FIXTURE_INIT_STATUS", status),
         ("FIXTURE_INIT_FAIL_TIMES", "1"),
         ("FIXTURE_INIT_DELAY_MS", "200"),
     ];
@@ -1049,6 +1051,13 @@ async fn a_request_queued_behind_a_failing_initializer_is_served_by_the_retry() 
         tokio::time::sleep(Duration::from_millis(50)).await;
         get(&cp, "/queued").await
     });
+    (cp, fake, first, queued)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_queued_behind_a_failing_initializer_is_served_by_the_retry() {
+    // 404 keeps the instance; the retry succeeds.
+    let (cp, fake, first, queued) = queued_behind_a_failing_initializer("404").await;
     assert_initialization_error(&first, "HTTP 404");
     assert_eq!(queued.status(), StatusCode::OK, "served, not dropped");
     assert_eq!(json(&queued)["path"], "/queued");
@@ -1066,22 +1075,7 @@ async fn a_request_queued_behind_a_failing_initializer_is_served_by_the_retry() 
 async fn a_request_queued_behind_an_initializer_that_destroys_gets_a_new_instance_or_the_error() {
     // 503 destroys the instance; the queued request then creates its own (which fails the same way, as
     // each fixture process fails its first call): it is answered, never dropped.
-    let env = [
-        ("FIXTURE_INIT_STATUS", "503"),
-        ("FIXTURE_INIT_FAIL_TIMES", "1"),
-        ("FIXTURE_INIT_DELAY_MS", "200"),
-    ];
-    let (cp, fake) = plane(
-        project("", &env),
-        Options {
-            max_instances: Some(1),
-            ..Options::default()
-        },
-    );
-    let (first, queued) = tokio::join!(get(&cp, "/"), async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        get(&cp, "/queued").await
-    });
+    let (cp, fake, first, queued) = queued_behind_a_failing_initializer("503").await;
     assert_initialization_error(&first, "HTTP 503");
     assert_initialization_error(&queued, "HTTP 503");
     assert_eq!(

@@ -402,15 +402,15 @@ impl Gateway {
 async fn with_log_tail(cp: &ControlPlane, response: Response<Body>) -> Response<Body> {
     use base64::Engine;
     let (mut parts, body) = response.into_parts();
+    let request_id = parts
+        .headers
+        .get("x-fc-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
-            let request_id = parts
-                .headers
-                .get("x-fc-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
             return fcemu_control::function_error_response(
                 StatusCode::OK,
                 "UnhandledInvocationError",
@@ -420,15 +420,10 @@ async fn with_log_tail(cp: &ControlPlane, response: Response<Body>) -> Response<
         }
     };
     // Only a request that reached an instance has lines to wait for.
-    let served = parts.headers.contains_key("x-fc-instance-id");
-    let request_id = parts
-        .headers
-        .get("x-fc-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let tail = match request_id {
-        Some(id) if served => cp.log_tail(&id, LOG_RESULT_BYTES).await,
-        _ => String::new(),
+    let tail = if parts.headers.contains_key("x-fc-instance-id") && !request_id.is_empty() {
+        cp.log_tail(&request_id, LOG_RESULT_BYTES).await
+    } else {
+        String::new()
     };
     let encoded = base64::engine::general_purpose::STANDARD.encode(tail);
     if let Ok(value) = http::HeaderValue::from_str(&encoded) {

@@ -49,21 +49,26 @@ impl Connections {
         runtime: &dyn ContainerRuntime,
         addr: SocketAddr,
     ) -> Result<SendRequest<Body>, BoxError> {
+        match self.idle().await {
+            Some(sender) => Ok(sender),
+            None => dial(runtime, addr).await,
+        }
+    }
+
+    /// An idle connection that still works, if there is one.
+    pub async fn idle(&self) -> Option<SendRequest<Body>> {
         loop {
-            let Some(mut sender) = self.idle.lock().unwrap().pop() else {
-                break;
-            };
+            let mut sender = self.idle.lock().unwrap().pop()?;
             // A connection the server has closed meanwhile fails here and is dropped.
             if sender.ready().await.is_ok() {
-                return Ok(sender);
+                return Some(sender);
             }
         }
-        let io = runtime.connect(addr).await?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(sender)
+    }
+
+    /// Closes the idle connections (their instance's process is gone).
+    pub fn clear(&self) {
+        self.idle.lock().unwrap().clear();
     }
 
     /// Gives back a connection whose last response was read to its end.
@@ -97,4 +102,17 @@ impl Connections {
         self.checkin(sender);
         Ok((status, body))
     }
+}
+
+/// A new HTTP/1 connection to an instance's port.
+pub async fn dial(
+    runtime: &dyn ContainerRuntime,
+    addr: SocketAddr,
+) -> Result<SendRequest<Body>, BoxError> {
+    let io = runtime.connect(addr).await?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
 }

@@ -4,6 +4,97 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+/// The lifecycle events of interface.md (and fcemu's additions). The `instance.*` ones are an instance's
+/// state transitions: only the state machine emits them (`crate::state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    InstanceCreating,
+    InstanceCreated,
+    InstanceRuntimeReady,
+    InstanceReady,
+    InstanceFrozen,
+    InstanceThawed,
+    InstanceDestroyed,
+    InitializerStart,
+    InitializerEnd,
+    InvokeStart,
+    InvokeEnd,
+    /// fcemu's: a request that never reached its instance's process is placed again on another.
+    InvokeRetried,
+    PrestopStart,
+    PrestopEnd,
+    PrefreezeStart,
+    PrefreezeEnd,
+    ProvisionChanged,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 17] = [
+        EventKind::InstanceCreating,
+        EventKind::InstanceCreated,
+        EventKind::InstanceRuntimeReady,
+        EventKind::InstanceReady,
+        EventKind::InstanceFrozen,
+        EventKind::InstanceThawed,
+        EventKind::InstanceDestroyed,
+        EventKind::InitializerStart,
+        EventKind::InitializerEnd,
+        EventKind::InvokeStart,
+        EventKind::InvokeEnd,
+        EventKind::InvokeRetried,
+        EventKind::PrestopStart,
+        EventKind::PrestopEnd,
+        EventKind::PrefreezeStart,
+        EventKind::PrefreezeEnd,
+        EventKind::ProvisionChanged,
+    ];
+
+    /// The name in the event stream.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::InstanceCreating => "instance.creating",
+            EventKind::InstanceCreated => "instance.created",
+            EventKind::InstanceRuntimeReady => "instance.runtime_ready",
+            EventKind::InstanceReady => "instance.ready",
+            EventKind::InstanceFrozen => "instance.frozen",
+            EventKind::InstanceThawed => "instance.thawed",
+            EventKind::InstanceDestroyed => "instance.destroyed",
+            EventKind::InitializerStart => "initializer.start",
+            EventKind::InitializerEnd => "initializer.end",
+            EventKind::InvokeStart => "invoke.start",
+            EventKind::InvokeEnd => "invoke.end",
+            EventKind::InvokeRetried => "invoke.retried",
+            EventKind::PrestopStart => "prestop.start",
+            EventKind::PrestopEnd => "prestop.end",
+            EventKind::PrefreezeStart => "prefreeze.start",
+            EventKind::PrefreezeEnd => "prefreeze.end",
+            EventKind::ProvisionChanged => "provision.changed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// An instance's state transition: emitted by the state machine and nowhere else.
+    pub fn is_instance_transition(self) -> bool {
+        self.as_str().starts_with("instance.")
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// `event.event == "invoke.end"` reads as the stream does.
+impl PartialEq<&str> for EventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One lifecycle event. Field names are the contract: scripts read them.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -11,7 +102,7 @@ pub struct Event {
     /// RFC 3339 with milliseconds when serialized; formatted only then, as most events are never read.
     #[serde(serialize_with = "rfc3339_millis")]
     pub ts: SystemTime,
-    pub event: &'static str,
+    pub event: EventKind,
     pub function_name: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<Arc<str>>,
@@ -64,12 +155,26 @@ impl Serialize for Extra {
 
 impl Event {
     /// Names are shared (`Arc<str>`): an event is made on every request, and copying them each time would
-    /// cost an allocation apiece.
-    pub fn new(
-        event: &'static str,
+    /// cost an allocation apiece. The `instance.*` events are made by [`Event::transition`] only.
+    pub fn new(event: EventKind, function_name: &Arc<str>, instance_id: Option<&Arc<str>>) -> Self {
+        debug_assert!(
+            !event.is_instance_transition(),
+            "{} is emitted by the state machine only",
+            event.as_str()
+        );
+        Self::make(event, function_name, instance_id)
+    }
+
+    /// An instance's state transition (for `crate::state`).
+    pub(crate) fn transition(
+        event: EventKind,
         function_name: &Arc<str>,
-        instance_id: Option<&Arc<str>>,
+        instance_id: &Arc<str>,
     ) -> Self {
+        Self::make(event, function_name, Some(instance_id))
+    }
+
+    fn make(event: EventKind, function_name: &Arc<str>, instance_id: Option<&Arc<str>>) -> Self {
         Event {
             ts: SystemTime::now(),
             event,

@@ -1,80 +1,93 @@
-//! The lifecycle hooks: the Initializer (`POST /initialize`, or a command run in the container) and PreStop
-//! (`GET /pre-stop`), each bounded by its timeout, each with its events and log lines.
+//! The lifecycle hooks: the Initializer (`POST /initialize`, or a command run in the container), PreStop
+//! (`GET /pre-stop`) and PreFreeze (`GET /pre-freeze`), each bounded by its timeout, each with its events and
+//! log lines. A hook needs only its [`HookContext`]: the function, the instance and the run's shared parts.
 
+use crate::client::BoxError;
+use crate::error::{HookCall, HookError};
+use crate::events::EventKind;
+use crate::function::Function;
 use crate::instance::{Instance, ms};
 use crate::logs::HookKind;
-use crate::pool::Function;
 use crate::{Event, Shared, client, ids};
 use bytes::Bytes;
 use fcemu_spec::{Hook, HookAction};
-use http::{Method, Request, StatusCode};
+use http::{Request, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How an Initializer failed, by FC's rules.
-#[derive(Debug)]
-pub enum InitFailure {
-    /// 400 or 404: the instance is kept and the Initializer tried again on the next request to it.
-    Keep(String),
-    /// 5xx, timeout, connection error, or a command that exited non-zero: the instance is destroyed.
-    Destroy(String),
+/// What a hook runs against.
+#[derive(Clone, Copy)]
+pub struct HookContext<'a> {
+    pub shared: &'a Shared,
+    pub function: &'a Function,
+    pub instance: &'a Instance,
 }
 
-impl InitFailure {
-    pub fn message(&self) -> &str {
-        match self {
-            InitFailure::Keep(m) | InitFailure::Destroy(m) => m,
-        }
-    }
-}
+const INITIALIZE: HookCall = HookCall::Http {
+    name: "the Initializer",
+    method: "POST",
+    path: "/initialize",
+};
+const PRE_STOP: HookCall = HookCall::Http {
+    name: "PreStop",
+    method: "GET",
+    path: "/pre-stop",
+};
+const PRE_FREEZE: HookCall = HookCall::Http {
+    name: "PreFreeze",
+    method: "GET",
+    path: "/pre-freeze",
+};
 
-enum HookCallError {
-    Timeout,
-    Connect(String),
-}
-
-/// Sends a hook request (no body) to the instance with the common headers.
-async fn call_http_hook(
-    shared: &Shared,
-    function: &Function,
-    instance: &Instance,
-    method: Method,
-    path: &'static str,
+/// Sends a hook request (no body) to the instance with the common headers; the answer's status and body.
+async fn call_http(
+    cx: HookContext<'_>,
+    call: &HookCall,
     request_id: &str,
     timeout: Duration,
-) -> Result<(StatusCode, Bytes), HookCallError> {
-    let addr = instance
+) -> Result<(StatusCode, Bytes), HookError> {
+    let HookCall::Http { method, path, .. } = call else {
+        unreachable!("an HTTP hook")
+    };
+    let unreachable = |source: BoxError| HookError::Unreachable {
+        call: call.clone(),
+        source,
+    };
+    let addr = cx
+        .instance
         .addr()
-        .ok_or_else(|| HookCallError::Connect("the instance has no address".into()))?;
+        .ok_or_else(|| unreachable("the instance has no address".into()))?;
     let mut req = Request::builder()
-        .method(method)
-        .uri(path)
+        .method(*method)
+        .uri(*path)
         .body(client::empty_body())
         .expect("a valid hook request");
-    function.set_fc_headers(req.headers_mut(), request_id, path);
-    let call = async {
-        instance
-            .connections
-            .call(shared.runtime.as_ref(), addr, req)
-            .await
-            .map_err(|e| HookCallError::Connect(error_chain(&*e)))
-    };
-    tokio::time::timeout(timeout, call)
-        .await
-        .unwrap_or(Err(HookCallError::Timeout))
+    cx.function.headers.set(req.headers_mut(), request_id, path);
+    let answer = cx
+        .instance
+        .connections
+        .call(cx.shared.runtime.as_ref(), addr, req);
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(e)) => Err(unreachable(e)),
+        Err(_) => Err(HookError::Timeout {
+            call: call.clone(),
+            timeout,
+        }),
+    }
 }
 
-/// An error with its causes, which is where hyper keeps the useful part.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+/// A 2xx answer, or the failure that carries the status and the start of the body.
+fn expect_success(call: &HookCall, (status, body): (StatusCode, Bytes)) -> Result<i64, HookError> {
+    if status.is_success() {
+        return Ok(status.as_u16().into());
     }
-    text
+    Err(HookError::Status {
+        call: call.clone(),
+        status: status.as_u16(),
+        body: snippet(&body),
+    })
 }
 
 fn snippet(body: &[u8]) -> String {
@@ -92,10 +105,42 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Runs an execute-instruction hook in the container; its exit code.
+async fn run_command(
+    cx: HookContext<'_>,
+    command: &[String],
+    timeout: Duration,
+) -> Result<i64, HookError> {
+    let call = HookCall::Command(command.to_vec());
+    let Some(container_id) = cx.instance.container_id() else {
+        return Err(HookError::Unreachable {
+            call,
+            source: "the instance has no container".into(),
+        });
+    };
+    let exec = cx.shared.runtime.exec(&container_id, command);
+    match tokio::time::timeout(timeout, exec).await {
+        Ok(Ok(out)) if out.exit_code == 0 => Ok(0),
+        Ok(Ok(out)) => {
+            let stderr = tail(&out.stderr, 10);
+            Err(HookError::Exit {
+                call,
+                code: out.exit_code,
+                stderr: if stderr.is_empty() {
+                    stderr
+                } else {
+                    format!(": {stderr}")
+                },
+            })
+        }
+        Ok(Err(source)) => Err(HookError::Exec { call, source }),
+        Err(_) => Err(HookError::Timeout { call, timeout }),
+    }
+}
+
+/// One run of a hook: its request id, `.start`/`.end` events, log lines and billing.
 struct HookRun<'a> {
-    shared: &'a Shared,
-    function: &'a Function,
-    instance: &'a Instance,
+    cx: HookContext<'a>,
     kind: HookKind,
     request_id: Arc<str>,
     started: Instant,
@@ -103,22 +148,21 @@ struct HookRun<'a> {
 
 impl<'a> HookRun<'a> {
     /// `FC Initialize Start RequestId: ...`, the `.start` event, and the window that attributes log lines.
-    fn begin(
-        shared: &'a Shared,
-        function: &'a Function,
-        instance: &'a Instance,
-        kind: HookKind,
-        hook: &Hook,
-    ) -> Self {
+    fn begin(cx: HookContext<'a>, kind: HookKind, hook: &Hook) -> Self {
         let request_id = ids::request_id();
-        let (event, word) = names(kind);
-        shared.events.emit(
-            Event::new(event.0, &function.name, Some(&instance.id))
-                .request(&request_id)
-                .with("handler", Function::hook_action_label(&hook.action)),
-        );
-        function.system_line(
+        let (start, _, word) = names(kind);
+        let HookContext {
             shared,
+            function,
+            instance,
+        } = cx;
+        shared.events.emit(
+            Event::new(start, &function.name, Some(&instance.id))
+                .request(&request_id)
+                .with("handler", action_label(&hook.action)),
+        );
+        shared.system_line(
+            &function.name,
             instance,
             Some(&request_id),
             Some(kind),
@@ -126,240 +170,143 @@ impl<'a> HookRun<'a> {
         );
         instance.begin_activity(&request_id, kind);
         HookRun {
-            shared,
-            function,
-            instance,
+            cx,
             kind,
             request_id,
             started: Instant::now(),
         }
     }
 
-    fn end(&self, status: Option<i64>, error: Option<&str>) -> Duration {
+    /// Closes the run with its outcome; how long it took.
+    fn end(&self, outcome: &Result<i64, HookError>, anyway: &str) -> Duration {
+        let HookContext {
+            shared,
+            function,
+            instance,
+        } = self.cx;
         let elapsed = self.started.elapsed();
-        if let Some(active) = self.instance.end_activity(&self.request_id) {
-            self.function.billing.active(active);
+        if let Some(active) = instance.end_activity(&self.request_id) {
+            function.billing.active(active);
         }
-        self.function.billing.hook_execution();
-        let (event, word) = names(self.kind);
-        let mut e = Event::new(event.1, &self.function.name, Some(&self.instance.id))
+        function.billing.hook_execution();
+        let (_, end, word) = names(self.kind);
+        let mut e = Event::new(end, &function.name, Some(&instance.id))
             .request(&self.request_id)
             .duration(ms(elapsed));
-        if let Some(s) = status {
-            e = e.status(s);
-        }
-        if let Some(err) = error {
-            e = e.error(err);
-            self.function.system_line(
-                self.shared,
-                self.instance,
+        let line = |text: String| {
+            shared.system_line(
+                &function.name,
+                instance,
                 Some(&self.request_id),
                 Some(self.kind),
-                format!("FC {word} Failed RequestId: {}: {err}", self.request_id),
-            );
+                text,
+            )
+        };
+        match outcome {
+            Ok(status) => e = e.status(*status),
+            Err(error) => {
+                let message = format!("{}{anyway}", fcemu_runtime::error_chain(error));
+                if let Some(status) = error.status() {
+                    e = e.status(status);
+                }
+                line(format!(
+                    "FC {word} Failed RequestId: {}: {message}",
+                    self.request_id
+                ));
+                e = e.error(message);
+            }
         }
-        self.shared.events.emit(e);
-        self.function.system_line(
-            self.shared,
-            self.instance,
-            Some(&self.request_id),
-            Some(self.kind),
-            format!(
-                "FC {word} End RequestId: {} Duration: {:.2} ms",
-                self.request_id,
-                ms(elapsed)
-            ),
-        );
+        shared.events.emit(e);
+        line(format!(
+            "FC {word} End RequestId: {} Duration: {:.2} ms",
+            self.request_id,
+            ms(elapsed)
+        ));
         elapsed
     }
 }
 
-fn names(kind: HookKind) -> ((&'static str, &'static str), &'static str) {
+/// The `.start` and `.end` events of a hook kind, and its word in log lines.
+fn names(kind: HookKind) -> (EventKind, EventKind, &'static str) {
     match kind {
-        HookKind::Initialize => (("initializer.start", "initializer.end"), "Initialize"),
-        HookKind::PreStop => (("prestop.start", "prestop.end"), "PreStop"),
-        HookKind::Invoke => (("invoke.start", "invoke.end"), "Invoke"),
-        HookKind::PreFreeze => (("prefreeze.start", "prefreeze.end"), "PreFreeze"),
+        HookKind::Initialize => (
+            EventKind::InitializerStart,
+            EventKind::InitializerEnd,
+            "Initialize",
+        ),
+        HookKind::PreStop => (EventKind::PrestopStart, EventKind::PrestopEnd, "PreStop"),
+        HookKind::Invoke => (EventKind::InvokeStart, EventKind::InvokeEnd, "Invoke"),
+        HookKind::PreFreeze => (
+            EventKind::PrefreezeStart,
+            EventKind::PrefreezeEnd,
+            "PreFreeze",
+        ),
+    }
+}
+
+/// How a hook is named in its `.start` event: the handler, or the command.
+fn action_label(action: &HookAction) -> String {
+    match action {
+        HookAction::Handler(h) => h.clone(),
+        HookAction::Command(c) => c.join(" "),
     }
 }
 
 /// Runs the Initializer once; `Ok` carries how long it took (zero when none is configured).
-pub async fn run_initializer(
-    shared: &Shared,
-    function: &Function,
-    instance: &Instance,
-) -> Result<Duration, InitFailure> {
-    let Some(hook) = &function.spec.initializer else {
+pub async fn run_initializer(cx: HookContext<'_>) -> Result<Duration, HookError> {
+    let Some(hook) = &cx.function.spec.initializer else {
         return Ok(Duration::ZERO);
     };
-    let run = HookRun::begin(shared, function, instance, HookKind::Initialize, hook);
-    let secs = hook.timeout.as_secs();
-    let outcome: Result<i64, (Option<i64>, InitFailure)> = match &hook.action {
-        HookAction::Handler(_) => {
-            match call_http_hook(
-                shared,
-                function,
-                instance,
-                Method::POST,
-                "/initialize",
-                &run.request_id,
-                hook.timeout,
-            )
+    let run = HookRun::begin(cx, HookKind::Initialize, hook);
+    let outcome = match &hook.action {
+        HookAction::Handler(_) => call_http(cx, &INITIALIZE, &run.request_id, hook.timeout)
             .await
-            {
-                Ok((status, _)) if status.is_success() => Ok(status.as_u16().into()),
-                Ok((status, body)) => {
-                    let message = format!(
-                        "the Initializer (POST /initialize) answered HTTP {}{}",
-                        status.as_u16(),
-                        snippet(&body)
-                    );
-                    let failure = if matches!(status.as_u16(), 400 | 404) {
-                        InitFailure::Keep(message)
-                    } else {
-                        InitFailure::Destroy(message)
-                    };
-                    Err((Some(status.as_u16().into()), failure))
-                }
-                Err(HookCallError::Timeout) => Err((
-                    None,
-                    InitFailure::Destroy(format!(
-                        "the Initializer (POST /initialize) did not finish within its timeout of {secs} s"
-                    )),
-                )),
-                Err(HookCallError::Connect(e)) => Err((
-                    None,
-                    InitFailure::Destroy(format!(
-                        "the Initializer (POST /initialize) could not be reached: {e}"
-                    )),
-                )),
-            }
-        }
-        HookAction::Command(command) => {
-            match tokio::time::timeout(hook.timeout, function.exec(shared, instance, command)).await
-            {
-                Ok(Ok(out)) if out.exit_code == 0 => Ok(0),
-                Ok(Ok(out)) => {
-                    let stderr = tail(&out.stderr, 10);
-                    let stderr = if stderr.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {stderr}")
-                    };
-                    Err((
-                        Some(out.exit_code),
-                        InitFailure::Destroy(format!(
-                            "the Initializer command {command:?} exited with code {}{stderr}",
-                            out.exit_code
-                        )),
-                    ))
-                }
-                Ok(Err(e)) => Err((
-                    None,
-                    InitFailure::Destroy(format!(
-                        "the Initializer command {command:?} could not run: {e}"
-                    )),
-                )),
-                Err(_) => Err((
-                    None,
-                    InitFailure::Destroy(format!(
-                        "the Initializer command {command:?} did not finish within its timeout of {secs} s"
-                    )),
-                )),
-            }
-        }
+            .and_then(|answer| expect_success(&INITIALIZE, answer)),
+        HookAction::Command(command) => run_command(cx, command, hook.timeout).await,
     };
-    match outcome {
-        Ok(status) => Ok(run.end(Some(status), None)),
-        Err((status, failure)) => {
-            run.end(status, Some(failure.message()));
-            Err(failure)
-        }
-    }
+    let took = run.end(&outcome, "");
+    outcome.map(|_| took)
 }
 
 /// Runs PreStop. It never blocks a destroy: any failure is logged and the destroy goes on.
-pub async fn run_pre_stop(shared: &Shared, function: &Function, instance: &Instance) {
-    if let Some(hook) = &function.spec.pre_stop {
+pub async fn run_pre_stop(cx: HookContext<'_>) {
+    if let Some(hook) = &cx.function.spec.pre_stop {
         run_notice_hook(
-            shared,
-            function,
-            instance,
+            cx,
             hook,
             HookKind::PreStop,
-            "/pre-stop",
-            "the instance is destroyed anyway",
+            &PRE_STOP,
+            "; the instance is destroyed anyway",
         )
         .await;
     }
 }
 
 /// Runs PreFreeze (FC 2.0) before a freeze; like PreStop, a failure is logged and the freeze goes on.
-pub async fn run_pre_freeze(shared: &Shared, function: &Function, instance: &Instance) {
-    if let Some(hook) = &function.spec.pre_freeze {
+pub async fn run_pre_freeze(cx: HookContext<'_>) {
+    if let Some(hook) = &cx.function.spec.pre_freeze {
         run_notice_hook(
-            shared,
-            function,
-            instance,
+            cx,
             hook,
             HookKind::PreFreeze,
-            "/pre-freeze",
-            "the instance is frozen anyway",
+            &PRE_FREEZE,
+            "; the instance is frozen anyway",
         )
         .await;
     }
 }
 
-/// A hook that tells the function what is about to happen (`GET path`): its answer only gets logged.
+/// A hook that tells the function what is about to happen: its answer only gets logged.
 async fn run_notice_hook(
-    shared: &Shared,
-    function: &Function,
-    instance: &Instance,
+    cx: HookContext<'_>,
     hook: &Hook,
     kind: HookKind,
-    path: &'static str,
+    call: &HookCall,
     anyway: &str,
 ) {
-    let run = HookRun::begin(shared, function, instance, kind, hook);
-    let word = names(kind).1;
-    match call_http_hook(
-        shared,
-        function,
-        instance,
-        Method::GET,
-        path,
-        &run.request_id,
-        hook.timeout,
-    )
-    .await
-    {
-        Ok((status, _)) if status.is_success() => {
-            run.end(Some(status.as_u16().into()), None);
-        }
-        Ok((status, body)) => {
-            let message = format!(
-                "{word} (GET {path}) answered HTTP {}{}; {anyway}",
-                status.as_u16(),
-                snippet(&body)
-            );
-            run.end(Some(status.as_u16().into()), Some(&message));
-        }
-        Err(HookCallError::Timeout) => {
-            let secs = hook.timeout.as_secs();
-            run.end(
-                None,
-                Some(&format!(
-                    "{word} (GET {path}) did not finish within its timeout of {secs} s; {anyway}"
-                )),
-            );
-        }
-        Err(HookCallError::Connect(e)) => {
-            run.end(
-                None,
-                Some(&format!(
-                    "{word} (GET {path}) could not be reached: {e}; {anyway}"
-                )),
-            );
-        }
-    }
+    let run = HookRun::begin(cx, kind, hook);
+    let outcome = call_http(cx, call, &run.request_id, hook.timeout)
+        .await
+        .and_then(|answer| expect_success(call, answer));
+    run.end(&outcome, anyway);
 }

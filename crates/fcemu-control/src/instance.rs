@@ -1,10 +1,8 @@
 //! One instance: a container that went (or is going) through Creating, serves requests, and is destroyed.
 //!
-//! ```text
-//! creating -> initializing -> ready <-> busy -> (frozen) -> stopping
-//! ```
-//! The mutable routing state (state, in-flight count) lives in the function's pool under one lock; this type
-//! holds what is fixed once Creating is done, and the activity windows that attribute log lines.
+//! Its lifecycle state lives in the function's pool under one lock, and changes only through the state
+//! machine (`crate::state`); this type holds what is fixed once Creating is done, the activity windows that
+//! attribute log lines, its connections and its memory readings.
 
 use crate::logs::HookKind;
 use serde::Serialize;
@@ -36,6 +34,8 @@ pub enum DestroyReason {
     InitFailed,
     Reclaim,
     Shutdown,
+    /// Its process stopped accepting connections, yet its container did not exit.
+    Unhealthy,
 }
 
 impl DestroyReason {
@@ -48,15 +48,24 @@ impl DestroyReason {
             DestroyReason::InitFailed => "init_failed",
             DestroyReason::Reclaim => "reclaim",
             DestroyReason::Shutdown => "shutdown",
+            DestroyReason::Unhealthy => "unhealthy",
         }
+    }
+
+    /// An instance exception, or a failed Creating: something went wrong with the instance itself.
+    pub fn is_exception(self) -> bool {
+        matches!(
+            self,
+            DestroyReason::Exited
+                | DestroyReason::Oom
+                | DestroyReason::InitFailed
+                | DestroyReason::Unhealthy
+        )
     }
 
     /// PreStop runs only on an instance that became ready and still has a process to run it in.
     pub fn runs_pre_stop(self) -> bool {
-        !matches!(
-            self,
-            DestroyReason::Exited | DestroyReason::Oom | DestroyReason::InitFailed
-        )
+        !self.is_exception()
     }
 }
 
@@ -113,6 +122,9 @@ struct Activity {
 /// function wrote it: a line stamped after a request ended still belongs to it, unless a newer request has
 /// started meanwhile (then the two cannot be told apart, and the newer one gets it).
 const LATE_LINE_GRACE: Duration = Duration::from_secs(2);
+
+/// Permission to read an instance's memory: only one reading is under way per instance.
+pub struct MemoryReading;
 const ACTIVITIES_KEPT: usize = 256;
 
 pub struct Instance {
@@ -133,14 +145,14 @@ pub struct Instance {
     /// The HTTP connections to the instance's port.
     pub(crate) connections: crate::client::Connections,
     /// The last reading of the container's peak memory (MB) and when it was taken.
-    pub(crate) memory_sample: Mutex<Option<(tokio::time::Instant, u64)>>,
+    memory_sample: Mutex<Option<(tokio::time::Instant, u64)>>,
     /// A memory reading is under way.
-    pub(crate) memory_reading: AtomicBool,
+    memory_reading: AtomicBool,
     /// Requests and hooks running now, and since when at least one has been.
     busy: Mutex<(u32, Option<tokio::time::Instant>)>,
-    /// Serializes freeze and thaw; holds whether the container is paused right now.
-    pub(crate) freezer: tokio::sync::Mutex<bool>,
-    frozen_since: Mutex<Option<tokio::time::Instant>>,
+    /// Held while the container is paused or unpaused, so the engine gets one of them at a time. Whether it
+    /// is paused is the state machine's to say.
+    pub(crate) freezer: tokio::sync::Mutex<()>,
 }
 
 impl Instance {
@@ -159,18 +171,8 @@ impl Instance {
             connections: Default::default(),
             memory_sample: Mutex::default(),
             memory_reading: AtomicBool::new(false),
-            freezer: tokio::sync::Mutex::new(false),
-            frozen_since: Mutex::default(),
+            freezer: tokio::sync::Mutex::new(()),
         }
-    }
-
-    /// Records when the instance was frozen (`Some`), or that it was thawed (`None`), returning how long
-    /// it had been frozen.
-    pub(crate) fn frozen_at(&self, at: Option<tokio::time::Instant>) -> Option<Duration> {
-        let mut since = self.frozen_since.lock().unwrap();
-        let previous = since.take();
-        *since = at;
-        previous.map(|t| t.elapsed())
     }
 
     pub fn container_id(&self) -> Option<String> {
@@ -257,6 +259,51 @@ impl Instance {
         } else {
             None
         }
+    }
+
+    /// The last reading of the container's peak memory in MB, if it is recent (200 ms).
+    pub fn fresh_memory_peak_mb(&self) -> Option<u64> {
+        const FRESH: Duration = Duration::from_millis(200);
+        self.memory_sample
+            .lock()
+            .unwrap()
+            .filter(|(at, _)| at.elapsed() < FRESH)
+            .map(|(_, peak)| peak)
+    }
+
+    /// The last reading, however old (None before the first).
+    pub fn last_memory_peak_mb(&self) -> Option<u64> {
+        self.memory_sample.lock().unwrap().map(|(_, peak)| peak)
+    }
+
+    /// Starts a reading of the container's peak memory unless one is under way: None when one is (the
+    /// engine answers a stats call slowly, and one call per request would pile up by the thousand).
+    pub fn begin_memory_reading(&self) -> Option<MemoryReading> {
+        (!self.memory_reading.swap(true, Ordering::SeqCst)).then_some(MemoryReading)
+    }
+
+    /// The container's peak memory in MB (the cgroup's max usage), read now; the last reading if this one
+    /// fails.
+    pub async fn read_memory_peak_mb(
+        &self,
+        runtime: &dyn fcemu_runtime::ContainerRuntime,
+        _reading: MemoryReading,
+    ) -> Option<u64> {
+        let peak = match self.container_id() {
+            Some(id) => match runtime.memory_peak(&id).await {
+                Ok(bytes) => bytes.map(|b| b.div_ceil(1024 * 1024)),
+                Err(e) => {
+                    tracing::debug!("{}", fcemu_runtime::error_chain(&e));
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(peak) = peak {
+            *self.memory_sample.lock().unwrap() = Some((tokio::time::Instant::now(), peak));
+        }
+        self.memory_reading.store(false, Ordering::SeqCst);
+        peak.or_else(|| self.last_memory_peak_mb())
     }
 
     /// The request and hook a line printed at `ts` belongs to: the one window that holds it, or else the

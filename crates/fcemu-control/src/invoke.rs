@@ -1,24 +1,29 @@
-//! Invoke: a request placed on an instance, passed through with FC's headers, its response streamed back,
-//! and one report line when the response body has been sent.
+//! Invoke: a request placed on an instance, passed through with FC's headers, its response streamed back.
+//!
+//! A request whose bytes never reached the instance's process (its connection was refused: the process is
+//! gone) is placed again on another instance, and the dead instance leaves service at once; only a request
+//! the function received is answered with `UnhandledInvocationError` when its instance fails.
 
-use crate::client::{Body, BoxError, full_body};
-use crate::hooks::error_chain;
-use crate::instance::{InitDuration, ms};
-use crate::logs::HookKind;
-use crate::pool::{Function, Lease, PlaceError};
-use crate::{ControlPlane, Event, Shared, headers, ids};
-use bytes::Bytes;
-use http::header::{self, HeaderName};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use http_body::{Body as HttpBody, Frame, SizeHint};
-use std::pin::Pin;
+use crate::client::{Body, BoxError};
+use crate::error::InvokeError;
+use crate::pool::{Lease, Pool};
+use crate::record::{InvokeRecord, TrackedBody};
+use crate::responses::{
+    fc_error_response, invoke_error_response, place_error_response, unhandled_message,
+};
+use crate::{ControlPlane, Shared, headers, ids};
+use http::header;
+use http::{HeaderValue, Request, Response, StatusCode};
+use hyper::client::conn::http1::SendRequest;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// fcemu's request header (`true`) that makes a request skip warm instances: a cold start on demand.
 pub const COLD_START_HEADER: &str = "x-fcemu-cold-start";
+
+/// How many instances a request may be placed on when the ones before went away before it reached them.
+const DELIVERIES: u32 = 4;
 
 /// How the request reached fcemu.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,75 +43,11 @@ impl InvocationKind {
     }
 }
 
-/// Hop-by-hop headers belong to one connection, never forwarded (RFC 9110 7.6.1).
-const HOP_BY_HOP: [HeaderName; 6] = [
-    header::CONNECTION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHORIZATION,
-];
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name) || name == "keep-alive" || name == "proxy-connection"
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    strip_headers(headers, |_| false);
-}
-
-/// Removes the hop-by-hop headers, those the `Connection` header names, and those `also` picks. One pass
-/// over the names finds them: most messages carry few or none, and then nothing is allocated or rehashed.
-fn strip_headers(headers: &mut HeaderMap, also: impl Fn(&HeaderName) -> bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| is_hop_by_hop(k) || named.contains(k) || also(k))
-        .cloned()
-        .collect();
-    for name in doomed {
-        headers.remove(name);
-    }
-}
-
-/// FC's shape for errors of the service itself: status, `{"Code","Message","RequestId"}`.
-pub fn fc_error_response(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    request_id: &str,
-) -> Response<Body> {
-    let body = serde_json::json!({ "Code": code, "Message": message, "RequestId": request_id });
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(headers::REQUEST_ID, request_id)
-        .body(full_body(body.to_string()))
-        .expect("a valid error response")
-}
-
-/// FC's shape for errors of the function: `X-Fc-Error-Type` and `{"errorMessage","errorType"}`.
-pub fn function_error_response(
-    status: StatusCode,
-    error_type: &str,
-    message: &str,
-    request_id: &str,
-) -> Response<Body> {
-    let body = serde_json::json!({ "errorMessage": message, "errorType": error_type });
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(headers::REQUEST_ID, request_id)
-        .header(headers::ERROR_TYPE, error_type)
-        .body(full_body(body.to_string()))
-        .expect("a valid error response")
+/// What became of one delivery of a request to an instance.
+enum Delivery {
+    Answered(Response<Body>),
+    /// It never reached the instance's process: here it is back, to be placed again.
+    NotReached(Request<Body>),
 }
 
 impl ControlPlane {
@@ -180,11 +121,11 @@ impl ControlPlane {
     pub async fn invoke_as(
         &self,
         function: &str,
-        mut req: Request<Body>,
+        req: Request<Body>,
         kind: InvocationKind,
         request_id: Arc<str>,
     ) -> Response<Body> {
-        let Some(f) = self.function_pool(function) else {
+        let Some(pool) = self.function_pool(function) else {
             return fc_error_response(
                 StatusCode::NOT_FOUND,
                 "FunctionNotFound",
@@ -192,77 +133,57 @@ impl ControlPlane {
                 &request_id,
             );
         };
-        let cold = req
-            .headers_mut()
-            .remove(COLD_START_HEADER)
-            .is_some_and(|v| v == "true");
-        let lease = match f.acquire(cold).await {
-            Ok(lease) => lease,
-            Err(e) => return place_error_response(e, &f.spec.name, &request_id, kind),
+        let (mut req, cold) = match for_instance(pool, req, kind, &request_id) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                return fc_error_response(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidArgument",
+                    &format!("bad request path: {e}"),
+                    &request_id,
+                );
+            }
         };
-        forward(self.shared.clone(), f.clone(), lease, req, kind, request_id).await
-    }
-}
-
-fn place_error_response(
-    e: PlaceError,
-    function: &str,
-    request_id: &str,
-    kind: InvocationKind,
-) -> Response<Body> {
-    match e {
-        // FC answers an Initializer failure with HTTP 200 on purpose; the header says what happened.
-        PlaceError::Initialization(message) => {
-            function_error_response(StatusCode::OK, "InitializationError", &message, request_id)
-        }
-        PlaceError::NotStarted(message) => {
-            let status = match kind {
-                InvocationKind::HttpTrigger => StatusCode::BAD_GATEWAY,
-                InvocationKind::Event => StatusCode::OK,
+        for delivery in 0..DELIVERIES {
+            let lease = match pool.acquire(cold && delivery == 0).await {
+                Ok(lease) => lease,
+                Err(e) => return place_error_response(&e, &request_id, kind),
             };
-            function_error_response(status, "FunctionNotStarted", &message, request_id)
+            if delivery > 0 {
+                req.headers_mut()
+                    .insert(headers::RETRY_COUNT, HeaderValue::from(delivery));
+            }
+            match deliver(&self.shared, lease, req, kind, &request_id).await {
+                Delivery::Answered(response) => return response,
+                Delivery::NotReached(back) => req = back,
+            }
         }
-        PlaceError::Exhausted { limit } => fc_error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            "ResourceExhausted",
-            &format!(
-                "function {function} has no free instance: all {limit} are busy and the wait queue is full; retry later, or raise --max-instances / instanceConcurrency"
-            ),
-            request_id,
-        ),
-        PlaceError::ShuttingDown => fc_error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            "fcemu is shutting down",
-            request_id,
-        ),
+        let e = InvokeError::ProcessExited(
+            format!("each of the {DELIVERIES} instances it was placed on went away before it reached them").into(),
+        );
+        invoke_error_response(&e, &request_id, kind)
     }
 }
 
-async fn forward(
-    shared: Arc<Shared>,
-    function: Arc<Function>,
-    lease: Lease,
+/// The request as the instance gets it: the client's x-fc-* headers removed (FC forbids them), FC's own
+/// set, an event sent as `POST /invoke`. Also says whether a cold start was asked for.
+fn for_instance(
+    pool: &Pool,
     req: Request<Body>,
     kind: InvocationKind,
-    request_id: Arc<str>,
-) -> Response<Body> {
-    let instance = lease.instance.clone();
-    let Some(addr) = instance.addr() else {
-        return function_error_response(
-            StatusCode::BAD_GATEWAY,
-            "FunctionNotStarted",
-            "the instance has no address",
-            &request_id,
-        );
-    };
+    request_id: &str,
+) -> Result<(Request<Body>, bool), http::uri::InvalidUri> {
     let (mut parts, body) = req.into_parts();
-
-    // FC forbids clients to send x-fc-* headers: they are removed, then FC's own are set.
-    strip_headers(&mut parts.headers, |name| {
+    let cold = parts
+        .headers
+        .remove(COLD_START_HEADER)
+        .is_some_and(|v| v == "true");
+    headers::strip(&mut parts.headers, |name| {
         name.as_str().starts_with("x-fc-")
     });
-    function.set_fc_headers(&mut parts.headers, &request_id, kind.control_path());
+    pool.function
+        .headers
+        .set(&mut parts.headers, request_id, kind.control_path());
     let path_and_query = match kind {
         InvocationKind::HttpTrigger => parts
             .uri
@@ -279,82 +200,136 @@ async fn forward(
             "/invoke".to_string()
         }
     };
-    // Origin form on the instance's own connection; the client's Host is kept (FC passes it through).
+    // Origin form on the instance's own connection. The client's Host is kept (FC passes it through);
+    // an HTTP/1.0 client may send none, and the function's server then gets one naming the function.
     if !parts.headers.contains_key(header::HOST) {
-        parts.headers.insert(
-            header::HOST,
-            HeaderValue::from_str(&addr.to_string()).expect("an address is a valid Host"),
-        );
-    }
-    parts.uri = match path_and_query.parse() {
-        Ok(uri) => uri,
-        Err(e) => {
-            return fc_error_response(
-                StatusCode::BAD_REQUEST,
-                "InvalidArgument",
-                &format!("bad request path: {e}"),
-                &request_id,
-            );
+        if let Ok(host) = HeaderValue::from_str(&pool.function.spec.name.to_ascii_lowercase()) {
+            parts.headers.insert(header::HOST, host);
         }
-    };
+    }
+    parts.uri = path_and_query.parse()?;
     parts.version = http::Version::HTTP_11;
+    Ok((Request::from_parts(parts, body), cold))
+}
 
+/// Sends the request to the instance `lease` holds and answers with its response, streamed.
+async fn deliver(
+    shared: &Arc<Shared>,
+    lease: Lease,
+    req: Request<Body>,
+    kind: InvocationKind,
+    request_id: &Arc<str>,
+) -> Delivery {
+    let instance = lease.instance.clone();
+    let pool = lease.pool().clone();
+    let Some(addr) = instance.addr() else {
+        return Delivery::NotReached(req);
+    };
+    let runtime = shared.runtime.as_ref();
+    // An idle connection, or a new one. A refused connection means the process is gone.
+    let mut connection = match instance.connections.idle().await {
+        Some(connection) => connection,
+        None => match crate::client::dial(runtime, addr).await {
+            Ok(connection) => connection,
+            Err(_) => {
+                pool.lost(&instance.id);
+                return Delivery::NotReached(req);
+            }
+        },
+    };
     let cold = instance
         .take_cold_start()
         .then(|| instance.init_duration())
         .flatten();
-    let mut record = InvokeRecord::begin(
-        shared.clone(),
-        function.clone(),
-        lease,
-        request_id.clone(),
-        cold,
-    );
-    let timeout = function.spec.timeout;
+    let mut record = InvokeRecord::begin(shared.clone(), lease, request_id.clone(), cold);
+    let timeout = pool.function.spec.timeout;
     let exchange = async {
-        let mut connection = instance
-            .connections
-            .checkout(shared.runtime.as_ref(), addr)
-            .await?;
-        let response = connection
-            .send_request(Request::from_parts(parts, body))
-            .await?;
-        Ok::<_, BoxError>((response, connection))
+        match connection.try_send_request(req).await {
+            Ok(response) => Ok(response),
+            // The connection closed before the request was written: once more on a new one.
+            Err(mut e) => match e.take_message() {
+                Some(req) => match crate::client::dial(runtime, addr).await {
+                    Ok(fresh) => {
+                        connection = fresh;
+                        connection.send_request(req).await.map_err(Sent::Failed)
+                    }
+                    Err(_) => Err(Sent::NotReached(Box::new(req))),
+                },
+                None => Err(Sent::Failed(e.into_error())),
+            },
+        }
     };
-    let outcome = match tokio::time::timeout(timeout, exchange).await {
-        Ok(Ok(exchanged)) => Ok(exchanged),
-        Ok(Err(e)) => {
-            record.lost_connection();
-            Err(format!(
-                "Process exited unexpectedly before completing request ({})",
-                error_chain(&*e)
+    let outcome = tokio::time::timeout(timeout, exchange).await;
+    let failure = match outcome {
+        Ok(Ok(response)) => {
+            return Delivery::Answered(answer(response, record, connection, cold, request_id));
+        }
+        Ok(Err(Sent::NotReached(req))) => {
+            pool.lost(&instance.id);
+            record.retried("its process went away before the request reached it");
+            return Delivery::NotReached(*req);
+        }
+        Ok(Err(Sent::Failed(e))) if is_client_body_error(&e) => {
+            InvokeError::ClientBody(std::error::Error::source(&e).map_or_else(
+                || BoxError::from(e.to_string()),
+                |cause| fcemu_runtime::error_chain(cause).into(),
             ))
         }
-        // The instance is still healthy: it stays, and is not suspected.
-        Err(_) => Err(format!(
-            "Function timed out after {} seconds",
-            timeout.as_secs()
-        )),
-    };
-    let (response, connection) = match outcome {
-        Ok(exchanged) => exchanged,
-        Err(message) => {
-            record.finish(502, Some(&message));
-            return function_error_response(
-                unhandled_status(kind),
-                "UnhandledInvocationError",
-                &message,
-                &request_id,
-            );
+        Ok(Err(Sent::Failed(e))) => {
+            if let Some(lease) = record.lease() {
+                check_alive(shared, lease).await;
+            }
+            InvokeError::ProcessExited(e.into())
         }
+        // The instance is still healthy: it stays, and is not suspected.
+        Err(_) => InvokeError::Timeout { timeout },
     };
+    let response = invoke_error_response(&failure, request_id, kind);
+    record.finish(
+        response.status().as_u16(),
+        Some(&unhandled_message(&failure)),
+    );
+    Delivery::Answered(response)
+}
 
+/// How sending a request failed.
+enum Sent {
+    NotReached(Box<Request<Body>>),
+    Failed(hyper::Error),
+}
+
+/// An error of the client's request body (too large, bad chunked encoding, the client gone mid-body) as
+/// hyper reports it while forwarding: the client's fault, not the function's.
+fn is_client_body_error(e: &hyper::Error) -> bool {
+    e.is_user() && std::error::Error::source(e).is_some()
+}
+
+/// After a broken connection, while its lease still holds the instance: one connection attempt tells
+/// whether the instance's process is still there. Refused, the instance leaves service at once.
+pub(crate) async fn check_alive(shared: &Shared, lease: &Lease) {
+    let instance = &lease.instance;
+    let Some(addr) = instance.addr() else { return };
+    if shared.runtime.connect(addr).await.is_err() {
+        instance.connections.clear();
+        lease.pool().lost(&instance.id);
+    }
+}
+
+/// The instance's response, with FC's response headers, its body tracked to its end.
+fn answer(
+    response: Response<hyper::body::Incoming>,
+    mut record: InvokeRecord,
+    connection: SendRequest<Body>,
+    cold: Option<crate::InitDuration>,
+    request_id: &str,
+) -> Response<Body> {
+    let instance = record.instance().expect("a live record").clone();
     let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    headers::strip(&mut parts.headers, |_| false);
     parts.headers.reserve(4);
     parts.headers.insert(
         headers::REQUEST_ID,
-        HeaderValue::from_str(&request_id).expect("ids are ASCII"),
+        HeaderValue::from_str(request_id).expect("ids are ASCII"),
     );
     parts.headers.insert(
         headers::INSTANCE_ID,
@@ -364,7 +339,7 @@ async fn forward(
         if let Ok(v) = HeaderValue::from_str(&init.server_timing()) {
             parts.headers.append(headers::SERVER_TIMING, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", ms(init.total()))) {
+        if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", crate::instance::ms(init.total()))) {
             parts.headers.insert(headers::INIT_DURATION_MS, v);
         }
     }
@@ -378,279 +353,4 @@ async fn forward(
             instance,
         }),
     )
-}
-
-fn unhandled_status(kind: InvocationKind) -> StatusCode {
-    match kind {
-        InvocationKind::HttpTrigger => StatusCode::BAD_GATEWAY,
-        InvocationKind::Event => StatusCode::OK,
-    }
-}
-
-/// One request's bookkeeping, from the moment it is sent to the instance until its response body is done.
-struct InvokeRecord {
-    shared: Arc<Shared>,
-    function: Arc<Function>,
-    lease: Option<Lease>,
-    request_id: Arc<str>,
-    started: Instant,
-    status: u16,
-    cold: Option<InitDuration>,
-    finished: bool,
-}
-
-impl InvokeRecord {
-    fn begin(
-        shared: Arc<Shared>,
-        function: Arc<Function>,
-        lease: Lease,
-        request_id: Arc<str>,
-        cold: Option<InitDuration>,
-    ) -> Self {
-        let instance = &lease.instance;
-        shared.events.emit(
-            Event::new("invoke.start", &function.name, Some(&instance.id))
-                .request(&request_id)
-                .with("coldStart", cold.is_some()),
-        );
-        function.system_line(
-            &shared,
-            instance,
-            Some(&request_id),
-            Some(HookKind::Invoke),
-            ["FC Invoke Start RequestId: ", &request_id].concat(),
-        );
-        instance.begin_activity(&request_id, HookKind::Invoke);
-        InvokeRecord {
-            shared,
-            function,
-            lease: Some(lease),
-            request_id,
-            started: Instant::now(),
-            status: 0,
-            cold,
-            finished: false,
-        }
-    }
-
-    /// The connection to the instance broke: its process may be exiting, so it is not frozen at once.
-    fn lost_connection(&mut self) {
-        if let Some(lease) = self.lease.as_mut() {
-            lease.lost_connection();
-        }
-    }
-
-    fn finish(&mut self, status: u16, error: Option<&str>) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
-        let Some(lease) = self.lease.take() else {
-            return;
-        };
-        let instance = lease.instance.clone();
-        let elapsed = self.started.elapsed();
-        let duration_ms = ms(elapsed);
-        // FC bills whole milliseconds, at least one.
-        let billed_ms = (elapsed.as_micros().div_ceil(1000) as u64).max(1);
-        if let Some(active) = instance.end_activity(&self.request_id) {
-            self.function.billing.active(active);
-        }
-        self.function.billing.invocation();
-        let mut event = Event::new("invoke.end", &self.function.name, Some(&instance.id))
-            .request(&self.request_id)
-            .status(status.into())
-            .duration(duration_ms)
-            .with("billedDurationMs", billed_ms)
-            .with("coldStart", self.cold.is_some());
-        if let Some(e) = error {
-            event = event.error(e);
-        }
-        self.shared.events.emit(event);
-        let rid = &self.request_id;
-        self.function.system_line(
-            &self.shared,
-            &instance,
-            Some(rid),
-            Some(HookKind::Invoke),
-            ["FC Invoke End RequestId: ", rid].concat(),
-        );
-        let report = report_line(
-            rid,
-            &instance.id,
-            status,
-            elapsed,
-            billed_ms,
-            self.function.spec.memory_size_mb,
-        );
-        let init = self.cold.map(|init| init.describe());
-        let fresh = self.function.fresh_memory_peak_mb(&instance);
-        let reading = fresh
-            .is_none()
-            .then(|| self.function.begin_memory_reading(&instance))
-            .flatten();
-        match reading {
-            // No recent reading, and none under way: the report waits for one, off the request's path.
-            Some(reading) => {
-                let (shared, function, instance, rid) = (
-                    self.shared.clone(),
-                    self.function.clone(),
-                    instance.clone(),
-                    rid.clone(),
-                );
-                self.shared.tasks.spawn(async move {
-                    let peak = function
-                        .read_memory_peak_mb(&shared, &instance, reading)
-                        .await;
-                    let report = complete_report(report, peak, init.as_deref());
-                    function.system_line(
-                        &shared,
-                        &instance,
-                        Some(&rid),
-                        Some(HookKind::Invoke),
-                        report,
-                    );
-                });
-            }
-            // A recent reading, or one under way: the report goes out now with the latest value.
-            None => {
-                let peak = fresh.or_else(|| self.function.last_memory_peak_mb(&instance));
-                let report = complete_report(report, peak, init.as_deref());
-                self.function.system_line(
-                    &self.shared,
-                    &instance,
-                    Some(rid),
-                    Some(HookKind::Invoke),
-                    report,
-                );
-            }
-        }
-        drop(lease);
-    }
-}
-
-impl Drop for InvokeRecord {
-    fn drop(&mut self) {
-        // The caller went away or the body ended without our noticing: still account for the request.
-        let status = self.status;
-        self.finish(status, None);
-    }
-}
-
-/// FC's report line, but for its end (see [`complete_report`]). Written piece by piece: it is made for every
-/// request, and floating-point formatting would cost several times as much.
-fn report_line(
-    request_id: &str,
-    instance_id: &str,
-    status: u16,
-    elapsed: std::time::Duration,
-    billed_ms: u64,
-    memory_size_mb: u32,
-) -> String {
-    use std::fmt::Write;
-    let hundredths = (elapsed.as_micros() + 5) / 10;
-    let mut report = String::with_capacity(200);
-    report.push_str("RequestId: ");
-    report.push_str(request_id);
-    report.push_str(" InstanceId: ");
-    report.push_str(instance_id);
-    let _ = write!(
-        report,
-        " Status: {status} Duration: {}.{:02} ms Billed Duration: {billed_ms} ms Memory Size: {memory_size_mb} MB",
-        hundredths / 100,
-        hundredths % 100
-    );
-    report
-}
-
-/// The report line's end: `Max Memory Used` when known, and the cold start's `Init Duration`.
-fn complete_report(mut report: String, peak_mb: Option<u64>, init: Option<&str>) -> String {
-    use std::fmt::Write;
-    if let Some(peak) = peak_mb {
-        let _ = write!(report, " Max Memory Used: {peak} MB");
-    }
-    if let Some(init) = init {
-        report.push(' ');
-        report.push_str(init);
-    }
-    report
-}
-
-/// The instance's response body on its way to the caller; when it ends, the request is accounted for and
-/// the instance's slot given back.
-struct TrackedBody {
-    inner: hyper::body::Incoming,
-    record: Option<InvokeRecord>,
-    /// The connection the response came on: back to the instance's pool once the body has ended.
-    connection: Option<hyper::client::conn::http1::SendRequest<Body>>,
-    instance: Arc<crate::Instance>,
-}
-
-impl TrackedBody {
-    /// The body has been read to its end: the connection goes back to the instance's pool and the request
-    /// is accounted for. Callers stop polling a body that says it has ended, so this runs on the last
-    /// frame, on the end, or when the body is dropped after its end.
-    fn ended(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            self.instance.connections.checkin(connection);
-        }
-        if let Some(mut r) = self.record.take() {
-            let status = r.status;
-            r.finish(status, None);
-        }
-    }
-}
-
-impl Drop for TrackedBody {
-    fn drop(&mut self) {
-        if self.inner.is_end_stream() {
-            self.ended();
-        }
-        // Otherwise the caller went away mid-body: the connection still carries the rest, so it is closed
-        // (dropped), and the record accounts for the request when it drops.
-    }
-}
-
-impl HttpBody for TrackedBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(None) => {
-                this.ended();
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(Err(e))) => {
-                let message = format!(
-                    "Process exited unexpectedly before completing request ({})",
-                    error_chain(&e)
-                );
-                if let Some(mut r) = this.record.take() {
-                    r.lost_connection();
-                    r.finish(502, Some(&message));
-                }
-                Poll::Ready(Some(Err(e.into())))
-            }
-            Poll::Ready(Some(Ok(frame))) => {
-                if this.inner.is_end_stream() {
-                    this.ended();
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }

@@ -4,7 +4,13 @@
 
 pub mod billing;
 pub mod client;
+mod creating;
+mod destroy;
+mod engine;
+pub mod error;
 pub mod events;
+mod freezing;
+mod function;
 mod headers;
 mod hooks;
 pub mod ids;
@@ -12,26 +18,39 @@ mod instance;
 mod invoke;
 pub mod journal;
 pub mod logs;
+mod placement;
 mod pool;
+mod provision;
+mod readiness;
+mod record;
+mod responses;
+mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use client::{Body, BoxError, empty_body, full_body};
-pub use events::{Event, EventBus};
+pub use events::{Event, EventBus, EventKind};
+pub use function::Function;
 pub use instance::{DestroyReason, InitDuration, Instance, InstanceState};
-pub use invoke::{COLD_START_HEADER, InvocationKind, fc_error_response, function_error_response};
+pub use invoke::{COLD_START_HEADER, InvocationKind};
 pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
+pub use provision::{ProvisionStatus, provision_retry_delay};
+pub use responses::{fc_error_response, function_error_response};
 
 use fcemu_runtime::ContainerRuntime;
 use fcemu_spec::{FunctionSpec, Project};
-use pool::Function;
-pub use pool::{ProvisionStatus, provision_retry_delay};
+use pool::Pool;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// FC's limits on a synchronous request, checked before any instance is touched.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+pub const MAX_PATH_BYTES: usize = 4 * 1024;
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// How `up` was asked to run.
 #[derive(Debug, Clone)]
@@ -54,6 +73,15 @@ pub struct Options {
     pub account_id: String,
     /// Log lines and events kept in memory (each); older ones go to the spill files when there are any.
     pub history: usize,
+}
+
+impl Options {
+    /// The region a function's instances see: `--region`'s override, or the function's own.
+    pub fn region_of(&self, spec: &FunctionSpec) -> String {
+        self.region_override
+            .clone()
+            .unwrap_or_else(|| spec.region.clone())
+    }
 }
 
 impl Default for Options {
@@ -100,13 +128,43 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     /// Cancelled at shutdown: creations under way stop and clean up after themselves.
     pub shutdown: CancellationToken,
+    /// Transitions the state machine refused: each is a bug in fcemu.
+    illegal: pool::IllegalCount,
+}
+
+impl Shared {
+    /// Fcemu's own lifecycle line, kept with the instance's logs.
+    pub fn system_line(
+        &self,
+        function: &Arc<str>,
+        instance: &Instance,
+        request_id: Option<&Arc<str>>,
+        hook: Option<HookKind>,
+        line: impl Into<String>,
+    ) {
+        self.logs.push(LogRecord {
+            ts: std::time::SystemTime::now(),
+            function_name: function.clone(),
+            instance_id: instance.id.clone(),
+            request_id: request_id.cloned(),
+            stream: "system",
+            line: line.into(),
+            hook,
+        });
+    }
+
+    /// Logs and counts a transition the state machine refused.
+    pub(crate) fn illegal_transition(&self, what: &str) {
+        self.illegal.add();
+        tracing::error!("{what}: this is a bug in fcemu, please report it");
+    }
 }
 
 /// The lifecycle of every function of a project. Cheap to clone.
 #[derive(Clone)]
 pub struct ControlPlane {
     shared: Arc<Shared>,
-    functions: Arc<BTreeMap<String, Arc<Function>>>,
+    functions: Arc<BTreeMap<String, Arc<Pool>>>,
 }
 
 impl ControlPlane {
@@ -120,16 +178,15 @@ impl ControlPlane {
             logs: Arc::new(journal::Journal::new(history)),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            illegal: Default::default(),
         });
         let functions = shared
             .project
             .functions
             .iter()
             .map(|spec| {
-                (
-                    spec.name.clone(),
-                    Arc::new(Function::new(spec.clone(), &shared)),
-                )
+                let function = Arc::new(Function::new(spec.clone(), &shared.options));
+                (spec.name.clone(), Arc::new(Pool::new(function, &shared)))
             })
             .collect();
         let cp = ControlPlane {
@@ -173,11 +230,16 @@ impl ControlPlane {
     }
 
     pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
-        self.functions.get(name).map(|f| &f.spec)
+        self.functions.get(name).map(|f| &f.function.spec)
     }
 
     pub fn functions(&self) -> impl Iterator<Item = &FunctionSpec> {
-        self.functions.values().map(|f| &f.spec)
+        self.functions.values().map(|f| &f.function.spec)
+    }
+
+    /// How many transitions the state machine refused in this run: each is a bug in fcemu.
+    pub fn illegal_transitions(&self) -> u64 {
+        self.shared.illegal.get()
     }
 
     pub fn instances(&self) -> Vec<InstanceInfo> {
@@ -187,15 +249,17 @@ impl ControlPlane {
             .collect()
     }
 
-    pub(crate) fn function_pool(&self, name: &str) -> Option<&Arc<Function>> {
+    pub(crate) fn function_pool(&self, name: &str) -> Option<&Arc<Pool>> {
         self.functions.get(name)
     }
 
-    /// Destroys one instance now, through the normal path (PreStop included). False if no such instance.
+    /// Destroys one instance now, through the normal path (PreStop included). False if there is no such
+    /// instance serving (one still being created is not reclaimed).
     pub async fn reclaim_instance(&self, instance_id: &str) -> bool {
         for f in self.functions.values() {
-            if f.begin_destroy_by_id(instance_id) {
-                f.destroy(instance_id, DestroyReason::Reclaim).await;
+            let serving = f.state_of(instance_id).is_some_and(|s| s.is_serving());
+            if serving && f.begin_destroy(instance_id, DestroyReason::Reclaim) {
+                f.destroy(instance_id, None).await;
                 return true;
             }
         }
@@ -205,10 +269,9 @@ impl ControlPlane {
     /// Destroys every idle instance of a function now; returns how many.
     pub async fn reclaim_function(&self, name: &str) -> Option<usize> {
         let f = self.functions.get(name)?;
-        let ids = f.begin_destroy_all(false);
+        let ids = f.begin_destroy_all(DestroyReason::Reclaim, false);
         let n = ids.len();
-        futures_util::future::join_all(ids.iter().map(|id| f.destroy(id, DestroyReason::Reclaim)))
-            .await;
+        futures_util::future::join_all(ids.iter().map(|id| f.destroy(id, None))).await;
         Some(n)
     }
 
@@ -218,8 +281,9 @@ impl ControlPlane {
         futures_util::future::join_all(
             self.functions
                 .values()
-                .filter(|f| f.spec.provision.target > 0)
-                .map(|f| f.set_provision_target(f.spec.provision.target)),
+                .map(|f| (f, f.function.spec.provision.target))
+                .filter(|(_, target)| *target > 0)
+                .map(|(f, target)| f.set_provision_target(target)),
         )
         .await;
     }
@@ -246,7 +310,7 @@ impl ControlPlane {
     pub fn billing(&self) -> Vec<billing::BillingView> {
         self.functions
             .values()
-            .map(|f| f.billing.view(&f.spec))
+            .map(|f| f.function.billing.view(&f.function.spec))
             .collect()
     }
 
@@ -271,12 +335,9 @@ impl ControlPlane {
         }
         let deadline = tokio::time::Instant::now() + drain;
         futures_util::future::join_all(self.functions.values().map(|f| async move {
-            f.wait_drained(deadline).await;
-            let ids = f.begin_destroy_all(true);
-            futures_util::future::join_all(
-                ids.iter().map(|id| f.destroy(id, DestroyReason::Shutdown)),
-            )
-            .await;
+            f.wait_no_request(deadline, |_| true).await;
+            let ids = f.begin_destroy_all(DestroyReason::Shutdown, true);
+            futures_util::future::join_all(ids.iter().map(|id| f.destroy(id, None))).await;
         }))
         .await;
         self.shared.tasks.close();

@@ -85,3 +85,14 @@ pub fn assert_unhandled(r: &Response<Bytes>, prefix: &str) {
         "{message:?} does not start with {prefix:?}"
     );
 }
+
+/// Shuts the control plane down (PreStop on every instance) and checks that the state machine refused no
+/// transition during the run: each refusal is a bug.
+pub async fn shut_down(cp: &ControlPlane, drain: std::time::Duration) {
+    cp.shutdown(drain).await;
+    assert_eq!(
+        cp.illegal_transitions(),
+        0,
+        "the state machine refused a transition (see the error logged)"
+    );
+}

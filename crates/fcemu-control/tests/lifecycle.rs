@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use fcemu_control::testing::{
-    assert_initialization_error, assert_unhandled, call, first_event, header, json,
+    assert_initialization_error, assert_unhandled, call, first_event, header, json, shut_down,
 };
 use fcemu_control::{ControlPlane, HookKind, InvocationKind, LogQuery, Options, full_body};
 use fcemu_runtime::fake::{ContainerState, FakeRuntime};
@@ -62,7 +62,11 @@ async fn settle() {
 }
 
 fn event_names(cp: &ControlPlane) -> Vec<&'static str> {
-    cp.events().snapshot().iter().map(|e| e.event).collect()
+    cp.events()
+        .snapshot()
+        .iter()
+        .map(|e| e.event.as_str())
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -161,7 +165,7 @@ async fn cold_start_runs_three_phases_and_the_initializer_once() {
             "invoke.start"
         ]
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -200,7 +204,7 @@ async fn initializer_400_keeps_the_instance_and_retries_on_the_next_request() {
         1,
         "no second instance"
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -248,7 +252,7 @@ async fn initializer_5xx_destroys_the_instance_without_prestop_and_the_next_requ
         2,
         "a new instance was created"
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -262,7 +266,7 @@ async fn initializer_timeout_destroys_the_instance() {
     let message = assert_initialization_error(&first, "");
     assert!(message.contains("timeout of 2 s"), "{message}");
     assert!(fake.live().is_empty(), "destroyed");
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -285,7 +289,7 @@ async fn command_initializer_failure_carries_stderr_and_destroys() {
         "{message}"
     );
     assert!(fake.live().is_empty());
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -302,7 +306,7 @@ async fn shutdown_runs_prestop_then_removes_and_a_failing_prestop_does_not_block
     );
     assert_eq!(r.status(), StatusCode::OK);
     let container = fake.live().pop().unwrap();
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert_eq!(
         fake.counters(&container)
             .unwrap()
@@ -344,7 +348,7 @@ async fn prestop_timeout_does_not_block_the_destroy() {
     );
     get(&cp, "/").await;
     let started = tokio::time::Instant::now();
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "bounded by PreStop's 1 s timeout"
@@ -389,7 +393,7 @@ async fn logs_are_attributed_to_requests_and_hooks() {
         init.iter()
             .any(|l| l.line.starts_with("FC Initialize End RequestId:"))
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     let prestop = cp.logs().query(&LogQuery {
         hook: Some(HookKind::PreStop),
         instance: Some(instance),
@@ -412,7 +416,7 @@ async fn a_full_instance_causes_scale_out_and_the_cap_makes_requests_wait() {
         header(&b, "x-fc-instance-id"),
         "concurrency 1: two instances"
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 
     let (cp, fake) = plane(
@@ -432,7 +436,7 @@ async fn a_full_instance_causes_scale_out_and_the_cap_makes_requests_wait() {
         "one instance serves both, one after the other"
     );
     assert!(started.elapsed() >= Duration::from_millis(1000));
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -449,7 +453,7 @@ async fn instance_concurrency_shares_one_instance() {
         .map(|r| header(r, "x-fc-instance-id"))
         .collect();
     assert_eq!(ids.len(), 1, "three at a time fit one instance");
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -483,7 +487,7 @@ async fn a_full_queue_answers_429_resource_exhausted() {
         .find(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
         .unwrap();
     assert_eq!(json(&refused)["Code"], "ResourceExhausted");
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -505,7 +509,7 @@ async fn a_crashed_instance_answers_unhandled_and_is_replaced() {
         header(&next, "x-fc-instance-id"),
         header(&first, "x-fc-instance-id")
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -515,7 +519,7 @@ async fn function_timeout_answers_at_once_and_keeps_the_instance() {
     let r = get(&cp, "/sleep?ms=8000").await;
     assert_unhandled(&r, "Function timed out after 5 seconds");
     assert_eq!(fake.live().len(), 1);
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -530,7 +534,7 @@ async fn event_invoke_posts_to_invoke_with_its_control_path() {
     assert_eq!(seen["path"], "/invoke");
     assert_eq!(seen["headers"]["x-fc-control-path"], "/invoke");
     assert_eq!(seen["headers"]["content-type"], "application/octet-stream");
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -548,7 +552,7 @@ async fn a_container_that_never_listens_fails_runtime_init_and_is_removed() {
             .contains("within 120 s")
     );
     assert!(fake.live().is_empty());
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -595,7 +599,7 @@ async fn an_idle_instance_is_frozen_and_thawed_for_the_next_request() {
     assert!(thawed < second_invoke, "{names:?}");
     let thaw = first_event(&cp, "instance.thawed").unwrap();
     assert!(thaw.extra["frozenMs"].as_f64().is_some());
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -613,7 +617,7 @@ async fn no_freeze_keeps_instances_running() {
     let container = fake.live().pop().unwrap();
     assert_eq!(fake.state(&container), Some(ContainerState::Running));
     assert!(!fake.calls().iter().any(|c| c.starts_with("pause")));
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -647,7 +651,7 @@ async fn the_freeze_grace_delays_the_freeze_and_a_request_within_it_cancels_it()
             .count(),
         1
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -686,7 +690,7 @@ async fn idle_instances_are_reclaimed_through_thaw_and_prestop() {
             .count(),
         2
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -713,7 +717,7 @@ async fn requests_racing_freezes_are_all_served() {
         Some(ContainerState::Paused),
         "frozen at the end, not stuck thawed"
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -772,7 +776,7 @@ async fn provisioned_instances_are_ready_and_frozen_before_any_request_and_never
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(fake.live().len(), 2);
     assert!(first_event(&cp, "instance.destroyed").is_none());
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -785,7 +789,7 @@ async fn always_allocate_cpu_keeps_provisioned_instances_unfrozen() {
     settle().await;
     assert_eq!(containers_in(&fake, ContainerState::Running), 1);
     assert!(!fake.calls().iter().any(|c| c.starts_with("pause")));
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -842,7 +846,7 @@ async fn lowering_the_target_destroys_the_excess_through_prestop_idle_ones_first
     // Down to zero: the last one waits for its request, then goes.
     cp.set_provision_target("f", 0).await.unwrap();
     assert!(fake.live().is_empty());
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -876,7 +880,7 @@ async fn a_cold_request_skips_warm_instances() {
         "fcemu's header is not passed on"
     );
     assert_eq!(fake.live().len(), 2);
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -914,7 +918,7 @@ async fn billing_counts_invocations_hooks_active_and_frozen_time() {
         (bill.vcpu_seconds - active * 0.35).abs() < 0.002,
         "{bill:?}"
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert_eq!(
         cp.billing()[0].hook_executions,
         2,
@@ -940,7 +944,7 @@ async fn simultaneous_requests_each_start_an_instance_when_concurrency_is_1() {
         "in parallel: {:?}",
         started.elapsed()
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -963,7 +967,7 @@ async fn waiting_requests_fill_an_instance_being_created_up_to_its_concurrency()
         1,
         "three fit the one being created"
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1003,7 +1007,7 @@ async fn a_request_arriving_while_its_instance_is_reclaimed_gets_a_new_one() {
             .as_deref(),
         Some("reclaim")
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -1026,7 +1030,7 @@ async fn a_request_arriving_while_its_instance_is_provisioned_away_is_served() {
     let on_demand = cp.instances();
     assert_eq!(on_demand.len(), 1, "the request got an on-demand instance");
     assert!(!on_demand[0].provisioned);
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -1068,7 +1072,7 @@ async fn a_request_queued_behind_a_failing_initializer_is_served_by_the_retry() 
             .count(),
         1
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1086,7 +1090,7 @@ async fn a_request_queued_behind_an_initializer_that_destroys_gets_a_new_instanc
         2,
         "a new instance for the queued request"
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
 
@@ -1116,7 +1120,7 @@ async fn a_health_check_defines_runtime_init() {
         .as_f64()
         .unwrap();
     assert!((3000.0..3100.0).contains(&runtime_init), "{runtime_init}");
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 
     // Never healthy: after failureThreshold probes, FunctionNotStarted, and the container goes.
     let (cp, fake) = plane(
@@ -1131,7 +1135,7 @@ async fn a_health_check_defines_runtime_init() {
         "{message}"
     );
     assert!(fake.live().is_empty());
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1168,7 +1172,7 @@ async fn prefreeze_runs_before_each_freeze() {
             &"instance.frozen"
         ]
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1187,7 +1191,7 @@ async fn an_instance_whose_process_died_is_not_frozen_before_its_container_exits
     assert_eq!(destroyed.reason.as_deref(), Some("oom"));
     assert!(fake.live().is_empty());
     assert!(first_event(&cp, "prestop.start").is_none());
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1198,7 +1202,7 @@ async fn a_timed_out_request_does_not_delay_the_freeze_of_its_healthy_instance()
     settle().await;
     let container = fake.live().pop().unwrap();
     assert_eq!(fake.state(&container), Some(ContainerState::Paused));
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1254,7 +1258,7 @@ async fn an_asynchronous_invocation_runs_in_the_background_under_the_id_it_retur
         counters.requests.load(std::sync::atomic::Ordering::SeqCst),
         1
     );
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1285,7 +1289,7 @@ async fn the_log_tail_of_a_request_is_its_lines_in_order_cut_from_the_front() {
 
     let short = cp.log_tail(&rid, 40).await;
     assert!(short.len() <= 40 && tail.ends_with(&short), "{short:?}");
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1308,7 +1312,7 @@ async fn a_provisioned_instance_that_dies_is_created_again() {
     assert_eq!(live.len(), 1);
     assert_ne!(live[0], first, "a new container");
     assert!(cp.instances().iter().all(|i| i.provisioned));
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1352,5 +1356,5 @@ async fn a_provisioned_instance_that_cannot_start_is_retried_with_growing_waits(
         .filter(|e| e.event == "instance.creating")
         .count();
     assert_eq!(tries, 5);
-    cp.shutdown(Duration::from_secs(1)).await;
+    shut_down(&cp, Duration::from_secs(1)).await;
 }

@@ -20,15 +20,32 @@ pub struct DockerRuntime {
     docker: Docker,
 }
 
-/// The engine's own words for a failed call, without bollard's wrapping.
-fn detail(e: &BollardError) -> String {
-    match e {
-        BollardError::DockerResponseServerError {
-            status_code,
-            message,
-        } => format!("{message} (HTTP {status_code})"),
-        other => other.to_string(),
+/// A failed engine call in the engine's own words (`No such container: ... (HTTP 404)`), with bollard's
+/// error kept inside for whoever needs to look at it.
+#[derive(Debug)]
+pub struct DockerError(pub BollardError);
+
+impl std::fmt::Display for DockerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            BollardError::DockerResponseServerError {
+                status_code,
+                message,
+            } => write!(f, "{message} (HTTP {status_code})"),
+            other => other.fmt(f),
+        }
     }
+}
+
+impl std::error::Error for DockerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Boxed as a [`RuntimeError`]'s source.
+fn engine(e: BollardError) -> EngineError {
+    Box::new(DockerError(e))
 }
 
 fn is_not_found(e: &BollardError) -> bool {
@@ -46,11 +63,11 @@ impl DockerRuntime {
     /// older engine (20.10 speaks API 1.41) is talked to in its own version.
     pub async fn connect() -> Result<Self> {
         let docker = Docker::connect_with_defaults()
-            .map_err(|e| RuntimeError::Unreachable { detail: detail(&e) })?;
+            .map_err(|e| RuntimeError::Unreachable { source: engine(e) })?;
         let docker = docker
             .negotiate_version()
             .await
-            .map_err(|e| RuntimeError::Unreachable { detail: detail(&e) })?;
+            .map_err(|e| RuntimeError::Unreachable { source: engine(e) })?;
         Ok(DockerRuntime { docker })
     }
 
@@ -58,9 +75,9 @@ impl DockerRuntime {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(RuntimeError::ImageMissing {
+            Err(e) => Err(RuntimeError::InspectImage {
                 image: image.into(),
-                detail: detail(&e),
+                source: engine(e),
             }),
         }
     }
@@ -73,19 +90,16 @@ impl DockerRuntime {
         tag: &str,
         progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<()> {
-        let fail = |detail: String| RuntimeError::BuildImage {
+        let fail = |source: EngineError| RuntimeError::BuildImage {
             image: tag.into(),
-            detail,
+            source,
         };
         let context_dir = context.to_path_buf();
         let archive = tokio::task::spawn_blocking(move || build_context_tar(&context_dir))
             .await
-            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(e.into()))?
             .map_err(|e| {
-                fail(format!(
-                    "packing the build context {}: {e}",
-                    context.display()
-                ))
+                fail(format!("packing the build context {}: {e}", context.display()).into())
             })?;
         let options = BuildImageOptions {
             dockerfile: dockerfile.to_string(),
@@ -102,9 +116,9 @@ impl DockerRuntime {
             self.docker
                 .build_image(options, None, Some(bollard::body_full(archive.into())));
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| fail(detail(&e)))?;
+            let info = item.map_err(|e| fail(engine(e)))?;
             if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                return Err(fail(err));
+                return Err(fail(err.into()));
             }
             if let Some(line) = info.stream {
                 for l in line.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
@@ -119,7 +133,7 @@ impl DockerRuntime {
         let info = self.docker.inspect_container(id, None).await.map_err(|e| {
             RuntimeError::InspectContainer {
                 id: id.into(),
-                detail: detail(&e),
+                source: engine(e),
             }
         })?;
         let settings = info.network_settings.unwrap_or_default();
@@ -199,7 +213,8 @@ impl ContainerRuntime for DockerRuntime {
                 // No swap beyond the limit: FC's memory size is a hard limit.
                 memory_swap: (memory > 0).then_some(memory),
                 nano_cpus: (spec.cpu > 0.0).then_some((spec.cpu * 1e9) as i64),
-                binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+                binds: (!spec.mounts.is_empty())
+                    .then(|| spec.mounts.iter().map(Mount::to_bind).collect()),
                 // An init process as PID 1 forwards SIGTERM to the function (a PID 1 without a handler
                 // ignores it, and every stop would wait for SIGKILL) and reaps its zombies.
                 init: Some(true),
@@ -211,13 +226,24 @@ impl ContainerRuntime for DockerRuntime {
             name: Some(spec.name.clone()),
             ..Default::default()
         };
-        let created = self.docker.create_container(Some(options), body).await.map_err(|e| {
-            let mut detail = detail(&e);
-            if detail.contains("No such image") {
-                detail.push_str(": build or load the image first (docker build -t IMAGE .), or add x-fcemu-build to customContainerConfig");
-            }
-            RuntimeError::CreateContainer { image: spec.image.clone(), detail }
-        })?;
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| {
+                let image = spec.image.clone();
+                if is_not_found(&e) {
+                    RuntimeError::ImageMissing {
+                        image,
+                        source: engine(e),
+                    }
+                } else {
+                    RuntimeError::CreateContainer {
+                        image,
+                        source: engine(e),
+                    }
+                }
+            })?;
         Ok(created.id)
     }
 
@@ -227,7 +253,7 @@ impl ContainerRuntime for DockerRuntime {
             .await
             .map_err(|e| RuntimeError::StartContainer {
                 id: id.into(),
-                detail: detail(&e),
+                source: engine(e),
             })?;
         let ip = self
             .container_ip(id)
@@ -242,7 +268,7 @@ impl ContainerRuntime for DockerRuntime {
             .await
             .map_err(|e| RuntimeError::PauseContainer {
                 id: id.into(),
-                detail: detail(&e),
+                source: engine(e),
             })
     }
 
@@ -252,15 +278,15 @@ impl ContainerRuntime for DockerRuntime {
             .await
             .map_err(|e| RuntimeError::UnpauseContainer {
                 id: id.into(),
-                detail: detail(&e),
+                source: engine(e),
             })
     }
 
     async fn exec(&self, id: &str, command: &[String]) -> Result<ExecOutput> {
-        let fail = |detail: String| RuntimeError::Exec {
+        let fail = |e: BollardError| RuntimeError::Exec {
             id: id.into(),
             command: command.to_vec(),
-            detail,
+            source: engine(e),
         };
         let exec = self
             .docker
@@ -274,16 +300,13 @@ impl ContainerRuntime for DockerRuntime {
                 },
             )
             .await
-            .map_err(|e| fail(detail(&e)))?;
+            .map_err(fail)?;
         let mut out = ExecOutput::default();
-        if let StartExecResults::Attached { mut output, .. } = self
-            .docker
-            .start_exec(&exec.id, None)
-            .await
-            .map_err(|e| fail(detail(&e)))?
+        if let StartExecResults::Attached { mut output, .. } =
+            self.docker.start_exec(&exec.id, None).await.map_err(fail)?
         {
             while let Some(chunk) = output.next().await {
-                match chunk.map_err(|e| fail(detail(&e)))? {
+                match chunk.map_err(fail)? {
                     bollard::container::LogOutput::StdErr { message } => {
                         out.stderr.push_str(&String::from_utf8_lossy(&message))
                     }
@@ -293,11 +316,7 @@ impl ContainerRuntime for DockerRuntime {
                 }
             }
         }
-        let inspect = self
-            .docker
-            .inspect_exec(&exec.id)
-            .await
-            .map_err(|e| fail(detail(&e)))?;
+        let inspect = self.docker.inspect_exec(&exec.id).await.map_err(fail)?;
         out.exit_code = inspect.exit_code.unwrap_or(-1);
         Ok(out)
     }
@@ -315,7 +334,7 @@ impl ContainerRuntime for DockerRuntime {
             .logs(id, Some(options))
             .map_err(move |e| RuntimeError::Logs {
                 id: id_owned.clone(),
-                detail: detail(&e),
+                source: engine(e),
             })
             .map_ok(|chunk| {
                 let (stream, bytes) = match chunk {
@@ -337,9 +356,9 @@ impl ContainerRuntime for DockerRuntime {
             // bollard reports a non-zero exit as an error carrying the code.
             Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
             Some(Err(e)) => {
-                return Err(RuntimeError::InspectContainer {
+                return Err(RuntimeError::WaitContainer {
                     id: id.into(),
-                    detail: detail(&e),
+                    source: engine(e),
                 });
             }
             None => -1,
@@ -363,9 +382,9 @@ impl ContainerRuntime for DockerRuntime {
         let mut stats = self.docker.stats(id, Some(options));
         match stats.next().await {
             Some(Ok(s)) => Ok(s.memory_stats.and_then(|m| m.max_usage.or(m.usage))),
-            Some(Err(e)) => Err(RuntimeError::InspectContainer {
+            Some(Err(e)) => Err(RuntimeError::Stats {
                 id: id.into(),
-                detail: detail(&e),
+                source: engine(e),
             }),
             None => Ok(None),
         }
@@ -385,7 +404,7 @@ impl ContainerRuntime for DockerRuntime {
             }) => Ok(()),
             Err(e) => Err(RuntimeError::StopContainer {
                 id: id.into(),
-                detail: detail(&e),
+                source: engine(e),
             }),
         }
     }
@@ -406,7 +425,7 @@ impl ContainerRuntime for DockerRuntime {
             }) if message.contains("already in progress") => Ok(()),
             Err(e) => Err(RuntimeError::RemoveContainer {
                 id: id.into(),
-                detail: detail(&e),
+                source: engine(e),
             }),
         }
     }
@@ -423,7 +442,7 @@ impl ContainerRuntime for DockerRuntime {
             .docker
             .list_containers(Some(options))
             .await
-            .map_err(|e| RuntimeError::ListContainers { detail: detail(&e) })?;
+            .map_err(|e| RuntimeError::ListContainers { source: engine(e) })?;
         Ok(found
             .into_iter()
             .filter_map(|c| {
@@ -438,7 +457,9 @@ impl ContainerRuntime for DockerRuntime {
                             .and_then(|n| n.into_iter().next())
                             .unwrap_or_default(),
                         labels,
-                        state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                        status: ContainerStatus::parse(
+                            &c.state.map(|s| s.to_string()).unwrap_or_default(),
+                        ),
                     }
                 })
             })

@@ -134,11 +134,19 @@ impl FakeRuntime {
         }
     }
 
-    fn record(&self, op: &str, target: &str) -> Result<(), String> {
+    /// The function's process is gone (connections to its port are refused) while its container has not
+    /// exited yet.
+    fn process_gone(&self, id: &str) {
+        if let Some(c) = self.inner.lock().unwrap().containers.get_mut(id) {
+            c.listener = None;
+        }
+    }
+
+    fn record(&self, op: &str, target: &str) -> Result<(), EngineError> {
         let mut inner = self.inner.lock().unwrap();
         inner.calls.push(format!("{op} {target}"));
         if inner.failing.iter().any(|f| f == op) {
-            return Err(format!("{op} fails on purpose (fake runtime)"));
+            return Err(format!("{op} fails on purpose (fake runtime)").into());
         }
         Ok(())
     }
@@ -180,9 +188,9 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn create(&self, spec: &ContainerSpec) -> Result<String> {
         self.record("create", &spec.name)
-            .map_err(|detail| RuntimeError::CreateContainer {
+            .map_err(|source| RuntimeError::CreateContainer {
                 image: spec.image.clone(),
-                detail,
+                source,
             })?;
         let mut inner = self.inner.lock().unwrap();
         inner.next += 1;
@@ -213,9 +221,9 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn start(&self, id: &str, _port: u16) -> Result<SocketAddr> {
         self.record("start", id)
-            .map_err(|detail| RuntimeError::StartContainer {
+            .map_err(|source| RuntimeError::StartContainer {
                 id: id.into(),
-                detail,
+                source,
             })?;
         let (spec, addr, function) = {
             let mut inner = self.inner.lock().unwrap();
@@ -224,7 +232,7 @@ impl ContainerRuntime for FakeRuntime {
                 .get_mut(id)
                 .ok_or_else(|| RuntimeError::StartContainer {
                     id: id.into(),
-                    detail: "no such container".into(),
+                    source: "no such container".into(),
                 })?;
             c.state = ContainerState::Running;
             let function = FakeFunction {
@@ -282,9 +290,9 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn pause(&self, id: &str) -> Result<()> {
         self.record("pause", id)
-            .map_err(|detail| RuntimeError::PauseContainer {
+            .map_err(|source| RuntimeError::PauseContainer {
                 id: id.into(),
-                detail,
+                source,
             })?;
         let mut inner = self.inner.lock().unwrap();
         let c = inner
@@ -292,7 +300,7 @@ impl ContainerRuntime for FakeRuntime {
             .get_mut(id)
             .ok_or_else(|| RuntimeError::PauseContainer {
                 id: id.into(),
-                detail: "no such container".into(),
+                source: "no such container".into(),
             })?;
         c.state = ContainerState::Paused;
         let _ = c.paused.send(true);
@@ -301,9 +309,9 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn unpause(&self, id: &str) -> Result<()> {
         self.record("unpause", id)
-            .map_err(|detail| RuntimeError::UnpauseContainer {
+            .map_err(|source| RuntimeError::UnpauseContainer {
                 id: id.into(),
-                detail,
+                source,
             })?;
         let mut inner = self.inner.lock().unwrap();
         if let Some(c) = inner.containers.get_mut(id) {
@@ -317,10 +325,10 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn exec(&self, id: &str, command: &[String]) -> Result<ExecOutput> {
         self.record("exec", id)
-            .map_err(|detail| RuntimeError::Exec {
+            .map_err(|source| RuntimeError::Exec {
                 id: id.into(),
                 command: command.to_vec(),
-                detail,
+                source,
             })?;
         // The fake understands one shape: [.., "exit N"] exits with N and prints the rest to stderr.
         let script = command.last().cloned().unwrap_or_default();
@@ -360,9 +368,9 @@ impl ContainerRuntime for FakeRuntime {
             let c = inner
                 .containers
                 .get(id)
-                .ok_or_else(|| RuntimeError::InspectContainer {
+                .ok_or_else(|| RuntimeError::WaitContainer {
                     id: id.into(),
-                    detail: "no such container".into(),
+                    source: "no such container".into(),
                 })?;
             c.exit.subscribe()
         };
@@ -385,9 +393,9 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn stop(&self, id: &str, _grace: Duration) -> Result<()> {
         self.record("stop", id)
-            .map_err(|detail| RuntimeError::StopContainer {
+            .map_err(|source| RuntimeError::StopContainer {
                 id: id.into(),
-                detail,
+                source,
             })?;
         let mut inner = self.inner.lock().unwrap();
         if let Some(c) = inner.containers.get_mut(id) {
@@ -406,9 +414,9 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn remove(&self, id: &str) -> Result<()> {
         self.record("remove", id)
-            .map_err(|detail| RuntimeError::RemoveContainer {
+            .map_err(|source| RuntimeError::RemoveContainer {
                 id: id.into(),
-                detail,
+                source,
             })?;
         let mut inner = self.inner.lock().unwrap();
         if let Some(c) = inner.containers.get_mut(id) {
@@ -437,7 +445,13 @@ impl ContainerRuntime for FakeRuntime {
                 id: id.clone(),
                 name: c.spec.name.clone(),
                 labels: c.spec.labels.clone(),
-                state: format!("{:?}", c.state).to_lowercase(),
+                status: match c.state {
+                    ContainerState::Created => ContainerStatus::Created,
+                    ContainerState::Running => ContainerStatus::Running,
+                    ContainerState::Paused => ContainerStatus::Paused,
+                    ContainerState::Exited => ContainerStatus::Exited,
+                    ContainerState::Removed => ContainerStatus::Removing,
+                },
             })
             .collect())
     }
@@ -535,6 +549,7 @@ impl FakeFunction {
                     OutputStream::Stderr,
                     &format!("crashing slowly request {rid}"),
                 );
+                self.runtime.process_gone(&self.id);
                 let (runtime, id, mut paused) =
                     (self.runtime.clone(), self.id.clone(), self.paused.clone());
                 tokio::spawn(async move {

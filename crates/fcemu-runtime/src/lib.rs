@@ -1,9 +1,11 @@
 //! fcemu-runtime: the containers an instance lives in, behind one trait.
 //!
-//! [`DockerRuntime`] is the real thing (bollard); [`fake::FakeRuntime`] runs each "container" as an in-process
-//! HTTP server so the lifecycle can be tested in milliseconds. This is the only crate that knows Docker exists.
+//! [`DockerRuntime`] is the real thing (bollard); `fake::FakeRuntime` (the `fake` feature, which only tests
+//! enable) runs each "container" as an in-process HTTP server so the lifecycle can be tested in milliseconds.
+//! This is the only crate that knows Docker exists.
 
 mod docker;
+#[cfg(feature = "fake")]
 pub mod fake;
 
 pub use docker::DockerRuntime;
@@ -12,6 +14,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 /// The labels every container fcemu creates carries (interface.md).
@@ -36,9 +39,57 @@ pub struct ContainerSpec {
     pub port: u16,
     pub entrypoint: Option<Vec<String>>,
     pub command: Option<Vec<String>>,
-    /// Bind mounts in Docker's `host:container[:ro]` form.
-    pub binds: Vec<String>,
+    /// Host folders mounted into the container.
+    pub mounts: Vec<Mount>,
     pub working_dir: Option<String>,
+}
+
+/// A host folder seen inside the container (a bind mount).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub host: PathBuf,
+    /// Where the container sees it (absolute).
+    pub container: String,
+    pub read_only: bool,
+}
+
+impl Mount {
+    /// Docker's `host:container[:ro]` form.
+    pub fn to_bind(&self) -> String {
+        let mode = if self.read_only { ":ro" } else { "" };
+        format!("{}:{}{mode}", self.host.display(), self.container)
+    }
+}
+
+/// Where a container is in its life, as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerStatus {
+    Created,
+    Running,
+    /// Frozen (the cgroup freezer): its processes do not run until it is unpaused.
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+    /// A status this version does not know.
+    Unknown,
+}
+
+impl ContainerStatus {
+    /// The engine's word for it (`docker ps`' State).
+    pub fn parse(word: &str) -> Self {
+        match word {
+            "created" => ContainerStatus::Created,
+            "running" => ContainerStatus::Running,
+            "paused" => ContainerStatus::Paused,
+            "restarting" => ContainerStatus::Restarting,
+            "removing" => ContainerStatus::Removing,
+            "exited" => ContainerStatus::Exited,
+            "dead" => ContainerStatus::Dead,
+            _ => ContainerStatus::Unknown,
+        }
+    }
 }
 
 /// Which output stream a line came from.
@@ -71,7 +122,7 @@ pub struct ManagedContainer {
     pub id: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
-    pub state: String,
+    pub status: ContainerStatus,
 }
 
 /// How a container ended, when it ends by itself.
@@ -81,41 +132,127 @@ pub struct ContainerExit {
     pub oom_killed: bool,
 }
 
-/// A failed call to the container engine: which operation, on what, and why.
+/// What the engine (or the fake) said when a call failed: kept as the source of a [`RuntimeError`].
+pub type EngineError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A failed call to the container engine: which operation, on what, and (as its source) why.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error(
-        "cannot reach the Docker engine ({detail}). Start Docker (e.g. `sudo systemctl start docker` or `sudo dockerd &`), or point DOCKER_HOST at a running engine, then try again"
+        "cannot reach the Docker engine. Start Docker (e.g. `sudo systemctl start docker` or `sudo dockerd &`), or point DOCKER_HOST at a running engine, then try again"
     )]
-    Unreachable { detail: String },
-    #[error("image {image} is not available locally: {detail}")]
-    ImageMissing { image: String, detail: String },
-    #[error("building image {image} failed: {detail}")]
-    BuildImage { image: String, detail: String },
-    #[error("creating a container from {image} failed: {detail}")]
-    CreateContainer { image: String, detail: String },
-    #[error("starting container {id} failed: {detail}")]
-    StartContainer { id: String, detail: String },
-    #[error("inspecting container {id} failed: {detail}")]
-    InspectContainer { id: String, detail: String },
-    #[error("pausing container {id} failed: {detail}")]
-    PauseContainer { id: String, detail: String },
-    #[error("unpausing container {id} failed: {detail}")]
-    UnpauseContainer { id: String, detail: String },
-    #[error("running {command:?} in container {id} failed: {detail}")]
+    Unreachable {
+        #[source]
+        source: EngineError,
+    },
+    #[error(
+        "image {image} is not available locally: build or load it first (docker build -t {image} .), or add x-fcemu-build to customContainerConfig"
+    )]
+    ImageMissing {
+        image: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("inspecting image {image} failed")]
+    InspectImage {
+        image: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("building image {image} failed")]
+    BuildImage {
+        image: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("creating a container from {image} failed")]
+    CreateContainer {
+        image: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("starting container {id} failed")]
+    StartContainer {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("inspecting container {id} failed")]
+    InspectContainer {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("pausing container {id} failed")]
+    PauseContainer {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("unpausing container {id} failed")]
+    UnpauseContainer {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("running {command:?} in container {id} failed")]
     Exec {
         id: String,
         command: Vec<String>,
-        detail: String,
+        #[source]
+        source: EngineError,
     },
-    #[error("stopping container {id} failed: {detail}")]
-    StopContainer { id: String, detail: String },
-    #[error("removing container {id} failed: {detail}")]
-    RemoveContainer { id: String, detail: String },
-    #[error("listing containers failed: {detail}")]
-    ListContainers { detail: String },
-    #[error("reading the logs of container {id} failed: {detail}")]
-    Logs { id: String, detail: String },
+    #[error("waiting for container {id} to exit failed")]
+    WaitContainer {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("reading the memory use of container {id} failed")]
+    Stats {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("stopping container {id} failed")]
+    StopContainer {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("removing container {id} failed")]
+    RemoveContainer {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("listing containers failed")]
+    ListContainers {
+        #[source]
+        source: EngineError,
+    },
+    #[error("reading the logs of container {id} failed")]
+    Logs {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
+}
+
+/// An error with its causes, `: `-separated: the top says which operation failed, the rest why.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        // Some errors repeat their source's text in their own; say it once.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
@@ -167,7 +304,7 @@ pub async fn sweep(runtime: &dyn ContainerRuntime, labels: &[(String, String)]) 
     let found = runtime.list_managed(labels).await?;
     let mut removed = 0;
     for c in &found {
-        if c.state == "paused" {
+        if c.status == ContainerStatus::Paused {
             // A paused container cannot always be killed cleanly; thaw it first.
             let _ = runtime.unpause(&c.id).await;
         }

@@ -7,7 +7,7 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use fcemu_control::testing::{
-    assert_initialization_error, assert_unhandled, first_event, header, json,
+    assert_initialization_error, assert_unhandled, first_event, header, json, shut_down,
 };
 use fcemu_control::{ControlPlane, HookKind, LogQuery, Options};
 use http::{Response, StatusCode};
@@ -140,7 +140,7 @@ async fn cold_start_headers_initializer_once_prestop_and_logs() {
     };
     wait_for_line(&cp, &init, "initializer called (1)").await;
 
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
     let prestop = LogQuery {
         hook: Some(HookKind::PreStop),
         instance: Some(instance_id.clone()),
@@ -172,7 +172,7 @@ async fn initializer_500_answers_initialization_error_and_destroys_the_instance(
             .any(|e| e.event == "prestop.start"),
         "no PreStop for an instance that never became ready"
     );
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,7 +199,7 @@ async fn initializer_404_keeps_the_instance_and_retries() {
         2,
         "the Initializer ran again on the same instance"
     );
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
     assert_no_containers_left(&docker, project.path()).await;
 }
 
@@ -215,7 +215,7 @@ async fn initializer_timeout_is_an_initialization_error() {
         "answered when the 2 s timeout passed"
     );
     assert_no_containers_left(&docker, project.path()).await;
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,7 +240,7 @@ async fn command_initializer_runs_in_the_container() {
         "{message}"
     );
     assert_no_containers_left(&docker, project.path()).await;
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +248,7 @@ async fn a_failing_prestop_does_not_block_the_destroy() {
     let project = TestProject::fixture(&[("FIXTURE_PRESTOP_STATUS", "500")], "");
     let (cp, docker) = plane(&project).await;
     assert_eq!(call(&cp, "GET", "/", "").await.status(), StatusCode::OK);
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
     let end = first_event(&cp, "prestop.end").unwrap();
     assert_eq!(end.status, Some(500));
     assert_no_containers_left(&docker, project.path()).await;
@@ -266,7 +266,7 @@ async fn streaming_response_bodies_pass_through() {
         String::from_utf8_lossy(streamed.body()),
         "chunk 0\nchunk 1\nchunk 2\nchunk 3\n"
     );
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
     assert_no_containers_left(&docker, project.path()).await;
 }
 
@@ -292,7 +292,7 @@ async fn a_server_that_never_listens_is_function_not_started() {
             .contains("port 9100")
     );
     assert_no_containers_left(&docker, project.path()).await;
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
 }
 
 /// Ticks the fixture's background thread counted while the test slept between two requests.
@@ -323,7 +323,7 @@ async fn a_frozen_instance_really_stops_and_no_freeze_keeps_it_running() {
         first_event(&cp, "instance.frozen").is_some()
             && first_event(&cp, "instance.thawed").is_some()
     );
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
     assert_no_containers_left(&docker, project.path()).await;
 
     let project = TestProject::fixture(&[("FIXTURE_TICK_MS", "10")], "");
@@ -339,7 +339,7 @@ async fn a_frozen_instance_really_stops_and_no_freeze_keeps_it_running() {
         "the ticker advanced only {running_ticks} times in 1 s unfrozen"
     );
     assert!(first_event(&cp, "instance.frozen").is_none());
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
     assert_no_containers_left(&docker, project.path()).await;
 }
 
@@ -370,7 +370,12 @@ async fn an_idle_instance_is_reclaimed_through_prestop() {
         ..Default::default()
     };
     wait_for_line(&cp, &prestop, "pre-stop called (1)").await;
-    let names: Vec<&str> = cp.events().snapshot().iter().map(|e| e.event).collect();
+    let names: Vec<&str> = cp
+        .events()
+        .snapshot()
+        .iter()
+        .map(|e| e.event.as_str())
+        .collect();
     let at = |n: &str| {
         names
             .iter()
@@ -382,7 +387,7 @@ async fn an_idle_instance_is_reclaimed_through_prestop() {
             && at("instance.thawed") < at("prestop.start"),
         "{names:?}"
     );
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,7 +450,7 @@ async fn a_crash_or_an_oom_kill_answers_unhandled_and_the_instance_is_replaced_w
 
     let after = call(&cp, "GET", "/", "").await;
     assert_eq!(after.status(), StatusCode::OK);
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
     assert_no_containers_left(&docker, project.path()).await;
 }
 
@@ -469,14 +474,19 @@ async fn full_instances_scale_out_in_parallel_and_caps_queue_then_refuse() {
     );
     // In parallel: all four were being created before the first was ready (timing-free, so a busy machine
     // cannot make it flaky).
-    let names: Vec<&str> = cp.events().snapshot().iter().map(|e| e.event).collect();
+    let names: Vec<&str> = cp
+        .events()
+        .snapshot()
+        .iter()
+        .map(|e| e.event.as_str())
+        .collect();
     let first_ready = names.iter().position(|n| *n == "instance.ready").unwrap();
     let creating_before = names[..first_ready]
         .iter()
         .filter(|n| **n == "instance.creating")
         .count();
     assert_eq!(creating_before, 4, "{names:?}");
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
     assert_no_containers_left(&docker, project.path()).await;
 
     // reservedConcurrency 2 caps the instances; two more requests wait; beyond the queue, 429.
@@ -510,7 +520,7 @@ async fn full_instances_scale_out_in_parallel_and_caps_queue_then_refuse() {
         2,
         "no more than reservedConcurrency instances"
     );
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
     assert_no_containers_left(&docker, project.path()).await;
 }
 
@@ -536,7 +546,7 @@ async fn past_the_function_timeout_the_caller_is_answered_and_the_instance_stays
         header(&first, "x-fc-instance-id"),
         "the healthy instance stays"
     );
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
     assert_no_containers_left(&docker, project.path()).await;
 }
 
@@ -585,6 +595,6 @@ async fn a_command_initializer_that_exits_0_runs_once_in_the_container() {
         "warmed\n",
         "ran once, inside the container"
     );
-    cp.shutdown(Duration::from_secs(5)).await;
+    shut_down(&cp, Duration::from_secs(5)).await;
     assert_no_containers_left(&docker, project.path()).await;
 }

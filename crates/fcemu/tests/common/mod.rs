@@ -106,7 +106,7 @@ pub async fn containers_of(docker: &DockerRuntime, project_dir: &Path) -> Vec<St
         .await
         .unwrap()
         .into_iter()
-        .map(|c| format!("{} ({})", c.name, c.state))
+        .map(|c| format!("{} ({:?})", c.name, c.status))
         .collect()
 }
 

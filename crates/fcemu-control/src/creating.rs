@@ -1,0 +1,170 @@
+//! Creating: Instance Create (the container, with the function's limits), Runtime Init (start, until the
+//! server accepts connections) and the Init Hook, each timed.
+
+use crate::error::{PlaceError, StartError};
+use crate::pool::{Lease, Pool};
+use crate::state::{Input, State};
+use crate::{DestroyReason, Shared};
+use fcemu_runtime::{ContainerSpec, Mount, labels};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+impl Pool {
+    /// Creating, for the instance `lease` holds (its slot is in `Creating`). On success the lease holds the
+    /// ready instance for whoever asked for it.
+    pub(crate) async fn create(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        lease: Lease,
+    ) -> Result<Lease, PlaceError> {
+        let instance = lease.instance.clone();
+        let id = &instance.id;
+
+        // Instance Create. The engine's call is not cut short at shutdown: a container it made is then
+        // destroyed like any other, rather than left behind.
+        let t0 = Instant::now();
+        let spec = self.container_spec(shared, id);
+        let container_id = match shared.runtime.create(&spec).await {
+            Ok(container_id) => container_id,
+            Err(e) => {
+                let e = StartError::Create(e);
+                self.destroy_held(
+                    lease,
+                    DestroyReason::InitFailed,
+                    Some(fcemu_runtime::error_chain(&e)),
+                )
+                .await;
+                return Err(PlaceError::NotStarted(e));
+            }
+        };
+        instance.set_container(container_id.clone());
+        let instance_create = t0.elapsed();
+        self.apply(
+            id,
+            Input::ContainerCreated {
+                took: instance_create,
+            },
+        );
+        if shared.shutdown.is_cancelled() {
+            self.destroy_held(lease, DestroyReason::Shutdown, None)
+                .await;
+            return Err(PlaceError::ShuttingDown);
+        }
+
+        // Runtime Init: start, then wait until the port accepts connections.
+        let t1 = Instant::now();
+        let started = tokio::select! {
+            started = async {
+                let addr = shared
+                    .runtime
+                    .start(&container_id, self.function.spec.container.port)
+                    .await
+                    .map_err(StartError::Start)?;
+                self.wait_until_ready(shared, &instance, &container_id, addr).await
+            } => Some(started),
+            _ = shared.shutdown.cancelled() => None,
+        };
+        // Docker ends a log follow at once on a container that is not running yet, and following during
+        // Runtime Init would compete with it for the engine: attach now (the log driver replays from the
+        // start, so no line is missed, and a server that failed to start still has its output kept).
+        self.spawn_log_pump(shared, &instance);
+        let addr = match started {
+            Some(Ok(addr)) => addr,
+            Some(Err(e)) => {
+                self.destroy_held(
+                    lease,
+                    DestroyReason::InitFailed,
+                    Some(fcemu_runtime::error_chain(&e)),
+                )
+                .await;
+                return Err(PlaceError::NotStarted(e));
+            }
+            None => {
+                self.destroy_held(lease, DestroyReason::Shutdown, None)
+                    .await;
+                return Err(PlaceError::ShuttingDown);
+            }
+        };
+        instance.set_addr(addr);
+        let runtime_init = t1.elapsed();
+        if self.apply(id, Input::RuntimeReady { took: runtime_init })
+            != Some(State::Initializing { first: true })
+        {
+            return Err(PlaceError::NotStarted(StartError::DiedInitializing));
+        }
+        self.spawn_exit_watch(shared, &instance);
+
+        // Init Hook.
+        self.initialize(shared, lease, Some((instance_create, runtime_init)))
+            .await
+    }
+
+    fn container_spec(&self, shared: &Shared, instance_id: &str) -> ContainerSpec {
+        let spec = &self.function.spec;
+        let mut env: Vec<(String, String)> = spec
+            .environment_variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend(
+            [
+                ("FC_FUNCTION_NAME", spec.name.clone()),
+                ("FC_FUNCTION_HANDLER", spec.handler.clone()),
+                ("FC_FUNCTION_MEMORY_SIZE", spec.memory_size_mb.to_string()),
+                ("FC_FUNCTION_VERSION", "LATEST".into()),
+                ("FC_REGION", shared.options.region_of(spec)),
+                ("FC_ACCOUNT_ID", shared.options.account_id.clone()),
+                ("FC_INSTANCE_ID", instance_id.to_string()),
+                ("FC_CUSTOM_LISTEN_PORT", spec.container.port.to_string()),
+                ("FC_FUNC_CODE_PATH", "/code/".into()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        let labels = BTreeMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (
+                labels::PROJECT.to_string(),
+                shared.project.dir.display().to_string(),
+            ),
+            (labels::FUNCTION.to_string(), spec.name.clone()),
+            (labels::INSTANCE_ID.to_string(), instance_id.to_string()),
+        ]);
+        ContainerSpec {
+            name: format!("fcemu-{}-{}", sanitize(&spec.name), &instance_id[2..]),
+            image: spec.container.image.clone(),
+            env,
+            labels,
+            memory_mb: spec.memory_size_mb,
+            cpu: spec.cpu,
+            port: spec.container.port,
+            entrypoint: spec.container.entrypoint.clone(),
+            command: spec.container.command.clone(),
+            // Custom runtimes: the code folder, read-only, as FC mounts it.
+            mounts: spec
+                .container
+                .code
+                .iter()
+                .map(|dir| Mount {
+                    host: dir.clone(),
+                    container: "/code".into(),
+                    read_only: true,
+                })
+                .collect(),
+            working_dir: spec.container.code.as_ref().map(|_| "/code".to_string()),
+        }
+    }
+}
+
+/// Container names allow `[a-zA-Z0-9_.-]`; function names may hold more.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,79 @@
+//! Watching the engine: every line a container prints goes into the log store, attributed to request and
+//! hook, and a container that ends by itself (an instance exception) is destroyed without PreStop.
+
+use crate::instance::Instance;
+use crate::logs::LogRecord;
+use crate::pool::Pool;
+use crate::{DestroyReason, Shared};
+use fcemu_runtime::OutputStream;
+use futures_util::StreamExt;
+use std::sync::Arc;
+
+impl Pool {
+    /// Follows everything the container prints into the log store.
+    pub(crate) fn spawn_log_pump(&self, shared: &Arc<Shared>, instance: &Arc<Instance>) {
+        let Some(container_id) = instance.container_id() else {
+            return;
+        };
+        let mut lines = shared.runtime.logs(&container_id);
+        let (instance2, shared2) = (instance.clone(), shared.clone());
+        let function = self.function.name.clone();
+        let pump = tokio::spawn(async move {
+            while let Some(item) = lines.next().await {
+                let line = match item {
+                    Ok(line) => line,
+                    Err(e) => {
+                        tracing::warn!("{}", fcemu_runtime::error_chain(&e));
+                        break;
+                    }
+                };
+                let attributed = instance2.attribute(line.ts);
+                shared2.logs.push(LogRecord {
+                    ts: line.ts,
+                    function_name: function.clone(),
+                    instance_id: instance2.id.clone(),
+                    request_id: attributed.as_ref().map(|a| a.0.clone()),
+                    stream: match line.stream {
+                        OutputStream::Stdout => "stdout",
+                        OutputStream::Stderr => "stderr",
+                    },
+                    line: line.line,
+                    hook: attributed.map(|a| a.1),
+                });
+            }
+        });
+        instance.set_log_pump(pump);
+    }
+
+    /// An instance whose container ends by itself is an instance exception: it is destroyed without PreStop
+    /// (`exited`, or `oom` when the OOM killer ended it).
+    pub(crate) fn spawn_exit_watch(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        instance: &Arc<Instance>,
+    ) {
+        let Some(container_id) = instance.container_id() else {
+            return;
+        };
+        let (pool, shared2) = (self.clone(), shared.clone());
+        let id = instance.id.clone();
+        shared.tasks.spawn(async move {
+            let exit = tokio::select! {
+                exit = shared2.runtime.wait_exit(&container_id) => exit,
+                _ = shared2.shutdown.cancelled() => return,
+            };
+            let reason = match exit {
+                Ok(exit) if exit.oom_killed => DestroyReason::Oom,
+                Ok(_) => DestroyReason::Exited,
+                Err(e) => {
+                    // The wait ends with an error when the container went away (removed behind fcemu's
+                    // back, or by fcemu's own destroy): either way the instance is over.
+                    tracing::debug!("{}", fcemu_runtime::error_chain(&e));
+                    DestroyReason::Exited
+                }
+            };
+            // Unless fcemu is destroying it itself.
+            pool.destroy_now(&id, reason, None).await;
+        });
+    }
+}

@@ -1,0 +1,113 @@
+//! Freezing between requests: an instance whose idle period began is frozen after the freeze grace
+//! (PreFreeze, then the engine's pause: the cgroup freezer), and thawed for the requests placed on it.
+//! The engine gets one pause or unpause of an instance at a time (`Instance::freezer`); the state machine
+//! says which one is due.
+
+use crate::Shared;
+use crate::hooks::{self, HookContext};
+use crate::instance::Instance;
+use crate::pool::Pool;
+use crate::state::{Input, State};
+use std::sync::Arc;
+
+impl Pool {
+    /// Freezes the instance after the freeze grace, unless a request reaches it first (which ends idle
+    /// period `period`).
+    pub(crate) fn schedule_freeze(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        id: &str,
+        period: u64,
+        provisioned: bool,
+    ) {
+        if !self.freezes(shared, provisioned) {
+            return;
+        }
+        let (pool, shared2) = (self.clone(), shared.clone());
+        let id = id.to_string();
+        let grace = shared.options.freeze_grace;
+        shared.tasks.spawn(async move {
+            if !grace.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(grace) => {}
+                    _ = shared2.shutdown.cancelled() => return,
+                }
+            }
+            pool.freeze(&shared2, &id, period).await;
+        });
+    }
+
+    /// PreFreeze and the pause, if the instance is still in idle period `period`.
+    async fn freeze(self: &Arc<Self>, shared: &Shared, id: &str, period: u64) {
+        let Some(instance) = self.instance(id) else {
+            return;
+        };
+        let Some(container_id) = instance.container_id() else {
+            return;
+        };
+        let _engine = instance.freezer.lock().await;
+        if !matches!(
+            self.apply(id, Input::FreezeDue { period }),
+            Some(State::Freezing { .. })
+        ) {
+            return; // a request came first: this freeze is void
+        }
+        if self.function.spec.pre_freeze.is_some() {
+            hooks::run_pre_freeze(HookContext {
+                shared,
+                function: &self.function,
+                instance: &instance,
+            })
+            .await;
+            // Requests that came while PreFreeze ran are served without a pause.
+            let mut st = self.lock();
+            if st.slot(id).is_some_and(|s| s.in_flight > 0) {
+                self.apply_locked(&mut st, id, Input::FreezeAbandoned);
+                return;
+            }
+        }
+        match shared.runtime.pause(&container_id).await {
+            Ok(()) => {
+                // Requests placed during the pause find it thawing: it is thawed for them at once.
+                if let Some(State::Thawing { .. }) = self.apply(id, Input::Paused) {
+                    self.unpause(shared, &instance).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!("{}", fcemu_runtime::error_chain(&e));
+                self.apply(id, Input::PauseFailed);
+            }
+        }
+    }
+
+    /// Thaws a frozen instance for the request just placed on it. A task of its own: the request's caller
+    /// may go away, and the instance must not stay half-thawed.
+    pub(crate) fn spawn_thaw(self: &Arc<Self>, shared: &Arc<Shared>, instance: Arc<Instance>) {
+        let (pool, shared2) = (self.clone(), shared.clone());
+        shared.tasks.spawn(async move {
+            let _engine = instance.freezer.lock().await;
+            pool.unpause(&shared2, &instance).await;
+        });
+    }
+
+    /// The engine's unpause, when the state machine says the container is paused (the caller holds the
+    /// instance's freezer). A container that cannot be thawed is out of service.
+    pub(crate) async fn unpause(self: &Arc<Self>, shared: &Shared, instance: &Instance) {
+        let paused = matches!(
+            self.state_of(&instance.id),
+            Some(State::Thawing { .. } | State::Stopping { paused: true, .. })
+        );
+        let Some(container_id) = instance.container_id().filter(|_| paused) else {
+            return;
+        };
+        match shared.runtime.unpause(&container_id).await {
+            Ok(()) => {
+                self.apply(&instance.id, Input::Thawed);
+            }
+            Err(e) => {
+                tracing::warn!("{}", fcemu_runtime::error_chain(&e));
+                self.lost(&instance.id);
+            }
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Placing a request on an instance: the busiest one with room, a new one when every instance is full, or a
+//! wait (bounded by the function's timeout) in a bounded queue. A request placed on a frozen instance thaws
+//! it; one placed on an instance whose Initializer must run again runs it.
+
+use crate::error::{ExhaustedBy, Exhaustion, PlaceError, StartError};
+use crate::hooks::{self, HookContext};
+use crate::pool::{Lease, Pool, PoolState};
+use crate::state::{Input, State};
+use crate::{DestroyReason, Shared};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::sync::{futures::Notified, oneshot};
+use tokio::time::Instant;
+
+/// What a request does next, decided under the pool's lock.
+enum Placement {
+    /// Serve on this instance; `thaw` when the request must thaw it first.
+    Serve {
+        lease: Lease,
+        thaw: bool,
+    },
+    Create(Lease),
+    Wait,
+    Refuse(PlaceError),
+}
+
+/// Why a placed request was not served by its instance.
+enum Unserved {
+    /// The instance went away first: the request is placed again.
+    Gone,
+    Failed(PlaceError),
+}
+
+/// How often a request may find its instance gone before it is answered.
+const PLACEMENTS: u32 = 4;
+
+impl Pool {
+    /// Places a request on an instance with a free slot, creating one when every instance is full, and
+    /// returns once the instance serves it. With `cold`, warm instances are passed over and a new one is
+    /// created (`fcemu invoke --cold`). A request that finds no room waits at most the function's timeout.
+    pub async fn acquire(self: &Arc<Self>, cold: bool) -> Result<Lease, PlaceError> {
+        let shared = self.shared();
+        let started = Instant::now();
+        let deadline = started + self.function.spec.timeout;
+        let mut placements = 0;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            // Decide under the lock; act (await) after it is released.
+            let lease = match self.place(&shared, notified.as_mut(), cold && placements == 0) {
+                Placement::Serve { lease, thaw } => {
+                    if thaw {
+                        self.spawn_thaw(&shared, lease.instance.clone());
+                    }
+                    lease
+                }
+                Placement::Create(lease) => return self.create_for_request(&shared, lease).await,
+                Placement::Refuse(e) => return Err(e),
+                Placement::Wait => {
+                    let _waiting = WaitingGuard(self);
+                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                        return Err(self.exhausted(ExhaustedBy::Waited(started.elapsed())));
+                    }
+                    continue;
+                }
+            };
+            match self.until_serving(&shared, lease, deadline).await {
+                Ok(lease) => return Ok(lease),
+                Err(Unserved::Failed(e)) => return Err(e),
+                Err(Unserved::Gone) if placements + 1 < PLACEMENTS => placements += 1,
+                Err(Unserved::Gone) => {
+                    return Err(self.exhausted(ExhaustedBy::Waited(started.elapsed())));
+                }
+            }
+        }
+    }
+
+    fn place(
+        self: &Arc<Self>,
+        shared: &Shared,
+        notified: Pin<&mut Notified<'_>>,
+        cold: bool,
+    ) -> Placement {
+        let concurrency = self.function.spec.instance_concurrency;
+        let mut st = self.lock();
+        if shared.shutdown.is_cancelled() {
+            return Placement::Refuse(PlaceError::ShuttingDown);
+        }
+        if !cold {
+            // Fill the busiest instance that still has room, so idle ones stay idle (and get reclaimed).
+            let best = st
+                .slots
+                .iter()
+                .filter(|s| s.state.room(s.in_flight, concurrency) > 0)
+                .max_by_key(|s| s.in_flight)
+                .map(|s| (s.instance.clone(), matches!(s.state, State::Frozen { .. })));
+            if let Some((instance, frozen)) = best {
+                self.apply_locked(&mut st, &instance.id, Input::Place);
+                if let Some(slot) = st.slots.iter_mut().find(|s| s.instance.id == instance.id) {
+                    slot.last_request_at = Some(SystemTime::now());
+                }
+                return Placement::Serve {
+                    lease: self.lease(instance),
+                    thaw: frozen,
+                };
+            }
+        }
+        let live = live_instances(&st);
+        let cap = self.max_instances(shared);
+        // Create only for demand that instances already being created will not absorb: each of them is
+        // claimed by the request that started it, so it has room for `concurrency - 1` more.
+        let creating = st.slots.iter().filter(|s| s.state.is_creating()).count() as u32;
+        let absorbed = creating * (concurrency - 1);
+        if cap.is_none_or(|cap| live < cap) && (cold || absorbed <= st.waiting) {
+            return Placement::Create(self.new_slot(&mut st, false));
+        }
+        if cold {
+            return Placement::Refuse(self.exhausted_locked(&st, ExhaustedBy::NoNewInstance));
+        }
+        let limit = shared.options.queue_limit;
+        if st.waiting as usize >= limit {
+            return Placement::Refuse(self.exhausted_locked(&st, ExhaustedBy::QueueFull { limit }));
+        }
+        st.waiting += 1;
+        notified.enable();
+        Placement::Wait
+    }
+
+    /// Waits until the instance a request was placed on serves it: thawed, and initialized (this request
+    /// runs the Initializer again when it must).
+    async fn until_serving(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        lease: Lease,
+        deadline: Instant,
+    ) -> Result<Lease, Unserved> {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.state_of(&lease.instance.id) {
+                Some(State::Busy { .. }) => return Ok(lease),
+                Some(State::Initializing { first: false }) => {
+                    return self
+                        .retry_initializer(shared, lease)
+                        .await
+                        .map_err(Unserved::Failed);
+                }
+                Some(State::Freezing { .. } | State::Thawing { .. }) => {}
+                _ => return Err(Unserved::Gone),
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                tracing::warn!(
+                    "instance {} did not thaw within the request's timeout",
+                    lease.instance.id
+                );
+                return Err(Unserved::Gone);
+            }
+        }
+    }
+
+    /// Runs the Initializer again on an instance whose last attempt answered 400/404. It runs as a task of
+    /// its own, holding the lease, so a caller that goes away does not leave the instance half-initialized.
+    async fn retry_initializer(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        lease: Lease,
+    ) -> Result<Lease, PlaceError> {
+        let (tx, rx) = oneshot::channel();
+        let (pool, shared2) = (self.clone(), shared.clone());
+        shared.tasks.spawn(async move {
+            let outcome = pool.initialize(&shared2, lease, None).await;
+            let _ = tx.send(outcome);
+        });
+        rx.await.unwrap_or(Err(PlaceError::ShuttingDown))
+    }
+
+    /// Creating, for a request that found every instance full. The creation runs as a task of its own, so a
+    /// caller that goes away does not leave a half-made container behind.
+    async fn create_for_request(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        lease: Lease,
+    ) -> Result<Lease, PlaceError> {
+        let (tx, rx) = oneshot::channel();
+        let (pool, shared2) = (self.clone(), shared.clone());
+        shared.tasks.spawn(async move {
+            // If the caller went away, its lease drops here and the slot is given back.
+            let _ = tx.send(pool.create(&shared2, lease).await);
+        });
+        rx.await.unwrap_or(Err(PlaceError::ShuttingDown))
+    }
+
+    /// Runs the Initializer on an instance held by `lease`: the end of Creating (`cold_start` then carries
+    /// the first two parts' times), or a retry. FC's rules: 400/404 keeps the instance for another try on
+    /// the next request; any other failure destroys it.
+    pub(crate) async fn initialize(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        lease: Lease,
+        cold_start: Option<(std::time::Duration, std::time::Duration)>,
+    ) -> Result<Lease, PlaceError> {
+        let instance = lease.instance.clone();
+        let cx = HookContext {
+            shared,
+            function: &self.function,
+            instance: &instance,
+        };
+        let outcome = tokio::select! {
+            outcome = hooks::run_initializer(cx) => Some(outcome),
+            _ = shared.shutdown.cancelled() => None,
+        };
+        match outcome {
+            Some(Ok(init_hook)) => {
+                let cold_start = cold_start.map(|(instance_create, runtime_init)| {
+                    let init = crate::InitDuration {
+                        instance_create,
+                        runtime_init,
+                        init_hook,
+                    };
+                    instance.set_init_duration(init);
+                    init
+                });
+                match self.apply(&instance.id, Input::InitializerSucceeded { cold_start }) {
+                    Some(State::Busy { .. }) => {
+                        if let Some(init) = cold_start {
+                            shared.system_line(
+                                &self.function.name,
+                                &instance,
+                                None,
+                                None,
+                                format!(
+                                    "FC Instance Ready InstanceId: {} {}",
+                                    instance.id,
+                                    init.describe()
+                                ),
+                            );
+                        }
+                        Ok(lease)
+                    }
+                    // It died while the Initializer ran: its exit is being handled.
+                    _ => Err(PlaceError::NotStarted(StartError::DiedInitializing)),
+                }
+            }
+            Some(Err(e)) if e.keeps_instance() && !shared.shutdown.is_cancelled() => {
+                if let Some((instance_create, runtime_init)) = cold_start {
+                    instance.set_init_duration(crate::InitDuration {
+                        instance_create,
+                        runtime_init,
+                        init_hook: std::time::Duration::ZERO,
+                    });
+                }
+                self.apply(&instance.id, Input::InitializerRejected);
+                // The lease drops with this answer: the instance idles, uninitialized, and is frozen.
+                Err(PlaceError::Initialization(e))
+            }
+            Some(Err(e)) => {
+                let error = fcemu_runtime::error_chain(&e);
+                self.destroy_held(lease, DestroyReason::InitFailed, Some(error))
+                    .await;
+                Err(PlaceError::Initialization(e))
+            }
+            None => {
+                self.destroy_held(lease, DestroyReason::Shutdown, None)
+                    .await;
+                Err(PlaceError::ShuttingDown)
+            }
+        }
+    }
+
+    /// The cap on this function's instances: `--max-instances`, `concurrencyConfig.reservedConcurrency`.
+    fn max_instances(&self, shared: &Shared) -> Option<u32> {
+        [
+            shared.options.max_instances,
+            self.function.spec.reserved_concurrency,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn exhausted(&self, why: ExhaustedBy) -> PlaceError {
+        let st = self.lock();
+        self.exhausted_locked(&st, why)
+    }
+
+    fn exhausted_locked(&self, st: &PoolState, why: ExhaustedBy) -> PlaceError {
+        PlaceError::Exhausted(Exhaustion {
+            function: self.function.spec.name.clone(),
+            instances: live_instances(st),
+            cap: self.max_instances(&self.shared()),
+            why,
+        })
+    }
+}
+
+/// Instances that count against the cap: all but those being destroyed.
+fn live_instances(st: &PoolState) -> u32 {
+    st.slots.iter().filter(|s| !s.state.is_stopping()).count() as u32
+}
+
+/// Counts a request as waiting for exactly as long as it waits (also when its caller goes away).
+struct WaitingGuard<'a>(&'a Pool);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.waiting = st.waiting.saturating_sub(1);
+    }
+}

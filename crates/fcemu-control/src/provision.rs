@@ -1,0 +1,151 @@
+//! Provisioned instances: created, initialized and frozen before any request (`provisionConfig`,
+//! `scalingConfig.minInstances`, `fcemu provision`), never reclaimed for idleness, and made good again after
+//! a wait that grows with failures in a row when one fails to come up or dies.
+
+use crate::error::PlaceError;
+use crate::events::EventKind;
+use crate::pool::Pool;
+use crate::{DestroyReason, Event, Shared};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The wait before a provisioned instance that failed to come up, or died, is created again: 1 s, doubling
+/// with each failure in a row up to a minute, so a function that cannot start does not spin.
+pub fn provision_retry_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(6);
+    Duration::from_secs(1 << doublings).min(Duration::from_secs(60))
+}
+
+/// A function's provisioned instances: wanted and live.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionStatus {
+    pub function_name: String,
+    pub target: u32,
+    pub current: u32,
+    #[serde(rename = "alwaysAllocateCPU")]
+    pub always_allocate_cpu: bool,
+    #[serde(rename = "alwaysAllocateGPU")]
+    pub always_allocate_gpu: bool,
+}
+
+impl Pool {
+    pub fn provision_status(&self) -> ProvisionStatus {
+        let st = self.lock();
+        let spec = &self.function.spec;
+        ProvisionStatus {
+            function_name: spec.name.clone(),
+            target: st.provision_target,
+            current: st
+                .slots
+                .iter()
+                .filter(|s| s.provisioned && !s.state.is_stopping())
+                .count() as u32,
+            always_allocate_cpu: spec.provision.always_allocate_cpu,
+            always_allocate_gpu: spec.provision.always_allocate_gpu,
+        }
+    }
+
+    /// Provisioned instance adjustment: sets the target and creates or destroys instances until the count
+    /// matches. Returns when every creation and destroy it started is done.
+    pub async fn set_provision_target(self: &Arc<Self>, target: u32) -> ProvisionStatus {
+        let previous = std::mem::replace(&mut self.lock().provision_target, target);
+        if previous != target {
+            self.shared().events.emit(
+                Event::new(EventKind::ProvisionChanged, &self.function.name, None)
+                    .with("target", target)
+                    .with("previous", previous),
+            );
+        }
+        self.reconcile_provision().await;
+        self.provision_status()
+    }
+
+    /// Creates the missing provisioned instances (initialized, then frozen unless alwaysAllocateCPU), or
+    /// destroys the excess through PreStop, idle ones first.
+    async fn reconcile_provision(self: &Arc<Self>) {
+        let shared = self.shared();
+        let (creations, excess) = {
+            let mut st = self.lock();
+            let target = st.provision_target as usize;
+            let mut live: Vec<(bool, u32, Arc<str>)> = st
+                .slots
+                .iter()
+                .filter(|s| s.provisioned && !s.state.is_stopping())
+                .map(|s| (s.state.is_creating(), s.in_flight, s.instance.id.clone()))
+                .collect();
+            // Keep those being created (each is checked against the target when it is done) and the
+            // busiest; the excess comes from the idle end.
+            live.sort_by_key(|(creating, in_flight, _)| std::cmp::Reverse((*creating, *in_flight)));
+            let excess: Vec<Arc<str>> = live
+                .iter()
+                .skip(target)
+                .filter(|(creating, _, _)| !creating)
+                .map(|(_, _, id)| id.clone())
+                .filter(|id| {
+                    self.apply_locked(
+                        &mut st,
+                        id,
+                        crate::state::Input::BeginDestroy(DestroyReason::Provision),
+                    )
+                    .is_some()
+                })
+                .collect();
+            let missing = target.saturating_sub(live.len());
+            let creations: Vec<_> = (0..missing).map(|_| self.new_slot(&mut st, true)).collect();
+            (creations, excess)
+        };
+        let creations = creations.into_iter().map(|lease| {
+            let (pool, shared) = (self.clone(), shared.clone());
+            // Tracked, so shutdown waits for creations it interrupts to clean up.
+            shared.tasks.clone().spawn(async move {
+                // Held by the provisioner until Creating is done; released, the instance idles (and
+                // freezes). A failure is made good by the destroy that follows it.
+                match pool.create(&shared, lease).await {
+                    Ok(lease) => {
+                        pool.lock().provision_failures = 0;
+                        let id = lease.instance.id.clone();
+                        drop(lease);
+                        // The target was lowered while it was being created.
+                        let status = pool.provision_status();
+                        if status.current > status.target {
+                            pool.destroy_now(&id, DestroyReason::Provision, None).await;
+                        }
+                    }
+                    Err(PlaceError::ShuttingDown) => {}
+                    Err(e) => tracing::debug!(
+                        "a provisioned instance of {} did not come up: {}",
+                        pool.function.name,
+                        fcemu_runtime::error_chain(&e)
+                    ),
+                }
+            })
+        });
+        let destroys = excess.iter().map(|id| self.destroy(id, None));
+        tokio::join!(
+            futures_util::future::join_all(creations),
+            futures_util::future::join_all(destroys)
+        );
+    }
+
+    /// A provisioned instance failed to come up or died: the count is made good again after a wait that
+    /// grows with the failures in a row.
+    pub(crate) fn retry_provision(self: &Arc<Self>, shared: &Arc<Shared>) {
+        let delay = {
+            let mut st = self.lock();
+            st.provision_failures += 1;
+            provision_retry_delay(st.provision_failures)
+        };
+        let (pool, shutdown) = (self.clone(), shared.shutdown.clone());
+        shared.tasks.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            // Boxed: the adjustment can lead back here, and a future cannot contain itself.
+            let again: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+                Box::pin(pool.reconcile_provision());
+            again.await;
+        });
+    }
+}

@@ -270,16 +270,14 @@ async fn deliver(
             return Delivery::NotReached(*req);
         }
         Ok(Err(Sent::Failed(e))) if is_client_body_error(&e) => {
-            InvokeError::ClientBody(std::error::Error::source(&e).map_or_else(
-                || BoxError::from(e.to_string()),
-                |cause| fcemu_runtime::error_chain(cause).into(),
-            ))
+            InvokeError::ClientBody(Box::new(e))
         }
         Ok(Err(Sent::Failed(e))) => {
+            let cause: BoxError = Box::new(e);
             if let Some(lease) = record.lease() {
                 check_alive(shared, lease).await;
             }
-            InvokeError::ProcessExited(e.into())
+            InvokeError::ProcessExited(cause)
         }
         // The instance is still healthy: it stays, and is not suspected.
         Err(_) => InvokeError::Timeout { timeout },
@@ -353,4 +351,24 @@ fn answer(
             instance,
         }),
     )
+}
+#[allow(dead_code)]
+fn send_1(p: Arc<Pool>) {
+    fn send<T: Send>(_: T) {}
+    send(p.acquire(false));
+}
+#[allow(dead_code)]
+fn send_2(s: Arc<Shared>, l: Lease, r: Request<Body>, id: Arc<str>) {
+    fn send<T: Send>(_: T) {}
+    send(deliver(&s, l, r, InvocationKind::Event, &id));
+}
+#[allow(dead_code)]
+fn send_3(s: &Shared, l: &Lease) {
+    fn send<T: Send>(_: T) {}
+    send(check_alive(s, l));
+}
+#[allow(dead_code)]
+fn send_4(cp: ControlPlane, r: Request<Body>, id: Arc<str>) {
+    fn send<T: Send>(_: T) {}
+    send(cp.invoke_as("f", r, InvocationKind::Event, id));
 }

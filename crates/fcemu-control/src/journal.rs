@@ -1,15 +1,19 @@
 //! An append-only record of the run, read by position: a follower that falls behind catches up instead of
 //! losing entries (a broadcast channel would drop them).
 //!
-//! Memory holds the newest `capacity` entries. When it is full, the oldest entry is appended to a JSON-lines
-//! file (when one is given) before it leaves memory, so memory and file together keep everything while
-//! fcemu's footprint stays bounded however long it runs.
+//! Memory holds the newest `capacity` entries. When a spill file is given, an entry that leaves memory is
+//! set aside and appended to the file by [`Journal::write_spill`] (off the path of whoever pushes), so file
+//! and memory together keep everything, in order, while fcemu's footprint stays bounded however long it
+//! runs. Readers get both: entries still in memory as they are, older ones as the JSON lines of the file.
+//!
+//! Positions: the file holds `[0, written)`, the entries set aside `[written, base)`, memory `[base, end)`.
 
 use futures_util::Stream;
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -20,16 +24,52 @@ struct Ring<T> {
     entries: VecDeque<Arc<T>>,
     /// The position of `entries[0]` in the whole run.
     base: usize,
-    spill: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
-    /// Entries that left memory and are not in the spill file yet: serializing them is left to
-    /// `write_spill`, off the path of whoever pushes (a request).
+    /// Entries that left memory and are not in the spill file yet, from position `base - leaving.len()`.
     leaving: Vec<Arc<T>>,
+    /// Whether entries that leave memory go to a spill file (else they are gone).
+    spilling: bool,
+}
+
+struct Spill {
+    path: PathBuf,
+    writer: std::io::BufWriter<std::fs::File>,
+    /// Entries in the file: positions `[0, written)`.
+    written: usize,
 }
 
 pub struct Journal<T> {
     ring: Mutex<Ring<T>>,
+    /// Held while entries are written out, so the file and `written` always agree for a reader that holds it.
+    spill: Mutex<Option<Spill>>,
     capacity: usize,
     appended: Notify,
+    /// No entry comes after this: followers end once they have read everything.
+    closed: AtomicBool,
+}
+
+/// One entry as a reader gets it: from memory, or (older) as its line in the spill file.
+#[derive(Debug, Clone)]
+pub enum Entry<T> {
+    Kept(Arc<T>),
+    Spilled(String),
+}
+
+impl<T: Serialize> Entry<T> {
+    /// The entry as one JSON line, without its newline.
+    pub fn json_line(&self) -> String {
+        match self {
+            Entry::Kept(entry) => serde_json::to_string(&**entry).unwrap_or_default(),
+            Entry::Spilled(line) => line.clone(),
+        }
+    }
+
+    /// The entry as JSON, to be read field by field.
+    pub fn to_value(&self) -> serde_json::Value {
+        match self {
+            Entry::Kept(entry) => serde_json::to_value(&**entry).unwrap_or_default(),
+            Entry::Spilled(line) => serde_json::from_str(line).unwrap_or_default(),
+        }
+    }
 }
 
 impl<T> Default for Journal<T> {
@@ -44,11 +84,13 @@ impl<T> Journal<T> {
             ring: Mutex::new(Ring {
                 entries: VecDeque::new(),
                 base: 0,
-                spill: None,
                 leaving: Vec::new(),
+                spilling: false,
             }),
+            spill: Mutex::new(None),
             capacity: capacity.max(1),
             appended: Notify::new(),
+            closed: AtomicBool::new(false),
         }
     }
 }
@@ -57,36 +99,38 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
     /// Entries that leave memory are appended to `file` (created anew).
     pub fn spill_to(&self, file: &Path) -> std::io::Result<()> {
         let writer = std::io::BufWriter::new(std::fs::File::create(file)?);
-        self.ring.lock().unwrap().spill = Some((file.to_path_buf(), writer));
+        *self.spill.lock().unwrap() = Some(Spill {
+            path: file.to_path_buf(),
+            writer,
+            written: 0,
+        });
+        self.ring.lock().unwrap().spilling = true;
         Ok(())
     }
 
-    /// The file that holds the entries no longer in memory, when there are any.
-    pub fn spilled(&self) -> Option<PathBuf> {
-        self.write_spill();
-        let ring = self.ring.lock().unwrap();
-        let (path, _) = ring.spill.as_ref()?;
-        (ring.base > 0).then(|| path.clone())
-    }
-
-    /// Writes the entries that left memory to the spill file, and flushes it. Call it often (fcemu up's
-    /// printer does, every few milliseconds); pushes only set entries aside.
+    /// Writes the entries that left memory to the spill file, and flushes it. Call it often (`fcemu up`
+    /// does, every few milliseconds); pushes only set entries aside.
     pub fn write_spill(&self) {
-        let (leaving, mut writer) = {
-            let mut ring = self.ring.lock().unwrap();
-            if ring.spill.is_none() {
-                return;
-            }
-            (std::mem::take(&mut ring.leaving), ring.spill.take())
+        let mut spill = self.spill.lock().unwrap();
+        let Some(spill) = spill.as_mut() else {
+            return;
         };
-        if let Some((_, w)) = writer.as_mut() {
-            for entry in &leaving {
-                let _ = serde_json::to_writer(&mut *w, &**entry);
-                let _ = w.write_all(b"\n");
-            }
-            let _ = w.flush();
+        let leaving = std::mem::take(&mut self.ring.lock().unwrap().leaving);
+        if leaving.is_empty() {
+            return;
         }
-        self.ring.lock().unwrap().spill = writer;
+        for entry in &leaving {
+            if let Err(e) = serde_json::to_writer(&mut spill.writer, &**entry)
+                .map_err(std::io::Error::from)
+                .and_then(|()| spill.writer.write_all(b"\n"))
+            {
+                tracing::warn!("writing history to {} failed: {e}", spill.path.display());
+            }
+        }
+        if let Err(e) = spill.writer.flush() {
+            tracing::warn!("writing history to {} failed: {e}", spill.path.display());
+        }
+        spill.written += leaving.len();
     }
 
     pub fn push(&self, entry: T) {
@@ -95,7 +139,7 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
             if ring.entries.len() >= self.capacity {
                 if let Some(old) = ring.entries.pop_front() {
                     ring.base += 1;
-                    if ring.spill.is_some() {
+                    if ring.spilling {
                         ring.leaving.push(old);
                     }
                 }
@@ -128,11 +172,58 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
         (ring.entries.range(start..).cloned().collect(), end)
     }
 
-    /// Every entry from position `cursor` on, waiting for new ones as they come; never ends by itself.
-    pub fn follow(self: &Arc<Self>, cursor: usize) -> impl Stream<Item = Arc<T>> + Send + 'static {
+    /// Every entry from position `cursor` on, from the spill file, the entries set aside and memory, and
+    /// the position after them. Without a spill file, what left memory is skipped.
+    pub fn read(&self, cursor: usize) -> (Vec<Entry<T>>, usize) {
+        // With the writer's lock held, the file holds exactly `written` whole lines.
+        let spill = self.spill.lock().unwrap();
+        let ring = self.ring.lock().unwrap();
+        let end = ring.base + ring.entries.len();
+        let written = spill.as_ref().map_or(0, |s| s.written);
+        let path = spill.as_ref().map(|s| s.path.clone());
+        let aside_from = ring.base - ring.leaving.len();
+        let mut out = Vec::new();
+        let from_memory = cursor.max(aside_from);
+        out.extend(
+            ring.leaving
+                .iter()
+                .skip(from_memory.saturating_sub(aside_from))
+                .cloned()
+                .map(Entry::Kept),
+        );
+        out.extend(
+            ring.entries
+                .iter()
+                .skip(from_memory.saturating_sub(ring.base))
+                .cloned()
+                .map(Entry::Kept),
+        );
+        drop(ring);
+        drop(spill);
+        if cursor < written {
+            let older = path
+                .map(|p| read_lines(&p, cursor, written - cursor))
+                .unwrap_or_default();
+            out.splice(0..0, older.into_iter().map(Entry::Spilled));
+        }
+        (out, end)
+    }
+
+    /// No entry comes after this: followers end once they have read everything.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.appended.notify_waiters();
+    }
+
+    /// Every entry from position `cursor` on, waiting for new ones as they come, until the journal is
+    /// closed and read to its end.
+    pub fn follow(
+        self: &Arc<Self>,
+        cursor: usize,
+    ) -> impl Stream<Item = Entry<T>> + Send + 'static {
         let journal = self.clone();
         futures_util::stream::unfold(
-            (journal, cursor, Vec::<Arc<T>>::new().into_iter()),
+            (journal, cursor, Vec::<Entry<T>>::new().into_iter()),
             |(journal, mut cursor, mut pending)| async move {
                 loop {
                     if let Some(next) = pending.next() {
@@ -141,12 +232,15 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
                     let notified = journal.appended.notified();
                     tokio::pin!(notified);
                     notified.as_mut().enable();
-                    let (batch, next_cursor) = journal.since(cursor);
+                    let closed = journal.closed.load(Ordering::SeqCst);
+                    let (batch, next_cursor) = journal.read(cursor);
                     cursor = next_cursor;
-                    if batch.is_empty() {
-                        notified.await;
-                    } else {
+                    if !batch.is_empty() {
                         pending = batch.into_iter();
+                    } else if closed {
+                        return None;
+                    } else {
+                        notified.await;
                     }
                 }
             },
@@ -154,55 +248,21 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use futures_util::StreamExt;
-
-    #[tokio::test]
-    async fn a_follower_sees_every_entry_once_in_order() {
-        let j = Arc::new(Journal::default());
-        j.push(1);
-        let follower = j.follow(0);
-        tokio::pin!(follower);
-        for n in 2..=5000 {
-            j.push(n);
+/// `count` lines of a file from line `skip` on.
+fn read_lines(path: &Path, skip: usize, count: usize) -> Vec<String> {
+    match std::fs::File::open(path) {
+        Ok(file) => std::io::BufReader::new(file)
+            .lines()
+            .skip(skip)
+            .take(count)
+            .map_while(Result::ok)
+            .collect(),
+        Err(e) => {
+            tracing::warn!("reading history from {} failed: {e}", path.display());
+            Vec::new()
         }
-        let got: Vec<i32> = follower.take(5000).map(|v| *v).collect().await;
-        assert_eq!(got, (1..=5000).collect::<Vec<_>>());
-        assert_eq!(j.since(4998).0.len(), 2);
-    }
-
-    #[test]
-    fn memory_stays_bounded_and_what_leaves_it_is_in_the_file() {
-        let dir = std::env::temp_dir().join(format!("fcemu-journal-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("entries.jsonl");
-        let j = Journal::new(100);
-        j.spill_to(&file).unwrap();
-        assert!(
-            j.spilled().is_none(),
-            "nothing written while memory has room"
-        );
-        for n in 0..1000 {
-            j.push(n);
-        }
-        assert_eq!(j.snapshot().len(), 100);
-        assert_eq!(j.len(), 1000);
-        assert_eq!(*j.snapshot()[0], 900);
-        let (rest, end) = j.since(0);
-        assert_eq!(
-            (rest.len(), end),
-            (100, 1000),
-            "a cursor behind memory resumes at what memory has"
-        );
-        let spilled = std::fs::read_to_string(j.spilled().unwrap()).unwrap();
-        let numbers: Vec<i32> = spilled.lines().map(|l| l.parse().unwrap()).collect();
-        assert_eq!(
-            numbers,
-            (0..900).collect::<Vec<_>>(),
-            "memory and file together hold every entry"
-        );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -342,5 +342,8 @@ impl ControlPlane {
         .await;
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
+        // Followers of the event stream and the logs end once they have read the last entries.
+        self.shared.events.close();
+        self.shared.logs.close();
     }
 }

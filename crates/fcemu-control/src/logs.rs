@@ -1,6 +1,7 @@
 //! Every line an instance prints, and fcemu's own lifecycle lines, attributed to function, instance,
 //! request and hook, kept for the whole run (also after the instance is gone) and queryable.
 
+use crate::journal::Entry;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -74,6 +75,14 @@ impl LogQuery {
                 .is_none_or(|h| r.get("hook") == serde_json::to_value(h).ok().as_ref())
     }
 
+    /// The same test on an entry of the journal, kept in memory or read back from the spill file.
+    pub fn matches_entry(&self, entry: &Entry<LogRecord>) -> bool {
+        match entry {
+            Entry::Kept(r) => self.matches(r),
+            Entry::Spilled(line) => serde_json::from_str(line).is_ok_and(|v| self.matches_json(&v)),
+        }
+    }
+
     pub fn matches(&self, r: &LogRecord) -> bool {
         self.function
             .as_deref()
@@ -94,10 +103,17 @@ impl LogQuery {
 pub type LogStore = crate::journal::Journal<LogRecord>;
 
 impl LogStore {
+    /// The lines still in memory that match: the recent ones.
     pub fn query(&self, q: &LogQuery) -> Vec<Arc<LogRecord>> {
         self.snapshot()
             .into_iter()
             .filter(|r| q.matches(r))
             .collect()
+    }
+
+    /// Every line of the run that matches, the spilled ones included.
+    pub fn query_run(&self, q: &LogQuery) -> Vec<Entry<LogRecord>> {
+        let (all, _) = self.read(0);
+        all.into_iter().filter(|e| q.matches_entry(e)).collect()
     }
 }

@@ -45,10 +45,22 @@ impl Pool {
         let deadline = started + self.function.spec.timeout;
         let mut placements = 0;
         loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
             // Decide under the lock; act (await) after it is released.
-            let lease = match self.place(&shared, notified.as_mut(), cold && placements == 0) {
+            let placement = {
+                let notified = self.changed.notified();
+                tokio::pin!(notified);
+                match self.place(&shared, notified.as_mut(), cold && placements == 0) {
+                    Placement::Wait => {
+                        let _waiting = WaitingGuard(self);
+                        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                            return Err(self.exhausted(ExhaustedBy::Waited(started.elapsed())));
+                        }
+                        continue;
+                    }
+                    placement => placement,
+                }
+            };
+            let lease = match placement {
                 Placement::Serve { lease, thaw } => {
                     if thaw {
                         self.spawn_thaw(&shared, lease.instance.clone());
@@ -57,13 +69,7 @@ impl Pool {
                 }
                 Placement::Create(lease) => return self.create_for_request(&shared, lease).await,
                 Placement::Refuse(e) => return Err(e),
-                Placement::Wait => {
-                    let _waiting = WaitingGuard(self);
-                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                        return Err(self.exhausted(ExhaustedBy::Waited(started.elapsed())));
-                    }
-                    continue;
-                }
+                Placement::Wait => unreachable!("waited above"),
             };
             match self.until_serving(&shared, lease, deadline).await {
                 Ok(lease) => return Ok(lease),
@@ -141,12 +147,7 @@ impl Pool {
             notified.as_mut().enable();
             match self.state_of(&lease.instance.id) {
                 Some(State::Busy { .. }) => return Ok(lease),
-                Some(State::Initializing { first: false }) => {
-                    return self
-                        .retry_initializer(shared, lease)
-                        .await
-                        .map_err(Unserved::Failed);
-                }
+                Some(State::Initializing { first: false }) => break,
                 Some(State::Freezing { .. } | State::Thawing { .. }) => {}
                 _ => return Err(Unserved::Gone),
             }
@@ -158,6 +159,10 @@ impl Pool {
                 return Err(Unserved::Gone);
             }
         }
+        // This request runs the Initializer again.
+        self.retry_initializer(shared, lease)
+            .await
+            .map_err(Unserved::Failed)
     }
 
     /// Runs the Initializer again on an instance whose last attempt answered 400/404. It runs as a task of

@@ -110,16 +110,20 @@ pub(crate) fn invoke_error_response(
     }
 }
 
-/// What was wrong with a client's body, in words that say what to do.
+/// What was wrong with a client's body, in words that say what to do. `cause` is what forwarding the
+/// request reported; the body's own error is among its sources.
 fn client_body_message(cause: &(dyn std::error::Error + 'static)) -> String {
-    if cause.is::<http_body_util::LengthLimitError>() {
+    let mut sources = std::iter::successors(Some(cause), |e| e.source());
+    if sources.any(|e| e.is::<http_body_util::LengthLimitError>()) {
         return format!(
             "the request body is over {} MB, FC's limit for a synchronous invocation; send a smaller one",
             crate::MAX_BODY_BYTES / (1024 * 1024)
         );
     }
+    let why = cause
+        .source()
+        .map_or_else(|| cause.to_string(), fcemu_runtime::error_chain);
     format!(
-        "the request body could not be read ({}); check the client's Content-Length or chunked encoding",
-        fcemu_runtime::error_chain(cause)
+        "the request body could not be read ({why}); check the client's Content-Length or chunked encoding"
     )
 }

@@ -1,15 +1,14 @@
 //! `/_fcemu/...`: fcemu's own control API (interface.md), what `fcemu ps`, `logs`, `events` and `reclaim`
 //! talk to.
 
-use crate::{json_response, ndjson_stream};
+use crate::{Access, json_response, ndjson_stream};
 use fcemu_control::{Body, ControlPlane, HookKind, LogQuery, fc_error_response, ids};
 use futures_util::StreamExt;
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::json;
 use std::collections::HashMap;
 
-fn query_map(req: &Request<Incoming>) -> HashMap<String, String> {
+fn query_map(req: &Request<Body>) -> HashMap<String, String> {
     req.uri()
         .query()
         .map(|q| {
@@ -34,9 +33,20 @@ fn is_true(v: Option<&String>) -> bool {
     v.is_some_and(|v| v == "true" || v == "1")
 }
 
-pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    cp: &ControlPlane,
+    access: &Access,
+    rest: &str,
+    req: Request<Body>,
+) -> Response<Body> {
     let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let query = query_map(&req);
+    if req.method() != Method::GET {
+        // Everything here that is not a GET changes state.
+        if let Some(refused) = access.refuse(&req) {
+            return refused;
+        }
+    }
     match (req.method().clone(), segments.as_slice()) {
         (Method::GET, ["healthz"]) => json_response(
             StatusCode::OK,
@@ -75,18 +85,12 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Incoming>) -> Re
         },
         (Method::GET, ["events"]) => {
             let events = cp.events();
-            let older = spilled(events.spilled(), |_| true);
-            let mut all: Vec<serde_json::Value> = older;
-            let (newer, cursor) = events.since(0);
-            all.extend(newer.iter().filter_map(|e| serde_json::to_value(&**e).ok()));
-            let history = futures_util::stream::iter(all);
             if is_true(query.get("follow")) {
-                let live = events
-                    .follow(cursor)
-                    .map(|e| serde_json::to_value(&*e).unwrap_or_default());
-                ndjson_response(ndjson_stream(history.chain(live)))
+                ndjson_response(ndjson_stream(events.follow(0).map(|e| e.json_line())))
             } else {
-                ndjson_response(ndjson_stream(history))
+                let (all, _) = events.read(0);
+                let lines = futures_util::stream::iter(all.into_iter().map(|e| e.json_line()));
+                ndjson_response(ndjson_stream(lines))
             }
         }
         (Method::GET, ["logs"]) => {
@@ -95,7 +99,7 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Incoming>) -> Re
                     Some(k) => Some(k),
                     None => {
                         return bad_request(&format!(
-                            "hook `{h}` is not one of Initialize, Invoke, PreStop"
+                            "hook `{h}` is not one of Initialize, Invoke, PreStop, PreFreeze"
                         ));
                     }
                 },
@@ -111,12 +115,13 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Incoming>) -> Re
             if is_true(query.get("follow")) {
                 let lines = logs
                     .follow(0)
-                    .filter(move |r| std::future::ready(q.matches(r)))
-                    .map(|r| (*r).clone());
+                    .filter(move |e| std::future::ready(q.matches_entry(e)))
+                    .map(|e| e.json_line());
                 ndjson_response(ndjson_stream(lines))
             } else {
-                let lines: Vec<_> = logs.query(&q).iter().map(|r| (**r).clone()).collect();
-                ndjson_response(ndjson_stream(futures_util::stream::iter(lines)))
+                let matching = logs.query_run(&q);
+                let lines = futures_util::stream::iter(matching.into_iter().map(|e| e.json_line()));
+                ndjson_response(ndjson_stream(lines))
             }
         }
         (method, _) => fc_error_response(
@@ -126,20 +131,6 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Incoming>) -> Re
             &ids::request_id(),
         ),
     }
-}
-
-/// The entries of a spill file that pass `keep`.
-fn spilled(
-    file: Option<std::path::PathBuf>,
-    keep: impl Fn(&serde_json::Value) -> bool,
-) -> Vec<serde_json::Value> {
-    let Some(text) = file.and_then(|f| std::fs::read_to_string(f).ok()) else {
-        return vec![];
-    };
-    text.lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .filter(|v| keep(v))
-        .collect()
 }
 
 fn ndjson_response(body: Body) -> Response<Body> {

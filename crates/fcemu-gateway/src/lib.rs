@@ -1,31 +1,62 @@
 //! fcemu-gateway: the HTTP face of a running `fcemu up`. One listener serves HTTP trigger traffic, the
 //! `/_fcemu` control API and the subset of FC's 2023-03-30 OpenAPI (interface.md).
 
+mod auth;
 mod control_api;
+mod openapi;
+
+pub use auth::{Access, Token};
 
 use bytes::Bytes;
-use fcemu_control::{Body, ControlPlane, InvocationKind, fc_error_response, ids};
+use fcemu_control::{
+    Body, BoxError, ControlPlane, InvocationKind, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_PATH_BYTES,
+    fc_error_response, ids,
+};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Serves until `shutdown` resolves, then lets open connections finish for up to `grace`.
+/// How the gateway serves.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// After the shutdown signal, how long open connections may take to finish.
+    pub grace: Duration,
+    /// A connection that has not sent a whole request head within this is closed: a client that sends
+    /// half a request line must not hold a connection (and its file descriptor) forever.
+    pub header_read_timeout: Duration,
+    /// Who may call what changes state.
+    pub access: Access,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            grace: Duration::from_secs(1),
+            header_read_timeout: Duration::from_secs(10),
+            access: Access::Open,
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets open connections finish for up to `options.grace`.
 pub async fn serve(
     listener: TcpListener,
     cp: ControlPlane,
     shutdown: impl Future<Output = ()>,
-    grace: Duration,
+    options: ServeOptions,
 ) {
-    let gateway = Arc::new(Gateway::new(cp));
+    let gateway = Arc::new(Gateway::new(cp, options.access.clone()));
     // HTTP/1.1, as FC's HTTP triggers speak it to clients; no protocol sniffing on every connection.
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.keep_alive(true);
+    builder
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -53,13 +84,14 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
+    let _ = tokio::time::timeout(options.grace, graceful.shutdown()).await;
 }
 
 pub struct Gateway {
     cp: ControlPlane,
     /// With exactly one function that has an HTTP trigger, every path goes to it.
     single_trigger: Option<String>,
+    access: Access,
 }
 
 pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
@@ -70,22 +102,26 @@ pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Re
         .expect("a valid response")
 }
 
-/// FC's limits on a synchronous request, checked before any instance is touched.
-pub const MAX_HEADER_BYTES: usize = 8 * 1024;
-pub const MAX_PATH_BYTES: usize = 4 * 1024;
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
-
-fn invalid_argument(message: String) -> Response<Body> {
+pub(crate) fn invalid_argument(message: &str) -> Response<Body> {
     fc_error_response(
         StatusCode::BAD_REQUEST,
         "InvalidArgument",
-        &message,
+        message,
+        &ids::request_id(),
+    )
+}
+
+pub(crate) fn not_found(function: &str) -> Response<Body> {
+    fc_error_response(
+        StatusCode::NOT_FOUND,
+        "FunctionNotFound",
+        &format!("function {function} does not exist in this project"),
         &ids::request_id(),
     )
 }
 
 /// Headers over 8 KB, a path over 4 KB or a declared body over 32 MB: what is over, for a 400 InvalidArgument.
-fn exceeded_limit(req: &Request<Incoming>) -> Option<String> {
+fn exceeded_limit<B>(req: &Request<B>) -> Option<String> {
     let header_bytes: usize = req
         .headers()
         .iter()
@@ -112,40 +148,51 @@ fn exceeded_limit(req: &Request<Incoming>) -> Option<String> {
     })
 }
 
-/// The client's body, streamed on; a body without a declared length is cut off past the limit.
-fn incoming_body(req: Request<Incoming>) -> Request<Body> {
+/// The client's body, streamed on; a body without a declared length is cut off past the limit (the
+/// request is then answered 400, as one that declared too much).
+fn limited(req: Request<Body>) -> Request<Body> {
     req.map(|b| http_body_util::Limited::new(b, MAX_BODY_BYTES).boxed_unsync())
 }
 
 impl Gateway {
-    pub fn new(cp: ControlPlane) -> Self {
+    pub fn new(cp: ControlPlane, access: Access) -> Self {
         let with_trigger: Vec<String> = cp
             .functions()
             .filter(|f| f.http_trigger.is_some())
             .map(|f| f.name.clone())
             .collect();
         let single_trigger = (with_trigger.len() == 1).then(|| with_trigger[0].clone());
-        Gateway { cp, single_trigger }
+        Gateway {
+            cp,
+            single_trigger,
+            access,
+        }
     }
 
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+    /// Answers one request. Any body will do: hyper's from a connection, or one a test builds.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         if let Some(message) = exceeded_limit(&req) {
-            return invalid_argument(message);
+            return invalid_argument(&message);
         }
+        let req = req.map(|b| b.map_err(Into::into).boxed_unsync());
         let path = req.uri().path();
         if let Some(rest) = path.strip_prefix("/_fcemu/") {
             let rest = rest.to_string();
-            return control_api::handle(&self.cp, &rest, req).await;
+            return control_api::handle(&self.cp, &self.access, &rest, req).await;
         }
         if let Some(rest) = path.strip_prefix("/2023-03-30/") {
             let rest = rest.to_string();
-            return self.openapi(&rest, req).await;
+            return openapi::handle(&self.cp, &self.access, &rest, req).await;
         }
         self.trigger(req).await
     }
 
     /// HTTP trigger traffic: one trigger takes every path; with several, the first segment names the function.
-    async fn trigger(&self, req: Request<Incoming>) -> Response<Body> {
+    async fn trigger(&self, req: Request<Body>) -> Response<Body> {
         let (function, req) = match &self.single_trigger {
             Some(name) => (name.clone(), req),
             None => match self.route_by_segment(req) {
@@ -172,15 +219,12 @@ impl Gateway {
             }
         }
         self.cp
-            .invoke(&function, incoming_body(req), InvocationKind::HttpTrigger)
+            .invoke(&function, limited(req), InvocationKind::HttpTrigger)
             .await
     }
 
     /// `/FUNCTION/rest` reaches FUNCTION as `/rest`. Err: the first segment names no function with a trigger.
-    fn route_by_segment(
-        &self,
-        req: Request<Incoming>,
-    ) -> Result<(String, Request<Incoming>), String> {
+    fn route_by_segment(&self, req: Request<Body>) -> Result<(String, Request<Body>), String> {
         let path = req.uri().path();
         let trimmed = path.trim_start_matches('/');
         let (first, rest) = trimmed
@@ -224,277 +268,20 @@ impl Gateway {
             &ids::request_id(),
         )
     }
-
-    /// The subset of FC's 2023-03-30 OpenAPI that fcemu serves.
-    async fn openapi(&self, rest: &str, req: Request<Incoming>) -> Response<Body> {
-        let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
-        match (req.method().as_str(), segments.as_slice()) {
-            ("POST", ["functions", name, "invocations"]) => {
-                let name = name.to_string();
-                if self.cp.function(&name).is_none() {
-                    return not_found(&name);
-                }
-                let options = match InvokeOptions::of(req.headers()) {
-                    Ok(options) => options,
-                    Err(message) => return invalid_argument(message),
-                };
-                if options.asynchronous {
-                    return self.invoke_async(&name, req).await;
-                }
-                let response = self
-                    .cp
-                    .invoke(&name, incoming_body(req), InvocationKind::Event)
-                    .await;
-                if options.log_tail {
-                    return with_log_tail(&self.cp, response).await;
-                }
-                response
-            }
-            ("GET", ["functions"]) => {
-                let functions: Vec<_> = self.cp.functions().map(openapi_function).collect();
-                json_response(
-                    StatusCode::OK,
-                    &serde_json::json!({ "functions": functions }),
-                )
-            }
-            ("GET", ["functions", name]) => match self.cp.function(name) {
-                Some(f) => json_response(StatusCode::OK, &openapi_function(f)),
-                None => not_found(name),
-            },
-            ("GET", ["functions", name, "instances"]) => {
-                if self.cp.function(name).is_none() {
-                    return not_found(name);
-                }
-                let instances: Vec<_> = self
-                    .cp
-                    .instances()
-                    .into_iter()
-                    .filter(|i| i.function_name == *name)
-                    .map(|i| serde_json::json!({ "instanceId": i.instance_id, "versionId": "LATEST" }))
-                    .collect();
-                json_response(
-                    StatusCode::OK,
-                    &serde_json::json!({ "instances": instances }),
-                )
-            }
-            ("GET", ["provision-configs"]) => json_response(
-                StatusCode::OK,
-                &serde_json::json!({ "provisionConfigs": self.cp.provision_statuses() }),
-            ),
-            ("GET", ["functions", name, "provision-config"]) => {
-                match self.cp.provision_status(name) {
-                    Some(status) => json_response(StatusCode::OK, &serde_json::json!(status)),
-                    None => not_found(name),
-                }
-            }
-            ("PUT" | "DELETE", ["functions", name, "provision-config"]) => {
-                let name = name.to_string();
-                let target = if req.method() == http::Method::DELETE {
-                    0
-                } else {
-                    match read_target(req).await {
-                        Ok(target) => target,
-                        Err(message) => {
-                            return fc_error_response(
-                                StatusCode::BAD_REQUEST,
-                                "InvalidArgument",
-                                &message,
-                                &ids::request_id(),
-                            );
-                        }
-                    }
-                };
-                match self.cp.set_provision_target(&name, target).await {
-                    Some(status) => json_response(StatusCode::OK, &serde_json::json!(status)),
-                    None => not_found(&name),
-                }
-            }
-            _ => fc_error_response(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                &format!(
-                    "{} /2023-03-30/{rest} is not part of the OpenAPI subset fcemu serves",
-                    req.method()
-                ),
-                &ids::request_id(),
-            ),
-        }
-    }
 }
 
-/// FC's limit on the payload of an asynchronous invocation.
-pub const MAX_ASYNC_BODY_BYTES: usize = 128 * 1024;
-/// How much of a request's log `x-fc-log-result` carries.
-pub const LOG_RESULT_BYTES: usize = 4 * 1024;
-
-/// InvokeFunction's `x-fc-invocation-type` and `x-fc-log-type`.
-struct InvokeOptions {
-    asynchronous: bool,
-    log_tail: bool,
-}
-
-impl InvokeOptions {
-    fn of(headers: &http::HeaderMap) -> Result<Self, String> {
-        let asynchronous = two_way(headers, "x-fc-invocation-type", ["Sync", "Async"])?;
-        let log_tail = two_way(headers, "x-fc-log-type", ["None", "Tail"])?;
-        if asynchronous && log_tail {
-            return Err(
-                "x-fc-log-type: Tail needs a synchronous invocation: an asynchronous one answers before it runs; read its log with `fcemu logs --request-id ID`".into(),
-            );
-        }
-        Ok(InvokeOptions {
-            asynchronous,
-            log_tail,
-        })
-    }
-}
-
-/// A header with one of two values (any case): false for the first, which absence also means, true for the
-/// second.
-fn two_way(headers: &http::HeaderMap, name: &str, values: [&str; 2]) -> Result<bool, String> {
-    let Some(value) = headers.get(name) else {
-        return Ok(false);
-    };
-    let value = value.to_str().unwrap_or("");
-    match values.iter().position(|v| v.eq_ignore_ascii_case(value)) {
-        Some(i) => Ok(i == 1),
-        None => Err(format!(
-            "{name} must be {} or {}, found `{value}`",
-            values[0], values[1]
-        )),
-    }
-}
-
-impl Gateway {
-    /// `x-fc-invocation-type: Async`: the payload is read, the invocation queued, and 202 answered at once
-    /// with the request id it will run under.
-    async fn invoke_async(&self, function: &str, req: Request<Incoming>) -> Response<Body> {
-        let (parts, body) = req.into_parts();
-        let payload = match http_body_util::Limited::new(body, MAX_ASYNC_BODY_BYTES)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return invalid_argument(format!(
-                    "the payload of an asynchronous invocation is over {} KB (FC's limit); send a larger one synchronously (up to 32 MB) or pass a reference to it",
-                    MAX_ASYNC_BODY_BYTES / 1024
-                ));
-            }
-            Err(e) => {
-                return invalid_argument(format!("reading the payload failed: {e}"));
-            }
-        };
-        let request_id = self.cp.invoke_async(
-            function,
-            Request::from_parts(parts, fcemu_control::full_body(payload)),
-        );
-        Response::builder()
-            .status(StatusCode::ACCEPTED)
-            .header("x-fc-request-id", &*request_id)
-            .body(fcemu_control::empty_body())
-            .expect("a valid response")
-    }
-}
-
-/// `x-fc-log-type: Tail`: the response is read whole and sent with `x-fc-log-result`, the base64 of the
-/// last 4 KB of the request's log lines.
-async fn with_log_tail(cp: &ControlPlane, response: Response<Body>) -> Response<Body> {
-    use base64::Engine;
-    let (mut parts, body) = response.into_parts();
-    let request_id = parts
-        .headers
-        .get("x-fc-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            return fcemu_control::function_error_response(
-                StatusCode::OK,
-                "UnhandledInvocationError",
-                &format!("Process exited unexpectedly before completing request ({e})"),
-                &request_id,
-            );
-        }
-    };
-    // Only a request that reached an instance has lines to wait for.
-    let tail = if parts.headers.contains_key("x-fc-instance-id") && !request_id.is_empty() {
-        cp.log_tail(&request_id, LOG_RESULT_BYTES).await
-    } else {
-        String::new()
-    };
-    let encoded = base64::engine::general_purpose::STANDARD.encode(tail);
-    if let Ok(value) = http::HeaderValue::from_str(&encoded) {
-        parts.headers.insert("x-fc-log-result", value);
-    }
-    parts.headers.remove(http::header::TRANSFER_ENCODING);
-    parts.headers.insert(
-        http::header::CONTENT_LENGTH,
-        http::HeaderValue::from(body.len()),
-    );
-    Response::from_parts(parts, fcemu_control::full_body(body))
-}
-
-/// The `target` of a PutProvisionConfig body (`{"target": N, ...}`).
-async fn read_target(req: Request<Incoming>) -> Result<u32, String> {
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("reading the body failed: {e}"))?
-        .to_bytes();
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| format!("the body must be JSON like {{\"target\": 2}}: {e}"))?;
-    value
-        .get("target")
-        .and_then(serde_json::Value::as_u64)
-        .and_then(|t| u32::try_from(t).ok())
-        .ok_or_else(|| {
-            format!(
-                "`target` must be a whole number of instances, found {}",
-                value.get("target").unwrap_or(&serde_json::Value::Null)
-            )
-        })
-}
-
-fn not_found(function: &str) -> Response<Body> {
-    fc_error_response(
-        StatusCode::NOT_FOUND,
-        "FunctionNotFound",
-        &format!("function {function} does not exist in this project"),
-        &ids::request_id(),
-    )
-}
-
-fn openapi_function(f: &fcemu_spec::FunctionSpec) -> serde_json::Value {
-    serde_json::json!({
-        "functionName": f.name,
-        "runtime": f.runtime.name(),
-        "handler": f.handler,
-        "description": f.description,
-        "cpu": f.cpu,
-        "memorySize": f.memory_size_mb,
-        "diskSize": f.disk_size_mb,
-        "timeout": f.timeout.as_secs(),
-        "instanceConcurrency": f.instance_concurrency,
-        "environmentVariables": f.environment_variables,
-        "customContainerConfig": { "image": f.container.image, "port": f.container.port },
-    })
-}
-
-/// A body of newline-delimited JSON values, each line written as soon as it is produced.
-pub(crate) fn ndjson_stream<S, T>(items: S) -> Body
+/// A body of newline-delimited JSON lines, each written as soon as it is produced.
+pub(crate) fn ndjson_stream<S>(lines: S) -> Body
 where
-    S: futures_util::Stream<Item = T> + Send + 'static,
-    T: serde::Serialize,
+    S: futures_util::Stream<Item = String> + Send + 'static,
 {
     use futures_util::StreamExt;
-    let frames = items.map(|item| {
-        let mut line = serde_json::to_vec(&item).unwrap_or_default();
-        line.push(b'\n');
-        Ok::<_, fcemu_control::BoxError>(http_body::Frame::data(Bytes::from(line)))
+    let frames = lines.map(|mut line| {
+        line.push('\n');
+        Ok::<_, BoxError>(http_body::Frame::data(Bytes::from(line)))
     });
     http_body_util::StreamBody::new(frames).boxed_unsync()
 }
+
+#[cfg(test)]
+mod tests;

@@ -559,6 +559,12 @@ impl FakeFunction {
                 });
                 return None;
             }
+            (_, "/body") => {
+                // Answers the request body as it came (a body that breaks off ends the connection).
+                use http_body_util::BodyExt;
+                let body = req.into_body().collect().await.ok()?.to_bytes();
+                return Some(Response::new(Full::new(body)));
+            }
             (_, "/sleep") => {
                 let ms = req
                     .uri()

@@ -6,6 +6,8 @@ use std::path::Path;
 
 /// Where `up` records its address, so client commands run in the project folder find it.
 pub const ENDPOINT_FILE: &str = ".fcemu/endpoint";
+/// Where `up` on a non-loopback address records the token that calls changing state need.
+pub const TOKEN_FILE: &str = ".fcemu/token";
 
 impl Endpoint {
     pub fn url(&self) -> String {
@@ -19,6 +21,16 @@ impl Endpoint {
             }
         }
         "http://127.0.0.1:9000".into()
+    }
+
+    /// The token to send: `--token`, or the one the `up` of this folder recorded.
+    fn token(&self) -> Option<String> {
+        self.token.clone().or_else(|| {
+            std::fs::read_to_string(Path::new(TOKEN_FILE))
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+        })
     }
 }
 
@@ -40,6 +52,10 @@ pub async fn send(
     request: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, Failure> {
     let url = endpoint.url();
+    let request = match endpoint.token() {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
     let response = request.send().await.map_err(|e| unreachable(&url, &e))?;
     if response.status().is_client_error() || response.status().is_server_error() {
         let status = response.status();

@@ -43,6 +43,9 @@ pub struct Endpoint {
     /// The running `fcemu up` to talk to (default: the one recorded in ./.fcemu/, else http://127.0.0.1:9000)
     #[arg(long, env = "FCEMU_ENDPOINT")]
     endpoint: Option<String>,
+    /// The token an `up` on a non-loopback address asks for (default: the one recorded in ./.fcemu/token)
+    #[arg(long, env = "FCEMU_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -55,6 +58,10 @@ pub struct UpArgs {
     /// Where to serve HTTP trigger traffic and the control API
     #[arg(long, env = "FCEMU_LISTEN", default_value = "127.0.0.1:9000")]
     listen: SocketAddr,
+    /// On a non-loopback --listen address, let anyone who reaches it reclaim instances and change
+    /// provisioned targets (by default those calls need the token printed at start)
+    #[arg(long, env = "FCEMU_NO_AUTH")]
+    no_auth: bool,
     /// Reclaim an instance after this long without a request (e.g. 300s, 2m, 500ms)
     #[arg(long, env = "FCEMU_IDLE_TIMEOUT", default_value = "300s", value_parser = humantime::parse_duration)]
     idle_timeout: std::time::Duration,

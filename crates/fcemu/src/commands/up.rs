@@ -1,17 +1,19 @@
 //! `fcemu up`: serve a project's functions until Ctrl-C or SIGTERM, then destroy every instance through
 //! PreStop and leave no container behind.
 
-use crate::client::ENDPOINT_FILE;
-use crate::output::log_record_line;
+use crate::client::{ENDPOINT_FILE, TOKEN_FILE};
+use crate::output::{log_line, log_record_line};
 use crate::{Failure, Format, UpArgs};
-use fcemu_control::journal::Journal;
+use fcemu_control::journal::{Entry, Journal};
 use fcemu_control::{ControlPlane, Options};
+use fcemu_gateway::{Access, ServeOptions, Token};
 use fcemu_runtime::{DockerRuntime, labels, sweep};
 use fcemu_spec::{Project, Runtime};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
@@ -69,8 +71,10 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         history: args.history,
         ..Options::default()
     };
+    let access = access_for(&addr, args.no_auth)?;
     let cp = ControlPlane::new(project.clone(), Arc::new(docker.clone()), options);
     let state_file = project.dir.join(ENDPOINT_FILE);
+    let token_file = project.dir.join(TOKEN_FILE);
     keep_history(&cp, &project.dir);
     // Provisioned instances are ready (and frozen) before any request is served; connections that come
     // meanwhile wait in the listener's backlog.
@@ -82,18 +86,37 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         ));
         cp.start_provisioned().await;
     }
+    if let Access::Token(token) = &access {
+        record_token(&token_file, token)?;
+    }
     record_endpoint(&state_file, &url);
     say(&banner(&project, &url));
+    match &access {
+        Access::Token(token) => say(&format!(
+            "warning: {addr} can be reached from other machines. Anyone who reaches it can call your functions; reclaiming instances and changing provisioned targets need `Authorization: Bearer {}` (kept in {}; fcemu's commands in this folder send it). --no-auth lets anyone do those too.",
+            token.as_str(),
+            token_file.display()
+        )),
+        Access::Open if !addr.ip().is_loopback() => say(&format!(
+            "warning: {addr} can be reached from other machines, and --no-auth lets anyone who reaches it reclaim instances and change provisioned targets"
+        )),
+        Access::Open => {}
+    }
 
     let stop_printing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let printing_stopped = stop_printing.clone();
     // The printer has a thread of its own, so a terminal or pipe that reads slowly blocks it, never the
     // requests; it drains what has come every few milliseconds rather than being woken for each line,
     // which would cost a cross-thread wake-up per request.
     let printer = {
-        let cp = cp.clone();
+        let (cp, stop) = (cp.clone(), stop_printing.clone());
         let format = args.format;
-        std::thread::spawn(move || print_stream(cp, format, printing_stopped))
+        std::thread::spawn(move || print_stream(cp, format, &stop))
+    };
+    // What leaves memory is written to the history files by a thread of its own too, so a slow reader of
+    // `up`'s output cannot hold it back.
+    let spiller = {
+        let (cp, stop) = (cp.clone(), stop_printing.clone());
+        std::thread::spawn(move || write_history(cp, &stop))
     };
     let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(fcemu_gateway::serve(
@@ -102,7 +125,10 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         async {
             let _ = serving_stopped.await;
         },
-        Duration::from_secs(5),
+        ServeOptions {
+            access,
+            ..ServeOptions::default()
+        },
     ));
 
     wait_for_signal().await;
@@ -123,11 +149,10 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     // Whatever happened above, nothing of this project stays: a creation racing the shutdown included.
     let leftover = sweep(&docker, &project_label).await.unwrap_or(0);
     let _ = std::fs::remove_file(&state_file);
+    let _ = std::fs::remove_file(&token_file);
     // The printer writes out the last lines (PreStop's among them) before the closing words.
     stop_printing.store(true, std::sync::atomic::Ordering::SeqCst);
-    let _ = tokio::task::spawn_blocking(move || printer.join()).await;
-    cp.logs().write_spill();
-    cp.events().write_spill();
+    let _ = tokio::task::spawn_blocking(move || (printer.join(), spiller.join())).await;
     if forced {
         say(&format!(
             "forced stop: removed {leftover} container{}",
@@ -253,6 +278,41 @@ fn keep_history(cp: &ControlPlane, dir: &Path) {
     }
 }
 
+/// On loopback anyone on this machine may change state, as with any local server; elsewhere, only who has
+/// the token (unless `--no-auth`).
+fn access_for(addr: &std::net::SocketAddr, no_auth: bool) -> Result<Access, Failure> {
+    if no_auth || addr.ip().is_loopback() {
+        return Ok(Access::Open);
+    }
+    Token::generate().map(Access::Token).map_err(|e| {
+        Failure::environment(format!(
+            "cannot make an access token for {addr}: the system's random source failed ({e}); listen on 127.0.0.1, or pass --no-auth"
+        ))
+    })
+}
+
+/// Keeps the token where fcemu's commands in this folder find it, readable by this user only.
+fn record_token(file: &Path, token: &Token) -> Result<(), Failure> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = file.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let _ = std::fs::remove_file(file);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .and_then(|mut f| writeln!(f, "{}", token.as_str()))
+        .map_err(|e| {
+            Failure::environment(format!(
+                "cannot keep the access token in {}: {e}",
+                file.display()
+            ))
+        })
+}
+
 fn record_endpoint(file: &Path, url: &str) {
     if let Some(parent) = file.parent() {
         let _ = std::fs::create_dir_all(parent);
@@ -337,47 +397,55 @@ async fn ensure_images(
 
 /// Prints instance logs and fcemu's lifecycle lines (text), or the event stream (json), as they come; once
 /// `stop` is set, prints what is left and returns, so no line is lost.
-fn print_stream(cp: ControlPlane, format: Format, stop: Arc<std::sync::atomic::AtomicBool>) {
-    // The same thread writes what left memory to the history files, off the requests' path.
-    let spill = || {
-        cp.logs().write_spill();
-        cp.events().write_spill();
-    };
+fn print_stream(cp: ControlPlane, format: Format, stop: &AtomicBool) {
     match format {
-        Format::Text => print_journal(cp.logs(), log_record_line, spill, &stop),
-        Format::Json => print_journal(
-            cp.events(),
-            |e| serde_json::to_string(e).unwrap_or_default(),
-            spill,
-            &stop,
+        Format::Text => print_journal(
+            cp.logs(),
+            |entry| match entry {
+                Entry::Kept(record) => log_record_line(record),
+                Entry::Spilled(_) => log_line(&entry.to_value()),
+            },
+            stop,
         ),
+        Format::Json => print_journal(cp.events(), Entry::json_line, stop),
     }
 }
 
-/// How often the printer looks for new entries.
+/// How often the printer and the history writer look for new entries.
 const PRINT_EVERY: Duration = Duration::from_millis(15);
 
 fn print_journal<T: serde::Serialize + Send + Sync + 'static>(
     journal: &Journal<T>,
-    render: impl Fn(&T) -> String,
-    spill: impl Fn(),
-    stop: &std::sync::atomic::AtomicBool,
+    render: impl Fn(&Entry<T>) -> String,
+    stop: &AtomicBool,
 ) {
     use std::io::Write;
     // Everything available is written in one go and flushed once: a write per line would cost a system
-    // call per line.
+    // call per line. A printer that fell behind reads what left memory back from the history file.
     let mut out = std::io::BufWriter::new(std::io::stdout());
     let mut printed = 0;
     loop {
         // Read the flag first: entries pushed before it was set are drained in this round.
-        let stopping = stop.load(std::sync::atomic::Ordering::SeqCst);
-        let (batch, next) = journal.since(printed);
+        let stopping = stop.load(Ordering::SeqCst);
+        let (batch, next) = journal.read(printed);
         for entry in &batch {
             let _ = writeln!(out, "{}", render(entry));
         }
         printed = next;
         let _ = out.flush();
-        spill();
+        if stopping {
+            return;
+        }
+        std::thread::sleep(PRINT_EVERY);
+    }
+}
+
+/// Writes what left memory to `.fcemu/logs.jsonl` and `.fcemu/events.jsonl` until `stop`, then the rest.
+fn write_history(cp: ControlPlane, stop: &AtomicBool) {
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        cp.logs().write_spill();
+        cp.events().write_spill();
         if stopping {
             return;
         }

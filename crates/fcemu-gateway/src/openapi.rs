@@ -1,0 +1,269 @@
+//! The subset of FC's 2023-03-30 OpenAPI that fcemu serves (interface.md): InvokeFunction (sync, async,
+//! with its log tail), ListFunctions, GetFunction, ListInstances and the provision-config calls. The official
+//! SDK works against it with `endpoint` set to the listen address.
+
+use crate::{Access, invalid_argument, json_response, not_found};
+use fcemu_control::{Body, BoxError, ControlPlane, InvocationKind, fc_error_response, ids};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+
+/// The subset of FC's 2023-03-30 OpenAPI that fcemu serves.
+pub async fn handle(
+    cp: &ControlPlane,
+    access: &Access,
+    rest: &str,
+    req: Request<Body>,
+) -> Response<Body> {
+    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    match (req.method().as_str(), segments.as_slice()) {
+        ("POST", ["functions", name, "invocations"]) => {
+            let name = name.to_string();
+            if cp.function(&name).is_none() {
+                return not_found(&name);
+            }
+            let options = match InvokeOptions::of(req.headers()) {
+                Ok(options) => options,
+                Err(message) => return invalid_argument(&message),
+            };
+            if options.asynchronous {
+                return invoke_async(cp, &name, req).await;
+            }
+            let response = cp
+                .invoke(&name, crate::limited(req), InvocationKind::Event)
+                .await;
+            if options.log_tail {
+                return with_log_tail(cp, response).await;
+            }
+            response
+        }
+        ("GET", ["functions"]) => {
+            let functions: Vec<_> = cp.functions().map(openapi_function).collect();
+            json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "functions": functions }),
+            )
+        }
+        ("GET", ["functions", name]) => match cp.function(name) {
+            Some(f) => json_response(StatusCode::OK, &openapi_function(f)),
+            None => not_found(name),
+        },
+        ("GET", ["functions", name, "instances"]) => {
+            if cp.function(name).is_none() {
+                return not_found(name);
+            }
+            let instances: Vec<_> = cp
+                .instances()
+                .into_iter()
+                .filter(|i| i.function_name == *name)
+                .map(|i| serde_json::json!({ "instanceId": i.instance_id, "versionId": "LATEST" }))
+                .collect();
+            json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "instances": instances }),
+            )
+        }
+        ("GET", ["provision-configs"]) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "provisionConfigs": cp.provision_statuses() }),
+        ),
+        ("GET", ["functions", name, "provision-config"]) => match cp.provision_status(name) {
+            Some(status) => json_response(StatusCode::OK, &serde_json::json!(status)),
+            None => not_found(name),
+        },
+        ("PUT" | "DELETE", ["functions", name, "provision-config"]) => {
+            if let Some(refused) = access.refuse(&req) {
+                return refused;
+            }
+            let name = name.to_string();
+            let target = if req.method() == http::Method::DELETE {
+                0
+            } else {
+                match read_target(req).await {
+                    Ok(target) => target,
+                    Err(message) => {
+                        return fc_error_response(
+                            StatusCode::BAD_REQUEST,
+                            "InvalidArgument",
+                            &message,
+                            &ids::request_id(),
+                        );
+                    }
+                }
+            };
+            match cp.set_provision_target(&name, target).await {
+                Some(status) => json_response(StatusCode::OK, &serde_json::json!(status)),
+                None => not_found(&name),
+            }
+        }
+        _ => fc_error_response(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!(
+                "{} /2023-03-30/{rest} is not part of the OpenAPI subset fcemu serves",
+                req.method()
+            ),
+            &ids::request_id(),
+        ),
+    }
+}
+
+/// FC's limit on the payload of an asynchronous invocation.
+pub const MAX_ASYNC_BODY_BYTES: usize = 128 * 1024;
+/// How much of a request's log `x-fc-log-result` carries.
+pub const LOG_RESULT_BYTES: usize = 4 * 1024;
+
+/// InvokeFunction's `x-fc-invocation-type` and `x-fc-log-type`.
+struct InvokeOptions {
+    asynchronous: bool,
+    log_tail: bool,
+}
+
+impl InvokeOptions {
+    fn of(headers: &http::HeaderMap) -> Result<Self, String> {
+        let asynchronous = two_way(headers, "x-fc-invocation-type", ["Sync", "Async"])?;
+        let log_tail = two_way(headers, "x-fc-log-type", ["None", "Tail"])?;
+        if asynchronous && log_tail {
+            return Err(
+                "x-fc-log-type: Tail needs a synchronous invocation: an asynchronous one answers before it runs; read its log with `fcemu logs --request-id ID`".into(),
+            );
+        }
+        Ok(InvokeOptions {
+            asynchronous,
+            log_tail,
+        })
+    }
+}
+
+/// A header with one of two values (any case): false for the first, which absence also means, true for the
+/// second.
+fn two_way(headers: &http::HeaderMap, name: &str, values: [&str; 2]) -> Result<bool, String> {
+    let Some(value) = headers.get(name) else {
+        return Ok(false);
+    };
+    let value = value.to_str().unwrap_or("");
+    match values.iter().position(|v| v.eq_ignore_ascii_case(value)) {
+        Some(i) => Ok(i == 1),
+        None => Err(format!(
+            "{name} must be {} or {}, found `{value}`",
+            values[0], values[1]
+        )),
+    }
+}
+
+/// `x-fc-invocation-type: Async`: the payload is read, the invocation queued, and 202 answered at once
+/// with the request id it will run under.
+async fn invoke_async(cp: &ControlPlane, function: &str, req: Request<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let payload = match collect_limited(body, MAX_ASYNC_BODY_BYTES).await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return invalid_argument(&format!(
+                "the payload of an asynchronous invocation is over {} KB (FC's limit); send a larger one synchronously (up to 32 MB) or pass a reference to it",
+                MAX_ASYNC_BODY_BYTES / 1024
+            ));
+        }
+        Err(e) => {
+            return invalid_argument(&format!("reading the payload failed: {e}"));
+        }
+    };
+    let request_id = cp.invoke_async(
+        function,
+        Request::from_parts(parts, fcemu_control::full_body(payload)),
+    );
+    Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .header("x-fc-request-id", &*request_id)
+        .body(fcemu_control::empty_body())
+        .expect("a valid response")
+}
+
+/// `x-fc-log-type: Tail`: the response is read whole and sent with `x-fc-log-result`, the base64 of the
+/// last 4 KB of the request's log lines.
+async fn with_log_tail(cp: &ControlPlane, response: Response<Body>) -> Response<Body> {
+    use base64::Engine;
+    let (mut parts, body) = response.into_parts();
+    let request_id = parts
+        .headers
+        .get("x-fc-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            return fcemu_control::function_error_response(
+                StatusCode::OK,
+                "UnhandledInvocationError",
+                &format!("Process exited unexpectedly before completing request ({e})"),
+                &request_id,
+            );
+        }
+    };
+    // Only a request that reached an instance has lines to wait for.
+    let tail = if parts.headers.contains_key("x-fc-instance-id") && !request_id.is_empty() {
+        cp.log_tail(&request_id, LOG_RESULT_BYTES).await
+    } else {
+        String::new()
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(tail);
+    if let Ok(value) = http::HeaderValue::from_str(&encoded) {
+        parts.headers.insert("x-fc-log-result", value);
+    }
+    parts.headers.remove(http::header::TRANSFER_ENCODING);
+    parts.headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(body.len()),
+    );
+    Response::from_parts(parts, fcemu_control::full_body(body))
+}
+
+/// The `target` of a PutProvisionConfig body (`{"target": N, ...}`).
+async fn read_target(req: Request<Body>) -> Result<u32, String> {
+    // A provision config is a few bytes of JSON.
+    let body = collect_limited(req.into_body(), 64 * 1024)
+        .await
+        .map_err(|e| format!("reading the body failed: {e}"))?
+        .to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("the body must be JSON like {{\"target\": 2}}: {e}"))?;
+    value
+        .get("target")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|t| u32::try_from(t).ok())
+        .ok_or_else(|| {
+            format!(
+                "`target` must be a whole number of instances, found {}",
+                value.get("target").unwrap_or(&serde_json::Value::Null)
+            )
+        })
+}
+
+fn openapi_function(f: &fcemu_spec::FunctionSpec) -> serde_json::Value {
+    serde_json::json!({
+        "functionName": f.name,
+        "runtime": f.runtime.name(),
+        "handler": f.handler,
+        "description": f.description,
+        "cpu": f.cpu,
+        "memorySize": f.memory_size_mb,
+        "diskSize": f.disk_size_mb,
+        "timeout": f.timeout.as_secs(),
+        "instanceConcurrency": f.instance_concurrency,
+        "environmentVariables": f.environment_variables,
+        "customContainerConfig": { "image": f.container.image, "port": f.container.port },
+    })
+}
+
+/// A body read whole, up to `limit` bytes. Boxed: the compiler cannot prove an `async` block that awaits
+/// this directly to be `Send` (its error type is a boxed trait object).
+fn collect_limited(
+    body: Body,
+    limit: usize,
+) -> std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<http_body_util::Collected<bytes::Bytes>, BoxError>>
+            + Send,
+    >,
+> {
+    Box::pin(http_body_util::Limited::new(body, limit).collect())
+}

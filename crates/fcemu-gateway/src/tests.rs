@@ -1,0 +1,416 @@
+//! The gateway against the fake runtime: routing, FC's limits, who may change state, and (over a real
+//! socket) what clients that send bad bodies or half a request get.
+
+use super::*;
+use fcemu_control::Options;
+use fcemu_runtime::fake::FakeRuntime;
+use fcemu_spec::parse_project;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// `api` (GET, POST), `web` (GET) and `worker` (no trigger).
+const THREE: &str = r#"
+edition: 3.0.0
+name: gw
+resources:
+  api:
+    component: fc3
+    props:
+      functionName: api
+      runtime: custom-container
+      customContainerConfig: { image: "fixture:latest", port: 9000 }
+      triggers:
+        - { triggerName: http, triggerType: http, triggerConfig: { methods: [GET, POST] } }
+  web:
+    component: fc3
+    props:
+      functionName: web
+      runtime: custom-container
+      customContainerConfig: { image: "fixture:latest", port: 9000 }
+      triggers:
+        - { triggerName: http, triggerType: http, triggerConfig: { methods: [GET] } }
+  worker:
+    component: fc3
+    props:
+      functionName: worker
+      runtime: custom-container
+      customContainerConfig: { image: "fixture:latest", port: 9000 }
+"#;
+
+fn plane(yaml: &str) -> (ControlPlane, FakeRuntime) {
+    let project = parse_project(yaml, Path::new("/t/s.yaml"), Path::new("/t"), &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fake = FakeRuntime::new();
+    (
+        ControlPlane::new(project, Arc::new(fake.clone()), Options::default()),
+        fake,
+    )
+}
+
+fn gateway(access: Access) -> (Gateway, ControlPlane, FakeRuntime) {
+    let (cp, fake) = plane(THREE);
+    (Gateway::new(cp.clone(), access), cp, fake)
+}
+
+fn request(method: &str, uri: &str) -> http::request::Builder {
+    Request::builder().method(method).uri(uri)
+}
+
+async fn send(
+    g: &Gateway,
+    req: Request<String>,
+) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+    let response = g.handle(req.map(http_body_util::Full::<Bytes>::from)).await;
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (parts.status, parts.headers, json)
+}
+
+async fn get(g: &Gateway, uri: &str) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+    send(g, request("GET", uri).body(String::new()).unwrap()).await
+}
+
+fn creations(fake: &FakeRuntime) -> usize {
+    fake.calls()
+        .iter()
+        .filter(|c| c.starts_with("create"))
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_path_segment_names_the_function_and_the_rest_reaches_it() {
+    let (g, cp, _fake) = gateway(Access::Open);
+    let (status, headers, seen) = get(&g, "/api/items/7?x=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen["path"], "/items/7");
+    assert_eq!(seen["headers"]["x-fc-function-name"], "api");
+    assert!(headers.contains_key("x-fc-instance-id"));
+    let (_, _, seen) = get(&g, "/web").await;
+    assert_eq!(seen["path"], "/");
+    assert_eq!(seen["headers"]["x-fc-function-name"], "web");
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_segment_that_names_no_triggered_function_is_404_listing_the_routes() {
+    let (g, _cp, fake) = gateway(Access::Open);
+    for uri in ["/nope/x", "/worker/x"] {
+        let (status, _, body) = get(&g, uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(body["Code"], "FunctionNotFound");
+        let message = body["Message"].as_str().unwrap();
+        assert!(message.contains("/api/, /web/"), "{message}");
+    }
+    assert_eq!(creations(&fake), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_one_trigger_every_path_goes_to_its_function() {
+    let one = THREE.split("  web:").next().unwrap();
+    let (cp, _fake) = plane(one);
+    let g = Gateway::new(cp.clone(), Access::Open);
+    let (status, _, seen) = get(&g, "/api/items").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen["path"], "/api/items", "the path is not cut");
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_method_the_trigger_does_not_accept_is_405() {
+    let (g, _cp, fake) = gateway(Access::Open);
+    let (status, _, body) = send(&g, request("POST", "/web/x").body(String::new()).unwrap()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["Code"], "MethodNotAllowed");
+    assert_eq!(creations(&fake), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_over_fc_limits_are_refused_before_any_instance() {
+    let (g, _cp, fake) = gateway(Access::Open);
+    let big_header = request("GET", "/api/x")
+        .header("x-big", "a".repeat(MAX_HEADER_BYTES))
+        .body(String::new())
+        .unwrap();
+    let long_path = format!("/api/{}", "p".repeat(MAX_PATH_BYTES));
+    let declared = request("POST", "/api/x")
+        .header("content-length", (MAX_BODY_BYTES + 1).to_string())
+        .body(String::new())
+        .unwrap();
+    let cases = [
+        (big_header, "request headers take"),
+        (
+            request("GET", &long_path).body(String::new()).unwrap(),
+            "request path takes",
+        ),
+        (declared, "request body is"),
+    ];
+    for (req, needle) in cases {
+        let (status, _, body) = send(&g, req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["Code"], "InvalidArgument");
+        assert!(body["Message"].as_str().unwrap().contains(needle), "{body}");
+    }
+    assert_eq!(creations(&fake), 0, "no instance was touched");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_control_api_and_the_openapi_subset_answer_in_fc_shape() {
+    let (g, _cp, _fake) = gateway(Access::Open);
+    let (status, _, body) = get(&g, "/_fcemu/healthz").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    let (status, _, body) = get(&g, "/_fcemu/nothing-here").await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NotFound"))
+    );
+    let (status, _, body) = get(&g, "/_fcemu/logs?hook=Sleep").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["Message"].as_str().unwrap().contains("Sleep"));
+    let (status, _, body) = get(&g, "/2023-03-30/functions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["functions"].as_array().unwrap().len(), 3);
+    let (status, _, body) = get(&g, "/2023-03-30/functions/nope").await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("FunctionNotFound"))
+    );
+    let (status, _, body) = get(&g, "/2023-03-30/layers").await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NotFound"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_a_token_only_its_holder_may_change_state_and_traffic_stays_open() {
+    let token = Token::new("s3cret");
+    let (g, cp, _fake) = gateway(Access::Token(token.clone()));
+    let call = |method: &str, uri: &str, bearer: Option<&str>, body: &str| {
+        let mut req = request(method, uri);
+        if let Some(t) = bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        req.body(body.to_string()).unwrap()
+    };
+    let changes = [
+        ("POST", "/_fcemu/functions/api/reclaim", ""),
+        (
+            "PUT",
+            "/2023-03-30/functions/api/provision-config",
+            r#"{"target": 1}"#,
+        ),
+        ("DELETE", "/2023-03-30/functions/api/provision-config", ""),
+    ];
+    for (method, uri, body) in changes {
+        for bearer in [None, Some("wrong"), Some("s3cre")] {
+            let (status, headers, answer) = send(&g, call(method, uri, bearer, body)).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {uri} with {bearer:?}"
+            );
+            assert_eq!(answer["Code"], "Unauthorized");
+            assert_eq!(headers["www-authenticate"], "Bearer");
+        }
+        let (status, _, answer) = send(&g, call(method, uri, Some("s3cret"), body)).await;
+        assert_eq!(status, StatusCode::OK, "{method} {uri}: {answer}");
+    }
+    // Reading, trigger traffic and InvokeFunction need no token.
+    for (method, uri) in [
+        ("GET", "/_fcemu/instances"),
+        ("GET", "/api/hello"),
+        ("POST", "/2023-03-30/functions/api/invocations"),
+        ("GET", "/2023-03-30/functions/api/provision-config"),
+    ] {
+        let (status, _, answer) = send(&g, call(method, uri, None, "")).await;
+        assert_eq!(status, StatusCode::OK, "{method} {uri}: {answer}");
+    }
+    cp.shutdown(Duration::from_secs(1)).await;
+}
+
+/// The gateway served on a real socket, for what clients send on the wire.
+struct Served {
+    addr: std::net::SocketAddr,
+    cp: ControlPlane,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+async fn served(options: ServeOptions) -> Served {
+    let (cp, _fake) = plane(THREE);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        listener,
+        cp.clone(),
+        async {
+            let _ = stopped.await;
+        },
+        options,
+    ));
+    Served {
+        addr,
+        cp,
+        stop: Some(stop),
+        server,
+    }
+}
+
+/// Sends raw bytes on a new connection and reads until the server closes it; the status code.
+fn raw_exchange(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    // The server may answer and close before it has read all of a bad body.
+    let _ = stream.write_all(body);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+async fn instance_of(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (status, text) = tokio::task::spawn_blocking(move || raw_exchange(addr, &head, b""))
+        .await
+        .unwrap();
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("x-fc-instance-id: "))
+        .unwrap_or("")
+        .to_string();
+    (status, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_or_oversized_chunked_body_is_the_clients_fault_and_the_instance_serves_on() {
+    let s = served(ServeOptions::default()).await;
+    let (status, before) = instance_of(s.addr, "/api/warm").await;
+    assert_eq!(status, 200);
+    let chunked = "POST /api/body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut oversized = Vec::new();
+    let chunk = vec![b'a'; 1024 * 1024];
+    for _ in 0..(MAX_BODY_BYTES / chunk.len() + 2) {
+        oversized.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        oversized.extend_from_slice(&chunk);
+        oversized.extend_from_slice(b"\r\n");
+    }
+    oversized.extend_from_slice(b"0\r\n\r\n");
+    let cases: [(&[u8], &str); 3] = [
+        (b"zz\r\nabc\r\n0\r\n\r\n", "could not be read"),
+        (b"5\r\nabcdefghij\r\n0\r\n\r\n", "could not be read"),
+        (&oversized, "over 32 MB"),
+    ];
+    for (body, needle) in cases {
+        let body = body.to_vec();
+        let (status, text) =
+            tokio::task::spawn_blocking(move || raw_exchange(s.addr, chunked, &body))
+                .await
+                .unwrap();
+        assert_eq!(status, 400, "{text}");
+        assert!(
+            text.contains("InvalidArgument") && text.contains(needle),
+            "{text}"
+        );
+        assert!(!text.contains("UnhandledInvocationError"), "{text}");
+    }
+    let (status, after) = instance_of(s.addr, "/api/again").await;
+    assert_eq!(status, 200);
+    assert_eq!(after, before, "the instance was not blamed: it serves on");
+    assert!(
+        s.cp.events()
+            .snapshot()
+            .iter()
+            .all(|e| e.event != "instance.destroyed"),
+        "no instance was destroyed"
+    );
+    stop(s).await;
+}
+
+async fn stop(mut s: Served) {
+    s.cp.shutdown(Duration::from_secs(1)).await;
+    let _ = s.stop.take().unwrap().send(());
+    s.server.await.unwrap();
+    assert_eq!(s.cp.illegal_transitions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_are_closed_after_the_header_read_timeout() {
+    let s = served(ServeOptions {
+        header_read_timeout: Duration::from_millis(300),
+        ..ServeOptions::default()
+    })
+    .await;
+    let addr = s.addr;
+    let closed = tokio::task::spawn_blocking(move || {
+        let mut streams: Vec<std::net::TcpStream> = (0..50)
+            .map(|_| {
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                stream.write_all(b"GET /api/x HT").unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                stream
+            })
+            .collect();
+        // Each is closed by the server (a 408 or nothing, then the end of the stream), not held.
+        streams
+            .iter_mut()
+            .map(|stream| {
+                let mut rest = Vec::new();
+                stream.read_to_end(&mut rest).is_ok()
+            })
+            .filter(|closed| *closed)
+            .count()
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed, 50, "every half-sent connection was closed");
+    stop(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_for_half_sent_requests_or_event_followers() {
+    let s = served(ServeOptions::default()).await;
+    let addr = s.addr;
+    // Connections that sent half a request line, and one following the event stream.
+    let halves: Vec<std::net::TcpStream> = (0..100)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.write_all(b"GET /api/x HT").unwrap();
+            stream
+        })
+        .collect();
+    let follower = tokio::task::spawn_blocking(move || {
+        raw_exchange(
+            addr,
+            "GET /_fcemu/events?follow=true HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"",
+        )
+    });
+    let (status, _) = instance_of(addr, "/api/x").await;
+    assert_eq!(status, 200);
+    let started = tokio::time::Instant::now();
+    stop(s).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "shutdown took {took:?}: half-sent requests or followers held it"
+    );
+    // The follower got the whole stream, to the last instance.destroyed, and then its end.
+    let (_, text) = follower.await.unwrap();
+    assert!(text.contains("instance.destroyed"), "{text}");
+    drop(halves);
+}

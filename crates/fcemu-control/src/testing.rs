@@ -86,13 +86,30 @@ pub fn assert_unhandled(r: &Response<Bytes>, prefix: &str) {
     );
 }
 
-/// Shuts the control plane down (PreStop on every instance) and checks that the state machine refused no
-/// transition during the run: each refusal is a bug.
+/// Shuts the control plane down (PreStop on every instance) and checks the run's bookkeeping: the state
+/// machine refused no transition (each refusal is a bug), and every instance that began Creating has
+/// exactly one `instance.destroyed`.
 pub async fn shut_down(cp: &ControlPlane, drain: std::time::Duration) {
     cp.shutdown(drain).await;
     assert_eq!(
         cp.illegal_transitions(),
         0,
         "the state machine refused a transition (see the error logged)"
+    );
+    let events = cp.events().snapshot();
+    let ids = |kind: crate::EventKind| -> Vec<Arc<str>> {
+        let mut ids: Vec<Arc<str>> = events
+            .iter()
+            .filter(|e| e.event == kind)
+            .filter_map(|e| e.instance_id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let created = ids(crate::EventKind::InstanceCreating);
+    let destroyed = ids(crate::EventKind::InstanceDestroyed);
+    assert_eq!(
+        created, destroyed,
+        "each instance that began Creating is destroyed exactly once"
     );
 }

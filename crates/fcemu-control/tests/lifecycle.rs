@@ -3,71 +3,17 @@
 
 use bytes::Bytes;
 use fcemu_control::testing::{
-    assert_initialization_error, assert_unhandled, call, first_event, header, json, shut_down,
+    assert_initialization_error, assert_unhandled, first_event, header, json, shut_down,
 };
 use fcemu_control::{ControlPlane, HookKind, InvocationKind, LogQuery, Options, full_body};
 use fcemu_runtime::fake::{ContainerState, FakeRuntime};
-use fcemu_spec::{Project, parse_project};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// A project with one function; `extra` is spliced into its props, `env` into its environment.
-fn project(extra: &str, env: &[(&str, &str)]) -> Project {
-    let env: String = env
-        .iter()
-        .map(|(k, v)| format!("        {k}: \"{v}\"\n"))
-        .collect();
-    let text = format!(
-        r#"
-edition: 3.0.0
-name: test
-resources:
-  f:
-    component: fc3
-    props:
-      functionName: f
-      runtime: custom-container
-      timeout: 5
-      customContainerConfig: {{ image: "fixture:latest", port: 9000 }}
-      environmentVariables:
-        KEEP: "1"
-{env}      instanceLifecycleConfig:
-        initializer: {{ handler: index.init, timeout: 2 }}
-        preStop: {{ handler: index.preStop, timeout: 1 }}
-{extra}
-"#
-    );
-    parse_project(&text, Path::new("/t/s.yaml"), Path::new("/t"), &|_| None)
-        .unwrap_or_else(|e| panic!("{e}\n{text}"))
-}
+mod common;
 
-fn plane(project: Project, options: Options) -> (ControlPlane, FakeRuntime) {
-    let fake = FakeRuntime::new();
-    (
-        ControlPlane::new(project, Arc::new(fake.clone()), options),
-        fake,
-    )
-}
-
-async fn get(cp: &ControlPlane, path: &str) -> Response<Bytes> {
-    call(cp, "f", "GET", path, "").await
-}
-
-/// Lets spawned tasks (freezes, log pumps) run; with the paused clock this takes no real time.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(1)).await;
-}
-
-fn event_names(cp: &ControlPlane) -> Vec<&'static str> {
-    cp.events()
-        .snapshot()
-        .iter()
-        .map(|e| e.event.as_str())
-        .collect()
-}
+use common::{event_names, get, plane, project, settle};
 
 #[tokio::test(start_paused = true)]
 async fn cold_start_runs_three_phases_and_the_initializer_once() {

@@ -24,6 +24,8 @@ struct FakeContainer {
     state: ContainerState,
     paused: watch::Sender<bool>,
     exit: watch::Sender<Option<ContainerExit>>,
+    /// Set when the function's process is gone: its connections close (the container may not have exited).
+    gone: watch::Sender<bool>,
     log_tx: mpsc::UnboundedSender<LogLine>,
     log_rx: Option<mpsc::UnboundedReceiver<LogLine>>,
     /// Present once the function listens: connections are handed to it.
@@ -58,6 +60,8 @@ struct Inner {
     calls: Vec<String>,
     /// Operations that fail on purpose, by name (`create`, `start`, `pause`, ...).
     failing: Vec<String>,
+    /// Operations that take this long, by name, as a busy engine's would.
+    slow: HashMap<String, Duration>,
 }
 
 /// The fake runtime. Cheap to clone; clones share the same containers.
@@ -79,6 +83,18 @@ impl FakeRuntime {
     /// Makes every later call of operation `op` fail.
     pub fn fail(&self, op: &str) {
         self.inner.lock().unwrap().failing.push(op.to_string());
+    }
+
+    /// Makes every later call of operation `op` take `took` (before it does anything).
+    pub fn slow(&self, op: &str, took: Duration) {
+        self.inner.lock().unwrap().slow.insert(op.to_string(), took);
+    }
+
+    async fn take_time(&self, op: &str) {
+        let took = self.inner.lock().unwrap().slow.get(op).copied();
+        if let Some(took) = took {
+            tokio::time::sleep(took).await;
+        }
     }
 
     pub fn state(&self, id: &str) -> Option<ContainerState> {
@@ -127,6 +143,7 @@ impl FakeRuntime {
         if let Some(c) = inner.containers.get_mut(id) {
             c.state = ContainerState::Exited;
             c.listener = None;
+            let _ = c.gone.send(true);
             let _ = c.exit.send(Some(ContainerExit {
                 exit_code,
                 oom_killed,
@@ -135,10 +152,11 @@ impl FakeRuntime {
     }
 
     /// The function's process is gone (connections to its port are refused) while its container has not
-    /// exited yet.
-    fn process_gone(&self, id: &str) {
+    /// exited (yet): what the engine reports only later, or, for a process that left a child behind, never.
+    pub fn process_gone(&self, id: &str) {
         if let Some(c) = self.inner.lock().unwrap().containers.get_mut(id) {
             c.listener = None;
+            let _ = c.gone.send(true);
         }
     }
 
@@ -187,6 +205,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn create(&self, spec: &ContainerSpec) -> Result<String> {
+        self.take_time("create").await;
         self.record("create", &spec.name)
             .map_err(|source| RuntimeError::CreateContainer {
                 image: spec.image.clone(),
@@ -210,6 +229,7 @@ impl ContainerRuntime for FakeRuntime {
                 state: ContainerState::Created,
                 paused: watch::channel(false).0,
                 exit: watch::channel(None).0,
+                gone: watch::channel(false).0,
                 log_tx,
                 log_rx: Some(log_rx),
                 listener: None,
@@ -239,7 +259,7 @@ impl ContainerRuntime for FakeRuntime {
                 spec: c.spec.clone(),
                 log: c.log_tx.clone(),
                 paused: c.paused.subscribe(),
-                exit: c.exit.subscribe(),
+                gone: c.gone.subscribe(),
                 counters: c.counters.clone(),
                 runtime: self.clone(),
                 id: id.to_string(),
@@ -269,7 +289,7 @@ impl ContainerRuntime for FakeRuntime {
             let function = Arc::new(function);
             while let Some(conn) = rx.recv().await {
                 let function = function.clone();
-                let mut exit = function.exit.clone();
+                let mut gone = function.gone.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let function = function.clone();
@@ -280,7 +300,7 @@ impl ContainerRuntime for FakeRuntime {
                     // When the process ends, its connections die with it.
                     tokio::select! {
                         _ = serve => {}
-                        _ = exit.wait_for(|e| e.is_some()) => {}
+                        _ = gone.wait_for(|gone| *gone) => {}
                     }
                 });
             }
@@ -289,6 +309,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn pause(&self, id: &str) -> Result<()> {
+        self.take_time("pause").await;
         self.record("pause", id)
             .map_err(|source| RuntimeError::PauseContainer {
                 id: id.into(),
@@ -308,6 +329,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn unpause(&self, id: &str) -> Result<()> {
+        self.take_time("unpause").await;
         self.record("unpause", id)
             .map_err(|source| RuntimeError::UnpauseContainer {
                 id: id.into(),
@@ -401,6 +423,7 @@ impl ContainerRuntime for FakeRuntime {
         if let Some(c) = inner.containers.get_mut(id) {
             c.state = ContainerState::Exited;
             c.listener = None;
+            let _ = c.gone.send(true);
             let _ = c.exit.send(Some(ContainerExit {
                 exit_code: 143,
                 oom_killed: false,
@@ -422,6 +445,7 @@ impl ContainerRuntime for FakeRuntime {
         if let Some(c) = inner.containers.get_mut(id) {
             c.state = ContainerState::Removed;
             c.listener = None;
+            let _ = c.gone.send(true);
             let (closed, _) = mpsc::unbounded_channel();
             c.log_tx = closed;
             if c.exit.borrow().is_none() {
@@ -462,7 +486,7 @@ struct FakeFunction {
     spec: ContainerSpec,
     log: mpsc::UnboundedSender<LogLine>,
     paused: watch::Receiver<bool>,
-    exit: watch::Receiver<Option<ContainerExit>>,
+    gone: watch::Receiver<bool>,
     counters: Arc<FunctionCounters>,
     runtime: FakeRuntime,
     id: String,

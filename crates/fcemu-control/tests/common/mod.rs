@@ -1,0 +1,68 @@
+//! What the tests against the fake runtime share: a one-function project, a control plane on the fake,
+//! and small ways to drive and read it.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use fcemu_control::testing::call;
+use fcemu_control::{ControlPlane, Options};
+use fcemu_runtime::fake::FakeRuntime;
+use fcemu_spec::{Project, parse_project};
+use http::Response;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A project with one function; `extra` is spliced into its props, `env` into its environment.
+pub fn project(extra: &str, env: &[(&str, &str)]) -> Project {
+    let env: String = env
+        .iter()
+        .map(|(k, v)| format!("        {k}: \"{v}\"\n"))
+        .collect();
+    let text = format!(
+        r#"
+edition: 3.0.0
+name: test
+resources:
+  f:
+    component: fc3
+    props:
+      functionName: f
+      runtime: custom-container
+      timeout: 5
+      customContainerConfig: {{ image: "fixture:latest", port: 9000 }}
+      environmentVariables:
+        KEEP: "1"
+{env}      instanceLifecycleConfig:
+        initializer: {{ handler: index.init, timeout: 2 }}
+        preStop: {{ handler: index.preStop, timeout: 1 }}
+{extra}
+"#
+    );
+    parse_project(&text, Path::new("/t/s.yaml"), Path::new("/t"), &|_| None)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+pub fn plane(project: Project, options: Options) -> (ControlPlane, FakeRuntime) {
+    let fake = FakeRuntime::new();
+    (
+        ControlPlane::new(project, Arc::new(fake.clone()), options),
+        fake,
+    )
+}
+
+pub async fn get(cp: &ControlPlane, path: &str) -> Response<Bytes> {
+    call(cp, "f", "GET", path, "").await
+}
+
+/// Lets spawned tasks (freezes, log pumps) run; with the paused clock this takes no real time.
+pub async fn settle() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+pub fn event_names(cp: &ControlPlane) -> Vec<&'static str> {
+    cp.events()
+        .snapshot()
+        .iter()
+        .map(|e| e.event.as_str())
+        .collect()
+}

@@ -2,7 +2,8 @@
 //! in-memory pipes, so tests run in milliseconds and tokio's paused clock works (no real I/O to wait on).
 //!
 //! The fake function reads the same `FIXTURE_*` environment variables as the real fixture image
-//! (fixtures/function), so a scenario reads the same against both.
+//! (fixtures/function), so a scenario reads the same against both; `tests/contract.rs` runs one suite
+//! against both runtimes so that they cannot drift apart.
 
 use crate::*;
 use bytes::Bytes;
@@ -143,8 +144,8 @@ impl FakeRuntime {
         if let Some(c) = inner.containers.get_mut(id) {
             c.state = ContainerState::Exited;
             c.listener = None;
-            let _ = c.gone.send(true);
-            let _ = c.exit.send(Some(ContainerExit {
+            c.gone.send_replace(true);
+            c.exit.send_replace(Some(ContainerExit {
                 exit_code,
                 oom_killed,
             }));
@@ -156,7 +157,7 @@ impl FakeRuntime {
     pub fn process_gone(&self, id: &str) {
         if let Some(c) = self.inner.lock().unwrap().containers.get_mut(id) {
             c.listener = None;
-            let _ = c.gone.send(true);
+            c.gone.send_replace(true);
         }
     }
 
@@ -268,6 +269,23 @@ impl ContainerRuntime for FakeRuntime {
             (c.spec.clone(), c.addr, function)
         };
         function.say(OutputStream::Stdout, "fixture starting");
+        let exit_after = env_ms(&spec, "FIXTURE_EXIT_AFTER_MS");
+        if !exit_after.is_zero() {
+            // As the fixture does: the process exits by itself, with code 3.
+            let (this, id, log) = (self.clone(), id.to_string(), function.log.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(exit_after).await;
+                let _ = log.send(LogLine {
+                    ts: SystemTime::now(),
+                    stream: OutputStream::Stderr,
+                    line: format!(
+                        "fixture exiting by itself after {} ms",
+                        exit_after.as_millis()
+                    ),
+                });
+                this.kill(&id, 3, false);
+            });
+        }
         let this = self.clone();
         let id = id.to_string();
         tokio::spawn(async move {
@@ -324,7 +342,7 @@ impl ContainerRuntime for FakeRuntime {
                 source: "no such container".into(),
             })?;
         c.state = ContainerState::Paused;
-        let _ = c.paused.send(true);
+        c.paused.send_replace(true);
         Ok(())
     }
 
@@ -340,7 +358,7 @@ impl ContainerRuntime for FakeRuntime {
             if c.state == ContainerState::Paused {
                 c.state = ContainerState::Running;
             }
-            let _ = c.paused.send(false);
+            c.paused.send_replace(false);
         }
         Ok(())
     }
@@ -352,6 +370,14 @@ impl ContainerRuntime for FakeRuntime {
                 command: command.to_vec(),
                 source,
             })?;
+        let running = self.state(id) == Some(ContainerState::Running);
+        if !running {
+            return Err(RuntimeError::Exec {
+                id: id.into(),
+                command: command.to_vec(),
+                source: format!("container {id} is not running").into(),
+            });
+        }
         // The fake understands one shape: [.., "exit N"] exits with N and prints the rest to stderr.
         let script = command.last().cloned().unwrap_or_default();
         let exit_code = script
@@ -368,20 +394,28 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     fn logs(&self, id: &str) -> BoxStream<'static, Result<LogLine>> {
-        let rx = self
+        let taken = self
             .inner
             .lock()
             .unwrap()
             .containers
             .get_mut(id)
-            .and_then(|c| c.log_rx.take());
-        match rx {
-            Some(rx) => futures_util::StreamExt::boxed(futures_util::stream::unfold(
-                rx,
-                |mut rx| async move { rx.recv().await.map(|line| (Ok(line), rx)) },
-            )),
-            None => futures_util::StreamExt::boxed(futures_util::stream::empty()),
-        }
+            .and_then(|c| Some((c.log_rx.take()?, c.exit.subscribe())));
+        let Some((rx, exit)) = taken else {
+            return futures_util::StreamExt::boxed(futures_util::stream::empty());
+        };
+        // As the engine's follow: every line, and the end once the container has exited.
+        futures_util::StreamExt::boxed(futures_util::stream::unfold(
+            (rx, exit),
+            |(mut rx, mut exit)| async move {
+                let line = tokio::select! {
+                    biased;
+                    line = rx.recv() => line,
+                    _ = exit.wait_for(|e| e.is_some()) => rx.try_recv().ok(),
+                };
+                line.map(|line| (Ok(line), (rx, exit)))
+            },
+        ))
     }
 
     async fn wait_exit(&self, id: &str) -> Result<ContainerExit> {
@@ -423,8 +457,8 @@ impl ContainerRuntime for FakeRuntime {
         if let Some(c) = inner.containers.get_mut(id) {
             c.state = ContainerState::Exited;
             c.listener = None;
-            let _ = c.gone.send(true);
-            let _ = c.exit.send(Some(ContainerExit {
+            c.gone.send_replace(true);
+            c.exit.send_replace(Some(ContainerExit {
                 exit_code: 143,
                 oom_killed: false,
             }));
@@ -445,11 +479,11 @@ impl ContainerRuntime for FakeRuntime {
         if let Some(c) = inner.containers.get_mut(id) {
             c.state = ContainerState::Removed;
             c.listener = None;
-            let _ = c.gone.send(true);
+            c.gone.send_replace(true);
             let (closed, _) = mpsc::unbounded_channel();
             c.log_tx = closed;
             if c.exit.borrow().is_none() {
-                let _ = c.exit.send(Some(ContainerExit {
+                c.exit.send_replace(Some(ContainerExit {
                     exit_code: 137,
                     oom_killed: false,
                 }));

@@ -13,32 +13,44 @@ pub struct Up {
     pub child: Child,
     pub url: String,
     pub stdout: Arc<Mutex<Vec<String>>>,
+    /// The threads that read stdout and stderr: they end when the process has closed both.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
-pub fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+pub fn collect(
+    stream: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
             into.lock().unwrap().push(line);
         }
-    });
+    })
 }
 
 impl Up {
     pub fn start(dir: &Path, extra: &[&str]) -> Up {
+        Self::start_on(dir, "127.0.0.1:0", extra)
+    }
+
+    /// `fcemu up` listening on `listen`.
+    pub fn start_on(dir: &Path, listen: &str, extra: &[&str]) -> Up {
         let endpoint_file = dir.join(".fcemu/endpoint");
         let _ = std::fs::remove_file(&endpoint_file);
         let mut child = Command::new(FCEMU)
             .arg("up")
             .arg(dir)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stdout.take().unwrap(), stdout.clone());
-        collect(child.stderr.take().unwrap(), stdout.clone());
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), stdout.clone()),
+            collect(child.stderr.take().unwrap(), stdout.clone()),
+        ];
         // The endpoint is recorded once the gateway listens (after any image build).
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -48,6 +60,7 @@ impl Up {
                         child,
                         url: url.trim().to_string(),
                         stdout,
+                        readers,
                     };
                 }
             }
@@ -85,11 +98,14 @@ impl Up {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100)); // let the readers take the last lines
-                return (
-                    status.code().unwrap_or(-1),
-                    self.stdout.lock().unwrap().clone(),
+                let output = self.read_to_end();
+                assert!(
+                    !output
+                        .iter()
+                        .any(|l| l.contains("illegal instance transition")),
+                    "the state machine refused a transition: {output:#?}"
                 );
+                return (status.code().unwrap_or(-1), output);
             }
             assert!(
                 Instant::now() < deadline,
@@ -98,6 +114,14 @@ impl Up {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Everything printed, once the process has exited and both its streams are read to their end.
+    fn read_to_end(&mut self) -> Vec<String> {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        self.stdout.lock().unwrap().clone()
     }
 
     /// GET a control-API path of this `up` and parse the JSON answer.

@@ -1,0 +1,413 @@
+//! `fcemu up` on bad days, on real Docker: a burst in which requests crash their process, a container killed
+//! behind fcemu's back, 200,000 log lines from one instance, clients that send half a request, and a listen
+//! address other machines reach. Each of these lost requests or lines once.
+
+mod common;
+
+use common::up::*;
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// The fixture with two requests at a time per instance (a crash takes a neighbour with it).
+fn concurrent_fixture() -> TestProject {
+    TestProject::fixture(&[], "      instanceConcurrency: 2\n")
+}
+
+struct Answer {
+    path: String,
+    status: u16,
+    error_type: String,
+    body: String,
+}
+
+async fn send_all(url: &str, paths: Vec<String>) -> Vec<Answer> {
+    let http = reqwest::Client::new();
+    let calls = paths.into_iter().map(|path| {
+        let http = http.clone();
+        let url = format!("{url}{path}");
+        async move {
+            let header = |r: &reqwest::Response, name: &str| {
+                r.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            match http.get(&url).send().await {
+                Ok(r) => Answer {
+                    path,
+                    status: r.status().as_u16(),
+                    error_type: header(&r, "x-fc-error-type"),
+                    body: r.text().await.unwrap_or_default(),
+                },
+                Err(e) => Answer {
+                    path,
+                    status: 0,
+                    error_type: String::new(),
+                    body: e.to_string(),
+                },
+            }
+        }
+    });
+    futures_util::future::join_all(calls).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_in_which_requests_crash_their_process_loses_only_what_the_crashes_took() {
+    let docker = docker().await;
+    let project = concurrent_fixture();
+    let up = Up::start(project.path(), &["--max-instances", "8"]);
+    // 300 at once, every tenth crashing its process.
+    let paths: Vec<String> = (0..300)
+        .map(|i| {
+            if i % 10 == 0 {
+                "/crash".to_string()
+            } else {
+                format!("/ok/{i}")
+            }
+        })
+        .collect();
+    let answers = send_all(&up.url, paths).await;
+    let (crashes, others): (Vec<&Answer>, Vec<&Answer>) =
+        answers.iter().partition(|a| a.path == "/crash");
+    for a in &crashes {
+        assert_eq!(a.error_type, "UnhandledInvocationError", "{}", a.body);
+    }
+    let lost: Vec<&&Answer> = others.iter().filter(|a| a.status != 200).collect();
+    println!(
+        "300 requests, {} crashing: {} of the other {} failed",
+        crashes.len(),
+        lost.len(),
+        others.len()
+    );
+    // What is lost is only what was inside a process when it crashed: with two requests per instance,
+    // at most one neighbour per crash. Nothing is sent to a process known to be gone.
+    assert!(
+        lost.len() <= crashes.len(),
+        "{} failed besides the crashes",
+        lost.len()
+    );
+    for a in &lost {
+        assert_eq!(a.error_type, "UnhandledInvocationError", "{}", a.body);
+        assert!(
+            a.body.contains("Process exited unexpectedly") && !a.body.contains("refused"),
+            "{}",
+            a.body
+        );
+    }
+
+    // Killed behind fcemu's back: the next requests are served by other instances.
+    let live = containers_of(&docker, project.path()).await;
+    assert!(!live.is_empty());
+    let victim = up.get_json("/_fcemu/instances").await["instances"][0]["containerId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let killed = std::process::Command::new("docker")
+        .args(["kill", &victim])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+    let after = send_all(&up.url, (0..40).map(|i| format!("/after/{i}")).collect()).await;
+    for a in &after {
+        assert_eq!(a.status, 200, "{}: {}", a.path, a.body);
+    }
+
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_thousand_lines_from_one_instance_are_kept_once_and_queryable() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    // Memory keeps 5,000 lines: the rest is read back from .fcemu/logs.jsonl.
+    let up = Up::start(project.path(), &["--history", "5000"]);
+    const LINES: usize = 200_000;
+    let r = reqwest::get(format!("{}/flood?lines={LINES}", up.url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rid = r.headers()["x-fc-request-id"].to_str().unwrap().to_string();
+    let query = format!("{}/_fcemu/logs?requestId={rid}", up.url);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let numbers = loop {
+        let text = reqwest::get(&query).await.unwrap().text().await.unwrap();
+        let numbers: Vec<usize> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| {
+                let line = v["line"].as_str()?.to_string();
+                line.strip_prefix(&format!("flood {rid} "))?.parse().ok()
+            })
+            .collect();
+        if numbers.len() >= LINES || Instant::now() > deadline {
+            break numbers;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let distinct: BTreeSet<usize> = numbers.iter().copied().collect();
+    assert_eq!(
+        (numbers.len(), distinct.len()),
+        (LINES, LINES),
+        "every line kept, once"
+    );
+    assert_eq!(numbers, (0..LINES).collect::<Vec<_>>(), "in order");
+    // `fcemu logs` answers from the whole run too.
+    let out = fcemu(&[
+        "logs",
+        "--request-id",
+        &rid,
+        "--format",
+        "json",
+        "--endpoint",
+        &up.url,
+    ]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(&format!("flood {rid} ")))
+            .count(),
+        LINES
+    );
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instance_of_a_churning_run_is_recorded_from_creating_to_destroyed() {
+    // Instances come and go for a while (idle reclamation after half a second, crashes, reclaims, a
+    // shutdown with requests in flight); `up --format json` prints the whole event stream, and it has each
+    // instance's life from instance.creating to one instance.destroyed, and each request's end.
+    let docker = docker().await;
+    let project = concurrent_fixture();
+    let up = Up::start(
+        project.path(),
+        &[
+            "--idle-timeout",
+            "500ms",
+            "--history",
+            "200",
+            "--format",
+            "json",
+        ],
+    );
+    let started = Instant::now();
+    let mut rounds = 0;
+    while started.elapsed() < Duration::from_secs(15) {
+        let paths: Vec<String> = (0..20)
+            .map(|i| match i {
+                0 => "/crash".to_string(),
+                1 => "/sleep?ms=300".to_string(),
+                _ => format!("/churn/{i}"),
+            })
+            .collect();
+        let answers = send_all(&up.url, paths).await;
+        for a in &answers {
+            assert_ne!(a.status, 0, "every request is answered: {}", a.body);
+        }
+        rounds += 1;
+        if rounds % 5 == 0 {
+            assert!(
+                fcemu(&["reclaim", "--all", "--endpoint", &up.url])
+                    .status
+                    .success()
+            );
+        }
+        // Quiet for longer than the idle timeout: every instance is reclaimed.
+        until_no_instance(&up).await;
+    }
+    // Requests still in flight when the shutdown comes.
+    let started = |up: &Up| {
+        up.output()
+            .iter()
+            .filter(|l| l.contains("\"event\":\"invoke.start\""))
+            .count()
+    };
+    let before = started(&up);
+    let url = up.url.clone();
+    let in_flight =
+        tokio::spawn(async move { send_all(&url, vec!["/sleep?ms=500".into(); 4]).await });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while started(&up) < before + 4 {
+        assert!(Instant::now() < deadline, "the last requests never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    for a in in_flight.await.unwrap() {
+        assert_eq!(
+            a.status, 200,
+            "drained before the instances were destroyed: {}",
+            a.body
+        );
+    }
+    let events: Vec<serde_json::Value> = output
+        .iter()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut lives: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut requests: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    for e in &events {
+        let name = e["event"].as_str().unwrap().to_string();
+        if let Some(id) = e["instanceId"]
+            .as_str()
+            .filter(|_| name.starts_with("instance."))
+        {
+            lives.entry(id.to_string()).or_default().push(name.clone());
+        }
+        if let Some(rid) = e["requestId"].as_str() {
+            let counts = requests.entry(rid.to_string()).or_default();
+            match name.as_str() {
+                "invoke.start" => counts.0 += 1,
+                "invoke.end" | "invoke.retried" => counts.1 += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        lives.len() > 10,
+        "the run churned: {} instances",
+        lives.len()
+    );
+    for (id, life) in &lives {
+        assert_eq!(
+            life.first().map(String::as_str),
+            Some("instance.creating"),
+            "{id}: {life:?}"
+        );
+        assert_eq!(
+            life.last().map(String::as_str),
+            Some("instance.destroyed"),
+            "{id}: {life:?}"
+        );
+        assert_eq!(
+            life.iter().filter(|e| *e == "instance.destroyed").count(),
+            1,
+            "{id}: {life:?}"
+        );
+    }
+    for (rid, (starts, ends)) in &requests {
+        assert_eq!(starts, ends, "request {rid}: each start has its end");
+    }
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+/// Waits until `up` has no live instance.
+async fn until_no_instance(up: &Up) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !up.get_json("/_fcemu/instances").await["instances"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "instances were not reclaimed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_send_half_a_request_do_not_hold_up_or_its_shutdown() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let up = Up::start(project.path(), &[]);
+    let addr = up.url.trim_start_matches("http://").to_string();
+    let halves: Vec<std::net::TcpStream> = (0..400)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+            std::io::Write::write_all(&mut stream, b"GET /x HT").unwrap();
+            stream
+        })
+        .collect();
+    // The server still serves everyone else.
+    let r = reqwest::get(format!("{}/hello", up.url)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let stopping = Instant::now();
+    let (code, output) = up.stop();
+    let took = stopping.elapsed();
+    assert_eq!(code, 0, "{output:#?}");
+    assert!(
+        took < Duration::from_secs(4),
+        "400 half-sent requests held the shutdown for {took:?}"
+    );
+    drop(halves);
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_loopback_only_the_token_changes_state_and_traffic_stays_open() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let up = Up::start_on(project.path(), "0.0.0.0:0", &[]);
+    let port = up.url.rsplit(':').next().unwrap().to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let token_file = project.path().join(".fcemu/token");
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(token.len(), 64);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    wait_for_output(&up, "can be reached from other machines").await;
+    assert!(up.printed(&token), "the token is printed at start");
+
+    let http = reqwest::Client::new();
+    assert_eq!(
+        reqwest::get(format!("{url}/hello")).await.unwrap().status(),
+        200,
+        "trigger traffic needs no token"
+    );
+    let reclaim = format!("{url}/_fcemu/functions/fixture/reclaim");
+    let refused = http.post(&reclaim).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let provision = format!("{url}/2023-03-30/functions/fixture/provision-config");
+    let refused = http
+        .put(&provision)
+        .json(&serde_json::json!({ "target": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let allowed = http
+        .post(&reclaim)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    // fcemu's own commands, run in the project folder, send the token they find there.
+    let out = std::process::Command::new(FCEMU)
+        .args(["provision", "fixture", "--target", "1", "--endpoint", &url])
+        .current_dir(project.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let elsewhere = std::process::Command::new(FCEMU)
+        .args(["reclaim", "--all", "--endpoint", &url])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(
+        !elsewhere.status.success(),
+        "without the token it is refused"
+    );
+    assert!(
+        text(&elsewhere.stderr).contains("Bearer"),
+        "{}",
+        text(&elsewhere.stderr)
+    );
+
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert!(!token_file.exists(), "the token goes with the run");
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -243,6 +243,8 @@ async fn deliver(
         .flatten();
     let mut record = InvokeRecord::begin(shared.clone(), lease, request_id.clone(), cold);
     let timeout = pool.function.spec.timeout;
+    // A request without a body can be sent again if its process turns out never to have read it.
+    let replay = http_body::Body::is_end_stream(req.body()).then(|| head_of(&req));
     let exchange = async {
         match connection.try_send_request(req).await {
             Ok(response) => Ok(response),
@@ -272,6 +274,16 @@ async fn deliver(
         Ok(Err(Sent::Failed(e))) if is_client_body_error(&e) => {
             InvokeError::ClientBody(Box::new(e))
         }
+        // Reset: the process closed the connection with the request unread in it (a process that exits
+        // having read everything sends an orderly end instead).
+        Ok(Err(Sent::Failed(e))) if replay.is_some() && was_reset(&e) => {
+            if let Some(lease) = record.lease() {
+                check_alive(shared, lease).await;
+            }
+            record.retried("its process closed the connection without reading the request");
+            let head = replay.expect("checked above");
+            return Delivery::NotReached(head.map(|()| crate::client::empty_body()));
+        }
         Ok(Err(Sent::Failed(e))) => {
             let cause: BoxError = Box::new(e);
             if let Some(lease) = record.lease() {
@@ -294,6 +306,25 @@ async fn deliver(
 enum Sent {
     NotReached(Box<Request<Body>>),
     Failed(hyper::Error),
+}
+
+/// A copy of a request's method, target and headers.
+fn head_of(req: &Request<Body>) -> Request<()> {
+    let mut head = Request::new(());
+    *head.method_mut() = req.method().clone();
+    *head.uri_mut() = req.uri().clone();
+    *head.version_mut() = req.version();
+    *head.headers_mut() = req.headers().clone();
+    head
+}
+
+/// Whether the connection was reset by the instance's side.
+fn was_reset(e: &hyper::Error) -> bool {
+    std::iter::successors(std::error::Error::source(e), |e| e.source()).any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionReset)
+    })
 }
 
 /// An error of the client's request body (too large, bad chunked encoding, the client gone mid-body) as

@@ -500,9 +500,19 @@ async fn full_instances_scale_out_in_parallel_and_caps_queue_then_refuse() {
     let answers = futures_util::future::join_all((0..5).map(|i| {
         let cp = cp.clone();
         async move {
-            // The last one arrives when two run and two wait.
+            // The last one arrives when two run and two wait: sent with the first two, the waiting two
+            // are queued by the time both instances have started a request.
             if i == 4 {
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                while cp
+                    .events()
+                    .snapshot()
+                    .iter()
+                    .filter(|e| e.event == "invoke.start")
+                    .count()
+                    < 2
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             }
             call(&cp, "GET", "/sleep?ms=800", "").await
         }

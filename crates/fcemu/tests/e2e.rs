@@ -572,8 +572,14 @@ async fn the_freeze_and_idle_flags_of_up() {
         200
     );
     wait_for_output(&up, "Status: 200").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(paused_states(project.path()), [true]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while paused_states(project.path()) != [true] {
+        assert!(
+            Instant::now() < deadline,
+            "the idle instance was not frozen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(up.stop().0, 0);
     assert_no_containers_left(&docker, project.path()).await;
 
@@ -588,9 +594,18 @@ async fn the_freeze_and_idle_flags_of_up() {
             .status(),
         200
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(paused_states(project.path()), [false]);
     wait_for_output(&up, "Reason: idle").await;
+    // Idle until it was reclaimed, it was never frozen.
+    let events: Vec<String> = up.get_json_lines("/_fcemu/events").await;
+    assert!(
+        events.iter().any(|e| e.contains("\"reason\":\"idle\"")),
+        "{events:#?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.contains("instance.frozen")),
+        "{events:#?}"
+    );
     assert!(up.printed("pre-stop called (1)"), "{:#?}", up.output());
     assert!(containers_of(&docker, project.path()).await.is_empty());
     assert_eq!(up.stop().0, 0);

@@ -134,6 +134,19 @@ impl Up {
             .unwrap()
     }
 
+    /// GET a newline-delimited JSON path of this `up` (`/_fcemu/events`, `/_fcemu/logs`): its lines.
+    pub async fn get_json_lines(&self, path: &str) -> Vec<String> {
+        reqwest::get(format!("{}{path}", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Whether `up` has printed a line holding `needle`.
     pub fn printed(&self, needle: &str) -> bool {
         self.stdout

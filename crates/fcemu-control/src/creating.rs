@@ -27,16 +27,7 @@ impl Pool {
         let spec = self.container_spec(shared, id);
         let container_id = match shared.runtime.create(&spec).await {
             Ok(container_id) => container_id,
-            Err(e) => {
-                let e = StartError::Create(e);
-                self.destroy_held(
-                    lease,
-                    DestroyReason::InitFailed,
-                    Some(fcemu_runtime::error_chain(&e)),
-                )
-                .await;
-                return Err(PlaceError::NotStarted(e));
-            }
+            Err(e) => return Err(self.not_started(lease, StartError::Create(e)).await),
         };
         instance.set_container(container_id.clone());
         let instance_create = t0.elapsed();
@@ -71,15 +62,7 @@ impl Pool {
         self.spawn_log_pump(shared, &instance);
         let addr = match started {
             Some(Ok(addr)) => addr,
-            Some(Err(e)) => {
-                self.destroy_held(
-                    lease,
-                    DestroyReason::InitFailed,
-                    Some(fcemu_runtime::error_chain(&e)),
-                )
-                .await;
-                return Err(PlaceError::NotStarted(e));
-            }
+            Some(Err(e)) => return Err(self.not_started(lease, e).await),
             None => {
                 self.destroy_held(lease, DestroyReason::Shutdown, None)
                     .await;
@@ -98,6 +81,14 @@ impl Pool {
         // Init Hook.
         self.initialize(shared, lease, Some((instance_create, runtime_init)))
             .await
+    }
+
+    /// Creating failed: the instance is destroyed with the error, which is also the caller's answer.
+    async fn not_started(self: &Arc<Self>, lease: Lease, e: StartError) -> PlaceError {
+        let error = fcemu_runtime::error_chain(&e);
+        self.destroy_held(lease, DestroyReason::InitFailed, Some(error))
+            .await;
+        PlaceError::NotStarted(e)
     }
 
     fn container_spec(&self, shared: &Shared, instance_id: &str) -> ContainerSpec {

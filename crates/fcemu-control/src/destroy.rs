@@ -143,11 +143,9 @@ impl Pool {
             // A provisioned instance that failed or died is made good again.
             self.retry_provision(&shared);
         }
-        shared.system_line(
+        shared.instance_line(
             &self.function.name,
             &instance,
-            None,
-            None,
             format!(
                 "FC Instance Destroyed InstanceId: {id} Reason: {}",
                 reason.as_str()

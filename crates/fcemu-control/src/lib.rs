@@ -153,6 +153,11 @@ impl Shared {
         });
     }
 
+    /// Fcemu's own line about an instance as a whole (not one of its requests).
+    pub fn instance_line(&self, function: &Arc<str>, instance: &Instance, line: String) {
+        self.system_line(function, instance, None, None, line);
+    }
+
     /// Logs and counts a transition the state machine refused.
     pub(crate) fn illegal_transition(&self, what: &str) {
         self.illegal.add();

@@ -165,36 +165,27 @@ impl Pool {
             .map_err(Unserved::Failed)
     }
 
-    /// Runs the Initializer again on an instance whose last attempt answered 400/404. It runs as a task of
-    /// its own, holding the lease, so a caller that goes away does not leave the instance half-initialized.
+    /// Runs the Initializer again on an instance whose last attempt answered 400/404.
     async fn retry_initializer(
         self: &Arc<Self>,
         shared: &Arc<Shared>,
         lease: Lease,
     ) -> Result<Lease, PlaceError> {
-        let (tx, rx) = oneshot::channel();
         let (pool, shared2) = (self.clone(), shared.clone());
-        shared.tasks.spawn(async move {
-            let outcome = pool.initialize(&shared2, lease, None).await;
-            let _ = tx.send(outcome);
-        });
-        rx.await.unwrap_or(Err(PlaceError::ShuttingDown))
+        detached(shared, async move {
+            pool.initialize(&shared2, lease, None).await
+        })
+        .await
     }
 
-    /// Creating, for a request that found every instance full. The creation runs as a task of its own, so a
-    /// caller that goes away does not leave a half-made container behind.
+    /// Creating, for a request that found every instance full.
     async fn create_for_request(
         self: &Arc<Self>,
         shared: &Arc<Shared>,
         lease: Lease,
     ) -> Result<Lease, PlaceError> {
-        let (tx, rx) = oneshot::channel();
         let (pool, shared2) = (self.clone(), shared.clone());
-        shared.tasks.spawn(async move {
-            // If the caller went away, its lease drops here and the slot is given back.
-            let _ = tx.send(pool.create(&shared2, lease).await);
-        });
-        rx.await.unwrap_or(Err(PlaceError::ShuttingDown))
+        detached(shared, async move { pool.create(&shared2, lease).await }).await
     }
 
     /// Runs the Initializer on an instance held by `lease`: the end of Creating (`cold_start` then carries
@@ -230,11 +221,9 @@ impl Pool {
                 match self.apply(&instance.id, Input::InitializerSucceeded { cold_start }) {
                     Some(State::Busy { .. }) => {
                         if let Some(init) = cold_start {
-                            shared.system_line(
+                            shared.instance_line(
                                 &self.function.name,
                                 &instance,
-                                None,
-                                None,
                                 format!(
                                     "FC Instance Ready InstanceId: {} {}",
                                     instance.id,
@@ -298,6 +287,20 @@ impl Pool {
             why,
         })
     }
+}
+
+/// Runs work that holds a lease (Creating, an Initializer) as a task of its own and waits for it: a caller
+/// that goes away does not leave a half-made or half-initialized instance behind (if it went away, the lease
+/// the work returns is dropped, and the slot given back).
+async fn detached(
+    shared: &Shared,
+    work: impl std::future::Future<Output = Result<Lease, PlaceError>> + Send + 'static,
+) -> Result<Lease, PlaceError> {
+    let (tx, rx) = oneshot::channel();
+    shared.tasks.spawn(async move {
+        let _ = tx.send(work.await);
+    });
+    rx.await.unwrap_or(Err(PlaceError::ShuttingDown))
 }
 
 /// Instances that count against the cap: all but those being destroyed.

@@ -64,6 +64,15 @@ pub fn assert_initialization_error(r: &Response<Bytes>, needle: &str) -> String 
     message
 }
 
+/// The names of the run's events, in order.
+pub fn event_names(cp: &ControlPlane) -> Vec<&'static str> {
+    cp.events()
+        .snapshot()
+        .iter()
+        .map(|e| e.event.as_str())
+        .collect()
+}
+
 /// The first event of that name, if any.
 pub fn first_event(cp: &ControlPlane, name: &str) -> Option<Arc<Event>> {
     cp.events().snapshot().into_iter().find(|e| e.event == name)

@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 use fcemu_control::testing::{
-    assert_initialization_error, assert_unhandled, first_event, header, json, shut_down,
+    assert_initialization_error, assert_unhandled, event_names, first_event, header, json,
+    shut_down,
 };
 use fcemu_control::{ControlPlane, HookKind, InvocationKind, LogQuery, Options, full_body};
 use fcemu_runtime::fake::{ContainerState, FakeRuntime};
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{event_names, get, plane, project, settle};
+use common::{get, plane, project, settle};
 
 #[tokio::test(start_paused = true)]
 async fn cold_start_runs_three_phases_and_the_initializer_once() {

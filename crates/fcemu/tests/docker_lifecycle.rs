@@ -7,7 +7,8 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use fcemu_control::testing::{
-    assert_initialization_error, assert_unhandled, first_event, header, json, shut_down,
+    assert_initialization_error, assert_unhandled, event_names, first_event, header, json,
+    shut_down,
 };
 use fcemu_control::{ControlPlane, HookKind, LogQuery, Options};
 use http::{Response, StatusCode};
@@ -370,12 +371,7 @@ async fn an_idle_instance_is_reclaimed_through_prestop() {
         ..Default::default()
     };
     wait_for_line(&cp, &prestop, "pre-stop called (1)").await;
-    let names: Vec<&str> = cp
-        .events()
-        .snapshot()
-        .iter()
-        .map(|e| e.event.as_str())
-        .collect();
+    let names = event_names(&cp);
     let at = |n: &str| {
         names
             .iter()
@@ -474,12 +470,7 @@ async fn full_instances_scale_out_in_parallel_and_caps_queue_then_refuse() {
     );
     // In parallel: all four were being created before the first was ready (timing-free, so a busy machine
     // cannot make it flaky).
-    let names: Vec<&str> = cp
-        .events()
-        .snapshot()
-        .iter()
-        .map(|e| e.event.as_str())
-        .collect();
+    let names = event_names(&cp);
     let first_ready = names.iter().position(|n| *n == "instance.ready").unwrap();
     let creating_before = names[..first_ready]
         .iter()

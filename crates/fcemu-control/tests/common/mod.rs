@@ -58,11 +58,3 @@ pub async fn get(cp: &ControlPlane, path: &str) -> Response<Bytes> {
 pub async fn settle() {
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
-
-pub fn event_names(cp: &ControlPlane) -> Vec<&'static str> {
-    cp.events()
-        .snapshot()
-        .iter()
-        .map(|e| e.event.as_str())
-        .collect()
-}

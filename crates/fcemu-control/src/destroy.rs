@@ -11,8 +11,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// How long an instance whose process went away waits for the engine to report its container's exit
-/// (which says whether it exited or was OOM-killed) before it is destroyed as unhealthy.
-const EXIT_SETTLE: Duration = Duration::from_secs(2);
+/// (which says whether it exited or was OOM-killed) before it is destroyed as unhealthy. A busy engine
+/// reports an exit a second or two late.
+const EXIT_SETTLE: Duration = Duration::from_secs(5);
 
 impl Pool {
     /// Claims the destroy of an instance for `reason`: no request is placed on it from now on. False if it
@@ -113,7 +114,7 @@ impl Pool {
                 .await;
         }
         if let Some(container_id) = instance.container_id() {
-            {
+            if !reason.has_exited() {
                 // A frozen container can neither run PreStop nor always be removed cleanly.
                 let _engine = instance.freezer.lock().await;
                 self.unpause(&shared, &instance).await;

@@ -74,7 +74,9 @@ impl Pool {
                 }
             }
             Err(e) => {
-                tracing::warn!("{}", fcemu_runtime::error_chain(&e));
+                // Not frozen, it serves on; most often its container has just ended, which the engine's
+                // exit event is about to say.
+                tracing::debug!("{}", fcemu_runtime::error_chain(&e));
                 self.apply(id, Input::PauseFailed);
             }
         }
@@ -105,7 +107,16 @@ impl Pool {
                 self.apply(&instance.id, Input::Thawed);
             }
             Err(e) => {
-                tracing::warn!("{}", fcemu_runtime::error_chain(&e));
+                let stopping = self.state_of(&instance.id).is_none_or(|s| s.is_stopping());
+                if stopping {
+                    tracing::debug!("{}", fcemu_runtime::error_chain(&e));
+                } else {
+                    tracing::warn!(
+                        "{}; instance {} leaves service",
+                        fcemu_runtime::error_chain(&e),
+                        instance.id
+                    );
+                }
                 self.lost(&instance.id);
             }
         }

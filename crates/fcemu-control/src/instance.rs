@@ -63,6 +63,11 @@ impl DestroyReason {
         )
     }
 
+    /// The engine reported that the container ended: there is nothing left to thaw or to run a hook in.
+    pub fn has_exited(self) -> bool {
+        matches!(self, DestroyReason::Exited | DestroyReason::Oom)
+    }
+
     /// PreStop runs only on an instance that became ready and still has a process to run it in.
     pub fn runs_pre_stop(self) -> bool {
         !self.is_exception()

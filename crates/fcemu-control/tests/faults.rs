@@ -73,7 +73,7 @@ async fn a_request_that_never_reached_a_dead_instance_is_served_by_another() {
         "it never started on the dead instance"
     );
     // No exit comes: after a while the instance is destroyed as unhealthy, without PreStop.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let destroyed = first_event(&cp, "instance.destroyed").unwrap();
     assert_eq!(destroyed.instance_id.as_deref(), Some(dead.as_str()));
     assert_eq!(destroyed.reason.as_deref(), Some("unhealthy"));
@@ -227,5 +227,31 @@ async fn a_failed_create_is_destroyed_with_its_reason_and_error() {
         "{destroyed:?}"
     );
     assert!(cp.instances().is_empty());
+    shut_down(&cp, Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frozen_instance_killed_behind_fcemus_back_is_destroyed_without_a_thaw() {
+    let (cp, fake) = plane(project("", &[]), Options::default());
+    let first = get(&cp, "/").await;
+    settle().await;
+    let container = fake.live().pop().unwrap();
+    assert_eq!(fake.state(&container), Some(ContainerState::Paused));
+    fake.kill(&container, 137, false);
+    settle().await;
+    let destroyed = first_event(&cp, "instance.destroyed").unwrap();
+    assert_eq!(destroyed.reason.as_deref(), Some("exited"));
+    assert!(
+        !fake.calls().contains(&format!("unpause {container}")),
+        "an exited container is not thawed: {:?}",
+        fake.calls()
+    );
+    assert!(first_event(&cp, "instance.thawed").is_none());
+    let next = get(&cp, "/").await;
+    assert_eq!(next.status(), StatusCode::OK);
+    assert_ne!(
+        header(&next, "x-fc-instance-id"),
+        header(&first, "x-fc-instance-id")
+    );
     shut_down(&cp, Duration::from_secs(1)).await;
 }

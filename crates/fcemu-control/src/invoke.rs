@@ -243,8 +243,12 @@ async fn deliver(
         .flatten();
     let mut record = InvokeRecord::begin(shared.clone(), lease, request_id.clone(), cold);
     let timeout = pool.function.spec.timeout;
-    // A request without a body can be sent again if its process turns out never to have read it.
-    let replay = http_body::Body::is_end_stream(req.body()).then(|| head_of(&req));
+    // A request without a body can be sent again if its process turns out never to have read it. That
+    // happens when another request on the same process ends it: with one request per instance there is no
+    // other, and no copy is made.
+    let replay = (pool.function.spec.instance_concurrency > 1
+        && http_body::Body::is_end_stream(req.body()))
+    .then(|| head_of(&req));
     let exchange = async {
         match connection.try_send_request(req).await {
             Ok(response) => Ok(response),

@@ -1,23 +1,25 @@
 //! The Docker engine, through bollard.
 
+mod image;
+mod logs;
+
 use crate::*;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    BuildImageOptions, CreateContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, StatsOptions, StopContainerOptions, WaitContainerOptions,
+    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StatsOptions,
+    StopContainerOptions, WaitContainerOptions,
 };
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
 
 /// The Docker engine fcemu drives. Cheap to clone.
 #[derive(Clone)]
 pub struct DockerRuntime {
-    docker: Docker,
+    pub(crate) docker: Docker,
 }
 
 /// A failed engine call in the engine's own words (`No such container: ... (HTTP 404)`), with bollard's
@@ -44,11 +46,11 @@ impl std::error::Error for DockerError {
 }
 
 /// Boxed as a [`RuntimeError`]'s source.
-fn engine(e: BollardError) -> EngineError {
+pub(crate) fn engine(e: BollardError) -> EngineError {
     Box::new(DockerError(e))
 }
 
-fn is_not_found(e: &BollardError) -> bool {
+pub(crate) fn is_not_found(e: &BollardError) -> bool {
     matches!(
         e,
         BollardError::DockerResponseServerError {
@@ -71,64 +73,6 @@ impl DockerRuntime {
         Ok(DockerRuntime { docker })
     }
 
-    pub async fn image_exists(&self, image: &str) -> Result<bool> {
-        match self.docker.inspect_image(image).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(RuntimeError::InspectImage {
-                image: image.into(),
-                source: engine(e),
-            }),
-        }
-    }
-
-    /// Builds `tag` from a context folder, calling `progress` with each line the build prints.
-    pub async fn build_image(
-        &self,
-        context: &Path,
-        dockerfile: &str,
-        tag: &str,
-        progress: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<()> {
-        let fail = |source: EngineError| RuntimeError::BuildImage {
-            image: tag.into(),
-            source,
-        };
-        let context_dir = context.to_path_buf();
-        let archive = tokio::task::spawn_blocking(move || build_context_tar(&context_dir))
-            .await
-            .map_err(|e| fail(e.into()))?
-            .map_err(|e| {
-                fail(format!("packing the build context {}: {e}", context.display()).into())
-            })?;
-        let options = BuildImageOptions {
-            dockerfile: dockerfile.to_string(),
-            t: Some(tag.to_string()),
-            rm: true,
-            forcerm: true,
-            labels: Some(HashMap::from([(
-                labels::MANAGED.to_string(),
-                "true".to_string(),
-            )])),
-            ..Default::default()
-        };
-        let mut stream =
-            self.docker
-                .build_image(options, None, Some(bollard::body_full(archive.into())));
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| fail(engine(e)))?;
-            if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                return Err(fail(err.into()));
-            }
-            if let Some(line) = info.stream {
-                for l in line.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-                    progress(l);
-                }
-            }
-        }
-        Ok(())
-    }
-
     async fn container_ip(&self, id: &str) -> Result<Option<IpAddr>> {
         let info = self.docker.inspect_container(id, None).await.map_err(|e| {
             RuntimeError::InspectContainer {
@@ -144,103 +88,6 @@ impl DockerRuntime {
             .filter_map(|n| n.ip_address)
             .find(|ip| !ip.is_empty());
         Ok(ip.and_then(|ip| ip.parse().ok()))
-    }
-}
-
-/// A tar of the build context, leaving out what never belongs in an image (VCS data, fcemu's state).
-fn build_context_tar(dir: &Path) -> std::io::Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(current) = stack.pop() {
-        for entry in std::fs::read_dir(&current)? {
-            let entry = entry?;
-            let path = entry.path();
-            let rel = path.strip_prefix(dir).unwrap_or(&path);
-            let name = entry.file_name();
-            if current == dir && (name == ".git" || name == ".fcemu" || name == "target") {
-                continue;
-            }
-            if entry.file_type()?.is_dir() {
-                builder.append_dir(rel, &path)?;
-                stack.push(path);
-            } else {
-                builder.append_path_with_name(&path, rel)?;
-            }
-        }
-    }
-    builder.into_inner()
-}
-
-/// Splits a timestamped log frame (`2024-01-01T00:00:00.123456789Z text\n...`) into lines.
-fn parse_log_frame(frame: &[u8], stream: OutputStream) -> Vec<LogLine> {
-    let text = String::from_utf8_lossy(frame);
-    text.split_terminator('\n')
-        .map(|raw| {
-            let (ts, line) = match raw.split_once(' ') {
-                Some((ts, rest)) => match humantime::parse_rfc3339(ts) {
-                    Ok(t) => (t, rest),
-                    Err(_) => (SystemTime::now(), raw),
-                },
-                None => match humantime::parse_rfc3339(raw) {
-                    Ok(t) => (t, ""),
-                    Err(_) => (SystemTime::now(), raw),
-                },
-            };
-            LogLine {
-                ts,
-                stream,
-                line: line.trim_end_matches('\r').to_string(),
-            }
-        })
-        .collect()
-}
-
-/// Where an instance's output goes: json-file (which the engine can follow, whatever the daemon's default
-/// driver is), rotated only past 1 GB. Following a log across a rotation loses lines on some engines (20.10
-/// skips part of each rotated file), and fcemu keeps every line itself: the engine's file is only the pipe.
-fn instance_log_config() -> HostConfigLogConfig {
-    HostConfigLogConfig {
-        typ: Some("json-file".into()),
-        config: Some(HashMap::from([
-            ("max-size".to_string(), "1g".to_string()),
-            ("max-file".to_string(), "2".to_string()),
-        ])),
-    }
-}
-
-/// Following a log that the engine rotates (json-file with `max-size`) makes it read some lines again: at
-/// a rotation it goes back over part of what it already sent. Within one output stream the engine stamps
-/// lines in order, so a line stamped before the newest one seen on its stream, or at that very instant with
-/// the same text, was delivered already.
-#[derive(Default)]
-struct SeenLines {
-    /// Per stream (stdout, stderr): the newest stamp, and the lines seen at exactly that stamp.
-    newest: [Option<(SystemTime, Vec<u64>)>; 2],
-}
-
-impl SeenLines {
-    fn first_time(&mut self, line: &LogLine) -> bool {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        line.line.hash(&mut hasher);
-        let text = hasher.finish();
-        let newest = &mut self.newest[line.stream as usize];
-        match newest {
-            Some((ts, _)) if line.ts < *ts => false,
-            Some((ts, texts)) if line.ts == *ts => {
-                if texts.contains(&text) {
-                    false
-                } else {
-                    texts.push(text);
-                    true
-                }
-            }
-            _ => {
-                *newest = Some((line.ts, vec![text]));
-                true
-            }
-        }
     }
 }
 
@@ -266,7 +113,7 @@ impl ContainerRuntime for DockerRuntime {
                 // An init process as PID 1 forwards SIGTERM to the function (a PID 1 without a handler
                 // ignores it, and every stop would wait for SIGKILL) and reaps its zombies.
                 init: Some(true),
-                log_config: Some(instance_log_config()),
+                log_config: Some(logs::instance_log_config()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -371,34 +218,7 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     fn logs(&self, id: &str) -> BoxStream<'static, Result<LogLine>> {
-        let options = LogsOptions {
-            follow: true,
-            stdout: true,
-            stderr: true,
-            timestamps: true,
-            ..Default::default()
-        };
-        let id_owned = id.to_string();
-        let mut seen = SeenLines::default();
-        self.docker
-            .logs(id, Some(options))
-            .map_err(move |e| RuntimeError::Logs {
-                id: id_owned.clone(),
-                source: engine(e),
-            })
-            .map_ok(move |chunk| {
-                let (stream, bytes) = match chunk {
-                    bollard::container::LogOutput::StdErr { message } => {
-                        (OutputStream::Stderr, message)
-                    }
-                    other => (OutputStream::Stdout, other.into_bytes()),
-                };
-                let mut lines = parse_log_frame(&bytes, stream);
-                lines.retain(|line| seen.first_time(line));
-                futures_util::stream::iter(lines.into_iter().map(Ok))
-            })
-            .try_flatten()
-            .boxed()
+        logs::follow(&self.docker, id)
     }
 
     async fn wait_exit(&self, id: &str) -> Result<ContainerExit> {
@@ -516,65 +336,5 @@ impl ContainerRuntime for DockerRuntime {
                 })
             })
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_frames_split_into_stamped_lines() {
-        let frame =
-            b"2024-05-01T10:00:00.123456789Z first line\n2024-05-01T10:00:00.200000000Z second\n";
-        let lines = parse_log_frame(frame, OutputStream::Stdout);
-        assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].line, "first line");
-        assert_eq!(lines[1].line, "second");
-        let ms = |t: SystemTime| {
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-                % 1000
-        };
-        assert_eq!(ms(lines[0].ts), 123);
-        assert_eq!(ms(lines[1].ts), 200);
-    }
-
-    #[test]
-    fn lines_the_engine_sends_again_after_a_rotation_are_dropped() {
-        let at = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms);
-        let line = |ms, stream, text: &str| LogLine {
-            ts: at(ms),
-            stream,
-            line: text.into(),
-        };
-        let mut seen = SeenLines::default();
-        let out = OutputStream::Stdout;
-        let err = OutputStream::Stderr;
-        let sent = [
-            (line(1, out, "a"), true),
-            (line(2, out, "b"), true),
-            (line(2, out, "b again, same instant"), true),
-            // Stderr has its own order: an older stamp there is new.
-            (line(1, err, "e"), true),
-            (line(3, out, "c"), true),
-            // The rotation: the engine goes back and sends b, b again and c once more.
-            (line(2, out, "b"), false),
-            (line(2, out, "b again, same instant"), false),
-            (line(3, out, "c"), false),
-            (line(3, out, "c's twin at the same instant"), true),
-            (line(4, out, "d"), true),
-        ];
-        for (l, first) in sent {
-            assert_eq!(seen.first_time(&l), first, "{:?} {}", l.stream, l.line);
-        }
-    }
-
-    #[test]
-    fn a_frame_without_timestamp_keeps_its_text() {
-        let lines = parse_log_frame(b"no stamp here\n", OutputStream::Stderr);
-        assert_eq!(lines[0].line, "no stamp here");
-        assert_eq!(lines[0].stream, OutputStream::Stderr);
     }
 }

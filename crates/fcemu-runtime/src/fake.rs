@@ -5,13 +5,13 @@
 //! (fixtures/function), so a scenario reads the same against both; `tests/contract.rs` runs one suite
 //! against both runtimes so that they cannot drift apart.
 
+mod function;
+
 use crate::*;
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Request, Response, StatusCode};
+use function::FakeFunction;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 
@@ -512,153 +512,5 @@ impl ContainerRuntime for FakeRuntime {
                 },
             })
             .collect())
-    }
-}
-
-/// The function running in a fake container.
-struct FakeFunction {
-    spec: ContainerSpec,
-    log: mpsc::UnboundedSender<LogLine>,
-    paused: watch::Receiver<bool>,
-    gone: watch::Receiver<bool>,
-    counters: Arc<FunctionCounters>,
-    runtime: FakeRuntime,
-    id: String,
-    started: tokio::time::Instant,
-}
-
-impl FakeFunction {
-    fn say(&self, stream: OutputStream, line: &str) {
-        let _ = self.log.send(LogLine {
-            ts: SystemTime::now(),
-            stream,
-            line: line.to_string(),
-        });
-    }
-
-    /// The response, or None when the process dies mid-request (the connection is dropped unanswered).
-    async fn handle(&self, req: Request<hyper::body::Incoming>) -> Option<Response<Full<Bytes>>> {
-        // A frozen container does nothing until it is thawed.
-        let mut paused = self.paused.clone();
-        let _ = paused.wait_for(|p| !*p).await;
-        let path = req.uri().path().to_string();
-        let rid = req
-            .headers()
-            .get("x-fc-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let env_status = |name: &str| {
-            env_of(&self.spec, name)
-                .and_then(|v| v.parse::<u16>().ok())
-                .unwrap_or(200)
-        };
-        let status = match (req.method().as_str(), path.as_str()) {
-            ("POST", "/initialize") => {
-                let n = self.counters.initialize.fetch_add(1, Ordering::SeqCst) + 1;
-                self.say(
-                    OutputStream::Stdout,
-                    &format!("initializer called ({n}) request {rid}"),
-                );
-                tokio::time::sleep(env_ms(&self.spec, "FIXTURE_INIT_DELAY_MS")).await;
-                let fail_times = env_of(&self.spec, "FIXTURE_INIT_FAIL_TIMES")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(u64::MAX);
-                if n > fail_times {
-                    200
-                } else {
-                    env_status("FIXTURE_INIT_STATUS")
-                }
-            }
-            ("GET", "/pre-stop") => {
-                let n = self.counters.pre_stop.fetch_add(1, Ordering::SeqCst) + 1;
-                self.say(
-                    OutputStream::Stdout,
-                    &format!("pre-stop called ({n}) request {rid}"),
-                );
-                tokio::time::sleep(env_ms(&self.spec, "FIXTURE_PRESTOP_DELAY_MS")).await;
-                env_status("FIXTURE_PRESTOP_STATUS")
-            }
-            ("GET", "/pre-freeze") => {
-                let n = self.counters.pre_freeze.fetch_add(1, Ordering::SeqCst) + 1;
-                self.say(
-                    OutputStream::Stdout,
-                    &format!("pre-freeze called ({n}) request {rid}"),
-                );
-                200
-            }
-            (_, "/healthz") => {
-                let healthy_after = env_ms(&self.spec, "FIXTURE_HEALTHY_AFTER_MS");
-                if self.started.elapsed() >= healthy_after {
-                    200
-                } else {
-                    503
-                }
-            }
-            (_, "/crash") => {
-                self.say(OutputStream::Stderr, &format!("crashing request {rid}"));
-                self.runtime.kill(&self.id, 1, false);
-                return None;
-            }
-            (_, "/crash-slowly") => {
-                // The function's process dies now; the container (its init) exits 100 ms later, and not
-                // while it is paused: a frozen container never finishes exiting.
-                self.say(
-                    OutputStream::Stderr,
-                    &format!("crashing slowly request {rid}"),
-                );
-                self.runtime.process_gone(&self.id);
-                let (runtime, id, mut paused) =
-                    (self.runtime.clone(), self.id.clone(), self.paused.clone());
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    let _ = paused.wait_for(|p| !*p).await;
-                    runtime.kill(&id, 137, true);
-                });
-                return None;
-            }
-            (_, "/body") => {
-                // Answers the request body as it came (a body that breaks off ends the connection).
-                use http_body_util::BodyExt;
-                let body = req.into_body().collect().await.ok()?.to_bytes();
-                return Some(Response::new(Full::new(body)));
-            }
-            (_, "/sleep") => {
-                let ms = req
-                    .uri()
-                    .query()
-                    .and_then(|q| q.strip_prefix("ms="))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(100);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                200
-            }
-            _ => {
-                self.counters.requests.fetch_add(1, Ordering::SeqCst);
-                self.say(
-                    OutputStream::Stdout,
-                    &format!("invoke {} {path} request {rid}", req.method()),
-                );
-                200
-            }
-        };
-        let headers: serde_json::Map<String, serde_json::Value> = req
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into(),
-                )
-            })
-            .collect();
-        let body = serde_json::json!({ "path": path, "headers": headers });
-        Some(
-            Response::builder()
-                .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
-                .header("content-type", "application/json")
-                .body(Full::new(Bytes::from(body.to_string())))
-                .unwrap(),
-        )
     }
 }

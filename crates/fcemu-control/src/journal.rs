@@ -209,6 +209,15 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
         (out, end)
     }
 
+    /// [`Journal::read`] on a blocking thread: reading the spill file can take a while, and the async
+    /// runtime serves every request meanwhile.
+    pub async fn read_off_thread(self: &Arc<Self>, cursor: usize) -> (Vec<Entry<T>>, usize) {
+        let journal = self.clone();
+        tokio::task::spawn_blocking(move || journal.read(cursor))
+            .await
+            .expect("reading the journal does not panic")
+    }
+
     /// No entry comes after this: followers end once they have read everything.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
@@ -233,7 +242,7 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
                     tokio::pin!(notified);
                     notified.as_mut().enable();
                     let closed = journal.closed.load(Ordering::SeqCst);
-                    let (batch, next_cursor) = journal.read(cursor);
+                    let (batch, next_cursor) = journal.read_off_thread(cursor).await;
                     cursor = next_cursor;
                     if !batch.is_empty() {
                         pending = batch.into_iter();

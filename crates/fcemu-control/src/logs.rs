@@ -111,9 +111,15 @@ impl LogStore {
             .collect()
     }
 
-    /// Every line of the run that matches, the spilled ones included.
-    pub fn query_run(&self, q: &LogQuery) -> Vec<Entry<LogRecord>> {
-        let (all, _) = self.read(0);
-        all.into_iter().filter(|e| q.matches_entry(e)).collect()
+    /// Every line of the run that matches, the spilled ones included; read on a blocking thread (the spill
+    /// file can be large).
+    pub async fn query_run(self: &Arc<Self>, q: LogQuery) -> Vec<Entry<LogRecord>> {
+        let logs = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let (all, _) = logs.read(0);
+            all.into_iter().filter(|e| q.matches_entry(e)).collect()
+        })
+        .await
+        .expect("reading the journal does not panic")
     }
 }

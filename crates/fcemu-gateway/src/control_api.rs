@@ -88,7 +88,7 @@ pub async fn handle(
             if is_true(query.get("follow")) {
                 ndjson_response(ndjson_stream(events.follow(0).map(|e| e.json_line())))
             } else {
-                let (all, _) = events.read(0);
+                let (all, _) = events.read_off_thread(0).await;
                 let lines = futures_util::stream::iter(all.into_iter().map(|e| e.json_line()));
                 ndjson_response(ndjson_stream(lines))
             }
@@ -119,7 +119,7 @@ pub async fn handle(
                     .map(|e| e.json_line());
                 ndjson_response(ndjson_stream(lines))
             } else {
-                let matching = logs.query_run(&q);
+                let matching = logs.query_run(q).await;
                 let lines = futures_util::stream::iter(matching.into_iter().map(|e| e.json_line()));
                 ndjson_response(ndjson_stream(lines))
             }

@@ -1,7 +1,7 @@
 //! `/_fcemu/...`: fcemu's own control API (interface.md), what `fcemu ps`, `logs`, `events` and `reclaim`
 //! talk to.
 
-use crate::{Access, json_response, ndjson_stream};
+use crate::{Access, json_response, ndjson_batches, ndjson_stream};
 use fcemu_control::{Body, ControlPlane, HookKind, LogQuery, fc_error_response, ids};
 use futures_util::StreamExt;
 use http::{Method, Request, Response, StatusCode};
@@ -89,8 +89,7 @@ pub async fn handle(
                 ndjson_response(ndjson_stream(events.follow(0).map(|e| e.json_line())))
             } else {
                 let (all, _) = events.read_off_thread(0).await;
-                let lines = futures_util::stream::iter(all.into_iter().map(|e| e.json_line()));
-                ndjson_response(ndjson_stream(lines))
+                ndjson_response(ndjson_batches(all.into_iter().map(|e| e.json_line())))
             }
         }
         (Method::GET, ["logs"]) => {
@@ -120,8 +119,7 @@ pub async fn handle(
                 ndjson_response(ndjson_stream(lines))
             } else {
                 let matching = logs.query_run(q).await;
-                let lines = futures_util::stream::iter(matching.into_iter().map(|e| e.json_line()));
-                ndjson_response(ndjson_stream(lines))
+                ndjson_response(ndjson_batches(matching.into_iter().map(|e| e.json_line())))
             }
         }
         (method, _) => fc_error_response(

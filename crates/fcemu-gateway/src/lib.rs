@@ -270,7 +270,8 @@ impl Gateway {
     }
 }
 
-/// A body of newline-delimited JSON lines, each written as soon as it is produced.
+/// A body of newline-delimited JSON lines that come over time (a follower), each written as soon as it is
+/// produced.
 pub(crate) fn ndjson_stream<S>(lines: S) -> Body
 where
     S: futures_util::Stream<Item = String> + Send + 'static,
@@ -281,6 +282,31 @@ where
         Ok::<_, BoxError>(http_body::Frame::data(Bytes::from(line)))
     });
     http_body_util::StreamBody::new(frames).boxed_unsync()
+}
+
+/// A body of newline-delimited JSON lines that are all there already (a query of the whole run, which can
+/// be hundreds of thousands of lines), sent in frames of about 64 KB: one frame per line would cost the
+/// serving thread a poll and a write for each.
+pub(crate) fn ndjson_batches<I>(lines: I) -> Body
+where
+    I: IntoIterator<Item = String>,
+    I::IntoIter: Send + 'static,
+{
+    const FRAME: usize = 64 * 1024;
+    let mut lines = lines.into_iter().peekable();
+    let frames = std::iter::from_fn(move || {
+        lines.peek()?;
+        let mut frame = Vec::with_capacity(FRAME);
+        while frame.len() < FRAME {
+            let Some(line) = lines.next() else { break };
+            frame.extend_from_slice(line.as_bytes());
+            frame.push(b'\n');
+        }
+        Some(Ok::<_, BoxError>(http_body::Frame::data(Bytes::from(
+            frame,
+        ))))
+    });
+    http_body_util::StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync()
 }
 
 #[cfg(test)]

@@ -24,7 +24,10 @@ use tokio::net::TcpListener;
 /// How the gateway serves.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// After the shutdown signal, how long open connections may take to finish.
+    /// After the shutdown signal, how long open connections may take to finish. `up` gives the signal once
+    /// every request has been drained and every follower's stream has ended, so what is left is flushing the
+    /// last bytes, or connections that never sent a whole request (hyper holds those open until the grace
+    /// is over).
     pub grace: Duration,
     /// A connection that has not sent a whole request head within this is closed: a client that sends
     /// half a request line must not hold a connection (and its file descriptor) forever.
@@ -36,7 +39,7 @@ pub struct ServeOptions {
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
-            grace: Duration::from_secs(1),
+            grace: Duration::from_millis(250),
             header_read_timeout: Duration::from_secs(10),
             access: Access::Open,
         }

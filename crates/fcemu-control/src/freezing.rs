@@ -97,7 +97,13 @@ impl Pool {
     pub(crate) async fn unpause(self: &Arc<Self>, shared: &Shared, instance: &Instance) {
         let paused = matches!(
             self.state_of(&instance.id),
-            Some(State::Thawing { .. } | State::Stopping { paused: true, .. })
+            Some(
+                State::Thawing { .. }
+                    | State::Stopping {
+                        frozen_since: Some(_),
+                        ..
+                    }
+            )
         );
         let Some(container_id) = instance.container_id().filter(|_| paused) else {
             return;

@@ -98,11 +98,11 @@ pub enum State {
         initialized: bool,
     },
     /// Destroy has begun: no request is placed here again. `reason` is None while the engine's word on a
-    /// process that went away is awaited (exited, OOM-killed, or still there); `paused` while the container
-    /// may still be paused (a destroy thaws it first).
+    /// process that went away is awaited (exited, OOM-killed, or still there); `frozen_since` says since
+    /// when the container is paused, if it may still be (a destroy thaws it first).
     Stopping {
         reason: Option<DestroyReason>,
-        paused: bool,
+        frozen_since: Option<Instant>,
     },
     Destroyed {
         reason: DestroyReason,
@@ -210,10 +210,10 @@ impl State {
             frozen_for: None,
             idle_began: true,
         };
-        let stopping = |reason: DestroyReason, paused: bool| {
+        let stopping = |reason: DestroyReason, frozen_since: Option<Instant>| {
             to(Stopping {
                 reason: Some(reason),
-                paused,
+                frozen_since,
             })
         };
         let step = match (self, &input) {
@@ -324,31 +324,30 @@ impl State {
             // Out of service.
             (Busy { .. } | Initializing { .. }, Input::Lost) => to(Stopping {
                 reason: None,
-                paused: false,
+                frozen_since: None,
             }),
-            (Thawing { since, .. }, Input::Lost) => Step {
-                frozen_for: Some(since.elapsed()),
-                ..to(Stopping {
-                    reason: None,
-                    paused: true,
-                })
-            },
+            (Thawing { since, .. }, Input::Lost) => to(Stopping {
+                reason: None,
+                frozen_since: Some(*since),
+            }),
             (
                 Creating(_) | Initializing { .. } | Ready { .. } | Busy { .. },
                 Input::BeginDestroy(r),
-            ) => stopping(*r, false),
+            ) => stopping(*r, None),
             // A pause under way lands as `Paused` on the Stopping state.
-            (Freezing { .. }, Input::BeginDestroy(r)) => stopping(*r, false),
-            (Frozen { .. } | Thawing { .. }, Input::BeginDestroy(r)) => stopping(*r, true),
+            (Freezing { .. }, Input::BeginDestroy(r)) => stopping(*r, None),
+            (Frozen { since, .. } | Thawing { since, .. }, Input::BeginDestroy(r)) => {
+                stopping(*r, Some(*since))
+            }
 
             // Stopping: the destroy wins over whatever was under way.
             (
                 Stopping {
                     reason: None,
-                    paused,
+                    frozen_since,
                 },
                 Input::BeginDestroy(r),
-            ) => stopping(*r, *paused),
+            ) => stopping(*r, *frozen_since),
             (Stopping { .. }, Input::BeginDestroy(_) | Input::Lost | Input::PauseFailed) => {
                 unchanged()
             }
@@ -359,30 +358,38 @@ impl State {
                 | Input::InitializerSucceeded { .. }
                 | Input::InitializerRejected,
             ) => unchanged(),
-            (Stopping { reason, .. }, Input::Paused) => Step {
+            (
+                Stopping {
+                    reason,
+                    frozen_since: None,
+                },
+                Input::Paused,
+            ) => Step {
                 event: event(EventKind::InstanceFrozen),
                 ..to(Stopping {
                     reason: *reason,
-                    paused: true,
+                    frozen_since: Some(Instant::now()),
                 })
             },
             (
                 Stopping {
                     reason,
-                    paused: true,
+                    frozen_since: Some(since),
                 },
                 Input::Thawed,
             ) => Step {
-                event: event(EventKind::InstanceThawed),
+                event: event(EventKind::InstanceThawed)
+                    .map(|e| e.with("frozenMs", crate::events::round_ms(ms(since.elapsed())))),
+                frozen_for: Some(since.elapsed()),
                 ..to(Stopping {
                     reason: *reason,
-                    paused: false,
+                    frozen_since: None,
                 })
             },
             (
                 Stopping {
                     reason: Some(reason),
-                    ..
+                    frozen_since,
                 },
                 Input::Destroyed { error },
             ) => Step {
@@ -393,6 +400,8 @@ impl State {
                         None => e,
                     }
                 }),
+                // Removed while still paused: frozen until now.
+                frozen_for: frozen_since.map(|since| since.elapsed()),
                 ..to(Destroyed { reason: *reason })
             },
             _ => return Err(self.illegal(input, in_flight)),

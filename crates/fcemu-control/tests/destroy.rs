@@ -177,3 +177,33 @@ async fn a_request_arriving_while_its_instance_is_reclaimed_gets_a_new_one() {
     shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_time_an_instance_spends_frozen_until_it_is_destroyed_is_counted() {
+    // Reclaimed after 10 s idle (thawed first; the reaper looks every second, so 10 to 11 s frozen), and
+    // killed after 5 s frozen (never thawed): 15 to 16 s frozen in all.
+    let options = Options {
+        idle_timeout: Duration::from_secs(10),
+        ..Options::default()
+    };
+    let (cp, fake) = plane(project("", &[]), options);
+    get(&cp, "/").await;
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    settle().await;
+    assert_eq!(
+        first_event(&cp, "instance.destroyed")
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("idle")
+    );
+    get(&cp, "/").await;
+    settle().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let container = fake.live().pop().unwrap();
+    fake.kill(&container, 137, false);
+    settle().await;
+    let frozen = cp.billing()[0].frozen_seconds;
+    assert!((15.0..16.1).contains(&frozen), "{frozen}");
+    shut_down(&cp, Duration::from_secs(1)).await;
+}

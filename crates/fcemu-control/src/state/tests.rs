@@ -122,28 +122,28 @@ fn samples() -> Vec<(&'static str, State)> {
             "Stopping(?)",
             State::Stopping {
                 reason: None,
-                paused: false,
+                frozen_since: None,
             },
         ),
         (
             "Stopping(?,paused)",
             State::Stopping {
                 reason: None,
-                paused: true,
+                frozen_since: Some(since),
             },
         ),
         (
             "Stopping(idle)",
             State::Stopping {
                 reason: Some(DestroyReason::Idle),
-                paused: false,
+                frozen_since: None,
             },
         ),
         (
             "Stopping(idle,paused)",
             State::Stopping {
                 reason: Some(DestroyReason::Idle),
-                paused: true,
+                frozen_since: Some(since),
             },
         ),
         (
@@ -229,9 +229,12 @@ fn name_of(state: &State) -> String {
         State::Freezing { initialized, .. } => format!("Freezing{}", uninit(*initialized)),
         State::Frozen { initialized, .. } => format!("Frozen{}", uninit(*initialized)),
         State::Thawing { initialized, .. } => format!("Thawing{}", uninit(*initialized)),
-        State::Stopping { reason, paused } => {
+        State::Stopping {
+            reason,
+            frozen_since,
+        } => {
             let reason = reason.map_or("?", |r| r.as_str());
-            if *paused {
+            if frozen_since.is_some() {
                 format!("Stopping({reason},paused)")
             } else {
                 format!("Stopping({reason})")
@@ -281,9 +284,7 @@ Stopping(?,paused)     BeginDestroy(idle)  *  Stopping(idle,paused)  -
 Stopping(idle)          BeginDestroy(idle)  *  Stopping(idle)          -
 Stopping(idle,paused)  BeginDestroy(idle)  *  Stopping(idle,paused)  -
 Stopping(?)             Paused              *  Stopping(?,paused)     instance.frozen
-Stopping(?,paused)     Paused              *  Stopping(?,paused)     instance.frozen
 Stopping(idle)          Paused              *  Stopping(idle,paused)  instance.frozen
-Stopping(idle,paused)  Paused              *  Stopping(idle,paused)  instance.frozen
 Stopping(?,paused)     Thawed              *  Stopping(?)             instance.thawed
 Stopping(idle,paused)  Thawed              *  Stopping(idle)          instance.thawed
 Stopping(idle)          Destroyed           *  Destroyed(idle)         instance.destroyed
@@ -404,7 +405,7 @@ fn room_is_the_concurrency_left_and_one_for_an_uninitialized_instance() {
     assert_eq!(
         State::Stopping {
             reason: None,
-            paused: false
+            frozen_since: None
         }
         .room(0, 4),
         0

@@ -141,14 +141,7 @@ async fn initializer_400_keeps_the_instance_and_retries_on_the_next_request() {
             .load(std::sync::atomic::Ordering::SeqCst),
         2
     );
-    assert_eq!(
-        fake.calls()
-            .iter()
-            .filter(|c| c.starts_with("create"))
-            .count(),
-        1,
-        "no second instance"
-    );
+    assert_eq!(fake.count("create"), 1, "no second instance");
     shut_down(&cp, Duration::from_secs(1)).await;
 }
 
@@ -189,14 +182,7 @@ async fn initializer_5xx_destroys_the_instance_without_prestop_and_the_next_requ
     // is per process, like the real fixture. Its second creation is what matters here.
     let second = get(&cp, "/").await;
     assert_initialization_error(&second, "HTTP 503");
-    assert_eq!(
-        fake.calls()
-            .iter()
-            .filter(|c| c.starts_with("create"))
-            .count(),
-        2,
-        "a new instance was created"
-    );
+    assert_eq!(fake.count("create"), 2, "a new instance was created");
     shut_down(&cp, Duration::from_secs(1)).await;
     assert!(fake.live().is_empty());
 }
@@ -288,14 +274,7 @@ async fn waiting_requests_fill_an_instance_being_created_up_to_its_concurrency()
     );
     let answers = futures_util::future::join_all((0..3).map(|_| get(&cp, "/sleep?ms=100"))).await;
     assert!(answers.iter().all(|r| r.status() == StatusCode::OK));
-    assert_eq!(
-        fake.calls()
-            .iter()
-            .filter(|c| c.starts_with("create"))
-            .count(),
-        1,
-        "three fit the one being created"
-    );
+    assert_eq!(fake.count("create"), 1, "three fit the one being created");
     shut_down(&cp, Duration::from_secs(1)).await;
 }
 
@@ -330,13 +309,7 @@ async fn a_request_queued_behind_a_failing_initializer_is_served_by_the_retry() 
     assert_initialization_error(&first, "HTTP 404");
     assert_eq!(queued.status(), StatusCode::OK, "served, not dropped");
     assert_eq!(json(&queued)["path"], "/queued");
-    assert_eq!(
-        fake.calls()
-            .iter()
-            .filter(|c| c.starts_with("create"))
-            .count(),
-        1
-    );
+    assert_eq!(fake.count("create"), 1);
     shut_down(&cp, Duration::from_secs(1)).await;
 }
 
@@ -348,10 +321,7 @@ async fn a_request_queued_behind_an_initializer_that_destroys_gets_a_new_instanc
     assert_initialization_error(&first, "HTTP 503");
     assert_initialization_error(&queued, "HTTP 503");
     assert_eq!(
-        fake.calls()
-            .iter()
-            .filter(|c| c.starts_with("create"))
-            .count(),
+        fake.count("create"),
         2,
         "a new instance for the queued request"
     );

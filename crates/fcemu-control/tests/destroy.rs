@@ -127,13 +127,7 @@ async fn idle_instances_are_reclaimed_through_thaw_and_prestop() {
     // The next request gets a new instance.
     let next = get(&cp, "/").await;
     assert_eq!(next.status(), StatusCode::OK);
-    assert_eq!(
-        fake.calls()
-            .iter()
-            .filter(|c| c.starts_with("create"))
-            .count(),
-        2
-    );
+    assert_eq!(fake.count("create"), 2);
     shut_down(&cp, Duration::from_secs(1)).await;
 }
 

@@ -55,7 +55,7 @@ async fn no_freeze_keeps_instances_running() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let container = fake.live().pop().unwrap();
     assert_eq!(fake.state(&container), Some(ContainerState::Running));
-    assert!(!fake.calls().iter().any(|c| c.starts_with("pause")));
+    assert_eq!(fake.count("pause"), 0);
     shut_down(&cp, Duration::from_secs(1)).await;
 }
 
@@ -83,13 +83,7 @@ async fn the_freeze_grace_delays_the_freeze_and_a_request_within_it_cancels_it()
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.state(&container), Some(ContainerState::Paused));
-    assert_eq!(
-        fake.calls()
-            .iter()
-            .filter(|c| c.starts_with("pause"))
-            .count(),
-        1
-    );
+    assert_eq!(fake.count("pause"), 1);
     shut_down(&cp, Duration::from_secs(1)).await;
 }
 

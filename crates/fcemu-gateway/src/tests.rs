@@ -71,13 +71,6 @@ async fn get(g: &Gateway, uri: &str) -> (StatusCode, http::HeaderMap, serde_json
     send(g, request("GET", uri).body(String::new()).unwrap()).await
 }
 
-fn creations(fake: &FakeRuntime) -> usize {
-    fake.calls()
-        .iter()
-        .filter(|c| c.starts_with("create"))
-        .count()
-}
-
 #[tokio::test(start_paused = true)]
 async fn the_first_path_segment_names_the_function_and_the_rest_reaches_it() {
     let (g, cp, _fake) = gateway(Access::Open);
@@ -102,7 +95,7 @@ async fn a_segment_that_names_no_triggered_function_is_404_listing_the_routes() 
         let message = body["Message"].as_str().unwrap();
         assert!(message.contains("/api/, /web/"), "{message}");
     }
-    assert_eq!(creations(&fake), 0);
+    assert_eq!(fake.count("create"), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -122,7 +115,7 @@ async fn a_method_the_trigger_does_not_accept_is_405() {
     let (status, _, body) = send(&g, request("POST", "/web/x").body(String::new()).unwrap()).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["Code"], "MethodNotAllowed");
-    assert_eq!(creations(&fake), 0);
+    assert_eq!(fake.count("create"), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -151,7 +144,7 @@ async fn requests_over_fc_limits_are_refused_before_any_instance() {
         assert_eq!(body["Code"], "InvalidArgument");
         assert!(body["Message"].as_str().unwrap().contains(needle), "{body}");
     }
-    assert_eq!(creations(&fake), 0, "no instance was touched");
+    assert_eq!(fake.count("create"), 0, "no instance was touched");
 }
 
 #[tokio::test(start_paused = true)]

@@ -81,6 +81,16 @@ impl FakeRuntime {
         self.inner.lock().unwrap().calls.clone()
     }
 
+    /// How many calls of operation `op` (`create`, `pause`, ...) were made so far.
+    pub fn count(&self, op: &str) -> usize {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .calls
+            .iter()
+            .filter(|c| c.split(' ').next() == Some(op))
+            .count()
+    }
+
     /// Makes every later call of operation `op` fail.
     pub fn fail(&self, op: &str) {
         self.inner.lock().unwrap().failing.push(op.to_string());

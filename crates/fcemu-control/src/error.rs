@@ -159,6 +159,8 @@ pub enum ExhaustedBy {
     Waited(Duration),
     /// A cold start was asked for, and no more instances may be created.
     NoNewInstance,
+    /// Each instance it was placed on went away before it could serve the request.
+    InstancesWentAway { placements: u32 },
 }
 
 impl std::fmt::Display for Exhaustion {
@@ -182,6 +184,10 @@ impl std::fmt::Display for Exhaustion {
             ExhaustedBy::NoNewInstance => write!(
                 f,
                 "function {function} may not have another instance for a cold start: it has {instances}"
+            )?,
+            ExhaustedBy::InstancesWentAway { placements } => write!(
+                f,
+                "function {function}'s instances went away {placements} times before one could serve the request: see `fcemu logs --function {function}`"
             )?,
         }
         match cap {

@@ -9,7 +9,6 @@ use crate::state::{Input, State};
 use crate::{DestroyReason, Shared};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
 use tokio::sync::{futures::Notified, oneshot};
 use tokio::time::Instant;
 
@@ -76,7 +75,9 @@ impl Pool {
                 Err(Unserved::Failed(e)) => return Err(e),
                 Err(Unserved::Gone) if placements + 1 < PLACEMENTS => placements += 1,
                 Err(Unserved::Gone) => {
-                    return Err(self.exhausted(ExhaustedBy::Waited(started.elapsed())));
+                    return Err(self.exhausted(ExhaustedBy::InstancesWentAway {
+                        placements: PLACEMENTS,
+                    }));
                 }
             }
         }
@@ -103,9 +104,6 @@ impl Pool {
                 .map(|s| (s.instance.clone(), matches!(s.state, State::Frozen { .. })));
             if let Some((instance, frozen)) = best {
                 self.apply_locked(&mut st, &instance.id, Input::Place);
-                if let Some(slot) = st.slots.iter_mut().find(|s| s.instance.id == instance.id) {
-                    slot.last_request_at = Some(SystemTime::now());
-                }
                 return Placement::Serve {
                     lease: self.lease(instance),
                     thaw: frozen,

@@ -109,7 +109,10 @@ impl Pool {
         let shared = self.shared();
         let slot = &mut st.slots[index];
         match input {
-            Input::Place => slot.in_flight += 1,
+            Input::Place => {
+                slot.in_flight += 1;
+                slot.last_request_at = Some(SystemTime::now());
+            }
             Input::Release => match slot.in_flight.checked_sub(1) {
                 Some(left) => slot.in_flight = left,
                 None => {

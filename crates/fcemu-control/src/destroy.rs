@@ -13,7 +13,7 @@ use tokio::time::Instant;
 /// How long an instance whose process went away waits for the engine to report its container's exit
 /// (which says whether it exited or was OOM-killed) before it is destroyed as unhealthy. A busy engine
 /// reports an exit a second or two late.
-const EXIT_SETTLE: Duration = Duration::from_secs(5);
+pub(crate) const EXIT_SETTLE: Duration = Duration::from_secs(5);
 
 impl Pool {
     /// Claims the destroy of an instance for `reason`: no request is placed on it from now on. False if it

@@ -11,21 +11,25 @@ use crate::state::{Input, State};
 use std::sync::Arc;
 
 impl Pool {
-    /// Freezes the instance after the freeze grace, unless a request reaches it first (which ends idle
-    /// period `period`).
+    /// Freezes the instance after the freeze grace (and not before `not_before`), unless a request reaches
+    /// it first (which ends idle period `period`).
     pub(crate) fn schedule_freeze(
         self: &Arc<Self>,
         shared: &Arc<Shared>,
         id: &str,
         period: u64,
         provisioned: bool,
+        not_before: Option<tokio::time::Instant>,
     ) {
         if !self.freezes(shared, provisioned) {
             return;
         }
         let (pool, shared2) = (self.clone(), shared.clone());
         let id = id.to_string();
-        let grace = shared.options.freeze_grace;
+        let settle = not_before.map_or(std::time::Duration::ZERO, |t| {
+            t.saturating_duration_since(tokio::time::Instant::now())
+        });
+        let grace = shared.options.freeze_grace.max(settle);
         shared.tasks.spawn(async move {
             if !grace.is_zero() {
                 tokio::select! {

@@ -338,13 +338,16 @@ fn is_client_body_error(e: &hyper::Error) -> bool {
 }
 
 /// After a broken connection, while its lease still holds the instance: one connection attempt tells
-/// whether the instance's process is still there. Refused, the instance leaves service at once.
+/// whether the instance's process is still there. Refused, the instance leaves service at once; accepted,
+/// it serves on, but is not frozen before the engine could have reported its exit.
 pub(crate) async fn check_alive(shared: &Shared, lease: &Lease) {
     let instance = &lease.instance;
     let Some(addr) = instance.addr() else { return };
     if shared.runtime.connect(addr).await.is_err() {
         instance.connections.clear();
         lease.pool().lost(&instance.id);
+    } else {
+        lease.pool().suspect(&instance.id);
     }
 }
 

@@ -23,6 +23,9 @@ pub(crate) struct Slot {
     pub in_flight: u32,
     pub provisioned: bool,
     pub last_request_at: Option<SystemTime>,
+    /// Not frozen before this: a connection to it broke while its port still answered, and a process on
+    /// its way out never finishes exiting once frozen.
+    pub freeze_not_before: Option<tokio::time::Instant>,
 }
 
 #[derive(Default)]
@@ -142,13 +145,13 @@ impl Pool {
             shared.events.emit(event);
         }
         slot.state = step.next.clone();
-        let provisioned = slot.provisioned;
+        let (provisioned, not_before) = (slot.provisioned, slot.freeze_not_before);
         if let State::Destroyed { .. } = step.next {
             st.slots.remove(index);
         }
         if step.idle_began {
             if let State::Ready { idle, .. } = &step.next {
-                self.schedule_freeze(&shared, id, idle.period, provisioned);
+                self.schedule_freeze(&shared, id, idle.period, provisioned, not_before);
             }
         }
         self.changed.notify_waiters();
@@ -172,6 +175,7 @@ impl Pool {
             in_flight: 1,
             provisioned,
             last_request_at: (!provisioned).then(SystemTime::now),
+            freeze_not_before: None,
         });
         self.apply_locked(st, &instance.id, Input::Create { provisioned });
         self.lease(instance)
@@ -182,6 +186,17 @@ impl Pool {
         Lease {
             instance,
             pool: self.clone(),
+        }
+    }
+
+    /// A connection to the instance broke, yet its port still answers: its process may be on its way out
+    /// (an OOM-killed process is torn down for a moment). It is not frozen until the engine has had time
+    /// to report an exit.
+    pub(crate) fn suspect(&self, id: &str) {
+        let mut st = self.lock();
+        if let Some(slot) = st.slots.iter_mut().find(|s| &*s.instance.id == id) {
+            slot.freeze_not_before =
+                Some(tokio::time::Instant::now() + crate::destroy::EXIT_SETTLE);
         }
     }
 

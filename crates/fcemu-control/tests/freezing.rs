@@ -172,6 +172,24 @@ async fn an_instance_whose_process_died_is_not_frozen_before_its_container_exits
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_dying_process_whose_port_still_answers_is_not_frozen_before_its_container_exits() {
+    // The request's connection breaks, but a new connection is still accepted for a moment: the instance
+    // is not known to be dead, yet freezing it now would stop its exit half-way, for good.
+    let (cp, fake) = plane(project("", &[]), Options::default());
+    get(&cp, "/").await;
+    let dying = get(&cp, "/crash-slowly?port=open").await;
+    assert_unhandled(
+        &dying,
+        "Process exited unexpectedly before completing request",
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let destroyed = first_event(&cp, "instance.destroyed").expect("the dead instance is destroyed");
+    assert_eq!(destroyed.reason.as_deref(), Some("oom"));
+    assert!(fake.live().is_empty());
+    shut_down(&cp, Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_timed_out_request_does_not_delay_the_freeze_of_its_healthy_instance() {
     let (cp, fake) = plane(project("", &[]), Options::default());
     get(&cp, "/sleep?ms=8000").await; // times out after 5 s; the function goes on

@@ -100,12 +100,15 @@ impl FakeFunction {
             }
             (_, "/crash-slowly") => {
                 // The function's process dies now; the container (its init) exits 100 ms later, and not
-                // while it is paused: a frozen container never finishes exiting.
+                // while it is paused: a frozen container never finishes exiting. With `?port=open` the
+                // port still accepts meanwhile, as when the OOM killer's victim is still being torn down.
                 self.say(
                     OutputStream::Stderr,
                     &format!("crashing slowly request {rid}"),
                 );
-                self.runtime.process_gone(&self.id);
+                if req.uri().query() != Some("port=open") {
+                    self.runtime.process_gone(&self.id);
+                }
                 let (runtime, id, mut paused) =
                     (self.runtime.clone(), self.id.clone(), self.paused.clone());
                 tokio::spawn(async move {

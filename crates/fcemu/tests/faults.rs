@@ -69,15 +69,23 @@ async fn a_burst_in_which_requests_crash_their_process_loses_only_what_the_crash
         })
         .collect();
     let answers = send_all(&up.url, paths).await;
-    let (crashes, others): (Vec<&Answer>, Vec<&Answer>) =
-        answers.iter().partition(|a| a.path == "/crash");
+    // On a machine busy enough that 16 slots cannot take 300 requests within the function's 10 s timeout,
+    // the rest are throttled, as FC does: that is an answer, not a loss.
+    let throttled = |a: &Answer| {
+        a.status == 429 && a.body.contains("ResourceExhausted") && a.body.contains("its timeout")
+    };
+    let (crashes, others): (Vec<&Answer>, Vec<&Answer>) = answers
+        .iter()
+        .filter(|a| !throttled(a))
+        .partition(|a| a.path == "/crash");
     for a in &crashes {
         assert_eq!(a.error_type, "UnhandledInvocationError", "{}", a.body);
     }
     let lost: Vec<&&Answer> = others.iter().filter(|a| a.status != 200).collect();
     println!(
-        "300 requests, {} crashing: {} of the other {} failed",
+        "300 requests, {} crashing, {} throttled: {} of the other {} failed",
         crashes.len(),
+        answers.iter().filter(|a| throttled(a)).count(),
         lost.len(),
         others.len()
     );
@@ -331,8 +339,10 @@ async fn clients_that_send_half_a_request_do_not_hold_up_or_its_shutdown() {
     let (code, output) = up.stop();
     let took = stopping.elapsed();
     assert_eq!(code, 0, "{output:#?}");
+    // It took 7 s when hyper held half-sent requests for its grace; 0.4 s on a quiet machine now (PreStop,
+    // stop and remove of the instance included), and a CPU-starved one may take a little longer.
     assert!(
-        took < Duration::from_secs(2),
+        took < Duration::from_secs(3),
         "400 half-sent requests held the shutdown for {took:?}"
     );
     drop(halves);

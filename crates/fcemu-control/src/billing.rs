@@ -12,6 +12,8 @@ struct Counters {
     hook_executions: u64,
     active: Duration,
     frozen: Duration,
+    /// Of `frozen`, what provisioned GPU instances spent in FC's GPU idle mode.
+    gpu_idle: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -31,7 +33,11 @@ pub struct BillingView {
     pub frozen_seconds: f64,
     pub vcpu_seconds: f64,
     pub gb_seconds: f64,
+    /// GPU memory (GB) times active seconds.
     pub gpu_gb_seconds: f64,
+    /// GPU memory (GB) times the seconds provisioned GPU instances spent idle (frozen, FC's GPU idle mode,
+    /// billed at a lower rate).
+    pub gpu_idle_gb_seconds: f64,
 }
 
 fn round3(x: f64) -> f64 {
@@ -51,8 +57,12 @@ impl Billing {
         self.counters.lock().unwrap().active += d;
     }
 
-    pub fn frozen(&self, d: Duration) {
-        self.counters.lock().unwrap().frozen += d;
+    pub fn frozen(&self, d: Duration, gpu_idle: bool) {
+        let mut c = self.counters.lock().unwrap();
+        c.frozen += d;
+        if gpu_idle {
+            c.gpu_idle += d;
+        }
     }
 
     pub fn view(&self, spec: &FunctionSpec) -> BillingView {
@@ -72,6 +82,7 @@ impl Billing {
             vcpu_seconds: round3(active * spec.cpu),
             gb_seconds: round3(active * f64::from(spec.memory_size_mb) / 1024.0),
             gpu_gb_seconds: round3(active * gpu_gb),
+            gpu_idle_gb_seconds: round3(c.gpu_idle.as_secs_f64() * gpu_gb),
         }
     }
 }

@@ -2,10 +2,11 @@
 //! server accepts connections) and the Init Hook, each timed.
 
 use crate::error::{PlaceError, StartError};
+use crate::instance::Instance;
 use crate::pool::{Lease, Pool};
 use crate::state::{Input, State};
 use crate::{DestroyReason, Shared};
-use fcemu_runtime::{ContainerSpec, Mount, labels};
+use fcemu_runtime::{ContainerSpec, GpuRequest, Mount, labels};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -24,7 +25,7 @@ impl Pool {
         // Instance Create. The engine's call is not cut short at shutdown: a container it made is then
         // destroyed like any other, rather than left behind.
         let t0 = Instant::now();
-        let spec = self.container_spec(shared, id);
+        let spec = self.container_spec(shared, &instance);
         let container_id = match shared.runtime.create(&spec).await {
             Ok(container_id) => container_id,
             Err(e) => return Err(self.not_started(lease, StartError::Create(e)).await),
@@ -91,7 +92,8 @@ impl Pool {
         PlaceError::NotStarted(e)
     }
 
-    fn container_spec(&self, shared: &Shared, instance_id: &str) -> ContainerSpec {
+    fn container_spec(&self, shared: &Shared, instance: &Instance) -> ContainerSpec {
+        let instance_id = &*instance.id;
         let spec = &self.function.spec;
         let mut env: Vec<(String, String)> = spec
             .environment_variables
@@ -112,6 +114,12 @@ impl Pool {
             ]
             .map(|(k, v)| (k.to_string(), v)),
         );
+        if let Some(gpu) = &spec.gpu {
+            env.push((
+                "FC_GPU_MEMORY_SIZE".into(),
+                gpu.gpu_memory_size_mb.to_string(),
+            ));
+        }
         let labels = BTreeMap::from([
             (labels::MANAGED.to_string(), "true".to_string()),
             (
@@ -143,6 +151,13 @@ impl Pool {
                 })
                 .collect(),
             working_dir: spec.container.code.as_ref().map(|_| "/code".to_string()),
+            // A real card: the engine's NVIDIA driver makes it visible; a simulated one has no device.
+            gpu: instance
+                .gpu()
+                .filter(|slice| !slice.simulated)
+                .map(|slice| GpuRequest {
+                    device_ids: vec![slice.uuid.clone()],
+                }),
         }
     }
 }

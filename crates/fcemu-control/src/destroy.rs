@@ -139,6 +139,10 @@ impl Pool {
                 tracing::warn!("{}", fcemu_runtime::error_chain(&e));
             }
         }
+        // Its GPU slice is free before anyone waiting for one is woken by the destroy.
+        if let Some(gpus) = &shared.gpus {
+            gpus.release(id);
+        }
         self.apply(id, Input::Destroyed { error });
         if provisioned && reason.is_exception() {
             // A provisioned instance that failed or died is made good again.

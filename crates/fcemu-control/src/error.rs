@@ -151,7 +151,7 @@ pub struct Exhaustion {
     pub why: ExhaustedBy,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExhaustedBy {
     /// The wait queue was full.
     QueueFull { limit: usize },
@@ -161,6 +161,13 @@ pub enum ExhaustedBy {
     NoNewInstance,
     /// Each instance it was placed on went away before it could serve the request.
     InstancesWentAway { placements: u32 },
+    /// No card has the GPU memory a new instance needs (after waiting, or at once for a cold start).
+    GpuMemory {
+        waited: Option<Duration>,
+        memory_mb: u32,
+        /// Each card's free memory.
+        free: String,
+    },
 }
 
 impl std::fmt::Display for Exhaustion {
@@ -185,6 +192,27 @@ impl std::fmt::Display for Exhaustion {
                 f,
                 "function {function} may not have another instance for a cold start: it has {instances}"
             )?,
+            ExhaustedBy::GpuMemory {
+                waited,
+                memory_mb,
+                free,
+            } => {
+                match waited {
+                    Some(waited) => write!(
+                        f,
+                        "function {function} had no GPU memory for a new instance for {:.1} s, its timeout",
+                        waited.as_secs_f64()
+                    )?,
+                    None => write!(
+                        f,
+                        "function {function} has no GPU memory for a new instance"
+                    )?,
+                }
+                write!(
+                    f,
+                    ": it needs {memory_mb} MB on one card, and the cards have {free} free; its {instances} instances are busy"
+                )?
+            }
             ExhaustedBy::InstancesWentAway { placements } => write!(
                 f,
                 "function {function}'s instances went away {placements} times before one could serve the request: see `fcemu logs --function {function}`"

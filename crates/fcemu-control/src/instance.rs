@@ -143,6 +143,8 @@ pub struct Instance {
     addr: OnceLock<SocketAddr>,
     /// Set when Creating ends.
     init_duration: OnceLock<InitDuration>,
+    /// Its GPU function's slice of a card, set before Instance Create.
+    gpu: OnceLock<fcemu_gpu::Slice>,
     /// Whether the cold start was already reported on a response.
     cold_start_reported: AtomicBool,
     activities: Mutex<VecDeque<Activity>>,
@@ -169,6 +171,7 @@ impl Instance {
             container_id: OnceLock::new(),
             addr: OnceLock::new(),
             init_duration: OnceLock::new(),
+            gpu: OnceLock::new(),
             cold_start_reported: AtomicBool::new(false),
             activities: Mutex::default(),
             log_pump: Mutex::default(),
@@ -194,6 +197,14 @@ impl Instance {
 
     pub(crate) fn set_addr(&self, addr: SocketAddr) {
         let _ = self.addr.set(addr);
+    }
+
+    pub fn gpu(&self) -> Option<&fcemu_gpu::Slice> {
+        self.gpu.get()
+    }
+
+    pub(crate) fn set_gpu(&self, slice: fcemu_gpu::Slice) {
+        let _ = self.gpu.set(slice);
     }
 
     pub fn init_duration(&self) -> Option<InitDuration> {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 mod freezing;
 mod function;
+mod gpu;
 mod headers;
 mod hooks;
 pub mod ids;
@@ -31,6 +32,7 @@ pub mod testing;
 pub use client::{Body, BoxError, empty_body, full_body};
 pub use events::{Event, EventBus, EventKind};
 pub use function::Function;
+pub use gpu::{GpuMode, GpuView};
 pub use instance::{DestroyReason, InitDuration, Instance, InstanceState};
 pub use invoke::{COLD_START_HEADER, InvocationKind};
 pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
@@ -73,6 +75,8 @@ pub struct Options {
     pub account_id: String,
     /// Log lines and events kept in memory (each); older ones go to the spill files when there are any.
     pub history: usize,
+    /// The cards GPU functions' instances are placed on.
+    pub gpus: GpuMode,
 }
 
 impl Options {
@@ -98,6 +102,7 @@ impl Default for Options {
             account_id: std::env::var("FCEMU_ACCOUNT_ID")
                 .unwrap_or_else(|_| fcemu_spec::LOCAL_ACCOUNT_ID.into()),
             history: journal::DEFAULT_CAPACITY,
+            gpus: GpuMode::Off,
         }
     }
 }
@@ -116,6 +121,9 @@ pub struct InstanceInfo {
     pub provisioned: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_duration_ms: Option<f64>,
+    /// The GPU slice it holds, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<fcemu_gpu::Slice>,
 }
 
 pub(crate) struct Shared {
@@ -130,6 +138,11 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
     /// Transitions the state machine refused: each is a bug in fcemu.
     illegal: pool::IllegalCount,
+    /// The cards and their slices, when GPU functions get cards.
+    pub(crate) gpus: Option<gpu::Gpus>,
+    /// Woken on every instance transition of every function: a slot may have room, an instance may serve
+    /// again or be gone, a GPU slice may be free (the cards are shared by all functions).
+    pub(crate) changed: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
@@ -175,6 +188,7 @@ pub struct ControlPlane {
 impl ControlPlane {
     pub fn new(project: Project, runtime: Arc<dyn ContainerRuntime>, options: Options) -> Self {
         let history = options.history;
+        let options_gpus = options.gpus.clone();
         let shared = Arc::new(Shared {
             project,
             runtime,
@@ -184,6 +198,8 @@ impl ControlPlane {
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             illegal: Default::default(),
+            gpus: gpu::Gpus::new(&options_gpus),
+            changed: Default::default(),
         });
         let functions = shared
             .project
@@ -240,6 +256,17 @@ impl ControlPlane {
 
     pub fn functions(&self) -> impl Iterator<Item = &FunctionSpec> {
         self.functions.values().map(|f| &f.function.spec)
+    }
+
+    /// The cards, and which instance holds which slice.
+    pub fn gpus(&self) -> GpuView {
+        self.shared.gpus.as_ref().map_or(
+            GpuView {
+                mode: "off",
+                cards: Vec::new(),
+            },
+            |g| g.view(),
+        )
     }
 
     /// How many transitions the state machine refused in this run: each is a bug in fcemu.

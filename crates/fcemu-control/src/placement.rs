@@ -4,7 +4,7 @@
 
 use crate::error::{ExhaustedBy, Exhaustion, PlaceError, StartError};
 use crate::hooks::{self, HookContext};
-use crate::pool::{Lease, Pool, PoolState};
+use crate::pool::{Lease, NoGpuRoom, Pool, PoolState};
 use crate::state::{Input, State};
 use crate::{DestroyReason, Shared};
 use std::pin::Pin;
@@ -20,8 +20,17 @@ enum Placement {
         thaw: bool,
     },
     Create(Lease),
-    Wait,
+    Wait(WaitFor),
     Refuse(PlaceError),
+}
+
+/// What a waiting request waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitFor {
+    /// A slot on an instance, or room under the cap for a new one.
+    Instance,
+    /// GPU memory on a card for a new instance.
+    GpuMemory,
 }
 
 /// Why a placed request was not served by its instance.
@@ -49,10 +58,14 @@ impl Pool {
                 let notified = self.changed.notified();
                 tokio::pin!(notified);
                 match self.place(&shared, notified.as_mut(), cold && placements == 0) {
-                    Placement::Wait => {
+                    Placement::Wait(waiting_for) => {
                         let _waiting = WaitingGuard(self);
                         if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                            return Err(self.exhausted(ExhaustedBy::Waited(started.elapsed())));
+                            let waited = started.elapsed();
+                            return Err(self.exhausted(match waiting_for {
+                                WaitFor::Instance => ExhaustedBy::Waited(waited),
+                                WaitFor::GpuMemory => self.gpu_shortage(&shared, Some(waited)),
+                            }));
                         }
                         continue;
                     }
@@ -68,7 +81,7 @@ impl Pool {
                 }
                 Placement::Create(lease) => return self.create_for_request(&shared, lease).await,
                 Placement::Refuse(e) => return Err(e),
-                Placement::Wait => unreachable!("waited above"),
+                Placement::Wait(_) => unreachable!("waited above"),
             };
             match self.until_serving(&shared, lease, deadline).await {
                 Ok(lease) => return Ok(lease),
@@ -116,11 +129,19 @@ impl Pool {
         // claimed by the request that started it, so it has room for `concurrency - 1` more.
         let creating = st.slots.iter().filter(|s| s.state.is_creating()).count() as u32;
         let absorbed = creating * (concurrency - 1);
+        let mut wait_for = WaitFor::Instance;
         if cap.is_none_or(|cap| live < cap) && (cold || absorbed <= st.waiting) {
-            return Placement::Create(self.new_slot(&mut st, false));
+            match self.new_slot(&mut st, shared, false) {
+                Ok(lease) => return Placement::Create(lease),
+                Err(NoGpuRoom) => wait_for = WaitFor::GpuMemory,
+            }
         }
         if cold {
-            return Placement::Refuse(self.exhausted_locked(&st, ExhaustedBy::NoNewInstance));
+            let why = match wait_for {
+                WaitFor::Instance => ExhaustedBy::NoNewInstance,
+                WaitFor::GpuMemory => self.gpu_shortage(shared, None),
+            };
+            return Placement::Refuse(self.exhausted_locked(&st, why));
         }
         let limit = shared.options.queue_limit;
         if st.waiting as usize >= limit {
@@ -128,7 +149,25 @@ impl Pool {
         }
         st.waiting += 1;
         notified.enable();
-        Placement::Wait
+        Placement::Wait(wait_for)
+    }
+
+    /// What ran out for a GPU function's new instance: memory on a card.
+    fn gpu_shortage(&self, shared: &Shared, waited: Option<std::time::Duration>) -> ExhaustedBy {
+        ExhaustedBy::GpuMemory {
+            waited,
+            memory_mb: self
+                .function
+                .spec
+                .gpu
+                .as_ref()
+                .map_or(0, |g| g.gpu_memory_size_mb),
+            free: shared
+                .gpus
+                .as_ref()
+                .map(|g| g.describe_free())
+                .unwrap_or_default(),
+        }
     }
 
     /// Waits until the instance a request was placed on serves it: thawed, and initialized (this request

@@ -53,9 +53,13 @@ pub struct Pool {
     pub function: Arc<Function>,
     shared: Weak<Shared>,
     state: Mutex<PoolState>,
-    /// Woken on every transition: a slot may have room, an instance may serve again, or be gone.
-    pub(crate) changed: Notify,
+    /// The run's `Shared::changed`: woken on every transition.
+    pub(crate) changed: Arc<Notify>,
 }
+
+/// No card has room for a new instance's GPU slice.
+#[derive(Debug)]
+pub(crate) struct NoGpuRoom;
 
 /// A hold on one slot of one instance; dropping it gives the slot back.
 pub struct Lease {
@@ -81,7 +85,7 @@ impl Pool {
             function,
             shared: Arc::downgrade(shared),
             state: Mutex::default(),
-            changed: Notify::new(),
+            changed: shared.changed.clone(),
         }
     }
 
@@ -139,7 +143,9 @@ impl Pool {
             }
         };
         if let Some(frozen) = step.frozen_for {
-            self.function.billing.frozen(frozen);
+            // A provisioned GPU instance frozen between requests is in FC's GPU idle mode, billed apart.
+            let gpu_idle = slot.provisioned && self.function.spec.gpu.is_some();
+            self.function.billing.frozen(frozen, gpu_idle);
         }
         if let Some(event) = step.event {
             shared.events.emit(event);
@@ -158,13 +164,29 @@ impl Pool {
         Some(step.next)
     }
 
-    /// Makes a slot for a new instance, held by the lease returned (the creation's or the provisioner's).
-    pub(crate) fn new_slot(self: &Arc<Self>, st: &mut PoolState, provisioned: bool) -> Lease {
+    /// Makes a slot for a new instance, held by the lease returned (the creation's or the provisioner's). A
+    /// GPU function's instance first gets its slice of a card: Err when no card has room for it.
+    pub(crate) fn new_slot(
+        self: &Arc<Self>,
+        st: &mut PoolState,
+        shared: &Shared,
+        provisioned: bool,
+    ) -> Result<Lease, NoGpuRoom> {
         let instance = Arc::new(Instance::new(
             crate::ids::instance_id(),
             self.function.spec.name.clone(),
             SystemTime::now(),
         ));
+        if let (Some(gpus), Some(gpu)) = (&shared.gpus, &self.function.spec.gpu) {
+            let slice = gpus
+                .allot(
+                    &instance.id,
+                    &self.function.spec.name,
+                    gpu.gpu_memory_size_mb,
+                )
+                .ok_or(NoGpuRoom)?;
+            instance.set_gpu(slice);
+        }
         if provisioned {
             // Requests to a provisioned instance are never cold starts.
             instance.take_cold_start();
@@ -178,7 +200,7 @@ impl Pool {
             freeze_not_before: None,
         });
         self.apply_locked(st, &instance.id, Input::Create { provisioned });
-        self.lease(instance)
+        Ok(self.lease(instance))
     }
 
     /// A lease on an instance whose slot already counts it.
@@ -209,9 +231,15 @@ impl Pool {
     }
 
     /// Whether `up` was asked to freeze this instance when idle: not with `--no-freeze`, and not when it is
-    /// provisioned with `alwaysAllocateCPU` (FC keeps its CPU allocated).
+    /// provisioned and keeps its resources allocated (FC's `alwaysAllocateCPU`; for a GPU function
+    /// `alwaysAllocateGPU`: false is FC's GPU idle mode).
     pub(crate) fn freezes(&self, shared: &Shared, provisioned: bool) -> bool {
-        shared.options.freeze && !(provisioned && self.function.spec.provision.always_allocate_cpu)
+        let provision = &self.function.spec.provision;
+        let kept_allocated = match self.function.spec.gpu {
+            Some(_) => provision.always_allocate_gpu,
+            None => provision.always_allocate_cpu,
+        };
+        shared.options.freeze && !(provisioned && kept_allocated)
     }
 
     pub fn instance_infos(&self) -> Vec<InstanceInfo> {
@@ -231,6 +259,7 @@ impl Pool {
                     .instance
                     .init_duration()
                     .map(|d| crate::events::round_ms(ms(d.total()))),
+                gpu: s.instance.gpu().cloned(),
             })
             .collect()
     }

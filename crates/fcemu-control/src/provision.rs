@@ -65,7 +65,7 @@ impl Pool {
     /// destroys the excess through PreStop, idle ones first.
     async fn reconcile_provision(self: &Arc<Self>) {
         let shared = self.shared();
-        let (creations, excess) = {
+        let (creations, excess, short) = {
             let mut st = self.lock();
             let target = st.provision_target as usize;
             let mut live: Vec<(bool, u32, Arc<str>)> = st
@@ -92,9 +92,37 @@ impl Pool {
                 })
                 .collect();
             let missing = target.saturating_sub(live.len());
-            let creations: Vec<_> = (0..missing).map(|_| self.new_slot(&mut st, true)).collect();
-            (creations, excess)
+            let made: Vec<_> = (0..missing)
+                .map(|_| self.new_slot(&mut st, &shared, true))
+                .collect();
+            let no_room = made.iter().filter(|m| m.is_err()).count();
+            if no_room > 0 {
+                tracing::warn!(
+                    "{no_room} provisioned instance{} of {} wait for GPU memory: it needs {} MB on one card, and the cards have {} free",
+                    if no_room == 1 { "" } else { "s" },
+                    self.function.name,
+                    self.function
+                        .spec
+                        .gpu
+                        .as_ref()
+                        .map_or(0, |g| g.gpu_memory_size_mb),
+                    shared
+                        .gpus
+                        .as_ref()
+                        .map(|g| g.describe_free())
+                        .unwrap_or_default()
+                );
+            }
+            (
+                made.into_iter().flatten().collect::<Vec<_>>(),
+                excess,
+                no_room > 0,
+            )
         };
+        if short {
+            // Tried again (with growing waits) until cards have room: a slice may be freed meanwhile.
+            self.retry_provision(&shared);
+        }
         let creations = creations.into_iter().map(|lease| {
             let (pool, shared) = (self.clone(), shared.clone());
             // Tracked, so shutdown waits for creations it interrupts to clean up.

@@ -7,7 +7,7 @@ use crate::*;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StatsOptions,
     StopContainerOptions, WaitContainerOptions,
@@ -114,6 +114,14 @@ impl ContainerRuntime for DockerRuntime {
                 // ignores it, and every stop would wait for SIGKILL) and reaps its zombies.
                 init: Some(true),
                 log_config: Some(logs::instance_log_config()),
+                device_requests: spec.gpu.as_ref().map(|gpu| {
+                    vec![DeviceRequest {
+                        driver: Some("nvidia".into()),
+                        device_ids: Some(gpu.device_ids.clone()),
+                        capabilities: Some(vec![vec!["gpu".into()]]),
+                        ..Default::default()
+                    }]
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -144,13 +152,22 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn start(&self, id: &str, port: u16) -> Result<SocketAddr> {
-        self.docker
-            .start_container(id, None)
-            .await
-            .map_err(|e| RuntimeError::StartContainer {
-                id: id.into(),
-                source: engine(e),
-            })?;
+        self.docker.start_container(id, None).await.map_err(|e| {
+            // The engine refuses a device request at start when it has no NVIDIA driver.
+            let no_driver = matches!(&e, BollardError::DockerResponseServerError { message, .. }
+                if message.contains("could not select device driver"));
+            if no_driver {
+                RuntimeError::GpuDriverMissing {
+                    id: id.into(),
+                    source: engine(e),
+                }
+            } else {
+                RuntimeError::StartContainer {
+                    id: id.into(),
+                    source: engine(e),
+                }
+            }
+        })?;
         let ip = self
             .container_ip(id)
             .await?

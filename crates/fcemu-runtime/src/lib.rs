@@ -42,6 +42,15 @@ pub struct ContainerSpec {
     /// Host folders mounted into the container.
     pub mounts: Vec<Mount>,
     pub working_dir: Option<String>,
+    /// The NVIDIA cards the container sees (none without).
+    pub gpu: Option<GpuRequest>,
+}
+
+/// NVIDIA cards for a container, by UUID: the engine's NVIDIA driver (the NVIDIA Container Toolkit) makes
+/// them visible inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuRequest {
+    pub device_ids: Vec<String>,
 }
 
 /// A host folder seen inside the container (a bind mount).
@@ -173,6 +182,14 @@ pub enum RuntimeError {
     },
     #[error("starting container {id} failed")]
     StartContainer {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error(
+        "container {id} asks for an NVIDIA GPU, and this Docker engine cannot give it one: install the NVIDIA Container Toolkit (nvidia-container-toolkit, then restart Docker; `docker info` must list an nvidia runtime), or run with --gpu simulate or --gpu off"
+    )]
+    GpuDriverMissing {
         id: String,
         #[source]
         source: EngineError,

@@ -82,6 +82,27 @@ pub fn find_template(dir: &Path, template: Option<&Path>) -> Result<PathBuf, Spe
     ))
 }
 
+impl SpecErrors {
+    /// Errors found after loading (against the machine: its cards, say), each placed at its field in
+    /// `file`, as a load's own errors are.
+    pub fn placed(file: &Path, errors: Vec<(String, String)>) -> Self {
+        let locations = std::fs::read_to_string(file)
+            .map(|text| Locations::index(&text))
+            .ok();
+        SpecErrors {
+            file: file.to_path_buf(),
+            errors: errors
+                .into_iter()
+                .map(|(field, message)| SpecError {
+                    position: locations.as_ref().and_then(|l| l.find(&field)),
+                    field,
+                    message,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One error about a field, placed in the file.
 fn located(text: &str, file: &Path, field: &str, message: String) -> SpecErrors {
     let position = Locations::index(text).find(field);
@@ -979,6 +1000,7 @@ fn gpu(cx: &mut Cx, edition: Edition, f: &Fields) -> Option<GpuConfig> {
     Some(GpuConfig {
         gpu_type,
         gpu_memory_size_mb: size as u32,
+        memory_field: g.field(size_key),
     })
 }
 

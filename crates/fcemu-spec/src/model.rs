@@ -45,12 +45,15 @@ pub fn default_runtime_image(runtime: &str) -> String {
     format!("fcemu-runtime:{runtime}")
 }
 
-/// GPU card types FC offers, with each card's memory in MB.
-pub const GPU_TYPES: [(&str, u32); 4] = [
+/// GPU card types FC 3.0 offers, with each card's memory in MB.
+pub const GPU_TYPES: [(&str, u32); 7] = [
     ("fc.gpu.tesla.1", 16 * 1024),
     ("fc.gpu.ampere.1", 24 * 1024),
     ("fc.gpu.ada.1", 48 * 1024),
+    ("fc.gpu.ada.2", 24 * 1024),
+    ("fc.gpu.ada.3", 48 * 1024),
     ("fc.gpu.hopper.1", 96 * 1024),
+    ("fc.gpu.xpu.1", 96 * 1024),
 ];
 
 impl Runtime {
@@ -169,6 +172,9 @@ impl Hook {
 pub struct GpuConfig {
     pub gpu_type: String,
     pub gpu_memory_size_mb: u32,
+    /// Where `gpuMemorySize` is written (its field path), for errors found later against the cards.
+    #[serde(skip)]
+    pub memory_field: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

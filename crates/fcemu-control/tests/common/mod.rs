@@ -51,7 +51,12 @@ pub fn plane(project: Project, options: Options) -> (ControlPlane, FakeRuntime) 
 }
 
 pub async fn get(cp: &ControlPlane, path: &str) -> Response<Bytes> {
-    call(cp, "f", "GET", path, "").await
+    call_function(cp, "f", path).await
+}
+
+/// A GET to another function of the project.
+pub async fn call_function(cp: &ControlPlane, function: &str, path: &str) -> Response<Bytes> {
+    call(cp, function, "GET", path, "").await
 }
 
 /// Lets spawned tasks (freezes, log pumps) run; with the paused clock this takes no real time.

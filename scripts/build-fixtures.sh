@@ -2,6 +2,7 @@
 # Builds every image the tests and the examples use. Safe to run again: what is up to date is kept.
 #   fcemu-fixture:latest        the fixture function (static Rust binary + busybox, FROM scratch)
 #   fcemu-debian-flask:bookworm a minimal Debian with python3-flask (debootstrap, docker import)
+#   fcemu-debian-gpu:bookworm   the same with curl and jq, for the GPU example's Initializer
 # The example project's own image (fixtures/example) is built by `fcemu up` itself, from x-fcemu-build.
 # Pass --no-flask to build only the fixture function.
 source "$(dirname "$0")/lib.sh"
@@ -22,4 +23,5 @@ log "image fcemu-fixture:latest is ready"
 
 if [ "${1:-}" != "--no-flask" ]; then
   bash "$ROOT/scripts/build-debian-image.sh" fcemu-debian-flask:bookworm python3-flask
+  bash "$ROOT/scripts/build-debian-image.sh" fcemu-debian-gpu:bookworm python3-flask,curl,jq
 fi

@@ -109,6 +109,7 @@ fn tail(text: &str, lines: usize) -> String {
 async fn run_command(
     cx: HookContext<'_>,
     command: &[String],
+    request_id: &Arc<str>,
     timeout: Duration,
 ) -> Result<i64, HookError> {
     let call = HookCall::Command(command.to_vec());
@@ -119,7 +120,25 @@ async fn run_command(
         });
     };
     let exec = cx.shared.runtime.exec(&container_id, command);
-    match tokio::time::timeout(timeout, exec).await {
+    let outcome = tokio::time::timeout(timeout, exec).await;
+    if let Ok(Ok(out)) = &outcome {
+        // What the command printed is the hook's log, as a handler's output is.
+        let now = std::time::SystemTime::now();
+        for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            for line in text.lines() {
+                cx.shared.logs.push(crate::LogRecord {
+                    ts: now,
+                    function_name: cx.function.name.clone(),
+                    instance_id: cx.instance.id.clone(),
+                    request_id: Some(request_id.clone()),
+                    stream,
+                    line: line.to_string(),
+                    hook: Some(HookKind::Initialize),
+                });
+            }
+        }
+    }
+    match outcome {
         Ok(Ok(out)) if out.exit_code == 0 => Ok(0),
         Ok(Ok(out)) => {
             let stderr = tail(&out.stderr, 10);
@@ -262,7 +281,9 @@ pub async fn run_initializer(cx: HookContext<'_>) -> Result<Duration, HookError>
         HookAction::Handler(_) => call_http(cx, &INITIALIZE, &run.request_id, hook.timeout)
             .await
             .and_then(|answer| expect_success(&INITIALIZE, answer)),
-        HookAction::Command(command) => run_command(cx, command, hook.timeout).await,
+        HookAction::Command(command) => {
+            run_command(cx, command, &run.request_id, hook.timeout).await
+        }
     };
     let took = run.end(&outcome, "");
     outcome.map(|_| took)

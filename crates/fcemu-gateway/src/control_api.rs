@@ -56,6 +56,7 @@ pub async fn handle(
             StatusCode::OK,
             &json!({ "functions": cp.functions().collect::<Vec<_>>() }),
         ),
+        (Method::GET, ["gpus"]) => json_response(StatusCode::OK, &json!(cp.gpus())),
         (Method::GET, ["billing"]) => {
             json_response(StatusCode::OK, &json!({ "functions": cp.billing() }))
         }

@@ -102,11 +102,18 @@ impl Allocator {
         self.cards.clone()
     }
 
-    /// `#0 0 MB, #1 8192 MB`: the memory each card has free.
+    /// `#0 0 MB, #1 8192 MB`: the memory each card has free (a simulated card says so).
     pub fn describe_free(&self) -> String {
         self.cards
             .iter()
-            .map(|c| format!("#{} {} MB", c.card.index, c.card.memory_mb - c.allotted_mb))
+            .map(|c| {
+                let simulated = if c.card.simulated { " (simulated)" } else { "" };
+                format!(
+                    "#{} {} MB{simulated}",
+                    c.card.index,
+                    c.card.memory_mb - c.allotted_mb
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }

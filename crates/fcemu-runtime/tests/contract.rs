@@ -331,3 +331,54 @@ async fn instances_log_to_a_file_the_engine_does_not_rotate_under_them() {
     );
     docker.remove(&id).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpu_request_is_a_device_request_and_an_engine_without_the_driver_says_what_to_install() {
+    let run = "contract-gpu";
+    let _sweep = Sweep(run);
+    let docker = docker().await;
+    let mut with_gpu = spec(run, &[]);
+    with_gpu.gpu = Some(fcemu_runtime::GpuRequest {
+        device_ids: vec!["GPU-0f1e2d3c-test".into()],
+    });
+    let id = docker.create(&with_gpu).await.unwrap();
+    let engine = bollard::Docker::connect_with_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
+    let info = engine.inspect_container(&id, None).await.unwrap();
+    let requests = info.host_config.unwrap().device_requests.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].driver.as_deref(), Some("nvidia"));
+    assert_eq!(
+        requests[0].device_ids.as_deref(),
+        Some(&["GPU-0f1e2d3c-test".to_string()][..])
+    );
+    assert_eq!(
+        requests[0].capabilities.as_deref(),
+        Some(&[vec!["gpu".to_string()]][..])
+    );
+    let has_nvidia = engine
+        .info()
+        .await
+        .unwrap()
+        .runtimes
+        .unwrap_or_default()
+        .contains_key("nvidia");
+    match docker.start(&id, 9000).await {
+        Err(e @ fcemu_runtime::RuntimeError::GpuDriverMissing { .. }) => {
+            let message = fcemu_runtime::error_chain(&e);
+            assert!(
+                message.contains("NVIDIA Container Toolkit")
+                    && message.contains("docker info")
+                    && message.contains("could not select device driver"),
+                "{message}"
+            );
+        }
+        // An engine with the toolkit takes it further (the made-up card is then its business).
+        _ if has_nvidia => {}
+        other => panic!("an engine without the nvidia runtime refuses a device request: {other:?}"),
+    }
+    docker.remove(&id).await.unwrap();
+}

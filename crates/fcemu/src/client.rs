@@ -69,6 +69,23 @@ pub async fn send(
     Ok(response)
 }
 
+/// Whether the endpoint was named (`--endpoint`, FCEMU_ENDPOINT) rather than found or defaulted.
+pub fn named(endpoint: &Endpoint) -> bool {
+    endpoint.endpoint.is_some()
+}
+
+/// GET a JSON path of a running `up`; None when no `up` answers there.
+pub async fn try_get_json(
+    endpoint: &Endpoint,
+    path: &str,
+) -> Result<Option<serde_json::Value>, Failure> {
+    let url = format!("{}{path}", endpoint.url());
+    match http().get(&url).send().await {
+        Err(e) if e.is_connect() => Ok(None),
+        _ => get_json(endpoint, path).await.map(Some),
+    }
+}
+
 pub async fn get_json(endpoint: &Endpoint, path: &str) -> Result<serde_json::Value, Failure> {
     let url = format!("{}{path}", endpoint.url());
     let response = send(endpoint, http().get(&url)).await?;

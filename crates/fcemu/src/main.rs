@@ -2,6 +2,7 @@
 
 mod client;
 mod commands;
+mod gpu;
 mod output;
 
 // Every request allocates and frees many small buffers (headers, records), some of them freed on the
@@ -77,7 +78,9 @@ pub struct UpArgs {
     /// text: readable lines; json: the lifecycle event stream, one JSON object per line
     #[arg(long, env = "FCEMU_FORMAT", value_enum, default_value = "text")]
     format: Format,
-    /// GPUs: auto (NVML), off, or simulate (FCEMU_SIMULATED_GPUS)
+    /// Where GPU functions get cards: auto (this machine's NVIDIA cards, through NVML), simulate (the cards
+    /// of FCEMU_SIMULATED_GPUS, e.g. ada:49152,ada:49152; one 48 GB card when unset), or off (GPU functions
+    /// run without a GPU)
     #[arg(long, env = "FCEMU_GPU", value_enum, default_value = "auto")]
     gpu: GpuMode,
     /// The local image a custom runtime runs on, e.g. custom.debian12=my-debian12-python (repeatable)
@@ -184,6 +187,13 @@ enum Command {
     },
     /// Remove every container fcemu left behind, for any project
     Down,
+    /// The GPUs seen (a running up's cards and who holds which slice; else this machine's, through NVML)
+    Gpus {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
 }
 
 /// A failure with its exit code (interface.md): 1 the user's input, 3 the environment.
@@ -290,6 +300,7 @@ fn main() -> ExitCode {
                 verbose,
             } => commands::validate::run(dir, template, verbose),
             Command::Down => commands::down::run().await,
+            Command::Gpus { format, endpoint } => commands::gpus::run(&endpoint, format).await,
         }
     });
     match result {

@@ -208,17 +208,11 @@ async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_flask_example_is_served_unchanged() {
     let docker = docker().await;
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/example");
-    let project = TestProject::with_yaml("");
-    for file in ["app.py", "Dockerfile", "s.yaml"] {
-        std::fs::copy(example.join(file), project.path().join(file)).unwrap();
-    }
-    // A tag of its own, so this test also exercises the build from x-fcemu-build.
-    let tag = format!("fcemu-flask-example:e2e-{}", std::process::id());
-    let yaml = std::fs::read_to_string(project.path().join("s.yaml"))
-        .unwrap()
-        .replace("fcemu-flask-example:latest", &tag);
-    std::fs::write(project.path().join("s.yaml"), yaml).unwrap();
+    let (project, tag) = TestProject::example(
+        "example",
+        &["app.py", "Dockerfile"],
+        "fcemu-flask-example:latest",
+    );
 
     let up = Up::start(project.path(), &[]);
     assert!(

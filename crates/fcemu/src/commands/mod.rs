@@ -2,6 +2,7 @@
 
 pub mod down;
 pub mod events;
+pub mod gpus;
 pub mod invoke;
 pub mod logs;
 pub mod provision;

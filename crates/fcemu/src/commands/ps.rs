@@ -19,6 +19,23 @@ fn since(ts: Option<&str>) -> String {
         .replace(' ', "")
 }
 
+/// `  #0 24576 MB` (`(simulated)` after a simulated card's), or nothing.
+fn gpu_slice(slice: Option<&Value>) -> String {
+    let Some(slice) = slice else {
+        return String::new();
+    };
+    let simulated = if slice["simulated"] == true {
+        " (simulated)"
+    } else {
+        ""
+    };
+    format!(
+        "  #{} {} MB{simulated}",
+        slice["card"].as_u64().unwrap_or(0),
+        slice["memoryMb"].as_u64().unwrap_or(0)
+    )
+}
+
 pub async fn run(endpoint: &Endpoint, format: Format) -> Result<(), Failure> {
     let body = get_json(endpoint, "/_fcemu/instances").await?;
     if format == Format::Json {
@@ -26,10 +43,13 @@ pub async fn run(endpoint: &Endpoint, format: Format) -> Result<(), Failure> {
         return Ok(());
     }
     let instances = body["instances"].as_array().cloned().unwrap_or_default();
-    println!(
+    // A GPU column when some instance holds a slice of a card.
+    let gpu = instances.iter().any(|i| i.get("gpu").is_some());
+    print!(
         "{:<38} {:<20} {:<13} {:>9} {:>8} {:>9}",
         "INSTANCE", "FUNCTION", "STATE", "IN-FLIGHT", "AGE", "IDLE FOR"
     );
+    println!("{}", if gpu { "  GPU" } else { "" });
     for i in &instances {
         let s = |k: &str| i.get(k).and_then(Value::as_str).unwrap_or("");
         let state = if i["provisioned"].as_bool() == Some(true) {
@@ -42,7 +62,7 @@ pub async fn run(endpoint: &Endpoint, format: Format) -> Result<(), Failure> {
         } else {
             since(i["lastRequestAt"].as_str().or(i["createdAt"].as_str()))
         };
-        println!(
+        print!(
             "{:<38} {:<20} {:<13} {:>9} {:>8} {:>9}",
             s("instanceId"),
             s("functionName"),
@@ -51,6 +71,7 @@ pub async fn run(endpoint: &Endpoint, format: Format) -> Result<(), Failure> {
             since(i["createdAt"].as_str()),
             idle
         );
+        println!("{}", gpu_slice(i.get("gpu")));
     }
     if instances.is_empty() {
         println!("(no live instances: the first request to a function creates one)");

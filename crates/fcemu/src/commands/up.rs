@@ -34,6 +34,10 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         }
     };
     say_warnings(&project, args.verbose);
+    let gpus = crate::gpu::plan(&project, args.gpu).await?;
+    for warning in &gpus.warnings {
+        eprintln!("warning: {warning}");
+    }
 
     let docker = DockerRuntime::connect()
         .await
@@ -69,6 +73,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         freeze: !args.no_freeze,
         freeze_grace: args.freeze_grace,
         history: args.history,
+        gpus: gpus.cards,
         ..Options::default()
     };
     let access = access_for(&addr, args.no_auth)?;
@@ -90,7 +95,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         record_token(&token_file, token)?;
     }
     record_endpoint(&state_file, &url);
-    say(&banner(&project, &url));
+    say(&banner(&project, &url, &gpus.lines));
     match &access {
         Access::Token(token) => say(&format!(
             "warning: {addr} can be reached from other machines. Anyone who reaches it can call your functions; reclaiming instances and changing provisioned targets need `Authorization: Bearer {}` (kept in {}; fcemu's commands in this folder send it). --no-auth lets anyone do those too.",
@@ -168,14 +173,20 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// What FC would bill for this run, per function (frozen time is not billed).
+/// What FC would bill for this run, per function (frozen time is not billed; a provisioned GPU instance's
+/// idle time is, at FC's lower idle rate).
 fn billing_table(cp: &ControlPlane) -> String {
-    let mut lines = vec![format!(
+    let gpu = cp.functions().any(|f| f.gpu.is_some());
+    let mut header = format!(
         "{:<20} {:>11} {:>9} {:>10} {:>10} {:>9} {:>9}",
         "FUNCTION", "INVOCATIONS", "HOOK RUNS", "ACTIVE s", "FROZEN s", "vCPU-s", "GB-s"
-    )];
+    );
+    if gpu {
+        header.push_str(&format!(" {:>10} {:>11}", "GPU GB-s", "GPU IDLE GB-s"));
+    }
+    let mut lines = vec![header];
     for b in cp.billing() {
-        lines.push(format!(
+        let mut line = format!(
             "{:<20} {:>11} {:>9} {:>10.3} {:>10.3} {:>9.3} {:>9.3}",
             b.function_name,
             b.invocations,
@@ -184,7 +195,14 @@ fn billing_table(cp: &ControlPlane) -> String {
             b.frozen_seconds,
             b.vcpu_seconds,
             b.gb_seconds
-        ));
+        );
+        if gpu {
+            line.push_str(&format!(
+                " {:>10.3} {:>13.3}",
+                b.gpu_gb_seconds, b.gpu_idle_gb_seconds
+            ));
+        }
+        lines.push(line);
     }
     lines.join("\n")
 }
@@ -212,7 +230,7 @@ fn apply_runtime_images(project: &mut Project, images: &[(String, String)]) {
     }
 }
 
-fn banner(project: &Project, url: &str) -> String {
+fn banner(project: &Project, url: &str, gpus: &[String]) -> String {
     let mut lines = vec![format!(
         "fcemu serving {} ({})",
         project.name,
@@ -237,8 +255,13 @@ fn banner(project: &Project, url: &str) -> String {
         .flatten()
         .collect::<Vec<_>>()
         .join(" + ");
+        let gpu = f
+            .gpu
+            .as_ref()
+            .map(|g| format!(", GPU {} MB of {}", g.gpu_memory_size_mb, g.gpu_type))
+            .unwrap_or_default();
         lines.push(format!(
-            "  {:<20} {route}  ({}, {} MB, concurrency {}{})",
+            "  {:<20} {route}  ({}, {} MB{gpu}, concurrency {}{})",
             f.name,
             f.container.image,
             f.memory_size_mb,
@@ -256,6 +279,7 @@ fn banner(project: &Project, url: &str) -> String {
     lines.push(format!(
         "  control              {url}/_fcemu/  (fcemu ps | logs | events)"
     ));
+    lines.extend(gpus.iter().map(|line| format!("  {line}")));
     lines.push("Ctrl-C to stop".into());
     lines.join("\n")
 }

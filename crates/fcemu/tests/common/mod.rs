@@ -68,6 +68,28 @@ resources:
         TestProject { dir }
     }
 
+    /// A copy of one of `fixtures/`'s example projects whose image gets a tag of its own, so the test also
+    /// builds it from `x-fcemu-build`. Returns the project and the tag (to remove the image after).
+    pub fn example(name: &str, files: &[&str], image: &str) -> (Self, String) {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures")
+            .join(name);
+        let project = TestProject::with_yaml("");
+        for file in files.iter().chain(["s.yaml"].iter()) {
+            std::fs::copy(example.join(file), project.path().join(file)).unwrap();
+        }
+        let tag = format!(
+            "{}:e2e-{}",
+            image.split(':').next().unwrap(),
+            std::process::id()
+        );
+        let yaml = std::fs::read_to_string(project.path().join("s.yaml"))
+            .unwrap()
+            .replace(image, &tag);
+        std::fs::write(project.path().join("s.yaml"), yaml).unwrap();
+        (project, tag)
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

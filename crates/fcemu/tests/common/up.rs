@@ -35,6 +35,11 @@ impl Up {
 
     /// `fcemu up` listening on `listen`.
     pub fn start_on(dir: &Path, listen: &str, extra: &[&str]) -> Up {
+        Self::start_with(dir, listen, &[], extra)
+    }
+
+    /// `fcemu up` listening on `listen`, with `env` set for it.
+    pub fn start_with(dir: &Path, listen: &str, env: &[(&str, &str)], extra: &[&str]) -> Up {
         let endpoint_file = dir.join(".fcemu/endpoint");
         let _ = std::fs::remove_file(&endpoint_file);
         let mut child = Command::new(FCEMU)
@@ -42,6 +47,7 @@ impl Up {
             .arg(dir)
             .args(["--listen", listen])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

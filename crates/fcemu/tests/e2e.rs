@@ -215,11 +215,8 @@ async fn the_flask_example_is_served_unchanged() {
     );
 
     let up = Up::start(project.path(), &[]);
-    assert!(
-        up.printed(&format!("built image {tag}")),
-        "{:#?}",
-        up.output()
-    );
+    // Printed before the endpoint was recorded; the reader of up's output may not have it yet.
+    wait_for_output(&up, &format!("built image {tag}")).await;
     let http = reqwest::Client::new();
     let resp = http.get(format!("{}/greet", up.url)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -272,11 +269,7 @@ async fn up_removes_what_a_crashed_run_left_and_a_second_signal_forces_a_fast_ex
 
     // The next run of the same project removes it before serving.
     let up = Up::start(project.path(), &[]);
-    assert!(
-        up.printed("removed 1 container left by an earlier run"),
-        "{:#?}",
-        up.output()
-    );
+    wait_for_output(&up, "removed 1 container left by an earlier run").await;
     assert!(containers_of(&docker, project.path()).await.is_empty());
 
     // Ctrl-C starts the graceful stop (PreStop takes 1.5 s); a second one forces the exit at once.

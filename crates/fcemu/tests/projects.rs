@@ -115,6 +115,8 @@ async fn several_functions_are_served_by_first_path_segment() {
         function("cron", timer)
     ));
     let up = Up::start(project.path(), &[]);
+    // The endpoint is recorded just before the banner is printed.
+    wait_for_output(&up, "Ctrl-C to stop").await;
     let banner = up.output().join("\n");
     assert!(
         banner.contains(&format!("{}/alpha/", up.url))

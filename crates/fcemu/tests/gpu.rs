@@ -254,3 +254,55 @@ async fn the_gpu_example_runs_on_simulated_cards() {
         .args(["rmi", "-f", &tag])
         .output();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_card_on_an_engine_without_the_nvidia_runtime_is_function_not_started_naming_the_toolkit()
+ {
+    // A card as NVML would list it, on this engine: the container asks for it, and an engine without the
+    // NVIDIA Container Toolkit refuses it at start.
+    let docker = docker().await;
+    let project = TestProject::fixture(
+        &[],
+        "      gpuConfig: { gpuType: fc.gpu.ada.1, gpuMemorySize: 24576 }\n",
+    );
+    let card = fcemu_gpu::Card {
+        index: 0,
+        name: "NVIDIA L40S".into(),
+        uuid: "GPU-5f0c2a7e-0000-4000-8000-000000000000".into(),
+        memory_mb: 49152,
+        simulated: false,
+    };
+    let options = fcemu_control::Options {
+        gpus: fcemu_control::GpuMode::Cards(vec![card]),
+        ..Default::default()
+    };
+    let cp = fcemu_control::ControlPlane::new(
+        project.load(),
+        std::sync::Arc::new(docker.clone()),
+        options,
+    );
+    let has_nvidia = std::process::Command::new("docker")
+        .args(["info", "-f", "{{json .Runtimes}}"])
+        .output()
+        .map(|o| text(&o.stdout).contains("nvidia"))
+        .unwrap_or(false);
+    let r = fcemu_control::testing::call(&cp, "fixture", "GET", "/", "").await;
+    // With the toolkit, the made-up UUID is what the engine refuses; the answer is the same kind.
+    assert_eq!(
+        fcemu_control::testing::header(&r, "x-fc-error-type"),
+        "FunctionNotStarted"
+    );
+    assert_eq!(cp.gpus().cards[0].allotted_mb, 0, "the slice is given back");
+    if !has_nvidia {
+        let message = fcemu_control::testing::json(&r)["errorMessage"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            message.contains("NVIDIA Container Toolkit") && message.contains("docker info"),
+            "{message}"
+        );
+    }
+    fcemu_control::testing::shut_down(&cp, Duration::from_secs(5)).await;
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -306,6 +306,21 @@ async fn a_rotated_log_is_followed_without_repeats() {
     docker.remove(&id).await.unwrap();
 }
 
+/// The engine itself, to read what the runtime under test asked of it.
+async fn engine() -> bollard::Docker {
+    bollard::Docker::connect_with_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap()
+}
+
+/// The engine's own record of how a container was created.
+async fn host_config(id: &str) -> bollard::models::HostConfig {
+    let info = engine().await.inspect_container(id, None).await.unwrap();
+    info.host_config.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_log_to_a_file_the_engine_does_not_rotate_under_them() {
     // Following a rotated log loses lines on this engine (see above), whatever the daemon's default:
@@ -314,13 +329,7 @@ async fn instances_log_to_a_file_the_engine_does_not_rotate_under_them() {
     let _sweep = Sweep(run);
     let docker = docker().await;
     let id = docker.create(&spec(run, &[])).await.unwrap();
-    let engine = bollard::Docker::connect_with_defaults()
-        .unwrap()
-        .negotiate_version()
-        .await
-        .unwrap();
-    let info = engine.inspect_container(&id, None).await.unwrap();
-    let log = info.host_config.unwrap().log_config.unwrap();
+    let log = host_config(&id).await.log_config.unwrap();
     assert_eq!(log.typ.as_deref(), Some("json-file"));
     assert_eq!(
         log.config
@@ -342,13 +351,7 @@ async fn a_gpu_request_is_a_device_request_and_an_engine_without_the_driver_says
         device_ids: vec!["GPU-0f1e2d3c-test".into()],
     });
     let id = docker.create(&with_gpu).await.unwrap();
-    let engine = bollard::Docker::connect_with_defaults()
-        .unwrap()
-        .negotiate_version()
-        .await
-        .unwrap();
-    let info = engine.inspect_container(&id, None).await.unwrap();
-    let requests = info.host_config.unwrap().device_requests.unwrap();
+    let requests = host_config(&id).await.device_requests.unwrap();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].driver.as_deref(), Some("nvidia"));
     assert_eq!(
@@ -359,7 +362,8 @@ async fn a_gpu_request_is_a_device_request_and_an_engine_without_the_driver_says
         requests[0].capabilities.as_deref(),
         Some(&[vec!["gpu".to_string()]][..])
     );
-    let has_nvidia = engine
+    let has_nvidia = engine()
+        .await
         .info()
         .await
         .unwrap()

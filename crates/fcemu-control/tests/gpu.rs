@@ -234,7 +234,11 @@ async fn a_slice_is_given_back_whatever_ends_its_instance() {
         .filter_map(|e| e.reason.clone())
         .collect();
     assert_eq!(reasons, ["exited", "oom", "idle", "reclaim", "provision"]);
+    // And shutdown.
+    get(&cp, "/").await;
+    assert_eq!(allotted(&cp), [24576]);
     shut_down(&cp, Duration::from_secs(1)).await;
+    assert_eq!(allotted(&cp), [0], "shutdown");
 
     // A failed Initializer gives it back too.
     let (cp, _fake) = plane(

@@ -1,6 +1,9 @@
 //! fcemu-spec: the Serverless Devs s.yaml, read into a resolved and validated function model.
 //! Pure: no I/O beyond reading the project's files.
 
+mod container;
+mod fields;
+mod function;
 mod load;
 pub mod locate;
 mod model;

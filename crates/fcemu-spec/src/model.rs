@@ -31,6 +31,18 @@ impl Project {
     }
 }
 
+/// The two s.yaml editions say the same things with different keys and nesting; a few behaviours differ too
+/// (FC 2.0's HTTP functions are called as web handlers, FC 3.0's get an HTTP trigger event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Edition {
+    /// `edition: 3.0.0`, component fc3: `resources.R.props`.
+    #[serde(rename = "3.0")]
+    Fc3,
+    /// `edition: 1.0.0`, component fc: `services.S.props.function` (and `.triggers`).
+    #[serde(rename = "2.0")]
+    Fc2,
+}
+
 /// FC's runtime families that fcemu runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -1,0 +1,185 @@
+//! Reading one mapping of an s.yaml: typed getters that report each problem with its full field path.
+
+use crate::load::SpecError;
+use crate::vars;
+use serde_yaml::{Mapping, Value};
+
+/// Collects errors and warnings while a file is read.
+pub(crate) struct Cx {
+    pub errors: Vec<SpecError>,
+    pub warnings: Vec<String>,
+    pub ignored: Vec<String>,
+}
+
+impl Cx {
+    pub(crate) fn error(&mut self, field: &str, message: String) {
+        self.errors.push(SpecError {
+            field: field.to_string(),
+            message,
+            position: None,
+        });
+    }
+}
+
+/// Reads the fields of one mapping, reporting each problem with its full path.
+pub(crate) struct Fields<'a> {
+    pub map: Option<&'a Mapping>,
+    pub path: String,
+}
+
+pub(crate) fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "nothing".into(),
+        Value::Bool(b) => format!("`{b}`"),
+        Value::Number(n) => format!("`{n}`"),
+        Value::String(s) => format!("\"{s}\""),
+        Value::Sequence(_) => "a list".into(),
+        Value::Mapping(_) => "a mapping".into(),
+        Value::Tagged(_) => "a tagged value".into(),
+    }
+}
+
+impl<'a> Fields<'a> {
+    pub(crate) fn new(cx: &mut Cx, value: Option<&'a Value>, path: String) -> Self {
+        let map = match value {
+            None | Some(Value::Null) => None,
+            Some(Value::Mapping(m)) => Some(m),
+            Some(other) => {
+                cx.error(
+                    &path,
+                    format!("must be a mapping, found {}", describe(other)),
+                );
+                None
+            }
+        };
+        Fields { map, path }
+    }
+
+    pub(crate) fn field(&self, key: &str) -> String {
+        format!("{}.{key}", self.path)
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map?.get(key).filter(|v| !v.is_null())
+    }
+
+    pub(crate) fn sub(&self, cx: &mut Cx, key: &str) -> Fields<'a> {
+        Fields::new(cx, self.get(key), self.field(key))
+    }
+
+    pub(crate) fn string(&self, cx: &mut Cx, key: &str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            v @ (Value::Number(_) | Value::Bool(_)) => Some(vars::scalar_text(v)),
+            other => {
+                cx.error(
+                    &self.field(key),
+                    format!("must be a string, found {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn required_string(&self, cx: &mut Cx, key: &str, what: &str) -> Option<String> {
+        let s = self.string(cx, key);
+        if s.as_deref().is_none_or(str::is_empty) && self.get(key).is_none() {
+            cx.error(&self.field(key), format!("is required: {what}"));
+        }
+        s.filter(|s| !s.is_empty())
+    }
+
+    pub(crate) fn number(&self, cx: &mut Cx, key: &str, range: (f64, f64), default: f64) -> f64 {
+        let Some(v) = self.get(key) else {
+            return default;
+        };
+        let n = match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n >= range.0 && n <= range.1 => n,
+            _ => {
+                cx.error(
+                    &self.field(key),
+                    format!(
+                        "is {}, allowed: a number from {} to {}",
+                        describe(v),
+                        range.0,
+                        range.1
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    pub(crate) fn integer(&self, cx: &mut Cx, key: &str, range: (u64, u64), default: u64) -> u64 {
+        let Some(v) = self.get(key) else {
+            return default;
+        };
+        let n = match v {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n >= range.0 && n <= range.1 => n,
+            _ => {
+                cx.error(
+                    &self.field(key),
+                    format!(
+                        "is {}, allowed: a whole number from {} to {}",
+                        describe(v),
+                        range.0,
+                        range.1
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    pub(crate) fn boolean(&self, cx: &mut Cx, key: &str, default: bool) -> bool {
+        match self.get(key) {
+            None => default,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
+            Some(other) => {
+                cx.error(
+                    &self.field(key),
+                    format!("must be true or false, found {}", describe(other)),
+                );
+                default
+            }
+        }
+    }
+
+    pub(crate) fn string_list(&self, cx: &mut Cx, key: &str) -> Option<Vec<String>> {
+        match self.get(key)? {
+            Value::Sequence(items) => {
+                let mut out = vec![];
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+                            out.push(vars::scalar_text(item))
+                        }
+                        other => cx.error(
+                            &format!("{}[{i}]", self.field(key)),
+                            format!("must be a string, found {}", describe(other)),
+                        ),
+                    }
+                }
+                Some(out)
+            }
+            other => {
+                cx.error(
+                    &self.field(key),
+                    format!("must be a list of strings, found {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+}

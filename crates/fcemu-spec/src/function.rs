@@ -1,0 +1,391 @@
+//! One function of an s.yaml, in either edition: its settings, hooks, GPU, provisioned instances and
+//! HTTP trigger. How its container is made is in `container.rs`.
+
+use crate::container::container;
+use crate::fields::{Cx, Fields, describe};
+use crate::model::*;
+use crate::vars;
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// FC's size rule for environment variables.
+const ENV_LIMIT_BYTES: usize = 4096;
+
+/// The key that names a function in each edition.
+fn name_key(edition: Edition) -> &'static str {
+    match edition {
+        Edition::Fc3 => "functionName",
+        Edition::Fc2 => "name",
+    }
+}
+
+/// Function keys fcemu reads in both editions; anything not read is accepted and listed as ignored.
+const FUNCTION_KEYS: &[&str] = &[
+    "runtime",
+    "handler",
+    "description",
+    "cpu",
+    "memorySize",
+    "diskSize",
+    "timeout",
+    "instanceConcurrency",
+    "environmentVariables",
+    "customContainerConfig",
+    "customRuntimeConfig",
+    "instanceLifecycleConfig",
+];
+/// The keys only FC 3.0's props have.
+const FC3_KEYS: &[&str] = &[
+    "functionName",
+    "region",
+    "code",
+    "gpuConfig",
+    "provisionConfig",
+    "scalingConfig",
+    "concurrencyConfig",
+    "triggers",
+];
+/// The keys only FC 2.0's `function` has.
+const FC2_KEYS: &[&str] = &[
+    "name",
+    "codeUri",
+    "caPort",
+    "initializer",
+    "initializationTimeout",
+    "instanceType",
+    "gpuMemorySize",
+];
+
+pub(crate) fn note_ignored(cx: &mut Cx, fields: &Fields, known: &[&[&str]]) {
+    if let Some(map) = fields.map {
+        for key in map.keys().map(vars::scalar_text) {
+            if !known.iter().any(|keys| keys.contains(&key.as_str())) {
+                cx.ignored.push(fields.field(&key));
+            }
+        }
+    }
+}
+
+/// One function, from FC 3.0 props or from FC 2.0's `function` (with the service's region and triggers).
+pub(crate) fn function(
+    cx: &mut Cx,
+    edition: Edition,
+    resource: &str,
+    f: &Fields,
+    region: Option<String>,
+    triggers_of: &Fields,
+    dir: &Path,
+) -> Option<FunctionSpec> {
+    note_ignored(
+        cx,
+        f,
+        &[
+            FUNCTION_KEYS,
+            if edition == Edition::Fc3 {
+                FC3_KEYS
+            } else {
+                FC2_KEYS
+            },
+        ],
+    );
+    let name_key = name_key(edition);
+    let name = f.required_string(
+        cx,
+        name_key,
+        &format!("the function's name, e.g. {name_key}: my-func"),
+    );
+    let region = region
+        .or_else(|| f.string(cx, "region"))
+        .unwrap_or_else(|| "cn-hangzhou".into());
+    let runtime = match f
+        .required_string(
+            cx,
+            "runtime",
+            "custom-container, custom, custom.debian10, custom.debian11 or custom.debian12",
+        )
+        .as_deref()
+    {
+        Some("custom-container") => Some(Runtime::CustomContainer),
+        Some(r @ ("custom" | "custom.debian10" | "custom.debian11" | "custom.debian12")) => {
+            Some(Runtime::Custom(r.to_string()))
+        }
+        Some(other) => {
+            cx.error(
+                &f.field("runtime"),
+                format!("is \"{other}\", allowed: custom-container, custom, custom.debian10, custom.debian11, custom.debian12 (fcemu runs the runtimes that run your own server)"),
+            );
+            None
+        }
+        None => None,
+    };
+    let handler = f
+        .string(cx, "handler")
+        .unwrap_or_else(|| "index.handler".into());
+    let description = f.string(cx, "description").unwrap_or_default();
+    let cpu = f.number(cx, "cpu", (0.05, 16.0), 0.35);
+    let memory = f.integer(cx, "memorySize", (128, 32768), 512) as u32;
+    if memory % 64 != 0 {
+        cx.error(
+            &f.field("memorySize"),
+            format!("is {memory}, allowed: a multiple of 64 (MB)"),
+        );
+    }
+    let disk = f.integer(cx, "diskSize", (512, 10240), 512) as u32;
+    if disk != 512 && disk != 10240 {
+        cx.error(
+            &f.field("diskSize"),
+            format!("is {disk}, allowed: 512 or 10240 (MB)"),
+        );
+    }
+    let timeout = f.integer(cx, "timeout", (1, 86400), 3);
+    let concurrency = f.integer(cx, "instanceConcurrency", (1, 200), 1) as u32;
+    let environment = environment(cx, f);
+
+    // The container is read whatever the runtime, so its own mistakes are reported too.
+    let container = container(cx, edition, f, runtime.as_ref(), dir);
+
+    let lifecycle = f.sub(cx, "instanceLifecycleConfig");
+    let initializer = match edition {
+        Edition::Fc3 => hook(cx, &lifecycle, "initializer"),
+        Edition::Fc2 => f
+            .string(cx, "initializer")
+            .filter(|h| !h.is_empty())
+            .map(|handler| Hook {
+                action: HookAction::Handler(handler),
+                timeout: Duration::from_secs(f.integer(cx, "initializationTimeout", (1, 86400), 3)),
+            }),
+    };
+    let pre_stop = hook(cx, &lifecycle, "preStop");
+    let pre_freeze = hook(cx, &lifecycle, "preFreeze");
+    if pre_freeze.is_some() && edition == Edition::Fc3 {
+        cx.warnings.push(format!(
+            "{}.preFreeze: runs here, but FC 3.0 has no PreFreeze hook",
+            lifecycle.path
+        ));
+    }
+
+    let gpu = gpu(cx, edition, f);
+    if initializer
+        .as_ref()
+        .is_some_and(|h| matches!(h.action, HookAction::Command(_)))
+        && gpu.is_none()
+    {
+        cx.warnings.push(format!(
+            "{}.initializer: a command Initializer runs here, but FC accepts it only on GPU functions (with gpuConfig)",
+            lifecycle.path
+        ));
+    }
+
+    let provision = {
+        let pc = f.sub(cx, "provisionConfig");
+        for unapplied in ["scheduledActions", "targetTrackingPolicies"] {
+            if pc.get(unapplied).is_some() {
+                cx.warnings.push(format!(
+                    "{}: accepted, not applied locally (the target stays fixed)",
+                    pc.field(unapplied)
+                ));
+            }
+        }
+        let target = pc.integer(cx, "target", (0, 10000), 0);
+        let target = pc.integer(cx, "defaultTarget", (0, 10000), target);
+        let min_instances = f
+            .sub(cx, "scalingConfig")
+            .integer(cx, "minInstances", (0, 10000), 0);
+        ProvisionConfig {
+            target: target.max(min_instances) as u32,
+            always_allocate_cpu: pc.boolean(cx, "alwaysAllocateCPU", true),
+            always_allocate_gpu: pc.boolean(cx, "alwaysAllocateGPU", true),
+        }
+    };
+    let reserved_concurrency = f
+        .get("concurrencyConfig")
+        .is_some()
+        .then(|| {
+            f.sub(cx, "concurrencyConfig")
+                .integer(cx, "reservedConcurrency", (0, 100000), 0) as u32
+        })
+        .filter(|n| *n > 0);
+    let http_trigger = triggers(cx, edition, triggers_of);
+
+    Some(FunctionSpec {
+        name: name?,
+        resource: resource.to_string(),
+        region,
+        runtime: runtime?,
+        handler,
+        description,
+        cpu,
+        memory_size_mb: memory,
+        disk_size_mb: disk,
+        timeout: Duration::from_secs(timeout),
+        instance_concurrency: concurrency,
+        environment_variables: environment,
+        container: container?,
+        initializer,
+        pre_stop,
+        pre_freeze,
+        gpu,
+        provision,
+        reserved_concurrency,
+        http_trigger,
+    })
+}
+
+fn environment(cx: &mut Cx, p: &Fields) -> BTreeMap<String, String> {
+    let env = p.sub(cx, "environmentVariables");
+    let mut out = BTreeMap::new();
+    let Some(map) = env.map else { return out };
+    for (k, v) in map {
+        let key = vars::scalar_text(k);
+        if key.starts_with("FC_") {
+            cx.error(
+                &env.field(&key),
+                "names starting with FC_ are reserved by Function Compute; rename the variable"
+                    .into(),
+            );
+        }
+        match v {
+            Value::Mapping(_) | Value::Sequence(_) => cx.error(
+                &env.field(&key),
+                format!("must be a string, found {}", describe(v)),
+            ),
+            _ => {
+                out.insert(key, vars::scalar_text(v));
+            }
+        }
+    }
+    let size: usize = out.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > ENV_LIMIT_BYTES {
+        cx.error(
+            &env.path,
+            format!(
+                "hold {size} bytes together, allowed: at most {ENV_LIMIT_BYTES} bytes (FC's limit)"
+            ),
+        );
+    }
+    out
+}
+
+fn gpu(cx: &mut Cx, edition: Edition, f: &Fields) -> Option<GpuConfig> {
+    let (g, type_key, size_key) = match edition {
+        Edition::Fc3 => (f.sub(cx, "gpuConfig"), "gpuType", "gpuMemorySize"),
+        Edition::Fc2 => (
+            Fields {
+                map: f.map,
+                path: f.path.clone(),
+            },
+            "instanceType",
+            "gpuMemorySize",
+        ),
+    };
+    let gpu_type = g.string(cx, type_key)?;
+    if edition == Edition::Fc2 && !gpu_type.starts_with("fc.gpu.") {
+        return None; // FC 2.0's instanceType also names CPU instance kinds (e.g. e1, c1).
+    }
+    let types = GPU_TYPES
+        .iter()
+        .map(|(t, _)| *t)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Some((_, card_mb)) = GPU_TYPES.iter().find(|(t, _)| *t == gpu_type) else {
+        cx.error(
+            &g.field(type_key),
+            format!("is \"{gpu_type}\", allowed: {types}"),
+        );
+        return None;
+    };
+    if g.get(size_key).is_none() {
+        cx.error(&g.field(size_key), format!("is required with {type_key}: the GPU memory in MB, a multiple of 1024 up to {card_mb}"));
+        return None;
+    }
+    let size = g.integer(cx, size_key, (0, u64::MAX), 0);
+    if size < 1024 || size > u64::from(*card_mb) || size % 1024 != 0 {
+        cx.error(
+            &g.field(size_key),
+            format!("is {size}, allowed: a multiple of 1024 from 1024 to {card_mb} (MB; a {gpu_type} card has {card_mb})"),
+        );
+        return None;
+    }
+    Some(GpuConfig {
+        gpu_type,
+        gpu_memory_size_mb: size as u32,
+        memory_field: g.field(size_key),
+    })
+}
+
+fn hook(cx: &mut Cx, lifecycle: &Fields, key: &str) -> Option<Hook> {
+    let h = lifecycle.sub(cx, key);
+    h.map?;
+    let handler = h.string(cx, "handler").filter(|s| !s.is_empty());
+    let command = h.string_list(cx, "command").filter(|c| !c.is_empty());
+    let timeout = Duration::from_secs(h.integer(cx, "timeout", (1, 86400), 3));
+    match (handler, command) {
+        (Some(_), Some(_)) => {
+            cx.error(
+                &h.path,
+                "sets both `handler` and `command`, allowed: one of them".into(),
+            );
+            None
+        }
+        (Some(handler), None) => Some(Hook {
+            action: HookAction::Handler(handler),
+            timeout,
+        }),
+        (None, Some(command)) if key == "initializer" => Some(Hook {
+            action: HookAction::Command(command),
+            timeout,
+        }),
+        (None, Some(_)) => {
+            cx.error(&h.field("command"), format!("is only allowed on the initializer, allowed here: a `handler` ({key} is an HTTP call)"));
+            None
+        }
+        (None, None) => None,
+    }
+}
+
+const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
+
+fn triggers(cx: &mut Cx, edition: Edition, p: &Fields) -> Option<HttpTrigger> {
+    let list = p.get("triggers")?;
+    let Some(items) = list.as_sequence() else {
+        cx.error(
+            &p.field("triggers"),
+            format!("must be a list, found {}", describe(list)),
+        );
+        return None;
+    };
+    let (name_key, type_key, config_key) = match edition {
+        Edition::Fc3 => ("triggerName", "triggerType", "triggerConfig"),
+        Edition::Fc2 => ("name", "type", "config"),
+    };
+    let mut http = None;
+    for (i, item) in items.iter().enumerate() {
+        let t = Fields::new(cx, Some(item), format!("{}[{i}]", p.field("triggers")));
+        let kind = t.string(cx, type_key).unwrap_or_default();
+        if kind != "http" {
+            cx.warnings.push(format!(
+                "{}: a `{kind}` trigger is accepted but not emulated",
+                t.path
+            ));
+            continue;
+        }
+        let name = t.string(cx, name_key).unwrap_or_else(|| "http".into());
+        let config = t.sub(cx, config_key);
+        let methods = config
+            .string_list(cx, "methods")
+            .unwrap_or_else(|| HTTP_METHODS.iter().map(|m| m.to_string()).collect());
+        let methods: Vec<String> = methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+        for (j, m) in methods.iter().enumerate() {
+            if !HTTP_METHODS.contains(&m.as_str()) {
+                cx.error(
+                    &format!("{}[{j}]", config.field("methods")),
+                    format!("is {m}, allowed: {}", HTTP_METHODS.join(", ")),
+                );
+            }
+        }
+        http = Some(HttpTrigger { name, methods });
+    }
+    http
+}

@@ -15,6 +15,14 @@ pub(crate) fn container(
     dir: &Path,
 ) -> Option<ContainerConfig> {
     let custom_container = matches!(runtime, Some(Runtime::CustomContainer));
+    if let Some(Runtime::BuiltIn { name, .. }) = runtime {
+        if f.get("customRuntimeConfig").is_some() || f.get("customContainerConfig").is_some() {
+            cx.warnings.push(format!(
+                "{}: runtime {name} is a built-in runtime, so its custom*Config is not used",
+                f.path
+            ));
+        }
+    }
     let c = f.sub(
         cx,
         if custom_container || runtime.is_none() {
@@ -83,28 +91,12 @@ pub(crate) fn container(
                 command,
                 build,
                 code: None,
+                runtime_files: None,
                 health_check,
             })
         }
         Some(Runtime::Custom(name)) => {
-            let code_key = if edition == Edition::Fc3 {
-                "code"
-            } else {
-                "codeUri"
-            };
-            let code = match f.string(cx, code_key) {
-                Some(rel) => {
-                    let path: PathBuf = dir.join(&rel).components().collect();
-                    if !path.is_dir() {
-                        cx.error(&f.field(code_key), format!("{} is not a folder: a custom runtime's code is a local folder, mounted at /code", path.display()));
-                    }
-                    std::path::absolute(&path).unwrap_or(path)
-                }
-                None => {
-                    cx.error(&f.field(code_key), format!("is required for runtime {name}: the folder with your code, e.g. {code_key}: ./code"));
-                    return None;
-                }
-            };
+            let code = code(cx, edition, f, name, dir)?;
             let command = match edition {
                 Edition::Fc3 => c.string_list(cx, "command"),
                 Edition::Fc2 => json_string_list(cx, &c, "command"),
@@ -121,7 +113,22 @@ pub(crate) fn container(
                 command: args,
                 build: None,
                 code: Some(code),
+                runtime_files: None,
                 health_check,
+            })
+        }
+        Some(Runtime::BuiltIn { language, name }) => {
+            let code = code(cx, edition, f, name, dir)?;
+            Some(ContainerConfig {
+                image: language.default_image(),
+                // fcemu's runtime listens where FC's runtimes do.
+                port: 9000,
+                entrypoint: Some(language.entrypoint()),
+                command: Some(vec![]),
+                build: None,
+                code: Some(code),
+                runtime_files: None,
+                health_check: None,
             })
         }
         None => None,
@@ -165,4 +172,35 @@ fn json_string_list(cx: &mut Cx, c: &Fields, key: &str) -> Option<Vec<String>> {
         },
         _ => c.string_list(cx, key),
     }
+}
+
+/// A custom or built-in runtime's code: `code` (FC 3.0) or `codeUri` (FC 2.0), a folder or a `.zip`.
+fn code(cx: &mut Cx, edition: Edition, f: &Fields, runtime: &str, dir: &Path) -> Option<PathBuf> {
+    let key = match edition {
+        Edition::Fc3 => "code",
+        Edition::Fc2 => "codeUri",
+    };
+    let Some(rel) = f.string(cx, key) else {
+        cx.error(
+            &f.field(key),
+            format!("is required for runtime {runtime}: the folder or .zip with your code, e.g. {key}: ./code"),
+        );
+        return None;
+    };
+    let path: PathBuf = dir.join(&rel).components().collect();
+    let is_zip = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+    if is_zip && !path.is_file() {
+        cx.error(
+            &f.field(key),
+            format!(
+                "{} does not exist: give the path of your code's .zip, or of its folder",
+                path.display()
+            ),
+        );
+    } else if !is_zip && !path.is_dir() {
+        cx.error(&f.field(key), format!("{} is not a folder or a .zip: the code is mounted at /code, so give its folder (or a .zip of it)", path.display()));
+    }
+    Some(std::path::absolute(&path).unwrap_or(path))
 }

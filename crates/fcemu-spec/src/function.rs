@@ -99,30 +99,24 @@ pub(crate) fn function(
     let region = region
         .or_else(|| f.string(cx, "region"))
         .unwrap_or_else(|| "cn-hangzhou".into());
-    let runtime = match f
+    let runtime = f
         .required_string(
             cx,
             "runtime",
-            "custom-container, custom, custom.debian10, custom.debian11 or custom.debian12",
+            "custom-container, custom.debian12, python3.10, nodejs18, ...",
         )
-        .as_deref()
-    {
-        Some("custom-container") => Some(Runtime::CustomContainer),
-        Some(r @ ("custom" | "custom.debian10" | "custom.debian11" | "custom.debian12")) => {
-            Some(Runtime::Custom(r.to_string()))
-        }
-        Some(other) => {
-            cx.error(
-                &f.field("runtime"),
-                format!("is \"{other}\", allowed: custom-container, custom, custom.debian10, custom.debian11, custom.debian12 (fcemu runs the runtimes that run your own server)"),
-            );
-            None
-        }
-        None => None,
-    };
+        .and_then(|name| {
+            Runtime::parse(&name)
+                .map_err(|message| cx.error(&f.field("runtime"), message))
+                .ok()
+        });
     let handler = f
         .string(cx, "handler")
         .unwrap_or_else(|| "index.handler".into());
+    let built_in = runtime.as_ref().and_then(Runtime::language).is_some();
+    if built_in {
+        check_handler(cx, &f.field("handler"), &handler);
+    }
     let description = f.string(cx, "description").unwrap_or_default();
     let cpu = f.number(cx, "cpu", (0.05, 16.0), 0.35);
     let memory = f.integer(cx, "memorySize", (128, 32768), 512) as u32;
@@ -140,7 +134,14 @@ pub(crate) fn function(
         );
     }
     let timeout = f.integer(cx, "timeout", (1, 86400), 3);
-    let concurrency = f.integer(cx, "instanceConcurrency", (1, 200), 1) as u32;
+    let mut concurrency = f.integer(cx, "instanceConcurrency", (1, 200), 1) as u32;
+    if built_in && concurrency > 1 {
+        cx.warnings.push(format!(
+            "{}: is {concurrency}, but a built-in runtime serves one request at a time per instance, as FC's do; fcemu uses 1 (use a custom runtime or container for concurrent requests)",
+            f.field("instanceConcurrency")
+        ));
+        concurrency = 1;
+    }
     let environment = environment(cx, f);
 
     // The container is read whatever the runtime, so its own mistakes are reported too.
@@ -159,6 +160,18 @@ pub(crate) fn function(
     };
     let pre_stop = hook(cx, &lifecycle, "preStop");
     let pre_freeze = hook(cx, &lifecycle, "preFreeze");
+    if built_in {
+        let hooks = [
+            ("initializer", &initializer),
+            ("preStop", &pre_stop),
+            ("preFreeze", &pre_freeze),
+        ];
+        for (key, hook) in hooks {
+            if let Some(handler) = hook.as_ref().and_then(Hook::handler) {
+                check_handler(cx, &lifecycle.field(key), handler);
+            }
+        }
+    }
     if pre_freeze.is_some() && edition == Edition::Fc3 {
         cx.warnings.push(format!(
             "{}.preFreeze: runs here, but FC 3.0 has no PreFreeze hook",
@@ -214,6 +227,7 @@ pub(crate) fn function(
         resource: resource.to_string(),
         region,
         runtime: runtime?,
+        edition,
         handler,
         description,
         cpu,
@@ -388,4 +402,18 @@ fn triggers(cx: &mut Cx, edition: Edition, p: &Fields) -> Option<HttpTrigger> {
         http = Some(HttpTrigger { name, methods });
     }
     http
+}
+
+/// A built-in runtime's handler names a module and a function in it: `index.handler` is `handler` in
+/// `index.py` or `index.js`.
+fn check_handler(cx: &mut Cx, field: &str, handler: &str) {
+    let ok = handler
+        .rsplit_once('.')
+        .is_some_and(|(module, function)| !module.is_empty() && !function.is_empty());
+    if !ok {
+        cx.error(
+            field,
+            format!("is \"{handler}\", allowed: MODULE.FUNCTION, e.g. index.handler for the function `handler` in index.py or index.js"),
+        );
+    }
 }

@@ -419,7 +419,7 @@ resources:
     component: fc3
     props:
       functionName: bad
-      runtime: python3.10
+      runtime: java11
       memorySize: 100
       timeout: 0
       environmentVariables: { FC_SECRET: x }

@@ -50,6 +50,136 @@ pub enum Runtime {
     CustomContainer,
     /// `custom`, `custom.debian10`, `custom.debian11`, `custom.debian12`: the exact name is kept.
     Custom(String),
+    /// FC's built-in runtimes (`python3.10`, `nodejs18`, ...), served by a runtime of fcemu's own that
+    /// implements the language's programming model; the exact name is kept.
+    BuiltIn {
+        language: Language,
+        name: String,
+    },
+}
+
+/// The languages whose built-in runtimes fcemu serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Python,
+    Nodejs,
+}
+
+/// The runtime names fcemu accepts, by family, as `validate` and `up` list them.
+pub const CUSTOM_RUNTIMES: [&str; 5] = [
+    "custom-container",
+    "custom",
+    "custom.debian10",
+    "custom.debian11",
+    "custom.debian12",
+];
+pub const PYTHON_RUNTIMES: [&str; 5] = [
+    "python3",
+    "python3.6",
+    "python3.9",
+    "python3.10",
+    "python3.12",
+];
+pub const NODEJS_RUNTIMES: [&str; 5] = ["nodejs12", "nodejs14", "nodejs16", "nodejs18", "nodejs20"];
+
+/// Where a built-in runtime's container sees fcemu's runtime files (mounted read-only).
+pub const RUNTIME_FILES_DIR: &str = "/opt/fcemu/runtime";
+
+impl Language {
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::Nodejs => "nodejs",
+        }
+    }
+
+    /// The local image its functions run on unless `--runtime-image NAME=IMAGE` says otherwise: Debian's
+    /// interpreter, nothing more (fcemu's runtime is mounted in).
+    pub fn default_image(self) -> String {
+        format!("fcemu-runtime-{}:bookworm", self.name())
+    }
+
+    /// The interpreter's executable in the image.
+    pub fn interpreter(self) -> &'static str {
+        match self {
+            Language::Python => "python3",
+            Language::Nodejs => "node",
+        }
+    }
+
+    /// How the container starts fcemu's runtime for this language.
+    pub fn entrypoint(self) -> Vec<String> {
+        let bootstrap = match self {
+            // Unbuffered, so a line printed is a line kept at once, as FC's Python runtime does.
+            Language::Python => vec![
+                "-u".to_string(),
+                format!("{RUNTIME_FILES_DIR}/bootstrap.py"),
+            ],
+            Language::Nodejs => vec![format!("{RUNTIME_FILES_DIR}/bootstrap.js")],
+        };
+        std::iter::once(self.interpreter().to_string())
+            .chain(bootstrap)
+            .collect()
+    }
+}
+
+impl Runtime {
+    /// Reads a `runtime:` value; the error says which runtimes fcemu runs and what to do otherwise.
+    pub fn parse(name: &str) -> Result<Runtime, String> {
+        if name == "custom-container" {
+            return Ok(Runtime::CustomContainer);
+        }
+        if CUSTOM_RUNTIMES.contains(&name) {
+            return Ok(Runtime::Custom(name.to_string()));
+        }
+        let language = if PYTHON_RUNTIMES.contains(&name) {
+            Language::Python
+        } else if NODEJS_RUNTIMES.contains(&name) {
+            Language::Nodejs
+        } else {
+            let known = [
+                &CUSTOM_RUNTIMES[..],
+                &PYTHON_RUNTIMES[..],
+                &NODEJS_RUNTIMES[..],
+            ]
+            .concat()
+            .join(", ");
+            let family = ["java", "php", "go", "dotnet"]
+                .into_iter()
+                .find(|family| name.starts_with(family));
+            return Err(match family {
+                Some(_) => format!(
+                    "is \"{name}\": fcemu does not run this built-in runtime yet (it runs {known}). Run the function as a custom container: build an image that starts an HTTP server on port 9000 answering POST /invoke (and /initialize, /pre-stop if you use the hooks), then use runtime: custom-container with customContainerConfig.image"
+                ),
+                None => format!("is \"{name}\", allowed: {known}"),
+            });
+        };
+        Ok(Runtime::BuiltIn {
+            language,
+            name: name.to_string(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Runtime::CustomContainer => "custom-container",
+            Runtime::Custom(name) | Runtime::BuiltIn { name, .. } => name,
+        }
+    }
+
+    pub fn language(&self) -> Option<Language> {
+        match self {
+            Runtime::BuiltIn { language, .. } => Some(*language),
+            _ => None,
+        }
+    }
+
+    /// Built-in runtimes print FC's own `FC Invoke Start RequestId: ...` lines (and the hooks' pairs), as
+    /// FC's runtimes do; for the others fcemu prints them.
+    pub fn prints_lifecycle_lines(&self) -> bool {
+        self.language().is_some()
+    }
 }
 
 /// The local image a custom runtime runs on unless `--runtime-image RUNTIME=IMAGE` says otherwise.
@@ -68,15 +198,6 @@ pub const GPU_TYPES: [(&str, u32); 7] = [
     ("fc.gpu.xpu.1", 96 * 1024),
 ];
 
-impl Runtime {
-    pub fn name(&self) -> &str {
-        match self {
-            Runtime::CustomContainer => "custom-container",
-            Runtime::Custom(name) => name,
-        }
-    }
-}
-
 /// One function, resolved.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -87,6 +208,7 @@ pub struct FunctionSpec {
     pub resource: String,
     pub region: String,
     pub runtime: Runtime,
+    pub edition: Edition,
     pub handler: String,
     pub description: String,
     /// vCPUs (FC: 0.05..16).
@@ -122,8 +244,12 @@ pub struct ContainerConfig {
     pub command: Option<Vec<String>>,
     /// fcemu's `x-fcemu-build`: build the image locally when it is missing.
     pub build: Option<ImageBuild>,
-    /// Custom runtimes: the code folder, mounted read-only at `/code` (also the working directory).
+    /// Custom and built-in runtimes: the code, mounted read-only at `/code` (also the working directory). A
+    /// folder, or a `.zip` that `up` unpacks into its cache and replaces with that folder.
     pub code: Option<PathBuf>,
+    /// Built-in runtimes: the host folder with fcemu's runtime for the language, mounted read-only at
+    /// [`RUNTIME_FILES_DIR`]. `up` writes it and fills this in.
+    pub runtime_files: Option<PathBuf>,
     /// `healthCheckConfig`: when set, Runtime Init waits for it instead of a plain connect.
     pub health_check: Option<HealthCheck>,
 }

@@ -7,6 +7,7 @@ use crate::pool::{Lease, Pool};
 use crate::state::{Input, State};
 use crate::{DestroyReason, Shared};
 use fcemu_runtime::{ContainerSpec, GpuRequest, Mount, labels};
+use fcemu_spec::{Edition, FunctionSpec, Hook, RUNTIME_FILES_DIR};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -114,6 +115,9 @@ impl Pool {
             ]
             .map(|(k, v)| (k.to_string(), v)),
         );
+        if spec.runtime.language().is_some() {
+            env.extend(built_in_runtime_env(spec));
+        }
         if let Some(gpu) = &spec.gpu {
             env.push((
                 "FC_GPU_MEMORY_SIZE".into(),
@@ -139,17 +143,21 @@ impl Pool {
             port: spec.container.port,
             entrypoint: spec.container.entrypoint.clone(),
             command: spec.container.command.clone(),
-            // Custom runtimes: the code folder, read-only, as FC mounts it.
-            mounts: spec
-                .container
-                .code
-                .iter()
-                .map(|dir| Mount {
-                    host: dir.clone(),
-                    container: "/code".into(),
+            // Custom and built-in runtimes: the code folder, read-only, as FC mounts it; built-in ones also
+            // see fcemu's runtime for their language.
+            mounts: [
+                (&spec.container.code, "/code"),
+                (&spec.container.runtime_files, RUNTIME_FILES_DIR),
+            ]
+            .into_iter()
+            .filter_map(|(host, container)| {
+                host.as_ref().map(|host| Mount {
+                    host: host.clone(),
+                    container: container.into(),
                     read_only: true,
                 })
-                .collect(),
+            })
+            .collect(),
             working_dir: spec.container.code.as_ref().map(|_| "/code".to_string()),
             // A real card: the engine's NVIDIA driver makes it visible; a simulated one has no device.
             gpu: instance
@@ -160,6 +168,30 @@ impl Pool {
                 }),
         }
     }
+}
+
+/// What fcemu's runtime for a built-in runtime reads at start: its hooks' handlers (FC's request headers
+/// carry only some), and the edition, which decides how HTTP trigger requests reach the handler.
+fn built_in_runtime_env(spec: &FunctionSpec) -> Vec<(String, String)> {
+    let handler = |hook: &Option<Hook>| {
+        hook.as_ref()
+            .and_then(Hook::handler)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (edition, service) = match spec.edition {
+        Edition::Fc3 => ("3.0", ""),
+        Edition::Fc2 => ("2.0", spec.resource.as_str()),
+    };
+    [
+        ("FCEMU_INITIALIZER", handler(&spec.initializer)),
+        ("FCEMU_PRE_STOP", handler(&spec.pre_stop)),
+        ("FCEMU_PRE_FREEZE", handler(&spec.pre_freeze)),
+        ("FCEMU_EDITION", edition.to_string()),
+        ("FCEMU_SERVICE_NAME", service.to_string()),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .into()
 }
 
 /// Container names allow `[a-zA-Z0-9_.-]`; function names may hold more.

@@ -163,6 +163,8 @@ struct HookRun<'a> {
     kind: HookKind,
     request_id: Arc<str>,
     started: Instant,
+    /// The runtime prints the Start and End lines (built-in runtimes do).
+    own_lines: bool,
 }
 
 impl<'a> HookRun<'a> {
@@ -180,19 +182,24 @@ impl<'a> HookRun<'a> {
                 .request(&request_id)
                 .with("handler", action_label(&hook.action)),
         );
-        shared.system_line(
-            &function.name,
-            instance,
-            Some(&request_id),
-            Some(kind),
-            format!("FC {word} Start RequestId: {request_id}"),
-        );
+        // A built-in runtime prints FC's Start and End lines of the hooks it runs itself.
+        let own_lines = function.spec.runtime.prints_lifecycle_lines() && hook.handler().is_some();
+        if !own_lines {
+            shared.system_line(
+                &function.name,
+                instance,
+                Some(&request_id),
+                Some(kind),
+                format!("FC {word} Start RequestId: {request_id}"),
+            );
+        }
         instance.begin_activity(&request_id, kind);
         HookRun {
             cx,
             kind,
             request_id,
             started: Instant::now(),
+            own_lines,
         }
     }
 
@@ -236,11 +243,13 @@ impl<'a> HookRun<'a> {
             }
         }
         shared.events.emit(e);
-        line(format!(
-            "FC {word} End RequestId: {} Duration: {:.2} ms",
-            self.request_id,
-            ms(elapsed)
-        ));
+        if !self.own_lines {
+            line(format!(
+                "FC {word} End RequestId: {} Duration: {:.2} ms",
+                self.request_id,
+                ms(elapsed)
+            ));
+        }
         elapsed
     }
 }

@@ -36,6 +36,8 @@ pub enum DestroyReason {
     Shutdown,
     /// Its process stopped accepting connections, yet its container did not exit.
     Unhealthy,
+    /// A built-in runtime's handler ran past the function's timeout: the runtime is restarted, as FC does.
+    Timeout,
 }
 
 impl DestroyReason {
@@ -49,6 +51,7 @@ impl DestroyReason {
             DestroyReason::Reclaim => "reclaim",
             DestroyReason::Shutdown => "shutdown",
             DestroyReason::Unhealthy => "unhealthy",
+            DestroyReason::Timeout => "timeout",
         }
     }
 
@@ -60,6 +63,7 @@ impl DestroyReason {
                 | DestroyReason::Oom
                 | DestroyReason::InitFailed
                 | DestroyReason::Unhealthy
+                | DestroyReason::Timeout
         )
     }
 

@@ -295,14 +295,25 @@ async fn deliver(
             }
             InvokeError::ProcessExited(cause)
         }
-        // The instance is still healthy: it stays, and is not suspected.
         Err(_) => InvokeError::Timeout { timeout },
     };
+    // A custom server that timed out is still healthy: it stays, and is not suspected. A built-in
+    // runtime serves one request at a time and cannot stop a handler that ran past its time, so, as FC
+    // does, that instance is restarted: it takes no request from now on, and a new one serves what comes.
+    let restart = matches!(failure, InvokeError::Timeout { .. })
+        && pool.function.spec.runtime.language().is_some()
+        && pool.begin_destroy(&instance.id, crate::DestroyReason::Timeout);
     let response = invoke_error_response(&failure, request_id, kind);
     record.finish(
         response.status().as_u16(),
         Some(&unhandled_message(&failure)),
     );
+    if restart {
+        let id = instance.id.clone();
+        shared
+            .tasks
+            .spawn(async move { pool.destroy(&id, None).await });
+    }
     Delivery::Answered(response)
 }
 

@@ -37,13 +37,16 @@ impl InvokeRecord {
                 .request(&request_id)
                 .with("coldStart", cold.is_some()),
         );
-        shared.system_line(
-            &function.name,
-            instance,
-            Some(&request_id),
-            Some(HookKind::Invoke),
-            ["FC Invoke Start RequestId: ", &request_id].concat(),
-        );
+        // A built-in runtime prints FC's Start and End lines itself.
+        if !function.spec.runtime.prints_lifecycle_lines() {
+            shared.system_line(
+                &function.name,
+                instance,
+                Some(&request_id),
+                Some(HookKind::Invoke),
+                ["FC Invoke Start RequestId: ", &request_id].concat(),
+            );
+        }
         instance.begin_activity(&request_id, HookKind::Invoke);
         InvokeRecord {
             shared,
@@ -125,7 +128,9 @@ impl InvokeRecord {
                 text,
             )
         };
-        line(&self.shared, ["FC Invoke End RequestId: ", rid].concat());
+        if !function.spec.runtime.prints_lifecycle_lines() {
+            line(&self.shared, ["FC Invoke End RequestId: ", rid].concat());
+        }
         let report = report_line(
             rid,
             &instance.id,

@@ -372,3 +372,49 @@ async fn a_health_check_defines_runtime_init() {
     assert!(fake.live().is_empty());
     shut_down(&cp, Duration::from_secs(1)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_built_in_runtime_sees_its_code_fcemus_runtime_and_its_hooks() {
+    let mut p = project("", &[]);
+    let f = &mut p.functions[0];
+    f.runtime = fcemu_spec::Runtime::parse("nodejs18").unwrap();
+    f.container.code = Some("/src/code".into());
+    f.container.runtime_files = Some("/cache/runtime/nodejs".into());
+    let (cp, fake) = plane(p, Options::default());
+    assert_eq!(get(&cp, "/").await.status(), http::StatusCode::OK);
+    let spec = fake.spec(&fake.live().pop().unwrap()).unwrap();
+    let mounts: Vec<(String, &str, bool)> = spec
+        .mounts
+        .iter()
+        .map(|m| {
+            (
+                m.host.display().to_string(),
+                m.container.as_str(),
+                m.read_only,
+            )
+        })
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("/src/code".to_string(), "/code", true),
+            (
+                "/cache/runtime/nodejs".to_string(),
+                "/opt/fcemu/runtime",
+                true
+            )
+        ]
+    );
+    let env = |k: &str| {
+        spec.env
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(env("FCEMU_INITIALIZER"), Some("index.init"));
+    assert_eq!(env("FCEMU_PRE_STOP"), Some("index.preStop"));
+    assert_eq!(env("FCEMU_PRE_FREEZE"), Some(""));
+    assert_eq!(env("FCEMU_EDITION"), Some("3.0"));
+    assert_eq!(spec.working_dir.as_deref(), Some("/code"));
+    shut_down(&cp, Duration::from_secs(1)).await;
+}

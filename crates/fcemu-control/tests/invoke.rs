@@ -154,6 +154,76 @@ async fn function_timeout_answers_at_once_and_keeps_the_instance() {
     shut_down(&cp, Duration::from_secs(1)).await;
 }
 
+/// The one-function project, served as a built-in runtime (the fake serves it as any other).
+fn built_in_project() -> fcemu_spec::Project {
+    let mut p = project("", &[]);
+    p.functions[0].runtime = fcemu_spec::Runtime::parse("python3.10").unwrap();
+    p
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_built_in_runtime_that_times_out_is_restarted() {
+    let (cp, fake) = plane(built_in_project(), Options::default());
+    let r = get(&cp, "/sleep?ms=8000").await;
+    assert_unhandled(&r, "Function timed out after 5 seconds");
+    let timed_out = first_event(&cp, "instance.creating")
+        .and_then(|e| e.instance_id.clone())
+        .unwrap()
+        .to_string();
+    let mut waited = Duration::ZERO;
+    while first_event(&cp, "instance.destroyed").is_none() {
+        assert!(
+            waited < Duration::from_secs(30),
+            "the instance is destroyed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += Duration::from_millis(10);
+    }
+    let destroyed = first_event(&cp, "instance.destroyed").unwrap();
+    assert_eq!(destroyed.instance_id.as_deref(), Some(timed_out.as_str()));
+    assert_eq!(destroyed.reason.as_deref(), Some("timeout"));
+    assert!(
+        first_event(&cp, "prestop.start").is_none(),
+        "its only worker is busy: no PreStop"
+    );
+    let next = get(&cp, "/where").await;
+    assert_eq!(next.status(), StatusCode::OK);
+    assert_ne!(header(&next, "x-fc-instance-id"), timed_out);
+    assert_eq!(fake.live().len(), 1);
+    shut_down(&cp, Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_built_in_runtime_prints_fcs_start_and_end_lines_itself() {
+    let (cp, _fake) = plane(built_in_project(), Options::default());
+    let r = get(&cp, "/where").await;
+    let rid = header(&r, "x-fc-request-id").to_string();
+    settle().await;
+    shut_down(&cp, Duration::from_secs(1)).await;
+    let system: Vec<String> = cp
+        .logs()
+        .query(&LogQuery::default())
+        .iter()
+        .filter(|l| l.stream == "system")
+        .map(|l| l.line.clone())
+        .collect();
+    for word in ["Invoke", "Initialize", "PreStop"] {
+        assert!(
+            !system
+                .iter()
+                .any(|l| l.starts_with(&format!("FC {word} Start"))
+                    || l.starts_with(&format!("FC {word} End"))),
+            "fcemu printed a {word} line of its own: {system:#?}"
+        );
+    }
+    assert!(
+        system
+            .iter()
+            .any(|l| l.starts_with(&format!("RequestId: {rid}"))),
+        "the report line is fcemu's: {system:#?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn event_invoke_posts_to_invoke_with_its_control_path() {
     let (cp, _fake) = plane(project("", &[]), Options::default());

@@ -3,6 +3,7 @@
 #   fcemu-fixture:latest        the fixture function (static Rust binary + busybox, FROM scratch)
 #   fcemu-debian-flask:bookworm a minimal Debian with python3-flask (debootstrap, docker import)
 #   fcemu-debian-gpu:bookworm   the same with curl and jq, for the GPU example's Initializer
+#   fcemu-runtime-python:bookworm, fcemu-runtime-nodejs:bookworm  the built-in runtimes' interpreters
 # The example project's own image (fixtures/example) is built by `fcemu up` itself, from x-fcemu-build.
 # Pass --no-flask to build only the fixture function.
 source "$(dirname "$0")/lib.sh"
@@ -24,4 +25,5 @@ log "image fcemu-fixture:latest is ready"
 if [ "${1:-}" != "--no-flask" ]; then
   bash "$ROOT/scripts/build-debian-image.sh" fcemu-debian-flask:bookworm python3-flask
   bash "$ROOT/scripts/build-debian-image.sh" fcemu-debian-gpu:bookworm python3-flask,curl,jq
+  bash "$ROOT/scripts/build-runtime-images.sh"
 fi

@@ -7,6 +7,14 @@ cd "$ROOT"
 ensure_docker
 bash scripts/build-fixtures.sh
 
+# fcemu's Python and Node.js runtimes, tested on the interpreters they run on (the runtime images').
+log "runtime tests: Python (fcemu-runtime-python:bookworm)"
+docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -e PYTHONDONTWRITEBYTECODE=1 -w /tmp \
+  fcemu-runtime-python:bookworm python3 -m unittest discover -s /runtimes/python
+log "runtime tests: Node.js (fcemu-runtime-nodejs:bookworm)"
+docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -w /tmp \
+  fcemu-runtime-nodejs:bookworm node --test /runtimes/nodejs/test/
+
 log "cargo test (unit tests on the fake runtime, integration and end-to-end tests on Docker)"
 cargo test --workspace --locked "$@"
 

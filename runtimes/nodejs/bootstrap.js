@@ -185,7 +185,8 @@ function httpTriggerEvent(req, target, body, context) {
     headers[name] = name in headers ? `${headers[name]}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1];
   }
   const contentType = req.headers['content-type'] || '';
-  let text = body.length === 0 || TEXT_TYPES.some((t) => contentType.includes(t));
+  // Text when the client says so, or says nothing and sent UTF-8; base64 otherwise.
+  let text = body.length === 0 || !contentType || TEXT_TYPES.some((t) => contentType.includes(t));
   let bodyField;
   if (text) {
     bodyField = new TextDecoder('utf-8', { fatal: true });

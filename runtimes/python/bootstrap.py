@@ -194,7 +194,8 @@ def http_trigger_event(method, target, headers, body, context, client_ip):
         key, value = unquote_plus(key), unquote_plus(value)
         params[key] = params[key] + "," + value if key in params else value
     content_type = lower.get("content-type", "")
-    text = not body or any(t in content_type for t in TEXT_TYPES)
+    # Text when the client says so, or says nothing and sent UTF-8; base64 otherwise.
+    text = not body or not content_type or any(t in content_type for t in TEXT_TYPES)
     if text:
         try:
             body_field, encoded = body.decode(), False

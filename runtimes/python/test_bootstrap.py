@@ -193,6 +193,13 @@ class HttpTriggers(RuntimeTest):
         self.assertTrue(event["isBase64Encoded"])
         self.assertEqual(base64.b64decode(event["body"]), b"\xff\x00\x01")
 
+    def test_a_body_without_a_content_type_is_text_when_it_is_utf8(self):
+        r = self.runtime("index.http_event")
+        event = json.loads(r.request("POST", "/", "héllo".encode(), control="/http-invoke")[2])
+        self.assertEqual((event["body"], event["isBase64Encoded"]), ("héllo", False))
+        event = json.loads(r.request("POST", "/", b"\xff\xfe", control="/http-invoke")[2])
+        self.assertEqual((event["body"], event["isBase64Encoded"]), ("//4=", True))
+
     def test_the_response_object_becomes_the_response(self):
         r = self.runtime("index.http_response")
         status, headers, body = r.request("GET", "/pic", control="/http-invoke")

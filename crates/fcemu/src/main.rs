@@ -1,5 +1,6 @@
 //! fcemu: Function Compute's instance lifecycle, locally, on Docker.
 
+mod builtin;
 mod client;
 mod commands;
 mod gpu;
@@ -83,7 +84,8 @@ pub struct UpArgs {
     /// run without a GPU)
     #[arg(long, env = "FCEMU_GPU", value_enum, default_value = "auto")]
     gpu: GpuMode,
-    /// The local image a custom runtime runs on, e.g. custom.debian12=my-debian12-python (repeatable)
+    /// The local image a custom or built-in runtime runs on, e.g. custom.debian12=my-debian12-python or
+    /// python3.10=my-python (an image with python3, or node for nodejs*; repeatable)
     #[arg(long = "runtime-image", value_name = "RUNTIME=IMAGE", value_parser = parse_runtime_image)]
     runtime_images: Vec<(String, String)>,
     /// Also list the s.yaml fields that are accepted but mean nothing locally
@@ -95,12 +97,21 @@ pub struct UpArgs {
 }
 
 fn parse_runtime_image(s: &str) -> Result<(String, String), String> {
+    let runtimes = || {
+        [
+            &fcemu_spec::CUSTOM_RUNTIMES[1..],
+            &fcemu_spec::PYTHON_RUNTIMES[..],
+            &fcemu_spec::NODEJS_RUNTIMES[..],
+        ]
+        .concat()
+    };
     match s.split_once('=') {
-        Some((runtime, image)) if runtime.starts_with("custom") && !image.is_empty() => {
+        Some((runtime, image)) if runtimes().contains(&runtime) && !image.is_empty() => {
             Ok((runtime.to_string(), image.to_string()))
         }
         _ => Err(format!(
-            "`{s}` is not RUNTIME=IMAGE with RUNTIME one of custom, custom.debian10, custom.debian11, custom.debian12"
+            "`{s}` is not RUNTIME=IMAGE with RUNTIME one of {}",
+            runtimes().join(", ")
         )),
     }
 }

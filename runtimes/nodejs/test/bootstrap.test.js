@@ -196,6 +196,14 @@ test('FC 3.0 HTTP triggers get the HTTP trigger event', async (t) => {
   assert.deepEqual(Buffer.from(bin.body, 'base64'), Buffer.from([0xff, 0, 1]));
 });
 
+test('a body without a content type is text when it is UTF-8', async (t) => {
+  const r = await startRuntime(t, 'index.httpEvent');
+  const text = JSON.parse((await r.request('POST', '/', { body: 'héllo', control: '/http-invoke' })).body);
+  assert.deepEqual([text.body, text.isBase64Encoded], ['héllo', false]);
+  const bin = JSON.parse((await r.request('POST', '/', { body: Buffer.from([0xff, 0xfe]), control: '/http-invoke' })).body);
+  assert.deepEqual([bin.body, bin.isBase64Encoded], ['//4=', true]);
+});
+
 test('the response object becomes the response; a plain value is the body; an error is 502', async (t) => {
   const r = await startRuntime(t, 'index.httpResponse');
   const res = await r.request('GET', '/pic', { control: '/http-invoke' });

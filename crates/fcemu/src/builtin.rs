@@ -1,0 +1,258 @@
+//! What `up` prepares on this machine before it serves built-in runtimes (and custom runtimes whose code is a
+//! `.zip`): fcemu's runtime files for each language, code zips unpacked, the language images, and the
+//! interpreter version each one runs.
+//!
+//! Everything lands in fcemu's cache (`FCEMU_CACHE_DIR`, else `$XDG_CACHE_HOME/fcemu`, else
+//! `~/.cache/fcemu`), keyed by content, so it is made once and shared by every project.
+
+use crate::Failure;
+use fcemu_runtime::{DockerRuntime, labels};
+use fcemu_spec::{Language, Project};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// fcemu's runtime for each language, built into the binary.
+fn runtime_source(language: Language) -> (&'static str, &'static str) {
+    match language {
+        Language::Python => (
+            "bootstrap.py",
+            include_str!("../../../runtimes/python/bootstrap.py"),
+        ),
+        Language::Nodejs => (
+            "bootstrap.js",
+            include_str!("../../../runtimes/nodejs/bootstrap.js"),
+        ),
+    }
+}
+
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FCEMU_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("fcemu");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache/fcemu"),
+        None => std::env::temp_dir().join("fcemu-cache"),
+    }
+}
+
+/// The first 16 hex digits of the SHA-256 of `bytes`: enough to tell contents apart in a cache.
+fn content_key(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Fills `dir` once: `fill` writes into a fresh folder beside it, which then takes its name, so a run that
+/// stops half-way leaves no half-made entry, and two runs at once both end with a whole one.
+fn make_once(dir: &Path, fill: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = dir.parent().expect("a cache entry has a parent");
+    std::fs::create_dir_all(parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(parent)?;
+    fill(staging.path())?;
+    match std::fs::rename(staging.path(), dir) {
+        Ok(()) => {
+            // Renamed away: nothing is left for the guard to remove.
+            let _ = staging.keep();
+            Ok(())
+        }
+        // Another run made it first.
+        Err(_) if dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The folder with fcemu's runtime for `language`, written to the cache if it is not there yet.
+fn runtime_files(cache: &Path, language: Language) -> io::Result<PathBuf> {
+    let (name, source) = runtime_source(language);
+    let dir = cache.join("runtime").join(format!(
+        "{}-{}",
+        language.name(),
+        content_key(source.as_bytes())
+    ));
+    make_once(&dir, |staging| std::fs::write(staging.join(name), source))?;
+    Ok(dir)
+}
+
+/// A code `.zip` unpacked into the cache (once per content); the folder it is in.
+fn unpack_code(cache: &Path, zip: &Path) -> Result<PathBuf, String> {
+    let bytes = std::fs::read(zip).map_err(|e| format!("cannot read {}: {e}", zip.display()))?;
+    let dir = cache.join("code").join(content_key(&bytes));
+    make_once(&dir, |staging| {
+        let mut archive = zip::ZipArchive::new(io::Cursor::new(&bytes)).map_err(io::Error::other)?;
+        archive.extract(staging).map_err(io::Error::other)
+    })
+    .map_err(|e| {
+        format!(
+            "cannot unpack {}: {e}. Check that it is a .zip of your code (e.g. `cd code && zip -r ../code.zip .`)",
+            zip.display()
+        )
+    })?;
+    Ok(dir)
+}
+
+fn is_zip(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+}
+
+/// Unpacks code zips and points each built-in function at fcemu's runtime for its language.
+pub fn prepare(project: &mut Project) -> Result<(), Failure> {
+    let cache = cache_dir();
+    let mut runtimes = BTreeMap::new();
+    for f in &mut project.functions {
+        if let Some(code) = f.container.code.as_mut().filter(|c| is_zip(c)) {
+            *code = unpack_code(&cache, code)
+                .map_err(|e| Failure::user(format!("function {}: {e}", f.name)))?;
+        }
+        let Some(language) = f.runtime.language() else {
+            continue;
+        };
+        let dir = match runtimes.get(&language.name()) {
+            Some(dir) => dir,
+            None => {
+                let dir = runtime_files(&cache, language).map_err(|e| {
+                    Failure::environment(format!(
+                        "cannot write fcemu's {} runtime into {}: {e}. Set FCEMU_CACHE_DIR to a folder you can write",
+                        language.name(),
+                        cache.display()
+                    ))
+                })?;
+                runtimes.entry(language.name()).or_insert(dir)
+            }
+        };
+        f.container.runtime_files = Some(dir.clone());
+    }
+    Ok(())
+}
+
+/// How an image for a language is built where a registry can be reached: Debian's interpreter, nothing more.
+pub fn language_dockerfile(language: Language) -> String {
+    let package = match language {
+        Language::Python => "python3",
+        Language::Nodejs => "nodejs",
+    };
+    format!(
+        "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends {package} && rm -rf /var/lib/apt/lists/*\nLABEL {}=true\n",
+        labels::MANAGED
+    )
+}
+
+/// The interpreter's version in `image` ("Python 3.11.2", "Node.js v18.19.0"), asked once per image content
+/// and remembered in the cache.
+pub async fn interpreter_version(
+    docker: &DockerRuntime,
+    image: &str,
+    language: Language,
+    project_label: &[(String, String)],
+) -> Option<String> {
+    let id = docker.image_id(image).await.ok().flatten()?;
+    let remembered = cache_dir().join("interpreters").join(id.replace(':', "-"));
+    if let Ok(version) = std::fs::read_to_string(&remembered) {
+        return Some(version);
+    }
+    let printed = docker
+        .run_once(image, &[language.interpreter(), "--version"], project_label)
+        .await
+        .ok()?;
+    let version = printed.trim();
+    let version = match language {
+        Language::Python => version.to_string(),
+        Language::Nodejs if !version.is_empty() => format!("Node.js {version}"),
+        Language::Nodejs => return None,
+    };
+    if version.is_empty() || version.contains('\n') {
+        return None;
+    }
+    let _ = std::fs::create_dir_all(remembered.parent().expect("a parent"))
+        .and_then(|()| std::fs::write(&remembered, &version));
+    Some(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        for (name, text) in files {
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            io::Write::write_all(&mut w, text.as_bytes()).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_zip_is_unpacked_once_per_content() {
+        let cache = tempfile::tempdir().unwrap();
+        let src = tempfile::tempdir().unwrap();
+        let zip = src.path().join("code.zip");
+        std::fs::write(
+            &zip,
+            zip_of(&[
+                ("index.py", "def handler(e, c): return e\n"),
+                ("lib/util.py", "X = 1\n"),
+            ]),
+        )
+        .unwrap();
+        let dir = unpack_code(cache.path(), &zip).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("lib/util.py")).unwrap(),
+            "X = 1\n"
+        );
+        // The same content again: the same folder, not unpacked twice (a marker left there stays).
+        std::fs::write(dir.join("marker"), "").unwrap();
+        assert_eq!(unpack_code(cache.path(), &zip).unwrap(), dir);
+        assert!(dir.join("marker").exists());
+        // Other content: another folder.
+        std::fs::write(&zip, zip_of(&[("index.py", "changed\n")])).unwrap();
+        assert_ne!(unpack_code(cache.path(), &zip).unwrap(), dir);
+        let staging: Vec<_> = std::fs::read_dir(cache.path().join("code"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .collect();
+        assert!(staging.is_empty(), "no staging folder is left behind");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_zip_says_so_and_what_to_do() {
+        let cache = tempfile::tempdir().unwrap();
+        let src = tempfile::tempdir().unwrap();
+        let zip = src.path().join("code.zip");
+        std::fs::write(&zip, "not a zip").unwrap();
+        let e = unpack_code(cache.path(), &zip).unwrap_err();
+        assert!(e.contains("cannot unpack") && e.contains("zip -r"), "{e}");
+    }
+
+    #[test]
+    fn runtime_files_are_written_once_per_version_of_the_runtime() {
+        let cache = tempfile::tempdir().unwrap();
+        let dir = runtime_files(cache.path(), Language::Python).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("bootstrap.py")).unwrap(),
+            runtime_source(Language::Python).1
+        );
+        assert_eq!(runtime_files(cache.path(), Language::Python).unwrap(), dir);
+        let node = runtime_files(cache.path(), Language::Nodejs).unwrap();
+        assert!(node.join("bootstrap.js").is_file());
+        assert_ne!(node, dir);
+    }
+}

@@ -2,7 +2,7 @@
 //! hook, and a container that ends by itself (an instance exception) is destroyed without PreStop.
 
 use crate::instance::Instance;
-use crate::logs::LogRecord;
+use crate::logs::{Bracket, HookKind, LogRecord};
 use crate::pool::Pool;
 use crate::{DestroyReason, Shared};
 use fcemu_runtime::OutputStream;
@@ -18,7 +18,12 @@ impl Pool {
         let mut lines = shared.runtime.logs(&container_id);
         let (instance2, shared2) = (instance.clone(), shared.clone());
         let function = self.function.name.clone();
+        // A built-in runtime brackets each request's and hook's output with FC's Start and End lines, in the
+        // order it prints: that says exactly whose a line is, where the engine's stamps (taken when it
+        // reads the pipe, a little late under load) can fall into the next request's window.
+        let brackets = self.function.spec.runtime.prints_lifecycle_lines();
         let pump = tokio::spawn(async move {
+            let mut open: Option<(Arc<str>, HookKind)> = None;
             while let Some(item) = lines.next().await {
                 let line = match item {
                     Ok(line) => line,
@@ -27,7 +32,17 @@ impl Pool {
                         break;
                     }
                 };
-                let attributed = instance2.attribute(line.ts);
+                let attributed = match brackets.then(|| Bracket::parse(&line.line)).flatten() {
+                    Some(b) if b.start => {
+                        open = Some((b.request_id.into(), b.hook));
+                        open.clone()
+                    }
+                    Some(b) => open
+                        .take()
+                        .filter(|(id, _)| **id == *b.request_id)
+                        .or_else(|| Some((b.request_id.into(), b.hook))),
+                    None => open.clone().or_else(|| instance2.attribute(line.ts)),
+                };
                 shared2.logs.push(LogRecord {
                     ts: line.ts,
                     function_name: function.clone(),

@@ -28,6 +28,40 @@ impl HookKind {
     }
 }
 
+/// A runtime's own `FC Invoke Start RequestId: <id>` or `FC PreStop End RequestId: <id>` line: where a
+/// request's or hook's output begins or ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bracket<'a> {
+    pub start: bool,
+    pub hook: HookKind,
+    pub request_id: &'a str,
+}
+
+impl<'a> Bracket<'a> {
+    pub fn parse(line: &'a str) -> Option<Self> {
+        let rest = line.strip_prefix("FC ")?;
+        let (word, rest) = rest.split_once(' ')?;
+        let hook = match word {
+            "Initialize" => HookKind::Initialize,
+            "Invoke" => HookKind::Invoke,
+            "PreStop" => HookKind::PreStop,
+            "PreFreeze" => HookKind::PreFreeze,
+            _ => return None,
+        };
+        let (start, request_id) = if let Some(id) = rest.strip_prefix("Start RequestId: ") {
+            (true, id)
+        } else {
+            (false, rest.strip_prefix("End RequestId: ")?)
+        };
+        let request_id = request_id.trim_end();
+        (!request_id.is_empty() && !request_id.contains(' ')).then_some(Bracket {
+            start,
+            hook,
+            request_id,
+        })
+    }
+}
+
 /// One kept log line. Serialized as the `/_fcemu/logs` contract: `ts, functionName, instanceId, requestId,
 /// stream, line` (plus `hook`).
 #[derive(Debug, Clone, Serialize)]
@@ -121,5 +155,34 @@ impl LogStore {
         })
         .await
         .expect("reading the journal does not panic")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runtimes_start_and_end_lines_are_brackets() {
+        let b =
+            Bracket::parse("FC Invoke Start RequestId: 1-6650f0a0-0a1b2c3d-4e5f60718293").unwrap();
+        assert_eq!(
+            (b.start, b.hook, b.request_id),
+            (true, HookKind::Invoke, "1-6650f0a0-0a1b2c3d-4e5f60718293")
+        );
+        let b = Bracket::parse("FC PreStop End RequestId: r-1").unwrap();
+        assert_eq!(
+            (b.start, b.hook, b.request_id),
+            (false, HookKind::PreStop, "r-1")
+        );
+        for not in [
+            "FC Invoke Retried RequestId: r-1: gone",
+            "FC Initialize End RequestId: r-1 Duration: 3.00 ms",
+            "FC Instance Ready InstanceId: c-1",
+            "my FC Invoke Start RequestId: r-1",
+            "FC Invoke Start RequestId: ",
+        ] {
+            assert_eq!(Bracket::parse(not), None, "{not}");
+        }
     }
 }

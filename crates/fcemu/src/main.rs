@@ -239,6 +239,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Up(_)) {
+        // A client command piped into `head` ends quietly when the reader goes, as command-line tools do
+        // (Rust ignores SIGPIPE, and printing would panic). Not `up`: it must outlive a closed pipe to
+        // destroy its instances.
+        // SAFETY: no other thread exists yet; SIG_DFL is a valid disposition for SIGPIPE.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // One worker by default: fcemu's work is I/O, and on a small machine that the client and the functions
     // share, every wake-up across worker threads is a context switch on the request path.
     let workers = std::env::var("FCEMU_WORKER_THREADS")

@@ -181,6 +181,22 @@ async fn two_hundred_thousand_lines_from_one_instance_are_kept_once_and_queryabl
             .count(),
         LINES
     );
+    // Piped into a reader that stops early (`| head -1`), it ends quietly, without a panic.
+    let mut logs = std::process::Command::new(FCEMU)
+        .args(["logs", "--request-id", &rid, "--endpoint", &up.url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(logs.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(logs.stdout.take());
+    let out = logs.wait_with_output().unwrap();
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
     let (code, _) = up.stop();
     assert_eq!(code, 0);
     assert_no_containers_left(&docker, project.path()).await;

@@ -162,12 +162,16 @@ def say(line):
 def error_body(e):
     """FC's body for an error in a handler: message, type and stack trace."""
     frames = traceback.extract_tb(e.__traceback__)
-    # The runtime's own frames say nothing about the user's code.
-    frames = [f for f in frames if f.filename != __file__] or frames
+    # The runtime's and the import machinery's frames say nothing about the user's code.
+    frames = [f for f in frames if f.filename != __file__ and "importlib" not in f.filename]
+    stack = [line.rstrip("\n") for line in traceback.format_list(frames)]
+    if isinstance(e, SyntaxError):
+        # Where the code does not parse: the file, the line and a caret under the spot.
+        stack += [line.rstrip("\n") for line in traceback.format_exception_only(type(e), e)[:-1]]
     return {
         "errorMessage": str(e),
         "errorType": type(e).__name__,
-        "stackTrace": [line.rstrip("\n") for line in traceback.format_list(frames)],
+        "stackTrace": stack,
     }
 
 

@@ -126,6 +126,15 @@ class EventFunctions(RuntimeTest):
             self.assertEqual(headers["x-fc-error-type"], "UnhandledInvocationError")
             self.assertIn(expected, json.loads(body)["errorMessage"])
 
+    def test_code_that_does_not_parse_says_where(self):
+        status, headers, body = self.runtime("broken.handler").invoke()
+        error = json.loads(body)
+        self.assertEqual(error["errorType"], "SyntaxError")
+        trace = "\n".join(error["stackTrace"])
+        self.assertIn("broken.py", trace)
+        self.assertIn("line 2", trace)
+        self.assertNotIn("importlib", trace)
+
     def test_log_lines_carry_the_request_id_in_fcs_format(self):
         r = self.runtime("index.logs")
         r.invoke()

@@ -90,7 +90,19 @@ fn expect_success(call: &HookCall, (status, body): (StatusCode, Bytes)) -> Resul
     })
 }
 
+/// The start of a hook's answer; FC's error body (`{"errorMessage","errorType",...}`, what built-in runtimes
+/// answer when the hook raised) as `ErrorType: message`.
 fn snippet(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct FunctionError {
+        error_message: String,
+        error_type: String,
+    }
+    if let Ok(e) = serde_json::from_slice::<FunctionError>(body) {
+        let cut: String = e.error_message.chars().take(300).collect();
+        return format!(": {}: {cut}", e.error_type);
+    }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {
@@ -339,4 +351,21 @@ async fn run_notice_hook(
         .await
         .and_then(|answer| expect_success(call, answer));
     run.end(&outcome, anyway);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snippet;
+
+    #[test]
+    fn a_hooks_answer_is_quoted_and_fcs_error_body_summed_up() {
+        assert_eq!(snippet(b"  model missing\n"), ": model missing");
+        assert_eq!(snippet(b""), "");
+        let fc_error = br#"{"errorMessage": "invalid syntax (index.py, line 68)", "errorType": "SyntaxError", "stackTrace": ["..."]}"#;
+        assert_eq!(
+            snippet(fc_error),
+            ": SyntaxError: invalid syntax (index.py, line 68)"
+        );
+        assert_eq!(snippet(&[b'x'; 500]).len(), 2 + 300, "a long answer is cut");
+    }
 }

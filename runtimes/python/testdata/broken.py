@@ -1,0 +1,3 @@
+# Does not parse: the runtime says where.
+def handler(event, context:
+    return event

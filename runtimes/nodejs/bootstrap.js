@@ -153,7 +153,8 @@ function call(fn, args, arity) {
 /** FC's body for an error in a handler: message, type and stack trace. */
 function errorBody(e) {
   const stack = String((e && e.stack) || '').split('\n').slice(1).map((l) => l.trim())
-    .filter((l) => l && !l.includes(__filename));
+    // The runtime's and Node's own frames say nothing about the user's code.
+    .filter((l) => l && !l.includes(__filename) && !l.includes('node:internal') && !l.includes('(<anonymous>)'));
   return {
     errorMessage: e && e.message !== undefined ? String(e.message) : String(e),
     errorType: (e && e.name) || 'Error',

@@ -90,37 +90,45 @@ impl<'a> Fields<'a> {
     }
 
     pub(crate) fn number(&self, cx: &mut Cx, key: &str, range: (f64, f64), default: f64) -> f64 {
-        let Some(v) = self.get(key) else {
-            return default;
-        };
-        let n = match v {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        };
-        match n {
-            Some(n) if n >= range.0 && n <= range.1 => n,
-            _ => {
-                cx.error(
-                    &self.field(key),
-                    format!(
-                        "is {}, allowed: a number from {} to {}",
-                        describe(v),
-                        range.0,
-                        range.1
-                    ),
-                );
-                default
-            }
-        }
+        self.ranged(
+            cx,
+            key,
+            range,
+            default,
+            "a number",
+            serde_yaml::Number::as_f64,
+        )
     }
 
     pub(crate) fn integer(&self, cx: &mut Cx, key: &str, range: (u64, u64), default: u64) -> u64 {
+        self.ranged(
+            cx,
+            key,
+            range,
+            default,
+            "a whole number",
+            serde_yaml::Number::as_u64,
+        )
+    }
+
+    /// A number in `range` (written as a number or in a string), or `default` when absent or wrong.
+    fn ranged<T>(
+        &self,
+        cx: &mut Cx,
+        key: &str,
+        range: (T, T),
+        default: T,
+        kind: &str,
+        from_yaml: impl Fn(&serde_yaml::Number) -> Option<T>,
+    ) -> T
+    where
+        T: Copy + PartialOrd + std::fmt::Display + std::str::FromStr,
+    {
         let Some(v) = self.get(key) else {
             return default;
         };
         let n = match v {
-            Value::Number(n) => n.as_u64(),
+            Value::Number(n) => from_yaml(n),
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         };
@@ -130,7 +138,7 @@ impl<'a> Fields<'a> {
                 cx.error(
                     &self.field(key),
                     format!(
-                        "is {}, allowed: a whole number from {} to {}",
+                        "is {}, allowed: {kind} from {} to {}",
                         describe(v),
                         range.0,
                         range.1

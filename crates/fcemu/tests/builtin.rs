@@ -96,6 +96,20 @@ async fn wait_destroyed(up: &Up, count: usize) -> Vec<serde_json::Value> {
     }
 }
 
+/// Frozen between requests, the function's background counter (ten beats a second while it runs) stands
+/// still; the instance's id.
+async fn assert_background_stops_while_frozen(up: &Up, function: &str) -> String {
+    let (before, instance) = beats(up, function).await;
+    stay_frozen_for_a_second(up).await;
+    let (after, same) = beats(up, function).await;
+    assert_eq!(same, instance);
+    assert!(
+        after - before < 5,
+        "the background work ran while frozen: {before} -> {after}"
+    );
+    instance
+}
+
 /// Waits until the one instance is frozen, then holds for a second while checking it stays so.
 async fn stay_frozen_for_a_second(up: &Up) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -116,8 +130,7 @@ async fn stay_frozen_for_a_second(up: &Up) {
     }
 }
 
-/// The background beats counted while one instance was frozen for a second stay (almost) still; running,
-/// it counts ten a second.
+/// The function's background beats so far, and the instance that counted them.
 async fn beats(up: &Up, function: &str) -> (u64, String) {
     let r: serde_json::Value = get(format!("{}/{function}/beats", up.url))
         .await
@@ -196,14 +209,7 @@ async fn a_python_function_lives_through_its_hooks_freezes_and_restarts() {
     );
 
     // Frozen between requests: the background thread counts ten beats a second while it runs.
-    let (before, instance) = beats(&up, "py-tagger").await;
-    stay_frozen_for_a_second(&up).await;
-    let (after, same) = beats(&up, "py-tagger").await;
-    assert_eq!(same, instance);
-    assert!(
-        after - before < 5,
-        "the thread ran while frozen: {before} -> {after}"
-    );
+    let instance = assert_background_stops_while_frozen(&up, "py-tagger").await;
 
     assert_exception(&up, "py-tagger", "ValueError", "index.py").await;
     assert_eq!(
@@ -304,14 +310,7 @@ async fn a_node_function_from_a_zip_lives_through_its_hooks_and_restarts() {
         "{init}"
     );
 
-    let (before, instance) = beats(&up, "node-greeter").await;
-    stay_frozen_for_a_second(&up).await;
-    let (after, same) = beats(&up, "node-greeter").await;
-    assert_eq!(same, instance);
-    assert!(
-        after - before < 5,
-        "the timer ran while frozen: {before} -> {after}"
-    );
+    assert_background_stops_while_frozen(&up, "node-greeter").await;
 
     assert_exception(&up, "node-greeter", "TypeError", "index.js").await;
     let out = fcemu(&[

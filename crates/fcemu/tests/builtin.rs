@@ -426,3 +426,48 @@ fn a_java_function_is_refused_with_the_way_to_run_it() {
     );
     assert!(err.contains("runtime: custom-container"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_image_runs_a_python_function_on_the_users_own_image() {
+    let docker = docker_with_runtimes().await;
+    let project = example("python-example");
+    // Any local image with python3 will do: the Flask base has one.
+    let up = Up::start(
+        project.path(),
+        &["--runtime-image", "python3.10=fcemu-debian-flask:bookworm"],
+    );
+    wait_for_output(&up, "runtime python3.10 runs on Python 3.").await;
+    assert!(
+        up.printed("(fcemu-debian-flask:bookworm)"),
+        "{:#?}",
+        up.output()
+    );
+    let r = send(reqwest::Method::POST, format!("{}/tags", up.url), "a cat").await;
+    assert_eq!(r.status(), 200);
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+
+    // An image that is not there: said, with what it needs.
+    let out = fcemu(&[
+        "up",
+        &project.path().display().to_string(),
+        "--listen",
+        "127.0.0.1:0",
+        "--runtime-image",
+        "python3.10=fcemu-no-such-python:1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("fcemu-no-such-python:1") && err.contains("needs python3"),
+        "{err}"
+    );
+    let bad = fcemu(&["up", "--runtime-image", "java11=x"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("python3.10"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

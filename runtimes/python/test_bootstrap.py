@@ -63,7 +63,8 @@ class Runtime:
             "x-fc-control-path": control or path,
         }
         h.update(headers or {})
-        self.connection.request(method, path, body=body, headers=h)
+        self.connection.request(method, path, body=body, headers=h,
+                                encode_chunked="Transfer-Encoding" in h)
         r = self.connection.getresponse()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
 
@@ -92,6 +93,13 @@ class EventFunctions(RuntimeTest):
         status, headers, body = r.invoke(b'{"prompt": "cat"}')
         self.assertEqual((status, body), (200, b'{"prompt": "cat"}'))
         self.assertNotIn("x-fc-error-type", headers)
+
+    def test_a_chunked_body_is_read_whole(self):
+        r = self.runtime("index.echo")
+        status, _, body = r.request("POST", "/invoke", iter([b"first ", b"and second"]),
+                                    headers={"Transfer-Encoding": "chunked"})
+        self.assertEqual((status, body), (200, b"first and second"))
+        self.assertEqual(r.invoke(b"after")[2], b"after", "the connection is still in step")
 
     def test_a_dict_is_answered_as_json(self):
         status, _, body = self.runtime("index.describe_context").invoke()

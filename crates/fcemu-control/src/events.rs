@@ -26,10 +26,12 @@ pub enum EventKind {
     PrefreezeStart,
     PrefreezeEnd,
     ProvisionChanged,
+    /// A function rolled to a new configuration, or added or removed (`up --watch`, UpdateFunction).
+    FunctionUpdated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::InstanceCreating,
         EventKind::InstanceCreated,
         EventKind::InstanceRuntimeReady,
@@ -47,6 +49,7 @@ impl EventKind {
         EventKind::PrefreezeStart,
         EventKind::PrefreezeEnd,
         EventKind::ProvisionChanged,
+        EventKind::FunctionUpdated,
     ];
 
     /// The name in the event stream.
@@ -69,6 +72,7 @@ impl EventKind {
             EventKind::PrefreezeStart => "prefreeze.start",
             EventKind::PrefreezeEnd => "prefreeze.end",
             EventKind::ProvisionChanged => "provision.changed",
+            EventKind::FunctionUpdated => "function.updated",
         }
     }
 

@@ -1,4 +1,4 @@
-//! What is fixed about a function while `up` runs: its resolved spec, its name as events share it, the
+//! What is fixed about one version of a function: its resolved spec, its name as events share it, the
 //! request headers every request carries, and its billing counters. Hooks and requests need only this.
 
 use crate::Options;
@@ -12,17 +12,35 @@ pub struct Function {
     /// `spec.name`, shared by the function's events and log lines.
     pub name: Arc<str>,
     pub headers: FcHeaders,
-    pub billing: Billing,
+    /// Kept across updates: the function's bill is one whatever its versions.
+    pub billing: Arc<Billing>,
+    /// 1 at `up`, one more at each update.
+    pub version: u32,
 }
 
 impl Function {
     pub fn new(spec: FunctionSpec, options: &Options) -> Self {
+        Self::versioned(spec, options, 1, Arc::default())
+    }
+
+    /// The function's next version, with `spec`.
+    pub fn next(&self, spec: FunctionSpec, options: &Options) -> Self {
+        Self::versioned(spec, options, self.version + 1, self.billing.clone())
+    }
+
+    fn versioned(
+        spec: FunctionSpec,
+        options: &Options,
+        version: u32,
+        billing: Arc<Billing>,
+    ) -> Self {
         let headers = FcHeaders::new(&spec, &options.region_of(&spec), &options.account_id);
         Function {
             name: spec.name.as_str().into(),
             spec,
             headers,
-            billing: Billing::default(),
+            billing,
+            version,
         }
     }
 }

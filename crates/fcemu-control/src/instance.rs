@@ -38,6 +38,9 @@ pub enum DestroyReason {
     Unhealthy,
     /// A built-in runtime's handler ran past the function's timeout: the runtime is restarted, as FC does.
     Timeout,
+    /// Its function was updated (or removed): it finished what it served and gives way to instances on the
+    /// new configuration.
+    Update,
 }
 
 impl DestroyReason {
@@ -52,6 +55,7 @@ impl DestroyReason {
             DestroyReason::Shutdown => "shutdown",
             DestroyReason::Unhealthy => "unhealthy",
             DestroyReason::Timeout => "timeout",
+            DestroyReason::Update => "update",
         }
     }
 

@@ -133,7 +133,7 @@ impl ControlPlane {
                 &request_id,
             );
         };
-        let (mut req, cold) = match for_instance(pool, req, kind, &request_id) {
+        let (mut req, cold) = match for_instance(&pool, req, kind, &request_id) {
             Ok(prepared) => prepared,
             Err(e) => {
                 return fc_error_response(

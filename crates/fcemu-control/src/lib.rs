@@ -28,6 +28,7 @@ mod responses;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod update;
 
 pub use client::{Body, BoxError, empty_body, full_body};
 pub use events::{Event, EventBus, EventKind};
@@ -38,13 +39,14 @@ pub use invoke::{COLD_START_HEADER, InvocationKind};
 pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
 pub use provision::{ProvisionStatus, provision_retry_delay};
 pub use responses::{fc_error_response, function_error_response};
+pub use update::Rolled;
 
 use fcemu_runtime::ContainerRuntime;
 use fcemu_spec::{FunctionSpec, Project};
 use pool::Pool;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -182,7 +184,35 @@ impl Shared {
 #[derive(Clone)]
 pub struct ControlPlane {
     shared: Arc<Shared>,
-    functions: Arc<BTreeMap<String, Arc<Pool>>>,
+    functions: Arc<RwLock<Functions>>,
+    /// One update at a time (`up --watch` and UpdateFunction may both ask).
+    updating: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The functions served now, by name, and the versions an update retired whose instances are still going.
+struct Functions {
+    /// Replaced whole by an update, so a reader takes a snapshot with one reference count.
+    serving: Arc<BTreeMap<String, Arc<Pool>>>,
+    retiring: Vec<Arc<Pool>>,
+    /// The one function with an HTTP trigger, when there is exactly one: it takes every path.
+    single_trigger: Option<Arc<str>>,
+}
+
+impl Functions {
+    fn new(serving: BTreeMap<String, Arc<Pool>>, retiring: Vec<Arc<Pool>>) -> Self {
+        let mut with_trigger = serving
+            .values()
+            .filter(|p| p.function.spec.http_trigger.is_some());
+        let single_trigger = match (with_trigger.next(), with_trigger.next()) {
+            (Some(only), None) => Some(only.function.name.clone()),
+            _ => None,
+        };
+        Functions {
+            serving: Arc::new(serving),
+            retiring,
+            single_trigger,
+        }
+    }
 }
 
 impl ControlPlane {
@@ -212,7 +242,8 @@ impl ControlPlane {
             .collect();
         let cp = ControlPlane {
             shared,
-            functions: Arc::new(functions),
+            functions: Arc::new(RwLock::new(Functions::new(functions, Vec::new()))),
+            updating: Default::default(),
         };
         cp.spawn_idle_reaper();
         cp
@@ -223,7 +254,7 @@ impl ControlPlane {
     fn spawn_idle_reaper(&self) {
         let timeout = self.shared.options.idle_timeout;
         let tick = (timeout / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        let functions = self.functions.clone();
+        let cp = self.clone();
         let shutdown = self.shared.shutdown.clone();
         self.shared.tasks.spawn(async move {
             loop {
@@ -231,7 +262,7 @@ impl ControlPlane {
                     _ = tokio::time::sleep(tick) => {}
                     _ = shutdown.cancelled() => return,
                 }
-                for f in functions.values() {
+                for f in cp.serving().values() {
                     f.reap_idle(timeout);
                 }
             }
@@ -250,12 +281,37 @@ impl ControlPlane {
         &self.shared.logs
     }
 
-    pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
-        self.functions.get(name).map(|f| &f.function.spec)
+    /// The functions served now.
+    fn serving(&self) -> Arc<BTreeMap<String, Arc<Pool>>> {
+        self.functions.read().unwrap().serving.clone()
     }
 
-    pub fn functions(&self) -> impl Iterator<Item = &FunctionSpec> {
-        self.functions.values().map(|f| &f.function.spec)
+    /// Every pool with instances: the functions served now and the versions still retiring.
+    fn all_pools(&self) -> Vec<Arc<Pool>> {
+        let functions = self.functions.read().unwrap();
+        functions
+            .serving
+            .values()
+            .chain(functions.retiring.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// The one function with an HTTP trigger, when there is exactly one: every path goes to it.
+    pub fn single_trigger(&self) -> Option<Arc<str>> {
+        self.functions.read().unwrap().single_trigger.clone()
+    }
+
+    /// The function served under that name now (its spec, version and billing).
+    pub fn function(&self, name: &str) -> Option<Arc<Function>> {
+        self.serving().get(name).map(|f| f.function.clone())
+    }
+
+    pub fn functions(&self) -> Vec<Arc<Function>> {
+        self.serving()
+            .values()
+            .map(|f| f.function.clone())
+            .collect()
     }
 
     /// The cards, and which instance holds which slice.
@@ -275,20 +331,20 @@ impl ControlPlane {
     }
 
     pub fn instances(&self) -> Vec<InstanceInfo> {
-        self.functions
-            .values()
+        self.all_pools()
+            .iter()
             .flat_map(|f| f.instance_infos())
             .collect()
     }
 
-    pub(crate) fn function_pool(&self, name: &str) -> Option<&Arc<Pool>> {
-        self.functions.get(name)
+    pub(crate) fn function_pool(&self, name: &str) -> Option<Arc<Pool>> {
+        self.serving().get(name).cloned()
     }
 
     /// Destroys one instance now, through the normal path (PreStop included). False if there is no such
     /// instance serving (one still being created is not reclaimed).
     pub async fn reclaim_instance(&self, instance_id: &str) -> bool {
-        for f in self.functions.values() {
+        for f in self.all_pools() {
             let serving = f.state_of(instance_id).is_some_and(|s| s.is_serving());
             if serving && f.begin_destroy(instance_id, DestroyReason::Reclaim) {
                 f.destroy(instance_id, None).await;
@@ -300,7 +356,7 @@ impl ControlPlane {
 
     /// Destroys every idle instance of a function now; returns how many.
     pub async fn reclaim_function(&self, name: &str) -> Option<usize> {
-        let f = self.functions.get(name)?;
+        let f = self.function_pool(name)?;
         let ids = f.begin_destroy_all(DestroyReason::Reclaim, false);
         let n = ids.len();
         futures_util::future::join_all(ids.iter().map(|id| f.destroy(id, None))).await;
@@ -310,8 +366,9 @@ impl ControlPlane {
     /// Creates every function's provisioned instances (`provisionConfig.defaultTarget`,
     /// `scalingConfig.minInstances`) and returns when they are initialized (and frozen, where they freeze).
     pub async fn start_provisioned(&self) {
+        let serving = self.serving();
         futures_util::future::join_all(
-            self.functions
+            serving
                 .values()
                 .map(|f| (f, f.function.spec.provision.target))
                 .filter(|(_, target)| *target > 0)
@@ -327,27 +384,26 @@ impl ControlPlane {
         target: u32,
     ) -> Option<ProvisionStatus> {
         Some(
-            self.functions
-                .get(function)?
+            self.function_pool(function)?
                 .set_provision_target(target)
                 .await,
         )
     }
 
     pub fn provision_status(&self, function: &str) -> Option<ProvisionStatus> {
-        self.functions.get(function).map(|f| f.provision_status())
+        self.function_pool(function).map(|f| f.provision_status())
     }
 
     /// The billing view of every function.
     pub fn billing(&self) -> Vec<billing::BillingView> {
-        self.functions
+        self.serving()
             .values()
             .map(|f| f.function.billing.view(&f.function.spec))
             .collect()
     }
 
     pub fn provision_statuses(&self) -> Vec<ProvisionStatus> {
-        self.functions
+        self.serving()
             .values()
             .map(|f| f.provision_status())
             .collect()
@@ -362,11 +418,12 @@ impl ControlPlane {
     pub async fn shutdown(&self, drain: Duration) {
         // Creations under way stop and remove their containers themselves.
         self.shared.shutdown.cancel();
-        for f in self.functions.values() {
+        let pools = self.all_pools();
+        for f in &pools {
             f.wake_waiters();
         }
         let deadline = tokio::time::Instant::now() + drain;
-        futures_util::future::join_all(self.functions.values().map(|f| async move {
+        futures_util::future::join_all(pools.iter().map(|f| async move {
             f.wait_no_request(deadline, |_| true).await;
             let ids = f.begin_destroy_all(DestroyReason::Shutdown, true);
             futures_util::future::join_all(ids.iter().map(|id| f.destroy(id, None))).await;

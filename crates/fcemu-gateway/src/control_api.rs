@@ -54,7 +54,7 @@ pub async fn handle(
         ),
         (Method::GET, ["functions"]) => json_response(
             StatusCode::OK,
-            &json!({ "functions": cp.functions().collect::<Vec<_>>() }),
+            &json!({ "functions": cp.functions().iter().map(|f| &f.spec).collect::<Vec<_>>() }),
         ),
         (Method::GET, ["gpus"]) => json_response(StatusCode::OK, &json!(cp.gpus())),
         (Method::GET, ["billing"]) => {

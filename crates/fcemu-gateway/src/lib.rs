@@ -92,8 +92,6 @@ pub async fn serve(
 
 pub struct Gateway {
     cp: ControlPlane,
-    /// With exactly one function that has an HTTP trigger, every path goes to it.
-    single_trigger: Option<String>,
     access: Access,
 }
 
@@ -159,17 +157,7 @@ fn limited(req: Request<Body>) -> Request<Body> {
 
 impl Gateway {
     pub fn new(cp: ControlPlane, access: Access) -> Self {
-        let with_trigger: Vec<String> = cp
-            .functions()
-            .filter(|f| f.http_trigger.is_some())
-            .map(|f| f.name.clone())
-            .collect();
-        let single_trigger = (with_trigger.len() == 1).then(|| with_trigger[0].clone());
-        Gateway {
-            cp,
-            single_trigger,
-            access,
-        }
+        Gateway { cp, access }
     }
 
     /// Answers one request. Any body will do: hyper's from a connection, or one a test builds.
@@ -196,8 +184,8 @@ impl Gateway {
 
     /// HTTP trigger traffic: one trigger takes every path; with several, the first segment names the function.
     async fn trigger(&self, req: Request<Body>) -> Response<Body> {
-        let (function, req) = match &self.single_trigger {
-            Some(name) => (name.clone(), req),
+        let (function, req) = match self.cp.single_trigger() {
+            Some(name) => (name.to_string(), req),
             None => match self.route_by_segment(req) {
                 Ok(routed) => routed,
                 Err(segment) => return self.no_function_at(&segment),
@@ -206,7 +194,7 @@ impl Gateway {
         let Some(spec) = self.cp.function(&function) else {
             return not_found(&function);
         };
-        if let Some(trigger) = &spec.http_trigger {
+        if let Some(trigger) = &spec.spec.http_trigger {
             if !trigger.allows(req.method().as_str()) {
                 return fc_error_response(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -238,7 +226,7 @@ impl Gateway {
         if self
             .cp
             .function(&function)
-            .is_none_or(|f| f.http_trigger.is_none())
+            .is_none_or(|f| f.spec.http_trigger.is_none())
         {
             return Err(function);
         }
@@ -258,7 +246,8 @@ impl Gateway {
         let names: Vec<String> = self
             .cp
             .functions()
-            .filter(|f| f.http_trigger.is_some())
+            .iter()
+            .filter(|f| f.spec.http_trigger.is_some())
             .map(|f| format!("/{}/", f.name))
             .collect();
         fc_error_response(

@@ -37,14 +37,18 @@ pub async fn handle(
             response
         }
         ("GET", ["functions"]) => {
-            let functions: Vec<_> = cp.functions().map(openapi_function).collect();
+            let functions: Vec<_> = cp
+                .functions()
+                .iter()
+                .map(|f| openapi_function(&f.spec))
+                .collect();
             json_response(
                 StatusCode::OK,
                 &serde_json::json!({ "functions": functions }),
             )
         }
         ("GET", ["functions", name]) => match cp.function(name) {
-            Some(f) => json_response(StatusCode::OK, &openapi_function(f)),
+            Some(f) => json_response(StatusCode::OK, &openapi_function(&f.spec)),
             None => not_found(name),
         },
         ("GET", ["functions", name, "instances"]) => {

@@ -2,6 +2,7 @@
 //! Pure: no I/O beyond reading the project's files.
 
 mod container;
+mod diff;
 mod fields;
 mod function;
 mod load;
@@ -9,6 +10,7 @@ pub mod locate;
 mod model;
 pub mod vars;
 
+pub use diff::changed_fields;
 pub use load::{
     SpecError, SpecErrors, find_template, load_project, load_project_with_env, parse_project,
 };

@@ -199,7 +199,7 @@ pub const GPU_TYPES: [(&str, u32); 7] = [
 ];
 
 /// One function, resolved.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionSpec {
     /// `functionName`: how FC, the CLI and the labels name it.
@@ -232,7 +232,7 @@ pub struct FunctionSpec {
 }
 
 /// How the function's container is made and reached.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerConfig {
     pub image: String,
@@ -269,7 +269,7 @@ pub struct HealthCheck {
     pub success_threshold: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageBuild {
     /// The build context (absolute).
@@ -279,7 +279,7 @@ pub struct ImageBuild {
 }
 
 /// A lifecycle hook (Initializer or PreStop).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Hook {
     pub action: HookAction,
@@ -305,7 +305,7 @@ impl Hook {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GpuConfig {
     pub gpu_type: String,
@@ -315,7 +315,7 @@ pub struct GpuConfig {
     pub memory_field: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionConfig {
     /// Instances kept created and initialized from `up` on (`defaultTarget`, or `scalingConfig.minInstances`).
@@ -324,7 +324,7 @@ pub struct ProvisionConfig {
     pub always_allocate_gpu: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpTrigger {
     pub name: String,

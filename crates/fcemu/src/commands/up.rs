@@ -178,7 +178,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
 /// What FC would bill for this run, per function (frozen time is not billed; a provisioned GPU instance's
 /// idle time is, at FC's lower idle rate).
 fn billing_table(cp: &ControlPlane) -> String {
-    let gpu = cp.functions().any(|f| f.gpu.is_some());
+    let gpu = cp.functions().iter().any(|f| f.spec.gpu.is_some());
     let mut header = format!(
         "{:<20} {:>11} {:>9} {:>10} {:>10} {:>9} {:>9}",
         "FUNCTION", "INVOCATIONS", "HOOK RUNS", "ACTIVE s", "FROZEN s", "vCPU-s", "GB-s"

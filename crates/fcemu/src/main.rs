@@ -4,6 +4,7 @@ mod builtin;
 mod client;
 mod commands;
 mod gpu;
+mod images;
 mod output;
 
 // Every request allocates and frees many small buffers (headers, records), some of them freed on the

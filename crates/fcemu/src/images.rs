@@ -1,0 +1,178 @@
+//! A project as `up` serves it, read and made ready on this machine: the s.yaml loaded with
+//! `--runtime-image` applied, code zips and fcemu's runtimes in place, every image there (built when it can
+//! be), and the interpreter each built-in runtime name runs on said. `up` does this at start, and again on
+//! each change under `--watch`.
+
+use crate::Failure;
+use fcemu_runtime::DockerRuntime;
+use fcemu_spec::{Project, Runtime};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Reads the project and readies what is on this machine's disk (not the engine's images).
+pub fn load(
+    dir: &Path,
+    template: Option<&Path>,
+    runtime_images: &[(String, String)],
+) -> Result<Project, Failure> {
+    let mut project =
+        fcemu_spec::load_project(dir, template).map_err(|e| Failure::user(e.to_string()))?;
+    apply_runtime_images(&mut project, runtime_images);
+    crate::builtin::prepare(&mut project)?;
+    Ok(project)
+}
+
+/// `--runtime-image custom.debian12=IMAGE`, `python3.10=IMAGE`: the local image each custom or built-in
+/// runtime runs on.
+fn apply_runtime_images(project: &mut Project, images: &[(String, String)]) {
+    for f in &mut project.functions {
+        if matches!(f.runtime, Runtime::CustomContainer) {
+            continue;
+        }
+        let runtime = f.runtime.name();
+        if let Some((_, image)) = images.iter().rev().find(|(r, _)| r == runtime) {
+            f.container.image = image.clone();
+        }
+    }
+}
+
+/// Makes sure every function's image exists locally: built from `x-fcemu-build` when missing, and for a
+/// built-in runtime from Debian's interpreter.
+pub async fn ensure_images(
+    docker: &DockerRuntime,
+    project: &Project,
+    say: &impl Fn(&str),
+) -> Result<(), Failure> {
+    let mut done = std::collections::BTreeSet::new();
+    for f in &project.functions {
+        let image = &f.container.image;
+        if !done.insert(image.clone()) {
+            continue;
+        }
+        if docker
+            .image_exists(image)
+            .await
+            .map_err(|e| Failure::environment(e.to_string()))?
+        {
+            continue;
+        }
+        match &f.runtime {
+            Runtime::BuiltIn { language, name } if *image == language.default_image() => {
+                let context =
+                    tempfile::tempdir().map_err(|e| Failure::environment(e.to_string()))?;
+                std::fs::write(
+                    context.path().join("Dockerfile"),
+                    crate::builtin::language_dockerfile(*language),
+                )
+                .map_err(|e| Failure::environment(e.to_string()))?;
+                build_image(docker, context.path(), "Dockerfile", image, say)
+                    .await
+                    .map_err(|e| {
+                        Failure::user(format!(
+                            "runtime {name} of function {} runs on {image}, which is not here, and building it from debian:bookworm-slim failed ({e}). Without a registry, make it from Debian packages: `bash scripts/build-runtime-images.sh` (debootstrap); or pass --runtime-image {name}=IMAGE with a local image that has {}.",
+                            f.name,
+                            language.interpreter()
+                        ))
+                    })?;
+            }
+            Runtime::BuiltIn { language, name } => {
+                return Err(Failure::user(format!(
+                    "image {image} (--runtime-image {name}={image}) of function {} is not available locally, and no registry is used. Build or load it: it needs {} on its PATH; fcemu mounts its runtime and your code.",
+                    f.name,
+                    language.interpreter()
+                )));
+            }
+            Runtime::Custom(runtime) => {
+                return Err(Failure::user(format!(
+                    "runtime {runtime} of function {} needs a base image, and {image} is not available locally (no registry is used). Pass --runtime-image {runtime}=IMAGE with a local Debian image that has what your code needs (an interpreter, libraries); the code folder is mounted at /code.",
+                    f.name
+                )));
+            }
+            Runtime::CustomContainer => {
+                let Some(build) = &f.container.build else {
+                    return Err(Failure::user(format!(
+                        "image {image} of function {} is not available locally, and no registry is used. Build it (`docker build -t {image} .`), load it (`docker load -i FILE`), or add `x-fcemu-build: {{ context: . }}` under customContainerConfig so fcemu builds it.",
+                        f.name
+                    )));
+                };
+                build_image(docker, &build.context, &build.dockerfile, image, say)
+                    .await
+                    .map_err(|e| {
+                        Failure::user(format!(
+                            "{e}. Fix the Dockerfile in {}, then run fcemu up again.",
+                            build.context.display()
+                        ))
+                    })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds an image with a spinner on a terminal (a line otherwise), and says how long it took.
+pub async fn build_image(
+    docker: &DockerRuntime,
+    context: &Path,
+    dockerfile: &str,
+    image: &str,
+    say: &impl Fn(&str),
+) -> Result<(), fcemu_runtime::RuntimeError> {
+    let started = Instant::now();
+    let bar = if std::io::stdout().is_terminal() {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} building {prefix}: {wide_msg}")
+            .expect("a valid template"),
+    );
+    bar.set_prefix(image.to_string());
+    bar.enable_steady_tick(Duration::from_millis(100));
+    if bar.is_hidden() {
+        say(&format!(
+            "building image {image} from {}",
+            context.display()
+        ));
+    }
+    let mut progress = |line: &str| bar.set_message(line.to_string());
+    let result = docker
+        .build_image(context, dockerfile, image, &mut progress)
+        .await;
+    bar.finish_and_clear();
+    result?;
+    say(&format!(
+        "built image {image} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Says once which interpreter runs each built-in runtime name: the local one may differ from the name.
+pub async fn say_interpreters(
+    docker: &DockerRuntime,
+    project: &Project,
+    project_label: &[(String, String)],
+    say: &impl Fn(&str),
+) {
+    let mut said = std::collections::BTreeSet::new();
+    for f in &project.functions {
+        let Runtime::BuiltIn { language, name } = &f.runtime else {
+            continue;
+        };
+        let image = &f.container.image;
+        if !said.insert((name.clone(), image.clone())) {
+            continue;
+        }
+        match crate::builtin::interpreter_version(docker, image, *language, project_label).await {
+            Some(version) => say(&format!("runtime {name} runs on {version} ({image})")),
+            None => say(&format!(
+                "runtime {name} runs on {image} (its {} did not say its version)",
+                language.interpreter()
+            )),
+        }
+    }
+}
+

@@ -175,4 +175,3 @@ pub async fn say_interpreters(
         }
     }
 }
-

@@ -89,6 +89,10 @@ pub struct UpArgs {
     /// python3.10=my-python (an image with python3, or node for nodejs*; repeatable)
     #[arg(long = "runtime-image", value_name = "RUNTIME=IMAGE", value_parser = parse_runtime_image)]
     runtime_images: Vec<(String, String)>,
+    /// Apply changes as you save: re-read the s.yaml, code folders and build contexts, and roll each
+    /// changed function (new requests go to new instances; the old ones finish, then run PreStop)
+    #[arg(long, env = "FCEMU_WATCH")]
+    watch: bool,
     /// Also list the s.yaml fields that are accepted but mean nothing locally
     #[arg(short, long)]
     verbose: bool,

@@ -10,3 +10,4 @@ pub mod ps;
 pub mod reclaim;
 pub mod up;
 pub mod validate;
+pub mod watch;

@@ -22,8 +22,9 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let project = crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
     // In json mode stdout carries only the event stream; everything for people goes to stderr.
-    let say = |line: &str| {
-        if args.format == Format::Json {
+    let format = args.format;
+    let say = move |line: &str| {
+        if format == Format::Json {
             eprintln!("{line}");
         } else {
             println!("{line}");
@@ -91,6 +92,19 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     if let Access::Token(token) = &access {
         record_token(&token_file, token)?;
     }
+    // Watching starts before the endpoint is recorded: whoever waits for it may edit at once.
+    let _watch = super::watch::start(
+        cp.clone(),
+        docker.clone(),
+        super::watch::Source {
+            dir: dir.clone(),
+            template: args.template.clone(),
+            runtime_images: args.runtime_images.clone(),
+        },
+        &project,
+        args.watch,
+        say,
+    )?;
     record_endpoint(&state_file, &url);
     say(&banner(&project, &url, &gpus.lines));
     match &access {

@@ -8,6 +8,7 @@ mod function;
 mod load;
 pub mod locate;
 mod model;
+mod update;
 pub mod vars;
 
 pub use diff::changed_fields;
@@ -15,6 +16,7 @@ pub use load::{
     SpecError, SpecErrors, find_template, load_project, load_project_with_env, parse_project,
 };
 pub use model::*;
+pub use update::{to_props, update_function};
 
 /// The account id a local run reports (`x-fc-account-id`, `FC_ACCOUNT_ID`) unless `FCEMU_ACCOUNT_ID` is set.
 pub const LOCAL_ACCOUNT_ID: &str = "1234567890123456";

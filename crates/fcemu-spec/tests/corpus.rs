@@ -108,3 +108,68 @@ fn every_error_has_a_position_in_the_file() {
         }
     }
 }
+
+/// UpdateFunction reads a function back from its FC 3.0 props: with nothing changed, every function of the
+/// corpus comes back as it was, so an update changes only what its body names.
+#[test]
+fn every_valid_function_reads_back_from_its_props_unchanged() {
+    let (dir, files) = corpus("valid");
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let project = fcemu_spec::parse_project(&text, file, &dir, &no_env).unwrap();
+        for spec in &project.functions {
+            let (mut back, ignored) =
+                fcemu_spec::update_function(spec, &serde_json::json!({}), &dir)
+                    .unwrap_or_else(|e| panic!("{}: {}: {e:?}", file.display(), spec.name));
+            assert!(ignored.is_empty());
+            // Where an error about the GPU memory would point differs by edition, not what it holds.
+            if let (Some(a), Some(b)) = (&mut back.gpu, &spec.gpu) {
+                a.memory_field = b.memory_field.clone();
+            }
+            assert_eq!(&back, spec, "{}: {}", file.display(), spec.name);
+        }
+    }
+}
+
+#[test]
+fn an_update_changes_what_it_names_and_refuses_what_is_not_allowed() {
+    let (dir, _) = corpus("valid");
+    let text = std::fs::read_to_string(dir.join("fc3-minimal.yaml")).unwrap();
+    let spec = fcemu_spec::parse_project(&text, &dir.join("s.yaml"), &dir, &no_env)
+        .unwrap()
+        .functions
+        .remove(0);
+    let body = serde_json::json!({
+        "memorySize": 1024,
+        "environmentVariables": { "MODEL": "v2" },
+        "instanceLifecycleConfig": { "preStop": { "handler": "index.stop", "timeout": 7 } },
+        "vpcConfig": { "vpcId": "vpc-1" },
+    });
+    let (updated, ignored) = fcemu_spec::update_function(&spec, &body, &dir).unwrap();
+    assert_eq!(updated.memory_size_mb, 1024);
+    assert_eq!(updated.environment_variables.len(), 1);
+    assert_eq!(updated.environment_variables["MODEL"], "v2");
+    assert_eq!(updated.pre_stop.as_ref().unwrap().timeout.as_secs(), 7);
+    assert_eq!(
+        updated.initializer, spec.initializer,
+        "the hooks not named stay"
+    );
+    assert_eq!(ignored, ["vpcConfig"]);
+    let changed = fcemu_spec::changed_fields(&spec, &updated);
+    assert!(
+        changed.contains(&"memorySizeMb".to_string())
+            && changed.contains(&"environmentVariables.MODEL".to_string()),
+        "{changed:?}"
+    );
+
+    let bad = serde_json::json!({ "memorySize": 100, "timeout": "soon" });
+    let errors = fcemu_spec::update_function(&spec, &bad, &dir).unwrap_err();
+    let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(fields, ["memorySize", "timeout"], "{errors:?}");
+    assert!(errors[0].1.contains("from 128 to 32768"), "{errors:?}");
+    let runtime = serde_json::json!({ "runtime": "python3.10" });
+    assert_eq!(
+        fcemu_spec::update_function(&spec, &runtime, &dir).unwrap_err()[0].0,
+        "runtime"
+    );
+}

@@ -1,6 +1,6 @@
 //! The subset of FC's 2023-03-30 OpenAPI that fcemu serves (interface.md): InvokeFunction (sync, async,
-//! with its log tail), ListFunctions, GetFunction, ListInstances and the provision-config calls. The official
-//! SDK works against it with `endpoint` set to the listen address.
+//! with its log tail), ListFunctions, GetFunction, UpdateFunction, ListInstances and the provision-config
+//! calls. The official SDK works against it with `endpoint` set to the listen address.
 
 use crate::{Access, invalid_argument, json_response, not_found};
 use fcemu_control::{Body, BoxError, ControlPlane, InvocationKind, fc_error_response, ids};
@@ -51,6 +51,12 @@ pub async fn handle(
             Some(f) => json_response(StatusCode::OK, &openapi_function(&f.spec)),
             None => not_found(name),
         },
+        ("PUT", ["functions", name]) => {
+            if let Some(refused) = access.refuse(&req) {
+                return refused;
+            }
+            update_function(cp, &name.to_string(), req).await
+        }
         ("GET", ["functions", name, "instances"]) => {
             if cp.function(name).is_none() {
                 return not_found(name);
@@ -242,20 +248,71 @@ async fn read_target(req: Request<Body>) -> Result<u32, String> {
         })
 }
 
+/// A function as GetFunction shows it: its configuration under the API's own names.
 fn openapi_function(f: &fcemu_spec::FunctionSpec) -> serde_json::Value {
-    serde_json::json!({
-        "functionName": f.name,
-        "runtime": f.runtime.name(),
-        "handler": f.handler,
-        "description": f.description,
-        "cpu": f.cpu,
-        "memorySize": f.memory_size_mb,
-        "diskSize": f.disk_size_mb,
-        "timeout": f.timeout.as_secs(),
-        "instanceConcurrency": f.instance_concurrency,
-        "environmentVariables": f.environment_variables,
-        "customContainerConfig": { "image": f.container.image, "port": f.container.port },
-    })
+    let mut props = fcemu_spec::to_props(f);
+    // The s.yaml's trigger and provisioned target have calls of their own in the API.
+    props.remove("triggers");
+    props.remove("provisionConfig");
+    serde_json::Value::Object(props)
+}
+
+/// UpdateFunction: the body's fields applied with the s.yaml's rules, then the function rolled (new
+/// requests go to new instances; the old ones finish, then run PreStop). Answers with the function as
+/// GetFunction shows it; fields that mean nothing locally are accepted and named in `x-fcemu-ignored`.
+async fn update_function(cp: &ControlPlane, name: &str, req: Request<Body>) -> Response<Body> {
+    let Some(current) = cp.function(name) else {
+        return not_found(name);
+    };
+    let invalid = |message: &str| {
+        fc_error_response(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            message,
+            &ids::request_id(),
+        )
+    };
+    let body = match collect_limited(req.into_body(), 1024 * 1024).await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => return invalid(&format!("reading the body failed: {e}")),
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => {
+            return invalid(&format!(
+                "the body must be JSON like {{\"memorySize\": 1024}}: {e}"
+            ));
+        }
+    };
+    let (spec, ignored) =
+        match fcemu_spec::update_function(&current.spec, &value, &cp.project().dir) {
+            Ok(updated) => updated,
+            Err(errors) => {
+                let each: Vec<String> = errors
+                    .iter()
+                    .map(|(field, message)| format!("{field}: {message}"))
+                    .collect();
+                return invalid(&format!(
+                    "the function was not changed: {}",
+                    each.join("; ")
+                ));
+            }
+        };
+    if !ignored.is_empty() {
+        tracing::warn!(
+            "UpdateFunction of {name}: {} accepted and ignored (they mean nothing locally)",
+            ignored.join(", ")
+        );
+    }
+    cp.update(cp.specs_with(spec.clone()), &Default::default())
+        .await;
+    let mut response = json_response(StatusCode::OK, &openapi_function(&spec));
+    if let Ok(v) = http::HeaderValue::from_str(&ignored.join(",")) {
+        if !ignored.is_empty() {
+            response.headers_mut().insert("x-fcemu-ignored", v);
+        }
+    }
+    response
 }
 
 /// A body read whole, up to `limit` bytes. Boxed: the compiler cannot prove an `async` block that awaits

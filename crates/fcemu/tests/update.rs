@@ -169,3 +169,70 @@ async fn without_watch_a_change_is_noted_once_and_not_applied() {
     );
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_function_over_the_api_rolls_the_function() {
+    let docker = docker().await;
+    let project = python_example();
+    let up = Up::start(project.path(), &[]);
+    let (_, first) = tag(&up).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/2023-03-30/functions/py-tagger", up.url);
+    // As the official SDK sends UpdateFunctionInput: camelCase JSON.
+    let r = client
+        .put(&url)
+        .json(&serde_json::json!({
+            "environmentVariables": { "MODEL": "api-v3" },
+            "memorySize": 512,
+            "timeout": 5,
+            "vpcConfig": { "vpcId": "vpc-1", "vSwitchIds": ["vsw-1"] },
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-fcemu-ignored"], "vpcConfig");
+    let function: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(function["memorySize"], 512);
+    assert_eq!(function["environmentVariables"]["MODEL"], "api-v3");
+    assert_eq!(
+        function["instanceLifecycleConfig"]["preStop"]["handler"],
+        "index.pre_stop"
+    );
+
+    let (body, second) = tag(&up).await;
+    assert_eq!(body["model"], "api-v3");
+    assert_ne!(second, first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !logs(&up, &["--hook", "PreStop", "--instance", &first]).contains("] flushing: ") {
+        assert!(
+            Instant::now() < deadline,
+            "the old instance's PreStop lines"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(got["timeout"], 5);
+
+    // Bad values change nothing.
+    let r = client
+        .put(&url)
+        .json(&serde_json::json!({ "memorySize": 100 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let error: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(error["Code"], "InvalidArgument");
+    assert!(
+        error["Message"]
+            .as_str()
+            .unwrap()
+            .contains("memorySize: is `100`"),
+        "{error}"
+    );
+    assert_eq!(tag(&up).await.1, second, "the same instance serves on");
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -55,7 +55,7 @@ pub async fn handle(
             if let Some(refused) = access.refuse(&req) {
                 return refused;
             }
-            update_function(cp, &name.to_string(), req).await
+            update_function(cp, name, req).await
         }
         ("GET", ["functions", name, "instances"]) => {
             if cp.function(name).is_none() {

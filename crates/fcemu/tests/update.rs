@@ -236,3 +236,56 @@ async fn update_function_over_the_api_rolls_the_function() {
     assert_eq!(code, 0);
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_rebuilds_a_changed_build_context_and_keeps_the_old_image_when_the_build_fails() {
+    let docker = docker().await;
+    let (project, tag) = TestProject::example(
+        "example",
+        &["app.py", "Dockerfile"],
+        "fcemu-flask-example:latest",
+    );
+    let up = Up::start(project.path(), &["--watch"]);
+    let hello = || async {
+        let r = reqwest::get(format!("{}/x", up.url)).await.unwrap();
+        let instance = r.headers()["x-fc-instance-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body: serde_json::Value = r.json().await.unwrap();
+        (body["message"].as_str().unwrap().to_string(), instance)
+    };
+    let (message, first) = hello().await;
+    assert_eq!(message, "hello from /x");
+
+    edit(
+        &project.path().join("app.py"),
+        "hello from",
+        "greetings from",
+    );
+    let build = Duration::from_secs(120);
+    wait_for_output_within(
+        &up,
+        "updated hello-flask to version 2 (image rebuilt)",
+        build,
+    )
+    .await;
+    let (message, second) = hello().await;
+    assert_eq!(message, "greetings from /x");
+    assert_ne!(second, first);
+
+    // A Dockerfile that does not build: said, and the image that serves stays.
+    edit(
+        &project.path().join("Dockerfile"),
+        "FROM ",
+        "FROM fcemu-no-such-base:1 AS broken\nFROM ",
+    );
+    wait_for_output_within(&up, "fix the Dockerfile in", build).await;
+    assert_eq!(hello().await, ("greetings from /x".to_string(), second));
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", "-f", &tag])
+        .output();
+}

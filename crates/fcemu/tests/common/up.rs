@@ -183,7 +183,13 @@ pub fn text(bytes: &[u8]) -> String {
 }
 
 pub async fn wait_for_output(up: &Up, needle: &str) {
-    for _ in 0..200 {
+    wait_for_output_within(up, needle, Duration::from_secs(5)).await;
+}
+
+/// [`wait_for_output`] for what takes longer (an image build).
+pub async fn wait_for_output_within(up: &Up, needle: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
         if up.printed(needle) {
             return;
         }

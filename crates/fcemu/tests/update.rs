@@ -289,3 +289,52 @@ async fn watch_rebuilds_a_changed_build_context_and_keeps_the_old_image_when_the
         .args(["rmi", "-f", &tag])
         .output();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_rolls_a_custom_runtime_whose_code_folder_changed() {
+    let docker = docker().await;
+    let project = TestProject::with_yaml(
+        "edition: 3.0.0\nname: custom\nresources:\n  web:\n    component: fc3\n    props:\n      functionName: web\n      runtime: custom.debian12\n      code: ./code\n      triggers:\n        - { triggerName: http, triggerType: http, triggerConfig: { methods: [GET] } }\n",
+    );
+    let code = project.path().join("code");
+    std::fs::create_dir(&code).unwrap();
+    std::fs::write(
+        code.join("bootstrap"),
+        "#!/bin/sh\nexec python3 -m http.server 9000 --directory /code\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(code.join("bootstrap"))
+        .unwrap()
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(code.join("bootstrap"), perms).unwrap();
+    std::fs::write(code.join("message.txt"), "first").unwrap();
+    let up = Up::start(
+        project.path(),
+        &[
+            "--watch",
+            "--runtime-image",
+            "custom.debian12=fcemu-debian-flask:bookworm",
+        ],
+    );
+    let message = || async {
+        let r = reqwest::get(format!("{}/message.txt", up.url))
+            .await
+            .unwrap();
+        let instance = r.headers()["x-fc-instance-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        (r.text().await.unwrap(), instance)
+    };
+    let (text_before, first) = message().await;
+    assert_eq!(text_before, "first");
+    std::fs::write(code.join("message.txt"), "second").unwrap();
+    wait_for_output(&up, "updated web to version 2 (code)").await;
+    let (text_after, second) = message().await;
+    assert_eq!(text_after, "second");
+    assert_ne!(second, first, "the code change rolled the function");
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}

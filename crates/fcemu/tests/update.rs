@@ -60,6 +60,18 @@ fn edit(file: &Path, from: &str, to: &str) {
     std::fs::write(file, text.replace(from, to)).unwrap();
 }
 
+/// Waits for the retired instance's PreStop lines (`fcemu logs --hook PreStop`).
+async fn wait_for_pre_stop(up: &Up, instance: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !logs(up, &["--hook", "PreStop", "--instance", instance]).contains("] flushing: ") {
+        assert!(
+            Instant::now() < deadline,
+            "the old instance's PreStop lines"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn logs(up: &Up, args: &[&str]) -> String {
     let out = fcemu(&[&["logs", "--endpoint", &up.url], args].concat());
     text(&out.stdout)
@@ -87,14 +99,7 @@ async fn watch_rolls_a_function_whose_configuration_or_code_changed() {
         "updated py-tagger to version 2 (environmentVariables.MODEL)",
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !logs(&up, &["--hook", "PreStop", "--instance", &first]).contains("] flushing: ") {
-        assert!(
-            Instant::now() < deadline,
-            "the old instance's PreStop lines"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_pre_stop(&up, &first).await;
     let events = up.get_json_lines("/_fcemu/events").await;
     let parsed: Vec<serde_json::Value> = events
         .iter()
@@ -203,14 +208,7 @@ async fn update_function_over_the_api_rolls_the_function() {
     let (body, second) = tag(&up).await;
     assert_eq!(body["model"], "api-v3");
     assert_ne!(second, first);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !logs(&up, &["--hook", "PreStop", "--instance", &first]).contains("] flushing: ") {
-        assert!(
-            Instant::now() < deadline,
-            "the old instance's PreStop lines"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_pre_stop(&up, &first).await;
     let got: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
     assert_eq!(got["timeout"], 5);
 

@@ -102,6 +102,20 @@ pub async fn ndjson(
     path: &str,
     mut each: impl FnMut(serde_json::Value),
 ) -> Result<(), Failure> {
+    ndjson_until(endpoint, path, |value| {
+        each(value);
+        true
+    })
+    .await
+    .map(|_| ())
+}
+
+/// [`ndjson`] that stops as soon as `each` returns false; whether it did (false: the stream ended first).
+pub async fn ndjson_until(
+    endpoint: &Endpoint,
+    path: &str,
+    mut each: impl FnMut(serde_json::Value) -> bool,
+) -> Result<bool, Failure> {
     let url = format!("{}{path}", endpoint.url());
     let response = send(endpoint, http().get(&url)).await?;
     let mut stream = response.bytes_stream();
@@ -113,9 +127,11 @@ pub async fn ndjson(
         while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buffer.drain(..=pos).collect();
             if let Ok(value) = serde_json::from_slice(&line) {
-                each(value);
+                if !each(value) {
+                    return Ok(true);
+                }
             }
         }
     }
-    Ok(())
+    Ok(false)
 }

@@ -174,6 +174,24 @@ enum Command {
         #[command(flatten)]
         endpoint: Endpoint,
     },
+    /// Wait until lifecycle events have happened in a running `up` (those already past count): exit 0, or 1
+    /// after --timeout saying what happened instead. E.g. `fcemu wait prestop.end --function api`
+    Wait {
+        /// The event's name, e.g. instance.ready, initializer.end, prestop.end, function.updated
+        event: String,
+        #[arg(long)]
+        function: Option<String>,
+        #[arg(long)]
+        instance: Option<String>,
+        /// How many matching events
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        count: u32,
+        /// Give up after this long (e.g. 30s, 2m)
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
     /// Destroy instances now, through PreStop, as idle reclamation would
     Reclaim {
         instance_id: Option<String>,
@@ -308,6 +326,23 @@ fn main() -> ExitCode {
                 format,
                 endpoint,
             } => commands::events::run(&endpoint, follow, format).await,
+            Command::Wait {
+                event,
+                function,
+                instance,
+                count,
+                timeout,
+                endpoint,
+            } => {
+                let wanted = commands::wait::Wanted {
+                    event,
+                    function,
+                    instance,
+                    count,
+                    timeout,
+                };
+                commands::wait::run(&endpoint, wanted).await
+            }
             Command::Reclaim {
                 instance_id,
                 function,

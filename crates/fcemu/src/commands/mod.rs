@@ -10,4 +10,5 @@ pub mod ps;
 pub mod reclaim;
 pub mod up;
 pub mod validate;
+pub mod wait;
 pub mod watch;

@@ -22,7 +22,7 @@ pub struct Billing {
 }
 
 /// One function's line of `/_fcemu/billing`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BillingView {
     pub function_name: String,

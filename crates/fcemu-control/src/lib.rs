@@ -26,6 +26,7 @@ mod readiness;
 mod record;
 mod responses;
 mod state;
+pub mod summary;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod update;

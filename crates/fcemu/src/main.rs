@@ -6,6 +6,7 @@ mod commands;
 mod gpu;
 mod images;
 mod output;
+mod report;
 
 // Every request allocates and frees many small buffers (headers, records), some of them freed on the
 // printer's thread: mimalloc's thread-local free lists make that a fraction of glibc malloc's cost.
@@ -89,6 +90,13 @@ pub struct UpArgs {
     /// python3.10=my-python (an image with python3, or node for nodejs*; repeatable)
     #[arg(long = "runtime-image", value_name = "RUNTIME=IMAGE", value_parser = parse_runtime_image)]
     runtime_images: Vec<(String, String)>,
+    /// Serve in the background: return once serving and the provisioned instances are ready (output in
+    /// .fcemu/up.log; `fcemu down` stops it)
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Also write the hook runs as a JUnit XML report to FILE at shutdown
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
     /// Apply changes as you save: re-read the s.yaml, code folders and build contexts, and roll each
     /// changed function (new requests go to new instances; the old ones finish, then run PreStop)
     #[arg(long, env = "FCEMU_WATCH")]
@@ -219,8 +227,18 @@ enum Command {
         #[arg(short, long)]
         verbose: bool,
     },
-    /// Remove every container fcemu left behind, for any project
-    Down,
+    /// Stop the `up` running detached in a project folder (PreStop on every instance) and exit with its
+    /// verdict; with none running, remove every container fcemu left behind, for any project
+    Down {
+        /// The project folder (default: the current folder)
+        dir: Option<PathBuf>,
+        /// Exit 0 even when a hook failed or a request was lost
+        #[arg(long)]
+        no_verdict: bool,
+        /// Also write the hook runs as a JUnit XML report to FILE
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
     /// The GPUs seen (a running up's cards and who holds which slice; else this machine's, through NVML)
     Gpus {
         #[arg(long, value_enum, default_value = "text")]
@@ -359,7 +377,11 @@ fn main() -> ExitCode {
                 template,
                 verbose,
             } => commands::validate::run(dir, template, verbose),
-            Command::Down => commands::down::run().await,
+            Command::Down {
+                dir,
+                no_verdict,
+                junit,
+            } => commands::down::run(dir, no_verdict, junit).await,
             Command::Gpus { format, endpoint } => commands::gpus::run(&endpoint, format).await,
         }
     });

@@ -1,9 +1,83 @@
-//! `fcemu down`: remove every container fcemu left behind (by label), for any project.
+//! `fcemu down`: in a project whose `up` runs detached, stop it as Ctrl-C would (PreStop on every instance,
+//! then remove), wait for it, and exit with its verdict; otherwise remove every container fcemu left behind
+//! (by label), for any project.
 
-use crate::Failure;
+use super::detach;
+use crate::{Failure, report};
+use fcemu_control::summary::Summary;
 use fcemu_runtime::{DockerRuntime, sweep};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-pub async fn run() -> Result<(), Failure> {
+pub async fn run(
+    dir: Option<PathBuf>,
+    no_verdict: bool,
+    junit: Option<PathBuf>,
+) -> Result<(), Failure> {
+    let project_dir = detach::project_dir(dir.as_deref(), None).ok();
+    match project_dir
+        .as_deref()
+        .and_then(|d| detach::running(d).map(|pid| (d, pid)))
+    {
+        Some((dir, pid)) => stop_detached(dir, pid, no_verdict, junit.as_deref()).await,
+        None => remove_leftovers().await,
+    }
+}
+
+async fn stop_detached(
+    dir: &Path,
+    pid: u32,
+    no_verdict: bool,
+    junit: Option<&Path>,
+) -> Result<(), Failure> {
+    let summary_file = dir.join(report::SUMMARY_FILE);
+    let _ = std::fs::remove_file(&summary_file);
+    println!("stopping fcemu up (pid {pid}): PreStop on every instance, then remove");
+    // SAFETY: kill(2) with a pid read from the project's pid file, checked alive just before.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+    let started = Instant::now();
+    while detach::alive(pid) {
+        if started.elapsed() > Duration::from_secs(120) {
+            return Err(Failure::environment(format!(
+                "fcemu up (pid {pid}) did not stop within 2 minutes; see {}",
+                dir.join(detach::LOG_FILE).display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let summary: Summary = std::fs::read_to_string(&summary_file)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .ok_or_else(|| {
+            Failure::environment(format!(
+                "fcemu up stopped without writing {}; see {}",
+                summary_file.display(),
+                dir.join(detach::LOG_FILE).display()
+            ))
+        })?;
+    let requests: u64 = summary.invocations.values().sum();
+    println!(
+        "{} hook runs, {} cold starts, {requests} requests; summary in {}",
+        summary.hooks.len(),
+        summary.cold_starts.len(),
+        summary_file.display()
+    );
+    if let Some(junit) = junit {
+        std::fs::write(junit, report::junit(&summary))
+            .map_err(|e| Failure::environment(format!("cannot write {}: {e}", junit.display())))?;
+    }
+    let lines = report::verdict_lines(&summary);
+    if summary.passed || no_verdict {
+        println!("{}", lines.join("\n"));
+        Ok(())
+    } else {
+        Err(Failure::user(lines.join("\n")))
+    }
+}
+
+async fn remove_leftovers() -> Result<(), Failure> {
     let docker = DockerRuntime::connect()
         .await
         .map_err(|e| Failure::environment(e.to_string()))?;

@@ -1,8 +1,10 @@
 //! `fcemu up`: serve a project's functions until Ctrl-C or SIGTERM, then destroy every instance through
 //! PreStop and leave no container behind.
 
+use super::detach;
 use crate::client::{ENDPOINT_FILE, TOKEN_FILE};
 use crate::output::{log_line, log_record_line};
+use crate::report;
 use crate::{Failure, Format, UpArgs};
 use fcemu_control::journal::{Entry, Journal};
 use fcemu_control::{ControlPlane, Options};
@@ -19,8 +21,12 @@ use tokio::net::TcpListener;
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 
 pub async fn run(args: UpArgs) -> Result<(), Failure> {
+    if args.detach && !detach::is_detached_child() {
+        return detach::start(&args).await;
+    }
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let project = crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
+    let _pid_file = detach::is_detached_child().then(|| PidFile::write(&project.dir));
     // In json mode stdout carries only the event stream; everything for people goes to stderr.
     let format = args.format;
     let say = move |line: &str| {
@@ -88,6 +94,21 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
             if wanted == 1 { "" } else { "s" }
         ));
         cp.start_provisioned().await;
+        // A CI job that started `up -d` learns at once that a provisioned instance did not come up.
+        let short: Vec<String> = cp
+            .provision_statuses()
+            .into_iter()
+            .filter(|s| s.current < s.target)
+            .map(|s| format!("{} ({} of {})", s.function_name, s.current, s.target))
+            .collect();
+        if detach::is_detached_child() && !short.is_empty() {
+            cp.shutdown(SHUTDOWN_DRAIN).await;
+            let _ = sweep(&docker, &project_label).await;
+            return Err(Failure::user(format!(
+                "provisioned instances did not come up: {}; their Initializer's error is above",
+                short.join(", ")
+            )));
+        }
     }
     if let Access::Token(token) = &access {
         record_token(&token_file, token)?;
@@ -180,8 +201,40 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         });
     }
     say(&billing_table(&cp));
+    let summary = cp.summary().await;
+    if let Err(e) = report::write_summary(&project.dir, &summary) {
+        eprintln!("warning: cannot write {}: {e}", report::SUMMARY_FILE);
+    }
+    if let Some(junit) = &args.junit {
+        if let Err(e) = std::fs::write(junit, report::junit(&summary)) {
+            eprintln!("warning: cannot write {}: {e}", junit.display());
+        }
+    }
+    for line in report::verdict_lines(&summary) {
+        say(&line);
+    }
     say("stopped: every instance destroyed");
     Ok(())
+}
+
+/// The detached `up`'s process id in its project folder, removed when it ends.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(project_dir: &Path) -> Self {
+        let path = project_dir.join(detach::PID_FILE);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::write(&path, format!("{}\n", std::process::id()));
+        PidFile(path)
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// What FC would bill for this run, per function (frozen time is not billed; a provisioned GPU instance's

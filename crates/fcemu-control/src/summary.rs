@@ -1,0 +1,212 @@
+//! What a run came to, read from its whole event stream: hook runs and their failures, cold starts with their
+//! three parts, invocations by status, requests that failed, instances by destroy reason, and the bill. `up`
+//! writes it to `.fcemu/summary.json` at every shutdown; its verdict is what `fcemu down` exits with.
+
+use crate::ControlPlane;
+use crate::billing::BillingView;
+use crate::journal::Entry;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// True when every hook succeeded and every request got an answer that is not a 5xx.
+    pub passed: bool,
+    pub hooks: Vec<HookRun>,
+    pub cold_starts: Vec<Value>,
+    /// Invocations by HTTP status.
+    pub invocations: BTreeMap<String, u64>,
+    /// Requests answered 5xx, or never answered.
+    pub failed_requests: Vec<Value>,
+    /// Instances by destroy reason.
+    pub instances: BTreeMap<String, u64>,
+    pub billing: Vec<BillingView>,
+}
+
+/// One run of a hook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookRun {
+    /// `Initialize`, `PreStop` or `PreFreeze`.
+    pub hook: String,
+    pub function_name: String,
+    pub instance_id: String,
+    pub request_id: String,
+    pub duration_ms: f64,
+    /// The HTTP status (or the command's exit code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl HookRun {
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+}
+
+impl Summary {
+    pub fn failed_hooks(&self) -> impl Iterator<Item = &HookRun> {
+        self.hooks.iter().filter(|h| h.failed())
+    }
+}
+
+impl ControlPlane {
+    /// The run so far, from every event (those spilled to disk included).
+    pub async fn summary(&self) -> Summary {
+        let (entries, _) = self.events().read_off_thread(0).await;
+        let events: Vec<Value> = entries
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Kept(event) => serde_json::to_value(&*event).ok(),
+                Entry::Spilled(line) => serde_json::from_str(&line).ok(),
+            })
+            .collect();
+        let mut summary = summarize(&events);
+        summary.billing = self.billing();
+        summary
+    }
+}
+
+fn summarize(events: &[Value]) -> Summary {
+    let text = |e: &Value, k: &str| {
+        e.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut hooks = Vec::new();
+    let mut cold_starts = Vec::new();
+    let mut invocations: BTreeMap<String, u64> = BTreeMap::new();
+    let mut failed_requests = Vec::new();
+    let mut instances: BTreeMap<String, u64> = BTreeMap::new();
+    // Requests started and not (yet) ended, by request id.
+    let mut open: BTreeMap<String, &Value> = BTreeMap::new();
+    for e in events {
+        let name = text(e, "event");
+        let hook = match name.as_str() {
+            "initializer.end" => Some("Initialize"),
+            "prestop.end" => Some("PreStop"),
+            "prefreeze.end" => Some("PreFreeze"),
+            _ => None,
+        };
+        if let Some(hook) = hook {
+            hooks.push(HookRun {
+                hook: hook.to_string(),
+                function_name: text(e, "functionName"),
+                instance_id: text(e, "instanceId"),
+                request_id: text(e, "requestId"),
+                duration_ms: e
+                    .get("durationMs")
+                    .and_then(Value::as_f64)
+                    .unwrap_or_default(),
+                status: e.get("status").and_then(Value::as_i64),
+                error: e.get("error").and_then(Value::as_str).map(str::to_string),
+            });
+            continue;
+        }
+        match name.as_str() {
+            "instance.ready" if e.get("initDurationMs").is_some() => {
+                let mut cold = serde_json::Map::new();
+                for k in [
+                    "functionName",
+                    "instanceId",
+                    "initDurationMs",
+                    "instanceCreateMs",
+                    "runtimeInitMs",
+                    "initHookMs",
+                ] {
+                    if let Some(v) = e.get(k) {
+                        cold.insert(k.into(), v.clone());
+                    }
+                }
+                cold_starts.push(Value::Object(cold));
+            }
+            "invoke.start" => {
+                open.insert(text(e, "requestId"), e);
+            }
+            "invoke.retried" => {
+                open.remove(&text(e, "requestId"));
+            }
+            "invoke.end" => {
+                open.remove(&text(e, "requestId"));
+                let status = e.get("status").and_then(Value::as_i64).unwrap_or_default();
+                *invocations.entry(status.to_string()).or_default() += 1;
+                if status >= 500 {
+                    failed_requests.push(request_of(e));
+                }
+            }
+            "instance.destroyed" => {
+                *instances.entry(text(e, "reason")).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    for e in open.values() {
+        let mut lost = request_of(e);
+        lost["error"] = "started and never answered".into();
+        failed_requests.push(lost);
+    }
+    let passed = failed_requests.is_empty() && !hooks.iter().any(HookRun::failed);
+    Summary {
+        passed,
+        hooks,
+        cold_starts,
+        invocations,
+        failed_requests,
+        instances,
+        billing: Vec::new(),
+    }
+}
+
+fn request_of(e: &Value) -> Value {
+    let mut r = serde_json::Map::new();
+    for k in ["functionName", "instanceId", "requestId", "status", "error"] {
+        if let Some(v) = e.get(k) {
+            r.insert(k.into(), v.clone());
+        }
+    }
+    Value::Object(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_failed_hook_or_a_5xx_or_a_lost_request_fails_the_run() {
+        let ok = [
+            json!({"event": "initializer.end", "functionName": "f", "instanceId": "c-1", "requestId": "r0", "status": 200, "durationMs": 3.0}),
+            json!({"event": "instance.ready", "functionName": "f", "instanceId": "c-1", "initDurationMs": 20.0, "instanceCreateMs": 5.0, "runtimeInitMs": 12.0, "initHookMs": 3.0}),
+            json!({"event": "invoke.start", "requestId": "r1"}),
+            json!({"event": "invoke.end", "requestId": "r1", "status": 200}),
+            json!({"event": "prestop.end", "functionName": "f", "instanceId": "c-1", "requestId": "r2", "status": 200}),
+            json!({"event": "instance.destroyed", "instanceId": "c-1", "reason": "shutdown"}),
+        ];
+        let s = summarize(&ok);
+        assert!(s.passed);
+        assert_eq!(s.hooks.len(), 2);
+        assert_eq!(s.cold_starts[0]["runtimeInitMs"], 12.0);
+        assert_eq!(s.invocations["200"], 1);
+        assert_eq!(s.instances["shutdown"], 1);
+
+        let mut bad = ok.to_vec();
+        bad.push(json!({"event": "prestop.end", "functionName": "f", "instanceId": "c-2", "requestId": "r3", "status": 500, "error": "the PreStop hook (GET /pre-stop) answered HTTP 500"}));
+        let s = summarize(&bad);
+        assert!(!s.passed);
+        assert_eq!(s.failed_hooks().count(), 1);
+
+        let mut lost = ok.to_vec();
+        lost.push(json!({"event": "invoke.start", "requestId": "r9", "functionName": "f"}));
+        lost.push(json!({"event": "invoke.start", "requestId": "r8"}));
+        lost.push(json!({"event": "invoke.end", "requestId": "r8", "status": 502}));
+        let s = summarize(&lost);
+        assert!(!s.passed);
+        assert_eq!(s.failed_requests.len(), 2);
+        assert_eq!(s.failed_requests[1]["error"], "started and never answered");
+    }
+}

@@ -1,0 +1,124 @@
+//! `up --detach`: serve in the background, for CI. The same `up` runs as a child process of its own (its own
+//! process group, so a terminal's Ctrl-C does not reach it) with its output in `.fcemu/up.log`; this process
+//! returns once the child serves and its provisioned instances are ready (it records the endpoint only
+//! then), or fails with what the child said if it stops first. `fcemu down` stops it.
+
+use crate::client::ENDPOINT_FILE;
+use crate::{Failure, UpArgs};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The detached `up`'s process id, while it runs.
+pub const PID_FILE: &str = ".fcemu/up.pid";
+/// The detached `up`'s output.
+pub const LOG_FILE: &str = ".fcemu/up.log";
+/// In the environment of the `up` that serves for a detached one.
+const DETACHED_ENV: &str = "FCEMU_DETACHED";
+
+/// Whether this process is the `up` that serves for a detached one.
+pub fn is_detached_child() -> bool {
+    std::env::var_os(DETACHED_ENV).is_some()
+}
+
+/// The process id of a detached `up` that runs in this project folder.
+pub fn running(project_dir: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(project_dir.join(PID_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    alive(pid).then_some(pid)
+}
+
+/// Whether the process exists and has not ended (a zombie is an ended process).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        !s.lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+    })
+}
+
+/// The project folder `up` would serve: where its s.yaml is.
+pub fn project_dir(dir: Option<&Path>, template: Option<&Path>) -> Result<PathBuf, Failure> {
+    let dir = dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let file =
+        fcemu_spec::find_template(&dir, template).map_err(|e| Failure::user(e.to_string()))?;
+    Ok(file.parent().map_or(dir, Path::to_path_buf))
+}
+
+/// Starts the serving `up` and returns once it serves, or with its failure.
+pub async fn start(args: &UpArgs) -> Result<(), Failure> {
+    let dir = project_dir(args.dir.as_deref(), args.template.as_deref())?;
+    // The s.yaml's problems are said here, at once.
+    crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
+    if let Some(pid) = running(&dir) {
+        return Err(Failure::user(format!(
+            "fcemu up already runs detached in {} (pid {pid}): `fcemu down` there stops it",
+            dir.display()
+        )));
+    }
+    let state = dir.join(".fcemu");
+    std::fs::create_dir_all(&state).map_err(|e| Failure::environment(e.to_string()))?;
+    let endpoint = dir.join(ENDPOINT_FILE);
+    let _ = std::fs::remove_file(&endpoint);
+    let log_path = dir.join(LOG_FILE);
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| Failure::environment(format!("cannot write {}: {e}", log_path.display())))?;
+    let err_log = log
+        .try_clone()
+        .map_err(|e| Failure::environment(e.to_string()))?;
+    let exe = std::env::current_exe().map_err(|e| Failure::environment(e.to_string()))?;
+    let mut child = {
+        use std::os::unix::process::CommandExt;
+        Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(DETACHED_ENV, "1")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err_log)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Failure::environment(format!("cannot start fcemu up: {e}")))?
+    };
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = said.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(Failure {
+                code: status
+                    .code()
+                    .and_then(|c| u8::try_from(c).ok())
+                    .filter(|c| *c != 0)
+                    .unwrap_or(1),
+                message: format!(
+                    "fcemu up stopped before it served ({}):\n{}",
+                    log_path.display(),
+                    tail.join("\n")
+                ),
+            });
+        }
+        if let Ok(url) = std::fs::read_to_string(&endpoint) {
+            if !url.trim().is_empty() {
+                println!(
+                    "fcemu up serves {} in the background (pid {}); output in {}; `fcemu down` stops it",
+                    url.trim(),
+                    child.id(),
+                    log_path.display()
+                );
+                return Ok(());
+            }
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            let _ = child.kill();
+            return Err(Failure::environment(format!(
+                "fcemu up did not serve within 10 minutes; see {}",
+                log_path.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

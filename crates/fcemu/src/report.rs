@@ -1,0 +1,99 @@
+//! A run's summary as files and words: `.fcemu/summary.json` (every shutdown), a JUnit XML report of the hook
+//! runs (`--junit FILE`, so CI systems show a failing hook as a failing test), and the verdict lines.
+
+use fcemu_control::summary::Summary;
+use std::path::Path;
+
+/// Where `up` leaves the summary of its last run, in the project folder.
+pub const SUMMARY_FILE: &str = ".fcemu/summary.json";
+
+pub fn write_summary(project_dir: &Path, summary: &Summary) -> std::io::Result<()> {
+    let path = project_dir.join(SUMMARY_FILE);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let json = serde_json::to_string_pretty(summary).expect("a summary serializes");
+    std::fs::write(path, json + "\n")
+}
+
+/// The verdict in words: one line when the run passed, else a line per failed hook and request.
+pub fn verdict_lines(summary: &Summary) -> Vec<String> {
+    let hooks = summary.hooks.len();
+    let requests: u64 = summary.invocations.values().sum();
+    if summary.passed {
+        return vec![format!(
+            "verdict: passed ({hooks} hook run{}, {requests} request{}; every hook succeeded, no request failed)",
+            plural(hooks),
+            plural(requests as usize)
+        )];
+    }
+    let mut lines = vec![format!(
+        "verdict: failed ({} of {hooks} hook runs failed, {} request{} failed or lost)",
+        summary.failed_hooks().count(),
+        summary.failed_requests.len(),
+        plural(summary.failed_requests.len())
+    )];
+    for h in summary.failed_hooks() {
+        lines.push(format!(
+            "  {} of {} on instance {}: {}",
+            h.hook,
+            h.function_name,
+            h.instance_id,
+            h.error.as_deref().unwrap_or_default()
+        ));
+    }
+    for r in &summary.failed_requests {
+        let field = |k: &str| {
+            r.get(k)
+                .map(|v| v.to_string().trim_matches('"').to_string())
+        };
+        lines.push(format!(
+            "  request {} of {}: {}",
+            field("requestId").unwrap_or_default(),
+            field("functionName").unwrap_or_default(),
+            field("error")
+                .or_else(|| field("status").map(|s| format!("HTTP {s}")))
+                .unwrap_or_default()
+        ));
+    }
+    lines
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Each hook run as a JUnit test case, in one suite.
+pub fn junit(summary: &Summary) -> String {
+    let failures = summary.failed_hooks().count();
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"fcemu lifecycle hooks\" tests=\"{}\" failures=\"{failures}\">\n",
+        summary.hooks.len()
+    );
+    for h in &summary.hooks {
+        xml.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"{} {} ({})\" time=\"{:.3}\"",
+            escape(&h.function_name),
+            h.hook,
+            escape(&h.instance_id),
+            escape(&h.request_id),
+            h.duration_ms / 1000.0
+        ));
+        match &h.error {
+            Some(error) => xml.push_str(&format!(
+                ">\n      <failure message=\"{}\"/>\n    </testcase>\n",
+                escape(error)
+            )),
+            None => xml.push_str("/>\n"),
+        }
+    }
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -225,6 +225,18 @@ async fn down_after_a_failed_pre_stop_exits_1_and_names_it() {
     )
     .unwrap();
     assert_eq!(summary["passed"], false);
+
+    // --no-verdict: the same failure, and exit 0.
+    let out = fcemu_in(project.path(), &["up", "-d", "--listen", &listen]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    reqwest::get(format!("http://{listen}/x")).await.unwrap();
+    let down = fcemu_in(project.path(), &["down", "--no-verdict"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert!(
+        text(&down.stdout).contains("verdict: failed"),
+        "{}",
+        text(&down.stdout)
+    );
     assert_no_containers_left(&docker, project.path()).await;
 }
 

@@ -272,3 +272,25 @@ async fn up_detached_fails_on_a_bad_s_yaml_or_a_taken_port_leaving_nothing_runni
     let docker = docker().await;
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_detached_fails_when_a_provisioned_initializer_fails() {
+    let docker = docker().await;
+    let project = TestProject::fixture(
+        &[("FIXTURE_INIT_STATUS", "500")],
+        "      provisionConfig: { defaultTarget: 1 }\n",
+    );
+    let out = fcemu_in(project.path(), &["up", "-d", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("provisioned instances did not come up: fixture (0 of 1)")
+            && err.contains("HTTP 500"),
+        "{err}"
+    );
+    assert!(
+        !project.path().join(".fcemu/up.pid").exists(),
+        "nothing left running"
+    );
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -102,11 +102,28 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
             .map(|s| format!("{} ({} of {})", s.function_name, s.current, s.target))
             .collect();
         if detach::is_detached_child() && !short.is_empty() {
+            let failed: Vec<String> = cp
+                .summary()
+                .await
+                .failed_hooks()
+                .map(|h| {
+                    format!(
+                        "{} of {}: {}",
+                        h.hook,
+                        h.function_name,
+                        h.error.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect();
             cp.shutdown(SHUTDOWN_DRAIN).await;
             let _ = sweep(&docker, &project_label).await;
             return Err(Failure::user(format!(
-                "provisioned instances did not come up: {}; their Initializer's error is above",
-                short.join(", ")
+                "provisioned instances did not come up: {}{}",
+                short.join(", "),
+                failed
+                    .iter()
+                    .map(|f| format!("\n  {f}"))
+                    .collect::<String>()
             )));
         }
     }

@@ -1,7 +1,10 @@
 //! The Docker engine, through bollard.
 
+mod freezer;
 mod image;
 mod logs;
+
+pub use freezer::FreezeMethod;
 
 use crate::*;
 use bollard::Docker;
@@ -20,6 +23,7 @@ use std::net::{IpAddr, Ipv4Addr};
 #[derive(Clone)]
 pub struct DockerRuntime {
     pub(crate) docker: Docker,
+    freezer: std::sync::Arc<freezer::Freezer>,
 }
 
 /// A failed engine call in the engine's own words (`No such container: ... (HTTP 404)`), with bollard's
@@ -70,7 +74,25 @@ impl DockerRuntime {
             .negotiate_version()
             .await
             .map_err(|e| RuntimeError::Unreachable { source: engine(e) })?;
-        Ok(DockerRuntime { docker })
+        let info = docker
+            .info()
+            .await
+            .map_err(|e| RuntimeError::Unreachable { source: engine(e) })?;
+        let local = std::env::var("DOCKER_HOST").map_or(true, |h| h.starts_with("unix://"));
+        let method = freezer::choose(
+            info.cgroup_version.map(|v| v.to_string()).as_deref(),
+            info.cgroup_driver.map(|d| d.to_string()).as_deref(),
+            local,
+        );
+        Ok(DockerRuntime {
+            docker,
+            freezer: std::sync::Arc::new(freezer::Freezer::new(method)),
+        })
+    }
+
+    /// How instances are frozen in this run (the cgroup's freezer, or the engine's pause and why).
+    pub fn freeze_method(&self) -> FreezeMethod {
+        self.freezer.method()
     }
 
     async fn container_ip(&self, id: &str) -> Result<Option<IpAddr>> {
@@ -176,6 +198,12 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn pause(&self, id: &str) -> Result<()> {
+        if let Some(done) = self.freezer.set(id, true).await {
+            return done.map_err(|e| RuntimeError::PauseContainer {
+                id: id.into(),
+                source: Box::new(e),
+            });
+        }
         self.docker
             .pause_container(id)
             .await
@@ -186,6 +214,12 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn unpause(&self, id: &str) -> Result<()> {
+        if let Some(done) = self.freezer.set(id, false).await {
+            return done.map_err(|e| RuntimeError::UnpauseContainer {
+                id: id.into(),
+                source: Box::new(e),
+            });
+        }
         self.docker
             .unpause_container(id)
             .await
@@ -339,16 +373,23 @@ impl ContainerRuntime for DockerRuntime {
                     c.labels.unwrap_or_default().into_iter().collect();
                 // Never touch a container without the label, whatever the engine's filter did.
                 (labels.get(labels::MANAGED).map(String::as_str) == Some("true")).then(|| {
+                    let id = c.id.unwrap_or_default();
                     ManagedContainer {
-                        id: c.id.unwrap_or_default(),
                         name: c
                             .names
                             .and_then(|n| n.into_iter().next())
                             .unwrap_or_default(),
                         labels,
-                        status: ContainerStatus::parse(
+                        status: match ContainerStatus::parse(
                             &c.state.map(|s| s.to_string()).unwrap_or_default(),
-                        ),
+                        ) {
+                            // Frozen through its cgroup, behind the engine's back.
+                            ContainerStatus::Running if self.freezer.frozen(&id) => {
+                                ContainerStatus::Paused
+                            }
+                            status => status,
+                        },
+                        id,
                     }
                 })
             })

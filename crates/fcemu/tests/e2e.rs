@@ -754,3 +754,101 @@ async fn invoke_function_asynchronously_and_with_its_log_tail() {
     assert_eq!(code, 0);
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+/// Docker's own view of a container's pause (`State.Paused`), which a cgroup freeze does not change.
+fn engine_paused(project: &std::path::Path) -> Vec<bool> {
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=fcemu.project={}", project.display()),
+        ])
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .lines()
+        .map(|id| {
+            let out = std::process::Command::new("docker")
+                .args(["inspect", "-f", "{{.State.Paused}}", id])
+                .output()
+                .unwrap();
+            text(&out.stdout).trim() == "true"
+        })
+        .collect()
+}
+
+async fn wait_frozen(project: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while paused_states(project) != [true] {
+        assert!(
+            Instant::now() < deadline,
+            "the idle instance was not frozen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_freeze_through_the_cgroup_where_it_can_be_written_else_through_the_engine() {
+    let docker = docker().await;
+    // This machine's engine is local and fcemu may write its cgroups: the freezer is written directly, so
+    // the engine does not know the instance is frozen. The fixture ticks every 20 ms while it runs.
+    let project = TestProject::fixture(&[("FIXTURE_TICK_MS", "20")], "");
+    let up = Up::start(project.path(), &[]);
+    wait_for_output(&up, "freezing through the cgroup freezer").await;
+    assert_eq!(
+        reqwest::get(format!("{}/", up.url)).await.unwrap().status(),
+        200
+    );
+    wait_frozen(project.path()).await;
+    assert_eq!(engine_paused(project.path()), [false]);
+    let ticks = |body: serde_json::Value| body["ticks"].as_u64().unwrap();
+    let before = ticks(
+        reqwest::get(format!("{}/ticks", up.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
+    wait_frozen(project.path()).await;
+    let frozen_at = Instant::now();
+    while frozen_at.elapsed() < Duration::from_millis(500) {
+        assert_eq!(paused_states(project.path()), [true]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = ticks(
+        reqwest::get(format!("{}/ticks", up.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        after - before <= 2,
+        "the ticker ran while frozen: {before} -> {after}"
+    );
+    assert_eq!(up.stop().0, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+
+    // A freezer fcemu cannot write: the engine's pause, said once.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let project = TestProject::fixture(&[], "");
+    let up = Up::start_with(
+        project.path(),
+        "127.0.0.1:0",
+        &[("FCEMU_CGROUP_ROOT", elsewhere.path().to_str().unwrap())],
+        &[],
+    );
+    wait_for_output(&up, "freezing through the engine's pause").await;
+    assert_eq!(
+        reqwest::get(format!("{}/", up.url)).await.unwrap().status(),
+        200
+    );
+    wait_frozen(project.path()).await;
+    assert_eq!(engine_paused(project.path()), [true]);
+    assert_eq!(up.stop().0, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}

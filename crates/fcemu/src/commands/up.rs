@@ -45,6 +45,9 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     let docker = DockerRuntime::connect()
         .await
         .map_err(|e| Failure::environment(e.to_string()))?;
+    if !args.no_freeze {
+        say(&docker.freeze_method().describe());
+    }
     let project_label = [(
         labels::PROJECT.to_string(),
         project.dir.display().to_string(),

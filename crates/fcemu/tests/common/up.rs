@@ -198,12 +198,14 @@ pub async fn wait_for_output_within(up: &Up, needle: &str, limit: Duration) {
     panic!("fcemu up never printed {needle:?}: {:#?}", up.output());
 }
 
-/// `State.Paused` of every container of the project.
+/// Whether each container of the project is frozen: by its cgroup's freezer (what fcemu writes where it can;
+/// the engine does not know) or by the engine's pause.
 pub fn paused_states(project: &Path) -> Vec<bool> {
     let out = Command::new("docker")
         .args([
             "ps",
             "-aq",
+            "--no-trunc",
             "--filter",
             &format!("label=fcemu.project={}", project.display()),
         ])
@@ -212,6 +214,12 @@ pub fn paused_states(project: &Path) -> Vec<bool> {
     text(&out.stdout)
         .lines()
         .map(|id| {
+            let freezer = format!("/sys/fs/cgroup/freezer/docker/{id}/freezer.state");
+            if let Ok(state) = std::fs::read_to_string(&freezer) {
+                if state.trim() == "FROZEN" {
+                    return true;
+                }
+            }
             let out = Command::new("docker")
                 .args(["inspect", "-f", "{{.State.Paused}}", id])
                 .output()

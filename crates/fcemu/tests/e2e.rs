@@ -755,26 +755,11 @@ async fn invoke_function_asynchronously_and_with_its_log_tail() {
     assert_no_containers_left(&docker, project.path()).await;
 }
 
-/// Docker's own view of a container's pause (`State.Paused`), which a cgroup freeze does not change.
-fn engine_paused(project: &std::path::Path) -> Vec<bool> {
-    let out = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=fcemu.project={}", project.display()),
-        ])
-        .output()
-        .unwrap();
-    text(&out.stdout)
-        .lines()
-        .map(|id| {
-            let out = std::process::Command::new("docker")
-                .args(["inspect", "-f", "{{.State.Paused}}", id])
-                .output()
-                .unwrap();
-            text(&out.stdout).trim() == "true"
-        })
+/// Docker's own view of each container's pause.
+fn engine_paused_states(project: &std::path::Path) -> Vec<bool> {
+    container_ids(project)
+        .iter()
+        .map(|id| engine_paused(id))
         .collect()
 }
 
@@ -802,7 +787,7 @@ async fn instances_freeze_through_the_cgroup_where_it_can_be_written_else_throug
         200
     );
     wait_frozen(project.path()).await;
-    assert_eq!(engine_paused(project.path()), [false]);
+    assert_eq!(engine_paused_states(project.path()), [false]);
     let ticks = |body: serde_json::Value| body["ticks"].as_u64().unwrap();
     let before = ticks(
         reqwest::get(format!("{}/ticks", up.url))
@@ -848,7 +833,7 @@ async fn instances_freeze_through_the_cgroup_where_it_can_be_written_else_throug
         200
     );
     wait_frozen(project.path()).await;
-    assert_eq!(engine_paused(project.path()), [true]);
+    assert_eq!(engine_paused_states(project.path()), [true]);
     assert_eq!(up.stop().0, 0);
     assert_no_containers_left(&docker, project.path()).await;
 }

@@ -198,9 +198,8 @@ pub async fn wait_for_output_within(up: &Up, needle: &str, limit: Duration) {
     panic!("fcemu up never printed {needle:?}: {:#?}", up.output());
 }
 
-/// Whether each container of the project is frozen: by its cgroup's freezer (what fcemu writes where it can;
-/// the engine does not know) or by the engine's pause.
-pub fn paused_states(project: &Path) -> Vec<bool> {
+/// The full ids of the project's containers, running or not.
+pub fn container_ids(project: &Path) -> Vec<String> {
     let out = Command::new("docker")
         .args([
             "ps",
@@ -211,20 +210,27 @@ pub fn paused_states(project: &Path) -> Vec<bool> {
         ])
         .output()
         .unwrap();
-    text(&out.stdout)
-        .lines()
+    text(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// Docker's own view of a container's pause (`State.Paused`), which a cgroup freeze does not change.
+pub fn engine_paused(id: &str) -> bool {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Paused}}", id])
+        .output()
+        .unwrap();
+    text(&out.stdout).trim() == "true"
+}
+
+/// Whether each container of the project is frozen: by its cgroup's freezer (what fcemu writes where it can;
+/// the engine does not know) or by the engine's pause.
+pub fn paused_states(project: &Path) -> Vec<bool> {
+    container_ids(project)
+        .iter()
         .map(|id| {
             let freezer = format!("/sys/fs/cgroup/freezer/docker/{id}/freezer.state");
-            if let Ok(state) = std::fs::read_to_string(&freezer) {
-                if state.trim() == "FROZEN" {
-                    return true;
-                }
-            }
-            let out = Command::new("docker")
-                .args(["inspect", "-f", "{{.State.Paused}}", id])
-                .output()
-                .unwrap();
-            text(&out.stdout).trim() == "true"
+            std::fs::read_to_string(&freezer).is_ok_and(|s| s.trim() == "FROZEN")
+                || engine_paused(id)
         })
         .collect()
 }

@@ -1,7 +1,8 @@
 //! `just bench`: fcemu measured side by side with the floor it stands on, in the same run.
 //!
 //! - warm: one warm instance hit directly on its container address and through fcemu's gateway;
-//! - thaw: a request to a frozen instance through fcemu vs `docker unpause` + the same direct request;
+//! - thaw: a request to a frozen instance through fcemu vs `docker unpause` + the same direct request, and vs
+//!   the cgroup freezer written directly + the same request (the physical floor);
 //! - cold: a cold start through fcemu vs the same create, start, connect-poll, /initialize, request done
 //!   straight on the Docker API;
 //! - burst: 32 simultaneous requests to a function with no instance and instanceConcurrency 1;
@@ -377,10 +378,36 @@ async fn thaw(docker: &Docker, binary: &Path, plan: &Plan) -> Result<Value> {
         direct.get(PATH, &[]).await?;
         floor.record(started.elapsed().as_micros() as u64)?;
     }
+    // The physical floor: the same container frozen and thawed by writing its cgroup, as fcemu does where
+    // it can, then the request.
+    let runtime = fcemu_runtime::DockerRuntime::connect().await?;
+    let mut cgroup = histogram();
+    for _ in 0..plan.thaw_rounds {
+        match runtime.set_frozen_by_cgroup(&id, true).await {
+            Some(frozen) => frozen?,
+            None => break,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let started = Instant::now();
+        if let Some(thawed) = runtime.set_frozen_by_cgroup(&id, false).await {
+            thawed?;
+        }
+        direct.get(PATH, &[]).await?;
+        cgroup.record(started.elapsed().as_micros() as u64)?;
+    }
     remove(docker, &id).await;
+    let method = if cgroup.is_empty() {
+        "engine"
+    } else {
+        "cgroup"
+    };
+    let cgroup_floor = (!cgroup.is_empty()).then(|| ms(&cgroup, 0.5));
     Ok(json!({
         "fcemu_p50_ms": ms(&via, 0.5), "floor_p50_ms": ms(&floor, 0.5),
         "overhead_ms": round2(ms(&via, 0.5) - ms(&floor, 0.5)),
+        "method": method,
+        "cgroup_floor_p50_ms": cgroup_floor,
+        "cgroup_overhead_ms": cgroup_floor.map(|c| round2(ms(&via, 0.5) - c)),
     }))
 }
 
@@ -644,6 +671,16 @@ fn print_table(r: &Value, instances: u32) {
             f(&t["overhead_ms"]),
             verdict(f(&t["overhead_ms"]) <= 2.0)
         );
+        if t["method"] == "cgroup" {
+            println!(
+                "{:<34} {:>9.3} ms {:>9.3} ms {:>+9.3} ms  <= +1 ms    {}",
+                "  vs the cgroup write, p50",
+                f(&t["fcemu_p50_ms"]),
+                f(&t["cgroup_floor_p50_ms"]),
+                f(&t["cgroup_overhead_ms"]),
+                verdict(f(&t["cgroup_overhead_ms"]) <= 1.0)
+            );
+        }
     }
     let c = &r["cold"];
     if !c.is_null() {

@@ -559,14 +559,7 @@ async fn the_freeze_and_idle_flags_of_up() {
         200
     );
     wait_for_output(&up, "Status: 200").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while paused_states(project.path()) != [true] {
-        assert!(
-            Instant::now() < deadline,
-            "the idle instance was not frozen"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_frozen(project.path()).await;
     assert_eq!(up.stop().0, 0);
     assert_no_containers_left(&docker, project.path()).await;
 

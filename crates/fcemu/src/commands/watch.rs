@@ -199,7 +199,7 @@ impl Reloader {
 
     /// How many functions changed, or None when the change was not applied.
     async fn try_reload(&mut self, say: &(impl Fn(&str) + Send + Sync)) -> Option<usize> {
-        let project = match images::load(
+        let mut project = match images::load(
             &self.source.dir,
             self.source.template.as_deref(),
             &self.source.runtime_images,
@@ -262,11 +262,11 @@ impl Reloader {
                     .push("code".into());
             }
         }
-        let warnings = project.clone();
-        let rolled = self.cp.update(project.functions, &forced).await;
+        let functions = std::mem::take(&mut project.functions);
+        let rolled = self.cp.update(functions, &forced).await;
         self.prints = now;
         if !rolled.is_empty() {
-            crate::commands::up::say_warnings(&warnings, false);
+            crate::commands::up::say_warnings(&project, false);
         }
         for r in &rolled {
             let what = r.changed.join(", ");

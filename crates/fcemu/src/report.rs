@@ -1,7 +1,7 @@
 //! A run's summary as files and words: `.fcemu/summary.json` (every shutdown), a JUnit XML report of the hook
 //! runs (`--junit FILE`, so CI systems show a failing hook as a failing test), and the verdict lines.
 
-use fcemu_control::summary::Summary;
+use fcemu_control::summary::{HookRun, Summary};
 use std::path::Path;
 
 /// Where `up` leaves the summary of its last run, in the project folder.
@@ -33,15 +33,7 @@ pub fn verdict_lines(summary: &Summary) -> Vec<String> {
         summary.failed_requests.len(),
         plural(summary.failed_requests.len())
     )];
-    for h in summary.failed_hooks() {
-        lines.push(format!(
-            "  {} of {} on instance {}: {}",
-            h.hook,
-            h.function_name,
-            h.instance_id,
-            h.error.as_deref().unwrap_or_default()
-        ));
-    }
+    lines.extend(summary.failed_hooks().map(failed_hook_line));
     for r in &summary.failed_requests {
         let field = |k: &str| {
             r.get(k)
@@ -57,6 +49,17 @@ pub fn verdict_lines(summary: &Summary) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// One failed hook run, as the verdict lists it.
+pub fn failed_hook_line(h: &HookRun) -> String {
+    format!(
+        "  {} of {} on instance {}: {}",
+        h.hook,
+        h.function_name,
+        h.instance_id,
+        h.error.as_deref().unwrap_or_default()
+    )
 }
 
 fn plural(n: usize) -> &'static str {

@@ -98,36 +98,12 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         ));
         cp.start_provisioned().await;
         // A CI job that started `up -d` learns at once that a provisioned instance did not come up.
-        let short: Vec<String> = cp
-            .provision_statuses()
-            .into_iter()
-            .filter(|s| s.current < s.target)
-            .map(|s| format!("{} ({} of {})", s.function_name, s.current, s.target))
-            .collect();
-        if detach::is_detached_child() && !short.is_empty() {
-            let failed: Vec<String> = cp
-                .summary()
-                .await
-                .failed_hooks()
-                .map(|h| {
-                    format!(
-                        "{} of {}: {}",
-                        h.hook,
-                        h.function_name,
-                        h.error.as_deref().unwrap_or_default()
-                    )
-                })
-                .collect();
-            cp.shutdown(SHUTDOWN_DRAIN).await;
-            let _ = sweep(&docker, &project_label).await;
-            return Err(Failure::user(format!(
-                "provisioned instances did not come up: {}{}",
-                short.join(", "),
-                failed
-                    .iter()
-                    .map(|f| format!("\n  {f}"))
-                    .collect::<String>()
-            )));
+        if detach::is_detached_child() {
+            if let Some(message) = provisioning_failed(&cp).await {
+                cp.shutdown(SHUTDOWN_DRAIN).await;
+                let _ = sweep(&docker, &project_label).await;
+                return Err(Failure::user(message));
+            }
         }
     }
     if let Access::Token(token) = &access {
@@ -235,6 +211,28 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     }
     say("stopped: every instance destroyed");
     Ok(())
+}
+
+/// Which functions are short of their provisioned instances after provisioning, and the hooks that failed.
+async fn provisioning_failed(cp: &ControlPlane) -> Option<String> {
+    let short: Vec<String> = cp
+        .provision_statuses()
+        .into_iter()
+        .filter(|s| s.current < s.target)
+        .map(|s| format!("{} ({} of {})", s.function_name, s.current, s.target))
+        .collect();
+    if short.is_empty() {
+        return None;
+    }
+    let summary = cp.summary().await;
+    let failed: String = summary
+        .failed_hooks()
+        .map(|h| format!("\n{}", report::failed_hook_line(h)))
+        .collect();
+    Some(format!(
+        "provisioned instances did not come up: {}{failed}",
+        short.join(", ")
+    ))
 }
 
 /// The detached `up`'s process id in its project folder, removed when it ends.

@@ -2,7 +2,7 @@
 //! server accepts connections) and the Init Hook, each timed.
 
 use crate::error::{PlaceError, StartError};
-use crate::instance::Instance;
+use crate::instance::{InitDuration, Instance};
 use crate::pool::{Lease, Pool};
 use crate::state::{Input, State};
 use crate::{DestroyReason, Shared};
@@ -10,6 +10,7 @@ use fcemu_runtime::{ContainerSpec, GpuRequest, Mount, labels};
 use fcemu_spec::{Edition, FunctionSpec, Hook, RUNTIME_FILES_DIR};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::time::Instant;
 
 impl Pool {
@@ -49,12 +50,14 @@ impl Pool {
         let t1 = Instant::now();
         let started = tokio::select! {
             started = async {
-                let addr = shared
+                let started = shared
                     .runtime
                     .start(&container_id, self.function.spec.container.port)
                     .await
                     .map_err(StartError::Start)?;
-                self.wait_until_ready(shared, &instance, &container_id, addr).await
+                self.wait_until_ready(shared, &instance, &container_id, started.addr)
+                    .await
+                    .map(|addr| (addr, started.engine_start))
             } => Some(started),
             _ = shared.shutdown.cancelled() => None,
         };
@@ -62,8 +65,8 @@ impl Pool {
         // Runtime Init would compete with it for the engine: attach now (the log driver replays from the
         // start, so no line is missed, and a server that failed to start still has its output kept).
         self.spawn_log_pump(shared, &instance);
-        let addr = match started {
-            Some(Ok(addr)) => addr,
+        let (addr, engine_start) = match started {
+            Some(Ok(ready)) => ready,
             Some(Err(e)) => return Err(self.not_started(lease, e).await),
             None => {
                 self.destroy_held(lease, DestroyReason::Shutdown, None)
@@ -72,8 +75,13 @@ impl Pool {
             }
         };
         instance.set_addr(addr);
-        let runtime_init = t1.elapsed();
-        if self.apply(id, Input::RuntimeReady { took: runtime_init })
+        let cold_start = InitDuration {
+            instance_create,
+            runtime_init: t1.elapsed(),
+            engine_start,
+            init_hook: Duration::ZERO,
+        };
+        if self.apply(id, Input::RuntimeReady { cold_start })
             != Some(State::Initializing { first: true })
         {
             return Err(PlaceError::NotStarted(StartError::DiedInitializing));
@@ -81,8 +89,7 @@ impl Pool {
         self.spawn_exit_watch(shared, &instance);
 
         // Init Hook.
-        self.initialize(shared, lease, Some((instance_create, runtime_init)))
-            .await
+        self.initialize(shared, lease, Some(cold_start)).await
     }
 
     /// Creating failed: the instance is destroyed with the error, which is also the caller's answer.

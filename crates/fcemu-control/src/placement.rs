@@ -232,7 +232,7 @@ impl Pool {
         self: &Arc<Self>,
         shared: &Arc<Shared>,
         lease: Lease,
-        cold_start: Option<(std::time::Duration, std::time::Duration)>,
+        cold_start: Option<crate::InitDuration>,
     ) -> Result<Lease, PlaceError> {
         let instance = lease.instance.clone();
         let cx = HookContext {
@@ -246,11 +246,10 @@ impl Pool {
         };
         match outcome {
             Some(Ok(init_hook)) => {
-                let cold_start = cold_start.map(|(instance_create, runtime_init)| {
+                let cold_start = cold_start.map(|creating| {
                     let init = crate::InitDuration {
-                        instance_create,
-                        runtime_init,
                         init_hook,
+                        ..creating
                     };
                     instance.set_init_duration(init);
                     init
@@ -275,12 +274,8 @@ impl Pool {
                 }
             }
             Some(Err(e)) if e.keeps_instance() && !shared.shutdown.is_cancelled() => {
-                if let Some((instance_create, runtime_init)) = cold_start {
-                    instance.set_init_duration(crate::InitDuration {
-                        instance_create,
-                        runtime_init,
-                        init_hook: std::time::Duration::ZERO,
-                    });
+                if let Some(creating) = cold_start {
+                    instance.set_init_duration(creating);
                 }
                 self.apply(&instance.id, Input::InitializerRejected);
                 // The lease drops with this answer: the instance idles, uninitialized, and is frozen.

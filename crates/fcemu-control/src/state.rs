@@ -119,8 +119,9 @@ pub enum Input {
     ContainerCreated {
         took: Duration,
     },
+    /// Creating so far: Instance Create and Runtime Init (with its split where known).
     RuntimeReady {
-        took: Duration,
+        cold_start: InitDuration,
     },
     /// `cold_start` is the whole of Creating, when this ends it (not on a retry).
     InitializerSucceeded {
@@ -155,7 +156,8 @@ pub enum Input {
 #[error("illegal instance transition: {input:?} in state {state:?} with {in_flight} in flight")]
 pub struct IllegalTransition {
     pub state: State,
-    pub input: Input,
+    /// Boxed: an input can carry a whole cold start, and this error travels by value.
+    pub input: Box<Input>,
     pub in_flight: u32,
 }
 
@@ -226,8 +228,10 @@ impl State {
                 event: event(EventKind::InstanceCreated).map(|e| e.duration(ms(*took))),
                 ..to(Creating(CreatePhase::RuntimeInit))
             },
-            (Creating(CreatePhase::RuntimeInit), Input::RuntimeReady { took }) => Step {
-                event: event(EventKind::InstanceRuntimeReady).map(|e| e.duration(ms(*took))),
+            (Creating(CreatePhase::RuntimeInit), Input::RuntimeReady { cold_start }) => Step {
+                event: event(EventKind::InstanceRuntimeReady).map(|e| {
+                    runtime_init_split(e.duration(ms(cold_start.runtime_init)), cold_start)
+                }),
                 ..to(Initializing { first: true })
             },
             (Initializing { first }, Input::InitializerSucceeded { cold_start }) => {
@@ -412,7 +416,7 @@ impl State {
     fn illegal(&self, input: Input, in_flight: u32) -> IllegalTransition {
         IllegalTransition {
             state: self.clone(),
-            input,
+            input: Box::new(input),
             in_flight,
         }
     }
@@ -483,10 +487,23 @@ impl State {
 /// `instance.ready`'s fields: the cold start and its three parts.
 fn ready_fields(e: Event, init: &InitDuration) -> Event {
     let round = |d: Duration| crate::events::round_ms(ms(d));
-    e.with("initDurationMs", round(init.total()))
+    let e = e
+        .with("initDurationMs", round(init.total()))
         .with("instanceCreateMs", round(init.instance_create))
         .with("runtimeInitMs", round(init.runtime_init))
-        .with("initHookMs", round(init.init_hook))
+        .with("initHookMs", round(init.init_hook));
+    runtime_init_split(e, init)
+}
+
+/// Runtime Init's two parts, where they are known: `engineStartMs` and `functionStartMs`.
+fn runtime_init_split(e: Event, init: &InitDuration) -> Event {
+    let round = |d: Duration| crate::events::round_ms(ms(d));
+    match (init.engine_start, init.function_start()) {
+        (Some(engine), Some(function)) => e
+            .with("engineStartMs", round(engine))
+            .with("functionStartMs", round(function)),
+        _ => e,
+    }
 }
 
 #[cfg(test)]

@@ -117,6 +117,8 @@ fn summarize(events: &[Value]) -> Summary {
                     "initDurationMs",
                     "instanceCreateMs",
                     "runtimeInitMs",
+                    "engineStartMs",
+                    "functionStartMs",
                     "initHookMs",
                 ] {
                     if let Some(v) = e.get(k) {

@@ -18,12 +18,15 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, SystemTime};
 
 /// The Docker engine fcemu drives. Cheap to clone.
 #[derive(Clone)]
 pub struct DockerRuntime {
     pub(crate) docker: Docker,
     freezer: std::sync::Arc<freezer::Freezer>,
+    /// The engine runs on this machine, so its clock is ours.
+    local: bool,
 }
 
 /// A failed engine call in the engine's own words (`No such container: ... (HTTP 404)`), with bollard's
@@ -87,12 +90,19 @@ impl DockerRuntime {
         Ok(DockerRuntime {
             docker,
             freezer: std::sync::Arc::new(freezer::Freezer::new(method)),
+            local,
         })
     }
 
     /// How instances are frozen in this run (the cgroup's freezer, or the engine's pause and why).
     pub fn freeze_method(&self) -> FreezeMethod {
         self.freezer.method()
+    }
+
+    /// Whether Runtime Init can be split into the engine's start and the function's own: only where the
+    /// engine's clock is this machine's.
+    pub fn splits_runtime_init(&self) -> bool {
+        self.local
     }
 
     /// Freezes or thaws a container through its cgroup, as instances are; None where the engine's pause is
@@ -105,7 +115,9 @@ impl DockerRuntime {
         self.freezer.set(id, frozen).await
     }
 
-    async fn container_ip(&self, id: &str) -> Result<Option<IpAddr>> {
+    /// Where a started container's port is reached (its bridge address, else the host), and when the engine
+    /// says its process began (`State.StartedAt`).
+    async fn started(&self, id: &str) -> Result<(Option<IpAddr>, Option<String>)> {
         let info = self.docker.inspect_container(id, None).await.map_err(|e| {
             RuntimeError::InspectContainer {
                 id: id.into(),
@@ -119,8 +131,18 @@ impl DockerRuntime {
             .into_values()
             .filter_map(|n| n.ip_address)
             .find(|ip| !ip.is_empty());
-        Ok(ip.and_then(|ip| ip.parse().ok()))
+        let started_at = info.state.and_then(|s| s.started_at);
+        Ok((ip.and_then(|ip| ip.parse().ok()), started_at))
     }
+}
+
+/// The engine's share of a start call: from `asked` (our clock, just before the call) until the process
+/// began (`started_at`, the engine's RFC 3339 time), if that moment lies within the call, which took `took`.
+/// Outside it, the two clocks disagree and the split would be fiction.
+fn engine_start(asked: SystemTime, started_at: &str, took: Duration) -> Option<Duration> {
+    let began = humantime::parse_rfc3339(started_at).ok()?;
+    let share = began.duration_since(asked).ok()?;
+    (share <= took).then_some(share)
 }
 
 #[async_trait]
@@ -183,7 +205,9 @@ impl ContainerRuntime for DockerRuntime {
         Ok(created.id)
     }
 
-    async fn start(&self, id: &str, port: u16) -> Result<SocketAddr> {
+    async fn start(&self, id: &str, port: u16) -> Result<Started> {
+        let asked = SystemTime::now();
+        let call = std::time::Instant::now();
         self.docker.start_container(id, None).await.map_err(|e| {
             // The engine refuses a device request at start when it has no NVIDIA driver.
             let no_driver = matches!(&e, BollardError::DockerResponseServerError { message, .. }
@@ -200,11 +224,14 @@ impl ContainerRuntime for DockerRuntime {
                 }
             }
         })?;
-        let ip = self
-            .container_ip(id)
-            .await?
-            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        Ok(SocketAddr::new(ip, port))
+        let (ip, started_at) = self.started(id).await?;
+        let engine_start = started_at
+            .filter(|_| self.local)
+            .and_then(|at| engine_start(asked, &at, call.elapsed()));
+        Ok(Started {
+            addr: SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), port),
+            engine_start,
+        })
     }
 
     async fn pause(&self, id: &str) -> Result<()> {
@@ -404,5 +431,30 @@ impl ContainerRuntime for DockerRuntime {
                 })
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(rfc3339: &str) -> SystemTime {
+        humantime::parse_rfc3339(rfc3339).unwrap()
+    }
+
+    #[test]
+    fn the_engine_start_is_the_time_from_the_call_until_the_process_began() {
+        let asked = at("2026-11-23T06:00:00.100000000Z");
+        let took = Duration::from_millis(205);
+        assert_eq!(
+            engine_start(asked, "2026-11-23T06:00:00.299800500Z", took),
+            Some(Duration::from_nanos(199_800_500))
+        );
+        // Before the call, or after it returned: the engine's clock is not ours.
+        assert_eq!(engine_start(asked, "2026-11-23T06:00:00.0Z", took), None);
+        assert_eq!(engine_start(asked, "2026-11-23T06:00:01Z", took), None);
+        // A container that never started, or a time that cannot be read.
+        assert_eq!(engine_start(asked, "0001-01-01T00:00:00Z", took), None);
+        assert_eq!(engine_start(asked, "yesterday", took), None);
     }
 }

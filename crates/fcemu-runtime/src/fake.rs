@@ -250,7 +250,7 @@ impl ContainerRuntime for FakeRuntime {
         Ok(id)
     }
 
-    async fn start(&self, id: &str, _port: u16) -> Result<SocketAddr> {
+    async fn start(&self, id: &str, _port: u16) -> Result<Started> {
         self.record("start", id)
             .map_err(|source| RuntimeError::StartContainer {
                 id: id.into(),
@@ -333,7 +333,11 @@ impl ContainerRuntime for FakeRuntime {
                 });
             }
         });
-        Ok(addr)
+        // The "process" begins within the call: all of Runtime Init is the function's own.
+        Ok(Started {
+            addr,
+            engine_start: Some(Duration::ZERO),
+        })
     }
 
     async fn pause(&self, id: &str) -> Result<()> {

@@ -117,6 +117,17 @@ pub struct LogLine {
     pub line: String,
 }
 
+/// A container the engine started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// Where the container's port can be reached from here.
+    pub addr: SocketAddr,
+    /// From the start call until the container's process began, by the engine's own record of that moment
+    /// (Docker's `State.StartedAt`): the engine's share of Runtime Init. None where the engine's clock
+    /// cannot be compared with ours (a remote engine, or a moment outside the call).
+    pub engine_start: Option<Duration>,
+}
+
 /// What a command run inside a container (docker exec) did.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOutput {
@@ -293,8 +304,8 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     }
     /// Creates (does not start) a container; returns its id.
     async fn create(&self, spec: &ContainerSpec) -> Result<String>;
-    /// Starts the container; returns the address where its port can be reached from here.
-    async fn start(&self, id: &str, port: u16) -> Result<SocketAddr>;
+    /// Starts the container.
+    async fn start(&self, id: &str, port: u16) -> Result<Started>;
     /// Freezes every process of the container (cgroup freezer).
     async fn pause(&self, id: &str) -> Result<()>;
     async fn unpause(&self, id: &str) -> Result<()>;

@@ -87,7 +87,10 @@ async fn a_container_lives_as_the_lifecycle_expects(runtime: &dyn ContainerRunti
         status_of(runtime, run, &id).await,
         Some(ContainerStatus::Created)
     );
-    let addr = runtime.start(&id, 9000).await.unwrap();
+    let started = runtime.start(&id, 9000).await.unwrap();
+    // A local engine says when the process began, within the call.
+    assert!(started.engine_start.is_some(), "{started:?}");
+    let addr = started.addr;
     until_listening(runtime, addr).await;
     assert_eq!(
         status_of(runtime, run, &id).await,
@@ -178,7 +181,7 @@ async fn an_exit_on_its_own_is_reported_with_its_code(runtime: &dyn ContainerRun
 async fn a_sweep_removes_what_carries_the_labels(runtime: &dyn ContainerRuntime, run: &str) {
     let a = runtime.create(&spec(run, &[])).await.unwrap();
     let b = runtime.create(&spec(run, &[])).await.unwrap();
-    let addr = runtime.start(&b, 9000).await.unwrap();
+    let addr = runtime.start(&b, 9000).await.unwrap().addr;
     until_listening(runtime, addr).await;
     runtime.pause(&b).await.unwrap();
     let label = [(labels::PROJECT.to_string(), run.to_string())];

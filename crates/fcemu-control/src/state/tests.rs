@@ -185,7 +185,7 @@ fn inputs() -> Vec<(&'static str, Input)> {
         (
             "RuntimeReady",
             Input::RuntimeReady {
-                took: Duration::from_millis(5),
+                cold_start: InitDuration::default(),
             },
         ),
         (
@@ -334,7 +334,7 @@ fn every_allowed_transition_goes_where_the_table_says_and_every_other_is_refused
                     ),
                     (None, Err(e)) => {
                         assert_eq!(e.state, state);
-                        assert_eq!(e.input, input);
+                        assert_eq!(*e.input, input);
                     }
                 }
             }

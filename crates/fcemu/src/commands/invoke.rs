@@ -76,26 +76,54 @@ pub async fn run(
     }
 }
 
-/// The cold start of a `Server-Timing` header (`instance-create;dur=12.3, runtime-init;dur=...`), as a table.
+/// The cold start of a `Server-Timing` header (`instance-create;dur=12.3, runtime-init;dur=...`), as a table:
+/// the three phases, and under Runtime Init its two parts with whose time each is.
 fn cold_start_breakdown(server_timing: &str) -> String {
-    let parts: Vec<(&str, f64)> = server_timing
+    let metrics: Vec<(&str, f64, Option<&str>)> = server_timing
         .split(',')
         .filter_map(|metric| {
-            let (name, rest) = metric.trim().split_once(';')?;
-            let dur = rest.trim().strip_prefix("dur=")?.parse().ok()?;
-            let label = match name {
-                "instance-create" => "Instance Create",
-                "runtime-init" => "Runtime Init",
-                "init-hook" => "Init Hook",
-                other => other,
-            };
-            Some((label, dur))
+            let mut params = metric.trim().split(';');
+            let name = params.next()?;
+            let (mut dur, mut desc) = (None, None);
+            for param in params {
+                match param.trim().split_once('=') {
+                    Some(("dur", v)) => dur = v.parse().ok(),
+                    Some(("desc", v)) => desc = Some(v.trim_matches('"')),
+                    _ => {}
+                }
+            }
+            Some((name, dur?, desc))
         })
         .collect();
-    let total: f64 = parts.iter().map(|(_, d)| d).sum();
+    let phases = [
+        ("instance-create", "Instance Create"),
+        ("runtime-init", "Runtime Init"),
+        ("init-hook", "Init Hook"),
+    ];
+    let parts = [
+        ("engine-start", "engine start"),
+        ("function-start", "function start-up"),
+    ];
+    let find = |name: &str| metrics.iter().find(|(n, ..)| *n == name);
+    let total: f64 = phases
+        .iter()
+        .filter_map(|(name, _)| find(name))
+        .map(|(_, dur, _)| dur)
+        .sum();
     let mut out = format!("cold start: Init Duration {total:.2} ms");
-    for (label, dur) in parts {
-        out.push_str(&format!("\n  {label:<16} {dur:>9.2} ms"));
+    for (name, label) in phases {
+        let Some((_, dur, _)) = find(name) else {
+            continue;
+        };
+        out.push_str(&format!("\n  {label:<19} {dur:>9.2} ms"));
+        if name == "runtime-init" {
+            for (part, label) in parts {
+                if let Some((_, dur, desc)) = find(part) {
+                    let whose = desc.map(|d| format!("  {d}")).unwrap_or_default();
+                    out.push_str(&format!("\n    {label:<17} {dur:>9.2} ms{whose}"));
+                }
+            }
+        }
     }
     out
 }
@@ -109,7 +137,21 @@ mod tests {
         );
         assert_eq!(
             text,
-            "cold start: Init Duration 512.75 ms\n  Instance Create      12.50 ms\n  Runtime Init        300.25 ms\n  Init Hook           200.00 ms"
+            "cold start: Init Duration 512.75 ms\n  Instance Create         12.50 ms\n  Runtime Init           300.25 ms\n  Init Hook              200.00 ms"
+        );
+    }
+
+    #[test]
+    fn runtime_init_shows_its_two_parts_and_whose_time_each_is() {
+        let text = super::cold_start_breakdown(
+            "instance-create;dur=12.500, runtime-init;dur=538.260, init-hook;dur=200.000, \
+             engine-start;dur=199.800;desc=\"local-only engine overhead\", function-start;dur=338.460;desc=\"your server\"",
+        );
+        assert_eq!(
+            text,
+            "cold start: Init Duration 750.76 ms\n  Instance Create         12.50 ms\n  Runtime Init           538.26 ms\n    \
+             engine start         199.80 ms  local-only engine overhead\n    function start-up    338.46 ms  your server\n  \
+             Init Hook              200.00 ms"
         );
     }
 }

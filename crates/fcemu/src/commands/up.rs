@@ -48,6 +48,11 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     if !args.no_freeze {
         say(&docker.freeze_method().describe());
     }
+    say(if docker.splits_runtime_init() {
+        "Runtime Init in two parts: engine start (this machine's engine starting the container, not in FC) and function start-up (your server, until its port accepts)"
+    } else {
+        "Runtime Init shown whole: the engine is remote, so its clock cannot be compared with this machine's to split it"
+    });
     let project_label = [(
         labels::PROJECT.to_string(),
         project.dir.display().to_string(),

@@ -234,3 +234,22 @@ pub fn paused_states(project: &Path) -> Vec<bool> {
         })
         .collect()
 }
+
+/// A `Server-Timing` metric's duration.
+pub fn server_timing(header: &str, name: &str) -> Option<f64> {
+    header.split(',').find_map(|metric| {
+        let mut params = metric.trim().split(';');
+        (params.next()? == name).then_some(())?;
+        params.find_map(|p| p.trim().strip_prefix("dur=")?.parse().ok())
+    })
+}
+
+/// The events of one name that `up` has published so far.
+pub async fn events_named(up: &Up, name: &str) -> Vec<serde_json::Value> {
+    up.get_json_lines("/_fcemu/events")
+        .await
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == name)
+        .collect()
+}

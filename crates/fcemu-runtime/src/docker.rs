@@ -334,6 +334,11 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn memory_peak(&self, id: &str) -> Result<Option<u64>> {
+        // The cgroup's own figure where fcemu knows where it is: a file read, where the engine's stats
+        // call gathers every statistic of the container (its network's included) to answer it.
+        if let Some(peak) = self.freezer.memory_peak(id) {
+            return Ok(Some(peak));
+        }
         // one_shot: one reading now, without waiting a second for a CPU delta.
         let options = StatsOptions {
             stream: false,

@@ -66,10 +66,10 @@ impl FreezeMethod {
 }
 
 impl CgroupLayout {
-    /// The file that freezes the container (`freezer.state` in v1, `cgroup.freeze` in v2). `parent` is the
-    /// container's `HostConfig.CgroupParent` (empty for the engine's default).
-    pub fn freeze_file(&self, id: &str, parent: &str) -> PathBuf {
-        let group = match self.driver {
+    /// The container's cgroup, relative to a controller's hierarchy (v1) or the unified one (v2). `parent` is
+    /// the container's `HostConfig.CgroupParent` (empty for the engine's default).
+    fn group(&self, id: &str, parent: &str) -> PathBuf {
+        match self.driver {
             CgroupDriver::Cgroupfs => {
                 let parent = if parent.is_empty() { "docker" } else { parent };
                 Path::new(parent.trim_start_matches('/')).join(id)
@@ -82,10 +82,29 @@ impl CgroupLayout {
                 };
                 Path::new(slice).join(format!("docker-{id}.scope"))
             }
-        };
+        }
+    }
+
+    /// The file that freezes the container (`freezer.state` in v1, `cgroup.freeze` in v2).
+    pub fn freeze_file(&self, id: &str, parent: &str) -> PathBuf {
+        let group = self.group(id, parent);
         match self.version {
             CgroupVersion::V1 => self.root.join("freezer").join(group).join("freezer.state"),
             CgroupVersion::V2 => self.root.join(group).join("cgroup.freeze"),
+        }
+    }
+
+    /// The file that holds the container's peak memory use in bytes (`memory.max_usage_in_bytes` in v1,
+    /// `memory.peak` in v2, from Linux 5.19).
+    pub fn memory_peak_file(&self, id: &str, parent: &str) -> PathBuf {
+        let group = self.group(id, parent);
+        match self.version {
+            CgroupVersion::V1 => self
+                .root
+                .join("memory")
+                .join(group)
+                .join("memory.max_usage_in_bytes"),
+            CgroupVersion::V2 => self.root.join(group).join("memory.peak"),
         }
     }
 }
@@ -178,6 +197,13 @@ impl Freezer {
             }
             Err(e) => Some(Err(e)),
         }
+    }
+
+    /// The container's peak memory use read from its cgroup, where the layout is known and the file reads
+    /// (None otherwise: the engine's stats are asked instead).
+    pub fn memory_peak(&self, id: &str) -> Option<u64> {
+        let file = self.layout()?.memory_peak_file(id, "");
+        std::fs::read_to_string(file).ok()?.trim().parse().ok()
     }
 
     /// Whether the container is frozen through its cgroup (the engine does not know it).
@@ -276,6 +302,31 @@ mod tests {
         for (layout, parent, expected) in cases {
             assert_eq!(
                 layout.freeze_file(id, parent),
+                PathBuf::from(expected),
+                "{layout:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_memory_peak_of_a_container_for_each_version_and_driver() {
+        let cases = [
+            (
+                layout(CgroupVersion::V1, CgroupDriver::Cgroupfs),
+                "/sys/fs/cgroup/memory/docker/abc123/memory.max_usage_in_bytes",
+            ),
+            (
+                layout(CgroupVersion::V1, CgroupDriver::Systemd),
+                "/sys/fs/cgroup/memory/system.slice/docker-abc123.scope/memory.max_usage_in_bytes",
+            ),
+            (
+                layout(CgroupVersion::V2, CgroupDriver::Systemd),
+                "/sys/fs/cgroup/system.slice/docker-abc123.scope/memory.peak",
+            ),
+        ];
+        for (layout, expected) in cases {
+            assert_eq!(
+                layout.memory_peak_file("abc123", ""),
                 PathBuf::from(expected),
                 "{layout:?}"
             );

@@ -74,19 +74,22 @@ pub fn ms(h: &Histogram<u64>, quantile: f64) -> f64 {
     h.value_at_quantile(quantile) as f64 / 1000.0
 }
 
-/// `count` requests one after another on one connection (after `warmup` unmeasured ones).
+/// `count` requests one after another on one connection (after `warmup` unmeasured ones), to `paths` in
+/// turn.
 pub async fn latency(
     addr: SocketAddr,
-    path: &str,
+    paths: &[&str],
     warmup: usize,
     count: usize,
     into: &mut Histogram<u64>,
 ) -> Result<()> {
     let mut conn = Connection::open(addr).await?;
+    let mut paths = paths.iter().cycle();
     for _ in 0..warmup {
-        conn.get(path, &[]).await?;
+        conn.get(paths.next().context("no path")?, &[]).await?;
     }
     for _ in 0..count {
+        let path = paths.next().context("no path")?;
         let started = Instant::now();
         let (status, _) = conn.get(path, &[]).await?;
         if status != 200 {

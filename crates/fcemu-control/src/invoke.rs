@@ -7,7 +7,7 @@
 use crate::client::{Body, BoxError};
 use crate::error::InvokeError;
 use crate::pool::{Lease, Pool};
-use crate::record::{InvokeRecord, TrackedBody};
+use crate::record::{Ended, InvokeRecord, TrackedBody};
 use crate::responses::{
     fc_error_response, invoke_error_response, place_error_response, unhandled_message,
 };
@@ -304,10 +304,12 @@ async fn deliver(
         && pool.function.spec.runtime.language().is_some()
         && pool.begin_destroy(&instance.id, crate::DestroyReason::Timeout);
     let response = invoke_error_response(&failure, request_id, kind);
-    record.finish(
-        response.status().as_u16(),
-        Some(&unhandled_message(&failure)),
-    );
+    let message = unhandled_message(&failure);
+    let ended = match failure {
+        InvokeError::Timeout { .. } => Ended::TimedOut(&message),
+        _ => Ended::Failed(&message),
+    };
+    record.finish(response.status().as_u16(), ended);
     if restart {
         let id = instance.id.clone();
         shared

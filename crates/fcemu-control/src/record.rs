@@ -14,6 +14,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 
+/// How a request ended, as `invoke.end` says it.
+pub(crate) enum Ended<'a> {
+    /// The function's answer went back whole, whatever its status.
+    Answered,
+    /// The request failed with this message.
+    Failed(&'a str),
+    /// The function did not answer within its timeout (`timedOut: true`).
+    TimedOut(&'a str),
+}
+
 pub(crate) struct InvokeRecord {
     shared: Arc<Shared>,
     lease: Option<Lease>,
@@ -97,7 +107,7 @@ impl InvokeRecord {
 
     /// Accounts for the request; returns its lease, which the caller may keep a little longer (while it
     /// checks whether the instance is still there) or drop.
-    pub fn finish(&mut self, status: u16, error: Option<&str>) -> Option<Lease> {
+    pub fn finish(&mut self, status: u16, ended: Ended<'_>) -> Option<Lease> {
         let lease = self.lease.take()?;
         let function = lease.pool().function.clone();
         let instance = lease.instance.clone();
@@ -114,8 +124,10 @@ impl InvokeRecord {
             .duration(ms(elapsed))
             .with("billedDurationMs", billed_ms)
             .with("coldStart", self.cold.is_some());
-        if let Some(e) = error {
-            event = event.error(e);
+        match ended {
+            Ended::Answered => {}
+            Ended::Failed(e) => event = event.error(e),
+            Ended::TimedOut(e) => event = event.error(e).with("timedOut", true),
         }
         self.shared.events.emit(event);
         let rid = &self.request_id;
@@ -181,7 +193,7 @@ impl Drop for InvokeRecord {
     fn drop(&mut self) {
         // The caller went away or the body ended without our noticing: still account for the request.
         let status = self.status;
-        self.finish(status, None);
+        self.finish(status, Ended::Answered);
     }
 }
 
@@ -244,7 +256,7 @@ impl TrackedBody {
         }
         if let Some(mut r) = self.record.take() {
             let status = r.status;
-            r.finish(status, None);
+            r.finish(status, Ended::Answered);
         }
     }
 }
@@ -280,7 +292,7 @@ impl HttpBody for TrackedBody {
                 );
                 if let Some(mut r) = this.record.take() {
                     let message = crate::responses::unhandled_message(&error);
-                    if let Some(lease) = r.finish(502, Some(&message)) {
+                    if let Some(lease) = r.finish(502, Ended::Failed(&message)) {
                         // The lease is held until it is known whether the process is still there.
                         let shared = r.shared.clone();
                         shared.clone().tasks.spawn(async move {

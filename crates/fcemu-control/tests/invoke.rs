@@ -151,6 +151,17 @@ async fn function_timeout_answers_at_once_and_keeps_the_instance() {
     let r = get(&cp, "/sleep?ms=8000").await;
     assert_unhandled(&r, "Function timed out after 5 seconds");
     assert_eq!(fake.live().len(), 1);
+    // invoke.end says it was the timeout (the timeline colours it so); an answered request does not.
+    let end = first_event(&cp, "invoke.end").expect("invoke.end");
+    assert_eq!(end.extra["timedOut"], true, "{end:?}");
+    get(&cp, "/state").await;
+    let ends: Vec<_> = cp
+        .events()
+        .snapshot()
+        .into_iter()
+        .filter(|e| e.event == "invoke.end")
+        .collect();
+    assert!(ends[1].extra.get("timedOut").is_none(), "{:?}", ends[1]);
     shut_down(&cp, Duration::from_secs(1)).await;
 }
 

@@ -88,17 +88,7 @@ async fn runtime_init_splits_into_the_engine_start_and_the_function_start_up_as_
     );
 
     // `fcemu invoke --cold` prints the two parts under Runtime Init, and whose each is.
-    let cold = fcemu(&[
-        "invoke",
-        "fixture",
-        "--cold",
-        "-e",
-        "{}",
-        "--endpoint",
-        &up.url,
-    ]);
-    assert!(cold.status.success(), "{}", text(&cold.stderr));
-    let breakdown = text(&cold.stderr);
+    let breakdown = invoke_cold(&up, "fixture");
     assert!(
         breakdown.contains("    engine start") && breakdown.contains("local-only engine overhead"),
         "{breakdown}"

@@ -128,17 +128,7 @@ async fn up_serves_the_fixture_and_shuts_down_through_prestop() {
     assert_eq!(event["headers"]["x-fc-control-path"], "/invoke");
 
     // --cold forces a new instance and prints its cold-start breakdown.
-    let cold = fcemu(&[
-        "invoke",
-        "fixture",
-        "--cold",
-        "-e",
-        "{}",
-        "--endpoint",
-        &up.url,
-    ]);
-    assert!(cold.status.success(), "{}", text(&cold.stderr));
-    let breakdown = text(&cold.stderr);
+    let breakdown = invoke_cold(&up, "fixture");
     assert!(
         breakdown.contains("cold start: Init Duration")
             && breakdown.contains("Runtime Init")

@@ -253,3 +253,19 @@ pub async fn events_named(up: &Up, name: &str) -> Vec<serde_json::Value> {
         .filter(|e| e["event"] == name)
         .collect()
 }
+
+/// `fcemu invoke FUNCTION --cold` against `up`: asserts it succeeded and returns the cold-start breakdown it
+/// printed (stderr).
+pub fn invoke_cold(up: &Up, function: &str) -> String {
+    let cold = fcemu(&[
+        "invoke",
+        function,
+        "--cold",
+        "-e",
+        "{}",
+        "--endpoint",
+        &up.url,
+    ]);
+    assert!(cold.status.success(), "{}", text(&cold.stderr));
+    text(&cold.stderr)
+}

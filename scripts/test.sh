@@ -5,6 +5,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_docker
+# The timeline page's test drives a real browser.
+apt_install chromium
 bash scripts/build-fixtures.sh
 
 # fcemu's Python and Node.js runtimes, tested on the interpreters they run on (the runtime images').
@@ -14,6 +16,10 @@ docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -e P
 log "runtime tests: Node.js (fcemu-runtime-nodejs:bookworm)"
 docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -w /tmp \
   fcemu-runtime-nodejs:bookworm node --test /runtimes/nodejs/test/
+
+log "timeline page tests: its data code (fcemu-runtime-nodejs:bookworm)"
+docker run --rm --label fcemu.managed=true -v "$ROOT/crates/fcemu-gateway/src/ui:/ui:ro" -w /tmp \
+  fcemu-runtime-nodejs:bookworm node --test /ui/model.test.js
 
 log "cargo test (unit tests on the fake runtime, integration and end-to-end tests on Docker)"
 cargo test --workspace --locked "$@"

@@ -47,6 +47,11 @@ pub async fn handle(
             return refused;
         }
     }
+    if req.method() == Method::GET {
+        if let Some(page) = crate::ui::asset(rest) {
+            return page;
+        }
+    }
     match (req.method().clone(), segments.as_slice()) {
         (Method::GET, ["healthz"]) => json_response(
             StatusCode::OK,

@@ -4,6 +4,7 @@
 mod auth;
 mod control_api;
 mod openapi;
+mod ui;
 
 pub use auth::{Access, Token};
 

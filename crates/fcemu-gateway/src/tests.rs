@@ -72,6 +72,34 @@ async fn get(g: &Gateway, uri: &str) -> (StatusCode, http::HeaderMap, serde_json
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_timeline_page_and_its_scripts_are_served_from_the_binary() {
+    let (g, _, _) = gateway(Access::Open);
+    for (uri, content_type, holds) in [
+        ("/_fcemu/ui", "text/html", "<canvas id=\"timeline\""),
+        ("/_fcemu/ui/", "text/html", "/_fcemu/ui/app.js"),
+        ("/_fcemu/ui/model.js", "text/javascript", "class Model"),
+        (
+            "/_fcemu/ui/app.js",
+            "text/javascript",
+            "/_fcemu/events?follow=true",
+        ),
+    ] {
+        let req = request("GET", uri).body(http_body_util::Full::<Bytes>::from(String::new()));
+        let response = g.handle(req.unwrap()).await;
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        let header = response.headers()[http::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(header.starts_with(content_type), "{uri}: {header}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains(holds), "{uri}");
+    }
+    let (status, _, body) = get(&g, "/_fcemu/ui/other.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_first_path_segment_names_the_function_and_the_rest_reaches_it() {
     let (g, cp, _fake) = gateway(Access::Open);
     let (status, headers, seen) = get(&g, "/api/items/7?x=1").await;

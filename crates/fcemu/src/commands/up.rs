@@ -355,6 +355,9 @@ fn banner(project: &Project, url: &str, gpus: &[String]) -> String {
     lines.push(format!(
         "  control              {url}/_fcemu/  (fcemu ps | logs | events)"
     ));
+    lines.push(format!(
+        "  ui                   {url}/_fcemu/ui  (the live lifecycle timeline, in a browser)"
+    ));
     lines.extend(gpus.iter().map(|line| format!("  {line}")));
     lines.push("Ctrl-C to stop".into());
     lines.join("\n")

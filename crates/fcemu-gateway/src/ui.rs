@@ -1,0 +1,28 @@
+//! `/_fcemu/ui`: the live lifecycle timeline page. The page and its scripts are built into the binary (no
+//! network, no build step): `ui/index.html`, `ui/model.js` (events into lanes, tested with `node --test`) and
+//! `ui/app.js` (drawing and the live feeds).
+
+use fcemu_control::{Body, full_body};
+use http::{Response, header};
+
+const INDEX: &str = include_str!("ui/index.html");
+const MODEL: &str = include_str!("ui/model.js");
+const APP: &str = include_str!("ui/app.js");
+
+/// The page or one of its scripts, for the path under `/_fcemu/` (None for any other path).
+pub fn asset(rest: &str) -> Option<Response<Body>> {
+    let (body, content_type) = match rest.trim_end_matches('/') {
+        "ui" | "ui/index.html" => (INDEX, "text/html; charset=utf-8"),
+        "ui/model.js" => (MODEL, "text/javascript; charset=utf-8"),
+        "ui/app.js" => (APP, "text/javascript; charset=utf-8"),
+        _ => return None,
+    };
+    Some(
+        Response::builder()
+            .header(header::CONTENT_TYPE, content_type)
+            // The page is served by the running binary, which a new build replaces.
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(full_body(body))
+            .expect("a valid response"),
+    )
+}

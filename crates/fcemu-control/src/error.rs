@@ -4,6 +4,7 @@
 
 use crate::client::BoxError;
 use fcemu_runtime::RuntimeError;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A hook call: which hook, and how it reached the function.
@@ -129,8 +130,12 @@ pub enum ProbeFailure {
 #[derive(Debug, thiserror::Error)]
 pub enum PlaceError {
     /// The Initializer failed for the instance this request was to run on (FC's `InitializationError`).
-    #[error(transparent)]
-    Initialization(HookError),
+    #[error("{error}")]
+    Initialization {
+        instance: Arc<str>,
+        #[source]
+        error: HookError,
+    },
     /// The instance could not be created or its server never came up (FC's `FunctionNotStarted`).
     #[error(transparent)]
     NotStarted(StartError),

@@ -5,7 +5,7 @@
 //! the function received is answered with `UnhandledInvocationError` when its instance fails.
 
 use crate::client::{Body, BoxError};
-use crate::error::InvokeError;
+use crate::error::{InvokeError, PlaceError};
 use crate::pool::{Lease, Pool};
 use crate::record::{Ended, InvokeRecord, TrackedBody};
 use crate::responses::{
@@ -125,6 +125,7 @@ impl ControlPlane {
         kind: InvocationKind,
         request_id: Arc<str>,
     ) -> Response<Body> {
+        let arrived = std::time::SystemTime::now();
         let Some(pool) = self.function_pool(function) else {
             return fc_error_response(
                 StatusCode::NOT_FOUND,
@@ -147,7 +148,21 @@ impl ControlPlane {
         for delivery in 0..DELIVERIES {
             let lease = match pool.acquire(cold && delivery == 0).await {
                 Ok(lease) => lease,
-                Err(e) => return place_error_response(&e, &request_id, kind),
+                Err(e) => {
+                    let response = place_error_response(&e, &request_id, kind);
+                    if let PlaceError::Initialization { instance, error } = &e {
+                        crate::record::initialization_error(
+                            &self.shared,
+                            &pool.function.name,
+                            instance,
+                            &request_id,
+                            arrived,
+                            response.status().as_u16(),
+                            &fcemu_runtime::error_chain(error),
+                        );
+                    }
+                    return response;
+                }
             };
             if delivery > 0 {
                 req.headers_mut()

@@ -279,13 +279,19 @@ impl Pool {
                 }
                 self.apply(&instance.id, Input::InitializerRejected);
                 // The lease drops with this answer: the instance idles, uninitialized, and is frozen.
-                Err(PlaceError::Initialization(e))
+                Err(PlaceError::Initialization {
+                    instance: instance.id.clone(),
+                    error: e,
+                })
             }
             Some(Err(e)) => {
                 let error = fcemu_runtime::error_chain(&e);
                 self.destroy_held(lease, DestroyReason::InitFailed, Some(error))
                     .await;
-                Err(PlaceError::Initialization(e))
+                Err(PlaceError::Initialization {
+                    instance: instance.id.clone(),
+                    error: e,
+                })
             }
             None => {
                 self.destroy_held(lease, DestroyReason::Shutdown, None)

@@ -14,6 +14,34 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 
+/// A request whose instance's Initializer failed never reaches the function, and is answered
+/// `InitializationError`: its `invoke.start` (at its arrival) and `invoke.end` (`errorType`) still go on that
+/// instance's record, so the request is seen where it failed.
+pub(crate) fn initialization_error(
+    shared: &Shared,
+    function: &Arc<str>,
+    instance: &Arc<str>,
+    request_id: &Arc<str>,
+    arrived: std::time::SystemTime,
+    status: u16,
+    message: &str,
+) {
+    let mut start = Event::new(EventKind::InvokeStart, function, Some(instance))
+        .request(request_id)
+        .with("coldStart", false);
+    start.ts = arrived;
+    shared.events.emit(start);
+    let took = arrived.elapsed().unwrap_or_default();
+    shared.events.emit(
+        Event::new(EventKind::InvokeEnd, function, Some(instance))
+            .request(request_id)
+            .status(status.into())
+            .duration(ms(took))
+            .error(message)
+            .with("errorType", "InitializationError"),
+    );
+}
+
 /// How a request ended, as `invoke.end` says it.
 pub(crate) enum Ended<'a> {
     /// The function's answer went back whole, whatever its status.

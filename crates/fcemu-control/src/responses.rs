@@ -57,7 +57,7 @@ pub(crate) fn place_error_response(
     let message = fcemu_runtime::error_chain(e);
     match e {
         // FC answers an Initializer failure with HTTP 200 on purpose; the header says what happened.
-        PlaceError::Initialization(_) => {
+        PlaceError::Initialization { .. } => {
             function_error_response(StatusCode::OK, "InitializationError", &message, request_id)
         }
         PlaceError::NotStarted(_) => function_error_response(

@@ -177,6 +177,22 @@ async fn initializer_5xx_destroys_the_instance_without_prestop_and_the_next_requ
     );
     let destroyed = first_event(&cp, "instance.destroyed").unwrap();
     assert_eq!(destroyed.reason.as_deref(), Some("init_failed"));
+    // The request is on the failed instance's record, from its arrival, as an InitializationError.
+    let request_id = header(&first, "x-fc-request-id").to_string();
+    let start = first_event(&cp, "invoke.start").expect("invoke.start");
+    let end = first_event(&cp, "invoke.end").expect("invoke.end");
+    assert_eq!(start.request_id.as_deref(), Some(request_id.as_str()));
+    assert_eq!(end.request_id.as_deref(), Some(request_id.as_str()));
+    assert_eq!(end.instance_id, destroyed.instance_id);
+    assert_eq!(end.extra["errorType"], "InitializationError", "{end:?}");
+    assert!(
+        end.error.as_deref().is_some_and(|e| e.contains("503")),
+        "{end:?}"
+    );
+    assert!(
+        start.ts <= end.ts && start.ts < destroyed.ts,
+        "{start:?} {destroyed:?}"
+    );
 
     // The fake counts per container, so the new instance's first Initializer call fails too: FIXTURE_INIT_FAIL_TIMES
     // is per process, like the real fixture. Its second creation is what matters here.

@@ -335,9 +335,10 @@ function fillColdStarts() {
   const pBody = document.querySelector("#cold-percentiles tbody");
   pBody.replaceChildren(...model.coldStartPercentiles().map((p) => {
     const tr = document.createElement("tr");
-    tr.innerHTML = `<td></td><td class="num">${p.count}</td><td class="num">${fmt(p.initDurationMs.p50)}</td>
-      <td class="num">${fmt(p.initDurationMs.p95)}</td><td class="num">${fmt(p.runtimeInitMs.p50)}</td>
-      <td class="num">${fmt(p.initHookMs.p50)}</td>`;
+    const both = (part) => `${fmt(part.p50)} / ${fmt(part.p95)}`;
+    tr.innerHTML = `<td></td><td class="num">${p.count}</td><td class="num">${both(p.initDurationMs)}</td>
+      <td class="num">${both(p.instanceCreateMs)}</td><td class="num">${both(p.runtimeInitMs)}</td>
+      <td class="num">${both(p.initHookMs)}</td>`;
     tr.children[0].textContent = p.functionName;
     return tr;
   }));

@@ -71,16 +71,18 @@ impl Pool {
         // round up to the tick after next (one probe in ~2.3 ms).
         let mut every_ms = tokio::time::interval(Duration::from_millis(1));
         every_ms.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // The first probe goes before anything else (the exit watch's request included): a server that
+        // already listens is seen at once.
         loop {
-            tokio::select! {
-                exit = &mut exited => return Err(exited_early(exit)),
-                _ = every_ms.tick() => {}
-            }
             if shared.runtime.connect(addr).await.is_ok() {
                 return Ok(addr);
             }
             if Instant::now() >= deadline {
                 return Err(StartError::NotListening { port, timeout });
+            }
+            tokio::select! {
+                exit = &mut exited => return Err(exited_early(exit)),
+                _ = every_ms.tick() => {}
             }
         }
     }

@@ -1,12 +1,13 @@
 //! `/_fcemu/ui`: the live lifecycle timeline page. The page and its scripts are built into the binary (no
-//! network, no build step): `ui/index.html`, `ui/model.js` (events into lanes, tested with `node --test`) and
-//! `ui/app.js` (drawing and the live feeds).
+//! network, no build step): `ui/index.html`, `ui/model.js` (events into lanes, tested with `node --test`),
+//! `ui/panels.js` (the tables beside the timeline) and `ui/app.js` (drawing, interaction and the live feed).
 
 use fcemu_control::{Body, full_body};
 use http::{Response, header};
 
 const INDEX: &str = include_str!("ui/index.html");
 const MODEL: &str = include_str!("ui/model.js");
+const PANELS: &str = include_str!("ui/panels.js");
 const APP: &str = include_str!("ui/app.js");
 
 /// The page or one of its scripts, for the path under `/_fcemu/` (None for any other path).
@@ -14,6 +15,7 @@ pub fn asset(rest: &str) -> Option<Response<Body>> {
     let (body, content_type) = match rest.trim_end_matches('/') {
         "ui" | "ui/index.html" => (INDEX, "text/html; charset=utf-8"),
         "ui/model.js" => (MODEL, "text/javascript; charset=utf-8"),
+        "ui/panels.js" => (PANELS, "text/javascript; charset=utf-8"),
         "ui/app.js" => (APP, "text/javascript; charset=utf-8"),
         _ => return None,
     };

@@ -100,23 +100,26 @@ impl InitDuration {
         self.instance_create + self.runtime_init + self.init_hook
     }
 
-    /// Runtime Init's second part: from the process's start until its port accepted connections.
-    pub fn function_start(&self) -> Option<Duration> {
+    /// Runtime Init as (engine start, function start-up), where the engine's share is known: the function's
+    /// start-up runs from the process's start until its port accepted connections.
+    pub fn split(&self) -> Option<(Duration, Duration)> {
         self.engine_start
-            .map(|engine| self.runtime_init.saturating_sub(engine))
+            .map(|engine| (engine, self.runtime_init.saturating_sub(engine)))
     }
 
     /// `Init Duration: 812.4 ms (Instance Create 95.1 ms, Runtime Init 310.2 ms (engine start 199.8 ms,
     /// function start-up 110.4 ms), Init Hook 407.1 ms)`
     pub fn describe(&self) -> String {
-        let split = match (self.engine_start, self.function_start()) {
-            (Some(engine), Some(function)) => format!(
-                " (engine start {:.2} ms, function start-up {:.2} ms)",
-                ms(engine),
-                ms(function)
-            ),
-            _ => String::new(),
-        };
+        let split = self
+            .split()
+            .map(|(engine, function)| {
+                format!(
+                    " (engine start {:.2} ms, function start-up {:.2} ms)",
+                    ms(engine),
+                    ms(function)
+                )
+            })
+            .unwrap_or_default();
         format!(
             "Init Duration: {:.2} ms (Instance Create {:.2} ms, Runtime Init {:.2} ms{split}, Init Hook {:.2} ms)",
             ms(self.total()),
@@ -135,7 +138,7 @@ impl InitDuration {
             ms(self.runtime_init),
             ms(self.init_hook)
         );
-        if let (Some(engine), Some(function)) = (self.engine_start, self.function_start()) {
+        if let Some((engine, function)) = self.split() {
             value.push_str(&format!(
                 ", engine-start;dur={:.3};desc=\"{ENGINE_START_WHOSE}\", function-start;dur={:.3};desc=\"{FUNCTION_START_WHOSE}\"",
                 ms(engine),
@@ -480,7 +483,13 @@ mod tests {
             engine_start: Some(Duration::from_micros(199_800)),
             init_hook: Duration::from_micros(200_000),
         };
-        assert_eq!(d.function_start(), Some(Duration::from_micros(338_460)));
+        assert_eq!(
+            d.split(),
+            Some((
+                Duration::from_micros(199_800),
+                Duration::from_micros(338_460)
+            ))
+        );
         assert_eq!(
             d.describe(),
             "Init Duration: 750.76 ms (Instance Create 12.50 ms, Runtime Init 538.26 ms (engine start 199.80 ms, function start-up 338.46 ms), Init Hook 200.00 ms)"

@@ -498,11 +498,11 @@ fn ready_fields(e: Event, init: &InitDuration) -> Event {
 /// Runtime Init's two parts, where they are known: `engineStartMs` and `functionStartMs`.
 fn runtime_init_split(e: Event, init: &InitDuration) -> Event {
     let round = |d: Duration| crate::events::round_ms(ms(d));
-    match (init.engine_start, init.function_start()) {
-        (Some(engine), Some(function)) => e
+    match init.split() {
+        Some((engine, function)) => e
             .with("engineStartMs", round(engine))
             .with("functionStartMs", round(function)),
-        _ => e,
+        None => e,
     }
 }
 

@@ -149,6 +149,39 @@ impl InitDuration {
     }
 }
 
+/// One metric of a `Server-Timing` header: its name, its duration in milliseconds, and its description.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimingMetric<'a> {
+    pub name: &'a str,
+    pub dur: f64,
+    pub desc: Option<&'a str>,
+}
+
+/// The metrics of a `Server-Timing` header as [`InitDuration::server_timing`] writes it (those without a
+/// duration left out), for whoever reads one back.
+pub fn parse_server_timing(header: &str) -> Vec<TimingMetric<'_>> {
+    header
+        .split(',')
+        .filter_map(|metric| {
+            let mut params = metric.trim().split(';');
+            let name = params.next()?;
+            let (mut dur, mut desc) = (None, None);
+            for param in params {
+                match param.trim().split_once('=') {
+                    Some(("dur", v)) => dur = v.parse().ok(),
+                    Some(("desc", v)) => desc = Some(v.trim_matches('"')),
+                    _ => {}
+                }
+            }
+            Some(TimingMetric {
+                name,
+                dur: dur?,
+                desc,
+            })
+        })
+        .collect()
+}
+
 /// Whose time Runtime Init's two parts are, as the header and `fcemu invoke --cold` say it (no commas: they
 /// separate the header's metrics).
 const ENGINE_START_WHOSE: &str = "local-only engine overhead";
@@ -472,6 +505,37 @@ mod tests {
         assert_eq!(
             d.server_timing(),
             "instance-create;dur=95.100, runtime-init;dur=310.200, init-hook;dur=407.100"
+        );
+    }
+
+    #[test]
+    fn the_server_timing_header_reads_back() {
+        let d = InitDuration {
+            instance_create: Duration::from_micros(12_500),
+            runtime_init: Duration::from_micros(538_260),
+            engine_start: Some(Duration::from_micros(199_800)),
+            init_hook: Duration::from_micros(200_000),
+        };
+        let header = d.server_timing();
+        let metrics = parse_server_timing(&header);
+        let names: Vec<&str> = metrics.iter().map(|m| m.name).collect();
+        assert_eq!(
+            names,
+            [
+                "instance-create",
+                "runtime-init",
+                "init-hook",
+                "engine-start",
+                "function-start"
+            ]
+        );
+        assert_eq!(metrics[1].dur, 538.26);
+        assert_eq!(metrics[1].desc, None);
+        assert_eq!(metrics[3].desc, Some(ENGINE_START_WHOSE));
+        assert_eq!(metrics[4].dur, 338.46);
+        assert_eq!(
+            parse_server_timing("a;desc=x, b;dur=oops, c;dur=1.5").len(),
+            1
         );
     }
 

@@ -35,7 +35,9 @@ pub use client::{Body, BoxError, empty_body, full_body};
 pub use events::{Event, EventBus, EventKind};
 pub use function::Function;
 pub use gpu::{GpuMode, GpuView};
-pub use instance::{DestroyReason, InitDuration, Instance, InstanceState};
+pub use instance::{
+    DestroyReason, InitDuration, Instance, InstanceState, TimingMetric, parse_server_timing,
+};
 pub use invoke::{COLD_START_HEADER, InvocationKind};
 pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
 pub use provision::{ProvisionStatus, provision_retry_delay};

@@ -2,6 +2,7 @@
 
 use crate::client::{http, send};
 use crate::{Endpoint, Failure};
+use fcemu_control::TimingMetric;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 
@@ -79,22 +80,7 @@ pub async fn run(
 /// The cold start of a `Server-Timing` header (`instance-create;dur=12.3, runtime-init;dur=...`), as a table:
 /// the three phases, and under Runtime Init its two parts with whose time each is.
 fn cold_start_breakdown(server_timing: &str) -> String {
-    let metrics: Vec<(&str, f64, Option<&str>)> = server_timing
-        .split(',')
-        .filter_map(|metric| {
-            let mut params = metric.trim().split(';');
-            let name = params.next()?;
-            let (mut dur, mut desc) = (None, None);
-            for param in params {
-                match param.trim().split_once('=') {
-                    Some(("dur", v)) => dur = v.parse().ok(),
-                    Some(("desc", v)) => desc = Some(v.trim_matches('"')),
-                    _ => {}
-                }
-            }
-            Some((name, dur?, desc))
-        })
-        .collect();
+    let metrics = fcemu_control::parse_server_timing(server_timing);
     let phases = [
         ("instance-create", "Instance Create"),
         ("runtime-init", "Runtime Init"),
@@ -104,21 +90,21 @@ fn cold_start_breakdown(server_timing: &str) -> String {
         ("engine-start", "engine start"),
         ("function-start", "function start-up"),
     ];
-    let find = |name: &str| metrics.iter().find(|(n, ..)| *n == name);
+    let find = |name: &str| metrics.iter().find(|m| m.name == name);
     let total: f64 = phases
         .iter()
         .filter_map(|(name, _)| find(name))
-        .map(|(_, dur, _)| dur)
+        .map(|m| m.dur)
         .sum();
     let mut out = format!("cold start: Init Duration {total:.2} ms");
     for (name, label) in phases {
-        let Some((_, dur, _)) = find(name) else {
+        let Some(&TimingMetric { dur, .. }) = find(name) else {
             continue;
         };
         out.push_str(&format!("\n  {label:<19} {dur:>9.2} ms"));
         if name == "runtime-init" {
             for (part, label) in parts {
-                if let Some((_, dur, desc)) = find(part) {
+                if let Some(&TimingMetric { dur, desc, .. }) = find(part) {
                     let whose = desc.map(|d| format!("  {d}")).unwrap_or_default();
                     out.push_str(&format!("\n    {label:<17} {dur:>9.2} ms{whose}"));
                 }

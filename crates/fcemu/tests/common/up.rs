@@ -237,11 +237,10 @@ pub fn paused_states(project: &Path) -> Vec<bool> {
 
 /// A `Server-Timing` metric's duration.
 pub fn server_timing(header: &str, name: &str) -> Option<f64> {
-    header.split(',').find_map(|metric| {
-        let mut params = metric.trim().split(';');
-        (params.next()? == name).then_some(())?;
-        params.find_map(|p| p.trim().strip_prefix("dur=")?.parse().ok())
-    })
+    fcemu_control::parse_server_timing(header)
+        .into_iter()
+        .find(|m| m.name == name)
+        .map(|m| m.dur)
 }
 
 /// The events of one name that `up` has published so far.

@@ -1,6 +1,36 @@
 //! How log lines and lifecycle events read on a terminal.
+//!
+//! What a function prints reaches the developer's terminal through these lines, so control characters
+//! (an escape sequence can move the cursor, rewrite what was printed, set the window title or answer back
+//! through the terminal) are shown escaped; a tab stays a tab.
 
 use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt::Write;
+
+/// `text` with every control character but tab written as an escape (`\x1b`, `\r`, `\u{9b}`); the text
+/// itself when it has none, which is nearly always.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\t';
+    if !text.contains(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => shown.push_str("\\n"),
+            '\r' => shown.push_str("\\r"),
+            c if unsafe_char(c) && (c as u32) < 0x80 => {
+                let _ = write!(shown, "\\x{:02x}", c as u32);
+            }
+            c if unsafe_char(c) => {
+                let _ = write!(shown, "\\u{{{:x}}}", c as u32);
+            }
+            c => shown.push(c),
+        }
+    }
+    Cow::Owned(shown)
+}
 
 /// `HH:MM:SS.mmm` out of an RFC 3339 timestamp.
 fn clock(ts: &str) -> &str {
@@ -37,9 +67,11 @@ fn format_log(ts: &str, function: &str, instance: &str, stream: &str, line: &str
         _ => "|",
     };
     format!(
-        "{} {function} {} {marker} {line}",
+        "{} {} {} {marker} {}",
         clock(ts),
-        short_instance(instance)
+        printable(function),
+        printable(short_instance(instance)),
+        printable(line)
     )
 }
 
@@ -49,21 +81,26 @@ pub fn event_line(event: &Value) -> String {
     let mut line = format!(
         "{} {:<22} {}",
         clock(s("ts")),
-        s("event"),
-        s("functionName")
+        printable(s("event")),
+        printable(s("functionName"))
     );
     if let Some(id) = event.get("instanceId").and_then(Value::as_str) {
         line.push(' ');
-        line.push_str(short_instance(id));
+        line.push_str(&printable(short_instance(id)));
     }
     if let Some(map) = event.as_object() {
         for (k, v) in map {
             if matches!(k.as_str(), "ts" | "event" | "functionName" | "instanceId") {
                 continue;
             }
+            // Serialised JSON has its control characters escaped already; a string's own text does not.
             match v {
-                Value::String(text) => line.push_str(&format!(" {k}={text}")),
-                other => line.push_str(&format!(" {k}={other}")),
+                Value::String(text) => {
+                    let _ = write!(line, " {k}={}", printable(text));
+                }
+                other => {
+                    let _ = write!(line, " {k}={other}");
+                }
             }
         }
     }
@@ -89,5 +126,30 @@ mod tests {
             event_line(&event),
             "03:04:05.678 instance.destroyed     hello 1a2b3c4d reason=shutdown"
         );
+    }
+
+    #[test]
+    fn control_characters_a_function_prints_are_shown_escaped_but_tabs_stay() {
+        // Clear the screen, set the window title, move the cursor home, a C1 CSI, a bell.
+        let hostile = "ok\tthen \u{1b}[2J\u{1b}]0;pwned\u{7}\r\u{9b}31m done";
+        assert_eq!(
+            printable(hostile),
+            "ok\tthen \\x1b[2J\\x1b]0;pwned\\x07\\r\\u{9b}31m done"
+        );
+        assert!(matches!(printable("plain\ttext é"), Cow::Borrowed(_)));
+        let record = serde_json::json!({
+            "ts": "2026-01-02T03:04:05.678Z", "functionName": "hello",
+            "instanceId": "c-6543ab12-1a2b3c4d-0123456789ab", "stream": "stdout", "line": hostile
+        });
+        let shown = log_line(&record);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\r'),
+            "{shown:?}"
+        );
+        let event = serde_json::json!({
+            "ts": "2026-01-02T03:04:05.678Z", "event": "instance.destroyed", "functionName": "hello",
+            "error": "exit 1: \u{1b}[31mred"
+        });
+        assert!(event_line(&event).ends_with("error=exit 1: \\x1b[31mred"));
     }
 }

@@ -1,7 +1,7 @@
 //! `/_fcemu/...`: fcemu's own control API (interface.md), what `fcemu ps`, `logs`, `events` and `reclaim`
 //! talk to.
 
-use crate::{Access, json_response, ndjson_batches, ndjson_stream};
+use crate::{Call, json_response, ndjson_batches, ndjson_stream};
 use fcemu_control::{Body, ControlPlane, HookKind, LogQuery, fc_error_response, ids};
 use futures_util::StreamExt;
 use http::{Method, Request, Response, StatusCode};
@@ -33,20 +33,18 @@ fn is_true(v: Option<&String>) -> bool {
     v.is_some_and(|v| v == "true" || v == "1")
 }
 
-pub async fn handle(
-    cp: &ControlPlane,
-    access: &Access,
-    rest: &str,
-    req: Request<Body>,
-) -> Response<Body> {
+/// What a call under `/_fcemu/` does: everything that is not a GET changes state.
+pub fn call(method: &Method, rest: &str) -> Call {
+    match *method {
+        Method::GET | Method::HEAD if crate::ui::is_asset(rest) => Call::Page,
+        Method::GET | Method::HEAD => Call::Read,
+        _ => Call::Change,
+    }
+}
+
+pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Response<Body> {
     let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let query = query_map(&req);
-    if req.method() != Method::GET {
-        // Everything here that is not a GET changes state.
-        if let Some(refused) = access.refuse(&req) {
-            return refused;
-        }
-    }
     if req.method() == Method::GET {
         if let Some(page) = crate::ui::asset(rest) {
             return page;

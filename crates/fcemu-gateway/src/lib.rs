@@ -6,7 +6,7 @@ mod control_api;
 mod openapi;
 mod ui;
 
-pub use auth::{Access, Token};
+pub use auth::{Access, Call, Token};
 
 use bytes::Bytes;
 use fcemu_control::{
@@ -42,7 +42,7 @@ impl Default for ServeOptions {
         ServeOptions {
             grace: Duration::from_millis(250),
             header_read_timeout: Duration::from_secs(10),
-            access: Access::Open,
+            access: Access::open(),
         }
     }
 }
@@ -54,7 +54,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     options: ServeOptions,
 ) {
-    let gateway = Arc::new(Gateway::new(cp, options.access.clone()));
+    let access = match listener.local_addr() {
+        Ok(addr) => options.access.clone().bound_to(addr),
+        Err(_) => options.access.clone(),
+    };
+    let gateway = Arc::new(Gateway::new(cp, access));
     // HTTP/1.1, as FC's HTTP triggers speak it to clients; no protocol sniffing on every connection.
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -174,11 +178,20 @@ impl Gateway {
         let path = req.uri().path();
         if let Some(rest) = path.strip_prefix("/_fcemu/") {
             let rest = rest.to_string();
-            return control_api::handle(&self.cp, &self.access, &rest, req).await;
+            if let Some(refused) = self
+                .access
+                .check(&req, control_api::call(req.method(), &rest))
+            {
+                return refused;
+            }
+            return control_api::handle(&self.cp, &rest, req).await;
         }
         if let Some(rest) = path.strip_prefix("/2023-03-30/") {
             let rest = rest.to_string();
-            return openapi::handle(&self.cp, &self.access, &rest, req).await;
+            if let Some(refused) = self.access.check(&req, openapi::call(req.method(), &rest)) {
+                return refused;
+            }
+            return openapi::handle(&self.cp, &rest, req).await;
         }
         self.trigger(req).await
     }

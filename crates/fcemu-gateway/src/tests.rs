@@ -73,7 +73,7 @@ async fn get(g: &Gateway, uri: &str) -> (StatusCode, http::HeaderMap, serde_json
 
 #[tokio::test(start_paused = true)]
 async fn the_timeline_page_and_its_scripts_are_served_from_the_binary() {
-    let (g, _, _) = gateway(Access::Open);
+    let (g, _, _) = gateway(Access::open());
     for (uri, content_type, holds) in [
         ("/_fcemu/ui", "text/html", "<canvas id=\"timeline\""),
         ("/_fcemu/ui/", "text/html", "/_fcemu/ui/app.js"),
@@ -101,7 +101,7 @@ async fn the_timeline_page_and_its_scripts_are_served_from_the_binary() {
 
 #[tokio::test(start_paused = true)]
 async fn the_first_path_segment_names_the_function_and_the_rest_reaches_it() {
-    let (g, cp, _fake) = gateway(Access::Open);
+    let (g, cp, _fake) = gateway(Access::open());
     let (status, headers, seen) = get(&g, "/api/items/7?x=1").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(seen["path"], "/items/7");
@@ -115,7 +115,7 @@ async fn the_first_path_segment_names_the_function_and_the_rest_reaches_it() {
 
 #[tokio::test(start_paused = true)]
 async fn a_segment_that_names_no_triggered_function_is_404_listing_the_routes() {
-    let (g, _cp, fake) = gateway(Access::Open);
+    let (g, _cp, fake) = gateway(Access::open());
     for uri in ["/nope/x", "/worker/x"] {
         let (status, _, body) = get(&g, uri).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
@@ -130,7 +130,7 @@ async fn a_segment_that_names_no_triggered_function_is_404_listing_the_routes() 
 async fn with_one_trigger_every_path_goes_to_its_function() {
     let one = THREE.split("  web:").next().unwrap();
     let (cp, _fake) = plane(one);
-    let g = Gateway::new(cp.clone(), Access::Open);
+    let g = Gateway::new(cp.clone(), Access::open());
     let (status, _, seen) = get(&g, "/api/items").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(seen["path"], "/api/items", "the path is not cut");
@@ -139,7 +139,7 @@ async fn with_one_trigger_every_path_goes_to_its_function() {
 
 #[tokio::test(start_paused = true)]
 async fn a_method_the_trigger_does_not_accept_is_405() {
-    let (g, _cp, fake) = gateway(Access::Open);
+    let (g, _cp, fake) = gateway(Access::open());
     let (status, _, body) = send(&g, request("POST", "/web/x").body(String::new()).unwrap()).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["Code"], "MethodNotAllowed");
@@ -148,7 +148,7 @@ async fn a_method_the_trigger_does_not_accept_is_405() {
 
 #[tokio::test(start_paused = true)]
 async fn requests_over_fc_limits_are_refused_before_any_instance() {
-    let (g, _cp, fake) = gateway(Access::Open);
+    let (g, _cp, fake) = gateway(Access::open());
     let big_header = request("GET", "/api/x")
         .header("x-big", "a".repeat(MAX_HEADER_BYTES))
         .body(String::new())
@@ -177,7 +177,7 @@ async fn requests_over_fc_limits_are_refused_before_any_instance() {
 
 #[tokio::test(start_paused = true)]
 async fn the_control_api_and_the_openapi_subset_answer_in_fc_shape() {
-    let (g, _cp, _fake) = gateway(Access::Open);
+    let (g, _cp, _fake) = gateway(Access::open());
     let expected = [
         ("/_fcemu/healthz", StatusCode::OK, "status", "ok"),
         (
@@ -217,7 +217,7 @@ async fn the_control_api_and_the_openapi_subset_answer_in_fc_shape() {
 #[tokio::test(start_paused = true)]
 async fn with_a_token_only_its_holder_may_change_state_and_traffic_stays_open() {
     let token = Token::new("s3cret");
-    let (g, cp, _fake) = gateway(Access::Token(token.clone()));
+    let (g, cp, _fake) = gateway(Access::with_token(token.clone()));
     let call = |method: &str, uri: &str, bearer: Option<&str>, body: &str| {
         let mut req = request(method, uri);
         if let Some(t) = bearer {
@@ -248,12 +248,27 @@ async fn with_a_token_only_its_holder_may_change_state_and_traffic_stays_open() 
         let (status, _, answer) = send(&g, call(method, uri, Some("s3cret"), body)).await;
         assert_eq!(status, StatusCode::OK, "{method} {uri}: {answer}");
     }
-    // Reading, trigger traffic and InvokeFunction need no token.
+    // Reading needs it too: the functions' environment, their logs and events are not for anyone.
+    for uri in [
+        "/_fcemu/instances",
+        "/_fcemu/functions",
+        "/_fcemu/logs",
+        "/_fcemu/events",
+        "/_fcemu/billing",
+        "/2023-03-30/functions",
+        "/2023-03-30/functions/api/provision-config",
+    ] {
+        let (status, _, _) = send(&g, call("GET", uri, None, "")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "GET {uri}");
+        let (status, _, answer) = send(&g, call("GET", uri, Some("s3cret"), "")).await;
+        assert_eq!(status, StatusCode::OK, "GET {uri}: {answer}");
+    }
+    // Trigger traffic, InvokeFunction and the timeline page's own files need no token.
     for (method, uri) in [
-        ("GET", "/_fcemu/instances"),
         ("GET", "/api/hello"),
         ("POST", "/2023-03-30/functions/api/invocations"),
-        ("GET", "/2023-03-30/functions/api/provision-config"),
+        ("GET", "/_fcemu/ui"),
+        ("GET", "/_fcemu/ui/app.js"),
     ] {
         let (status, _, answer) = send(&g, call(method, uri, None, "")).await;
         assert_eq!(status, StatusCode::OK, "{method} {uri}: {answer}");
@@ -425,7 +440,7 @@ async fn shutdown_does_not_wait_for_half_sent_requests_or_event_followers() {
     let follower = tokio::task::spawn_blocking(move || {
         raw_exchange(
             addr,
-            "GET /_fcemu/events?follow=true HTTP/1.1\r\nHost: x\r\n\r\n",
+            &format!("GET /_fcemu/events?follow=true HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
             b"",
         )
     });
@@ -442,4 +457,54 @@ async fn shutdown_does_not_wait_for_half_sent_requests_or_event_followers() {
     let (_, text) = follower.await.unwrap();
     assert!(text.contains("instance.destroyed"), "{text}");
     drop(halves);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebound_name_or_a_foreign_page_cannot_drive_the_api_but_trigger_traffic_stays_open() {
+    let s = served(ServeOptions::default()).await;
+    let addr = s.addr;
+    let exchange = move |head: String, body: &'static [u8]| {
+        tokio::task::spawn_blocking(move || raw_exchange(addr, &head, body))
+    };
+    // A page on attacker.example whose name now resolves to 127.0.0.1: same origin to the browser.
+    let rebound = format!("attacker.example:{}", addr.port());
+    for path in [
+        "/_fcemu/functions",
+        "/_fcemu/logs",
+        "/2023-03-30/functions/api",
+    ] {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {rebound}\r\nConnection: close\r\n\r\n");
+        let (status, text) = exchange(head, b"").await.unwrap();
+        assert_eq!(status, 403, "{path}: {text}");
+        assert!(text.contains("rebinding"), "{text}");
+    }
+    // UpdateFunction with a command Initializer, posted by another origin's page (no rebinding needed).
+    let update = br#"{"environmentVariables": {"PWNED": "1"}}"#;
+    let head = format!(
+        "PUT /2023-03-30/functions/api HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://attacker.example\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        update.len()
+    );
+    let (status, text) = exchange(head, update).await.unwrap();
+    assert_eq!(status, 403, "{text}");
+    assert!(
+        !s.cp
+            .function("api")
+            .unwrap()
+            .spec
+            .environment_variables
+            .contains_key("PWNED")
+    );
+    // The same from fcemu's own page is applied.
+    let head = format!(
+        "PUT /2023-03-30/functions/api HTTP/1.1\r\nHost: localhost:{port}\r\nOrigin: http://localhost:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        update.len(),
+        port = addr.port()
+    );
+    let (status, text) = exchange(head, update).await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    // Trigger traffic keeps FC's behaviour, whatever the name.
+    let head = format!("GET /api/hello HTTP/1.1\r\nHost: {rebound}\r\nConnection: close\r\n\r\n");
+    let (status, text) = exchange(head, b"").await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    stop(s).await;
 }

@@ -48,7 +48,7 @@ async function follow() {
   const status = document.getElementById("status");
   for (;;) {
     try {
-      const response = await fetch("/_fcemu/events?follow=true");
+      const response = await api("/_fcemu/events?follow=true");
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
       // The stream replays the run from its start: a reconnect starts a fresh model.
       model = new timeline.Model();
@@ -303,7 +303,7 @@ async function showLogs(hit) {
   const pre = document.getElementById("logs");
   if (!requestId) return;
   label.textContent = `${hit.kind === "request" ? "request" : hit.name} ${requestId}`;
-  const text = await fetch(`/_fcemu/logs?requestId=${encodeURIComponent(requestId)}`).then((r) => r.text());
+  const text = await api(`/_fcemu/logs?requestId=${encodeURIComponent(requestId)}`).then((r) => r.text());
   const lines = text.split("\n").filter(Boolean).map((l) => {
     try {
       const e = JSON.parse(l);

@@ -3,6 +3,16 @@
 // and billing. Loaded before app.js, whose `model` and constants these read when they run.
 "use strict";
 
+// ---- fcemu's API ------------------------------------------------------------------------------------------
+
+// Off loopback fcemu's API needs its token: `up` prints this page's address with the token in the fragment
+// (`#token=...`), which the browser keeps to itself, and every call here sends it back as a header.
+const API_TOKEN = new URLSearchParams(location.hash.slice(1)).get("token");
+
+function api(path) {
+  return fetch(path, API_TOKEN ? { headers: { Authorization: `Bearer ${API_TOKEN}` } } : {});
+}
+
 // ---- what the canvas shows, as text (assistive technology, tests) -----------------------------------------
 
 function summarize() {
@@ -96,8 +106,8 @@ async function poll() {
   for (;;) {
     try {
       const [instances, billing] = await Promise.all([
-        fetch("/_fcemu/instances").then((r) => r.json()),
-        fetch("/_fcemu/billing").then((r) => r.json()),
+        api("/_fcemu/instances").then((r) => r.json()),
+        api("/_fcemu/billing").then((r) => r.json()),
       ]);
       fillTable("#instances", instances.instances || [], (i) => [
         shortId(i.instanceId), i.functionName, i.state + (i.provisioned ? " (provisioned)" : ""), i.inFlight,

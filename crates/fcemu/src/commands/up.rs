@@ -26,7 +26,12 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     }
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let project = crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
-    let _pid_file = detach::is_detached_child().then(|| PidFile::write(&project.dir));
+    // A `.fcemu` a repository made a link is refused before anything is written.
+    crate::state::dir(&project.dir).map_err(|e| Failure::user(e.to_string()))?;
+    let _pid_file = match detach::is_detached_child() {
+        true => Some(detach::PidFile::write(&project.dir)?),
+        false => None,
+    };
     // In json mode stdout carries only the event stream; everything for people goes to stderr.
     let format = args.format;
     let say = move |line: &str| {
@@ -111,7 +116,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
             }
         }
     }
-    if let Access::Token(token) = &access {
+    if let Some(token) = access.token() {
         record_token(&token_file, token)?;
     }
     // Watching starts before the endpoint is recorded: whoever waits for it may edit at once.
@@ -129,16 +134,25 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     )?;
     record_endpoint(&state_file, &url);
     say(&banner(&project, &url, &gpus.lines));
-    match &access {
-        Access::Token(token) => say(&format!(
-            "warning: {addr} can be reached from other machines. Anyone who reaches it can call your functions; reclaiming instances and changing provisioned targets need `Authorization: Bearer {}` (kept in {}; fcemu's commands in this folder send it). --no-auth lets anyone do those too.",
-            token.as_str(),
-            token_file.display()
+    match access.token() {
+        Some(token) => {
+            say(&format!(
+                "warning: {addr} can be reached from other machines. Anyone who reaches it can call your functions; everything else (the functions' environment, logs, events, reclaiming, provisioning, updates) needs `Authorization: Bearer <token>`, kept in {} (fcemu's commands in this folder send it). --no-auth opens all of it.",
+                token_file.display()
+            ));
+            // A secret goes to a person's terminal, never into a file or a CI log.
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) && format == Format::Text {
+                say(&format!(
+                    "  token                {}\n  ui with the token    {url}/_fcemu/ui#token={}",
+                    token.as_str(),
+                    token.as_str()
+                ));
+            }
+        }
+        None if !addr.ip().is_loopback() => say(&format!(
+            "warning: {addr} can be reached from other machines, and --no-auth lets anyone who reaches it read the functions' environment and logs, reclaim instances, change provisioned targets and update functions"
         )),
-        Access::Open if !addr.ip().is_loopback() => say(&format!(
-            "warning: {addr} can be reached from other machines, and --no-auth lets anyone who reaches it reclaim instances and change provisioned targets"
-        )),
-        Access::Open => {}
+        None => {}
     }
 
     let stop_printing = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -238,26 +252,6 @@ async fn provisioning_failed(cp: &ControlPlane) -> Option<String> {
         "provisioned instances did not come up: {}{failed}",
         short.join(", ")
     ))
-}
-
-/// The detached `up`'s process id in its project folder, removed when it ends.
-struct PidFile(PathBuf);
-
-impl PidFile {
-    fn write(project_dir: &Path) -> Self {
-        let path = project_dir.join(detach::PID_FILE);
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let _ = std::fs::write(&path, format!("{}\n", std::process::id()));
-        PidFile(path)
-    }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// What FC would bill for this run, per function (frozen time is not billed; a provisioned GPU instance's
@@ -366,8 +360,13 @@ fn banner(project: &Project, url: &str, gpus: &[String]) -> String {
 /// Memory keeps the newest entries; older ones go to `.fcemu/logs.jsonl` and `.fcemu/events.jsonl`, so
 /// the whole run stays queryable while fcemu's footprint stays bounded.
 fn keep_history(cp: &ControlPlane, dir: &Path) {
-    let state = dir.join(".fcemu");
-    let _ = std::fs::create_dir_all(&state);
+    let state = match crate::state::dir(dir) {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("warning: {e}; only the newest entries stay queryable");
+            return;
+        }
+    };
     for result in [
         cp.logs().spill_to(&state.join("logs.jsonl")),
         cp.events().spill_to(&state.join("events.jsonl")),
@@ -385,9 +384,9 @@ fn keep_history(cp: &ControlPlane, dir: &Path) {
 /// the token (unless `--no-auth`).
 fn access_for(addr: &std::net::SocketAddr, no_auth: bool) -> Result<Access, Failure> {
     if no_auth || addr.ip().is_loopback() {
-        return Ok(Access::Open);
+        return Ok(Access::open());
     }
-    Token::generate().map(Access::Token).map_err(|e| {
+    Token::generate().map(Access::with_token).map_err(|e| {
         Failure::environment(format!(
             "cannot make an access token for {addr}: the system's random source failed ({e}); listen on 127.0.0.1, or pass --no-auth"
         ))
@@ -396,38 +395,20 @@ fn access_for(addr: &std::net::SocketAddr, no_auth: bool) -> Result<Access, Fail
 
 /// Keeps the token where fcemu's commands in this folder find it, readable by this user only.
 fn record_token(file: &Path, token: &Token) -> Result<(), Failure> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(parent) = file.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    let _ = std::fs::remove_file(file);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(file)
-        .and_then(|mut f| writeln!(f, "{}", token.as_str()))
-        .map_err(|e| {
-            Failure::environment(format!(
-                "cannot keep the access token in {}: {e}",
-                file.display()
-            ))
-        })
+    crate::state::write(file, &format!("{}\n", token.as_str())).map_err(|e| {
+        Failure::environment(format!(
+            "cannot keep the access token in {}: {e}",
+            file.display()
+        ))
+    })
 }
 
 fn record_endpoint(file: &Path, url: &str) {
     if let Some(parent) = file.parent() {
-        let _ = std::fs::create_dir_all(parent);
         // Keep the state folder out of the user's git without touching their .gitignore.
-        let _ = std::fs::write(parent.join(".gitignore"), "*\n");
+        crate::state::write_or_warn(&parent.join(".gitignore"), "*\n");
     }
-    if let Err(e) = std::fs::write(file, format!("{url}\n")) {
-        eprintln!(
-            "warning: cannot record the endpoint in {}: {e}",
-            file.display()
-        );
-    }
+    crate::state::write_or_warn(file, &format!("{url}\n"));
 }
 
 /// Prints instance logs and fcemu's lifecycle lines (text), or the event stream (json), as they come; once

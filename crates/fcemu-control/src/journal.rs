@@ -96,9 +96,9 @@ impl<T> Journal<T> {
 }
 
 impl<T: Serialize + Send + Sync + 'static> Journal<T> {
-    /// Entries that leave memory are appended to `file` (created anew).
+    /// Entries that leave memory are appended to `file` (created anew, readable by this user only).
     pub fn spill_to(&self, file: &Path) -> std::io::Result<()> {
-        let writer = std::io::BufWriter::new(std::fs::File::create(file)?);
+        let writer = std::io::BufWriter::new(crate::files::create_private(file)?);
         *self.spill.lock().unwrap() = Some(Spill {
             path: file.to_path_buf(),
             writer,

@@ -9,6 +9,7 @@ mod destroy;
 mod engine;
 pub mod error;
 pub mod events;
+pub mod files;
 mod freezing;
 mod function;
 mod gpu;

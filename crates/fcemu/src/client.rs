@@ -14,7 +14,8 @@ impl Endpoint {
         if let Some(e) = &self.endpoint {
             return e.trim_end_matches('/').to_string();
         }
-        if let Ok(recorded) = std::fs::read_to_string(Path::new(ENDPOINT_FILE)) {
+        // Only a file this user's `up` wrote: one a repository committed is not followed.
+        if let Some(recorded) = crate::state::read_own(Path::new(ENDPOINT_FILE)) {
             let recorded = recorded.trim();
             if !recorded.is_empty() {
                 return recorded.trim_end_matches('/').to_string();
@@ -26,8 +27,7 @@ impl Endpoint {
     /// The token to send: `--token`, or the one the `up` of this folder recorded.
     fn token(&self) -> Option<String> {
         self.token.clone().or_else(|| {
-            std::fs::read_to_string(Path::new(TOKEN_FILE))
-                .ok()
+            crate::state::read_own(Path::new(TOKEN_FILE))
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty())
         })

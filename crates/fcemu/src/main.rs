@@ -7,6 +7,7 @@ mod gpu;
 mod images;
 mod output;
 mod report;
+mod state;
 
 // Every request allocates and frees many small buffers (headers, records), some of them freed on the
 // printer's thread: mimalloc's thread-local free lists make that a fraction of glibc malloc's cost.

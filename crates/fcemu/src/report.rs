@@ -8,12 +8,8 @@ use std::path::Path;
 pub const SUMMARY_FILE: &str = ".fcemu/summary.json";
 
 pub fn write_summary(project_dir: &Path, summary: &Summary) -> std::io::Result<()> {
-    let path = project_dir.join(SUMMARY_FILE);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     let json = serde_json::to_string_pretty(summary).expect("a summary serializes");
-    std::fs::write(path, json + "\n")
+    crate::state::write(&project_dir.join(SUMMARY_FILE), &(json + "\n"))
 }
 
 /// The verdict in words: one line when the run passed, else a line per failed hook and request.

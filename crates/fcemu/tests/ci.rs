@@ -89,38 +89,6 @@ async fn wait_returns_for_events_past_and_to_come_and_says_what_came_instead_on_
 }
 
 /// `fcemu ARGS` run in a project folder.
-fn fcemu_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(FCEMU)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The detached `up`'s pid from what `up -d` printed.
-fn pid_of(printed: &str) -> u32 {
-    printed
-        .split("(pid ")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .and_then(|pid| pid.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {printed:?}"))
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
-        !s.lines()
-            .any(|l| l.starts_with("State:") && l.contains('Z'))
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_detached_returns_ready_and_down_exits_with_the_verdict() {

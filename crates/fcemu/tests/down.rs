@@ -3,7 +3,9 @@
 
 mod common;
 
+use common::up::{alive, fcemu_in, text};
 use common::*;
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,4 +63,45 @@ async fn down_removes_every_managed_container_and_leaves_the_rest() {
         .args(["rm", "-f", &foreign])
         .output()
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_never_signals_a_process_a_stale_or_committed_pid_file_names() {
+    docker().await;
+    let project = TestProject::fixture(&[], "");
+    let state = project.path().join(".fcemu");
+    std::fs::create_dir(&state).unwrap();
+    let mut bystander = Command::new("sleep").arg("600").spawn().unwrap();
+    let pid = bystander.id();
+    // The pid alone (as the file used to hold), its start time too, and pid 1; written 0600 as fcemu would,
+    // and 0644 as a checkout would.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let started = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    for (content, file_mode) in [
+        (format!("{pid}\n"), 0o600),
+        (format!("{pid} {started}\n"), 0o600),
+        (format!("{pid} {started}\n"), 0o644),
+        ("1\n".to_string(), 0o600),
+    ] {
+        let pid_file = state.join("up.pid");
+        std::fs::write(&pid_file, &content).unwrap();
+        std::fs::set_permissions(&pid_file, std::fs::Permissions::from_mode(file_mode)).unwrap();
+        let out = fcemu_in(project.path(), &["down"]);
+        assert!(out.status.success(), "{content:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("labelled fcemu.managed=true"),
+            "{content:?}: {}",
+            text(&out.stdout)
+        );
+        assert!(
+            alive(pid),
+            "fcemu down signalled the process {content:?} named"
+        );
+    }
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
 }

@@ -21,14 +21,70 @@ pub fn is_detached_child() -> bool {
     std::env::var_os(DETACHED_ENV).is_some()
 }
 
-/// The process id of a detached `up` that runs in this project folder.
+/// The detached `up`'s record of itself: `PID START_TIME`, the start time as the kernel counts it
+/// (`/proc/PID/stat`), in a file the `up` holds locked for as long as it runs. `fcemu down` signals a pid only
+/// when all three agree, so a stale file (its pid reused since) or one a repository committed never sends
+/// SIGTERM to some other process.
+pub struct PidFile {
+    path: PathBuf,
+    /// Holds the lock; closed (and so unlocked) when the `up` ends, however it ends.
+    _lock: std::fs::File,
+}
+
+impl PidFile {
+    pub fn write(project_dir: &Path) -> Result<Self, Failure> {
+        use std::io::Write;
+        let path = project_dir.join(PID_FILE);
+        let fail = |e| crate::state::failure(&path, e);
+        let mut file = crate::state::create(&path).map_err(fail)?;
+        let pid = std::process::id();
+        let started = start_time(pid).ok_or_else(|| {
+            Failure::environment(format!("cannot read /proc/{pid}/stat: is /proc mounted?"))
+        })?;
+        // SAFETY: flock(2) on a descriptor this File owns for as long as the call.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
+            return Err(fail(std::io::Error::last_os_error()));
+        }
+        writeln!(file, "{pid} {started}").map_err(fail)?;
+        Ok(PidFile { path, _lock: file })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// When the process began, in clock ticks after boot: field 22 of `/proc/PID/stat`, after the command name in
+/// parentheses (which may itself hold spaces and parentheses).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // Fields from the third (state) on; the start time is the 22nd field.
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether some process holds the lock on `path` (a detached `up` holds its pid file's).
+fn locked(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    // SAFETY: flock(2) on a descriptor this File owns; a lock we get is dropped with the File.
+    unsafe { libc::flock(fd, libc::LOCK_SH | libc::LOCK_NB) != 0 }
+}
+
+/// The process id of a detached `up` that runs in this project folder: the pid file is this user's, names a
+/// live process that began when the file says, and is held locked.
 pub fn running(project_dir: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(project_dir.join(PID_FILE))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    alive(pid).then_some(pid)
+    let path = project_dir.join(PID_FILE);
+    let recorded = crate::state::read_own(&path)?;
+    let mut fields = recorded.split_whitespace();
+    let pid: u32 = fields.next()?.parse().ok()?;
+    let started: u64 = fields.next()?.parse().ok()?;
+    let genuine = pid > 1 && start_time(pid) == Some(started) && alive(pid) && locked(&path);
+    genuine.then_some(pid)
 }
 
 /// Whether the process exists and has not ended (a zombie is an ended process).
@@ -59,13 +115,10 @@ pub async fn start(args: &UpArgs) -> Result<(), Failure> {
             dir.display()
         )));
     }
-    let state = dir.join(".fcemu");
-    std::fs::create_dir_all(&state).map_err(|e| Failure::environment(e.to_string()))?;
     let endpoint = dir.join(ENDPOINT_FILE);
     let _ = std::fs::remove_file(&endpoint);
     let log_path = dir.join(LOG_FILE);
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| Failure::environment(format!("cannot write {}: {e}", log_path.display())))?;
+    let log = crate::state::create(&log_path).map_err(|e| crate::state::failure(&log_path, e))?;
     let err_log = log
         .try_clone()
         .map_err(|e| Failure::environment(e.to_string()))?;
@@ -101,7 +154,7 @@ pub async fn start(args: &UpArgs) -> Result<(), Failure> {
                 ),
             });
         }
-        if let Ok(url) = std::fs::read_to_string(&endpoint) {
+        if let Some(url) = crate::state::read_own(&endpoint) {
             if !url.trim().is_empty() {
                 println!(
                     "fcemu up serves {} in the background (pid {}); output in {}; `fcemu down` stops it",

@@ -33,7 +33,8 @@ async fn stop_detached(
     let summary_file = dir.join(report::SUMMARY_FILE);
     let _ = std::fs::remove_file(&summary_file);
     println!("stopping fcemu up (pid {pid}): PreStop on every instance, then remove");
-    // SAFETY: kill(2) with a pid read from the project's pid file, checked alive just before.
+    // SAFETY: kill(2) with the pid of this project's detached `up`, checked (pid, start time, lock) just
+    // before.
     unsafe {
         libc::kill(pid as libc::pid_t, libc::SIGTERM);
     }
@@ -47,8 +48,7 @@ async fn stop_detached(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let summary: Summary = std::fs::read_to_string(&summary_file)
-        .ok()
+    let summary: Summary = crate::state::read_own(&summary_file)
         .and_then(|text| serde_json::from_str(&text).ok())
         .ok_or_else(|| {
             Failure::environment(format!(

@@ -268,3 +268,39 @@ pub fn invoke_cold(up: &Up, function: &str) -> String {
     assert!(cold.status.success(), "{}", text(&cold.stderr));
     text(&cold.stderr)
 }
+
+/// `fcemu ARGS` run in `dir`.
+pub fn fcemu_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(FCEMU)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The detached `up`'s pid from what `up -d` printed.
+pub fn pid_of(printed: &str) -> u32 {
+    printed
+        .split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {printed:?}"))
+}
+
+/// Whether the process exists and has not ended.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        !s.lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+    })
+}

@@ -1,0 +1,69 @@
+//! Files fcemu writes for a run (history, logs, the summary, its own state): readable by this user only, and
+//! never written through a symbolic link, which a cloned repository can commit in their place
+//! (`.fcemu/up.log -> ~/.bashrc` would otherwise be truncated and rewritten).
+
+use std::fs::{File, OpenOptions, Permissions};
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Creates `path` (or truncates it) for writing, mode 0600, refusing a symbolic link or anything that is not
+/// a plain file.
+pub fn create_private(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => io::Error::other(format!(
+                "{} is a symbolic link, and fcemu does not write through one (a repository may have committed it): remove it",
+                path.display()
+            )),
+            _ => e,
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a plain file: remove it",
+            path.display()
+        )));
+    }
+    // A file that was there keeps its mode through the truncation: make it this user's alone.
+    file.set_permissions(Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_symlink_is_refused_and_its_target_left_alone_and_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("bashrc");
+        std::fs::write(&target, "the user's own\n").unwrap();
+        let link = dir.path().join("up.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let error = create_private(&link).unwrap_err();
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "the user's own\n"
+        );
+
+        let plain = dir.path().join("summary.json");
+        std::fs::write(&plain, "old").unwrap();
+        std::fs::set_permissions(&plain, Permissions::from_mode(0o644)).unwrap();
+        create_private(&plain).unwrap().write_all(b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&plain).unwrap(), "new");
+        let mode = std::fs::metadata(&plain).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(
+            create_private(dir.path()).is_err(),
+            "a folder is not a file"
+        );
+    }
+}

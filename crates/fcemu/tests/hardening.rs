@@ -1,0 +1,177 @@
+//! What a cloned repository, a function's output or a stale file can do to the machine fcemu runs on: none
+//! of it reaches past fcemu's own state folder, its own processes or the terminal's text.
+
+mod common;
+
+use common::up::*;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escape_sequence_a_function_prints_reaches_the_terminal_escaped() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let up = Up::start(project.path(), &[]);
+    // Clear the screen, set the window title, then a carriage return that would hide what came before.
+    let printed = reqwest::get(format!(
+        "{}/print?line=before%1b%5b2J%1b%5d0%3bpwned%07%0dhidden",
+        up.url
+    ))
+    .await
+    .unwrap();
+    assert_eq!(printed.status(), 200, "{:?}", printed.text().await);
+    wait_for_output(&up, "hidden").await;
+    let line = up
+        .output()
+        .into_iter()
+        .find(|l| l.contains("hidden"))
+        .unwrap();
+    assert!(
+        line.ends_with(r"before\x1b[2J\x1b]0;pwned\x07\rhidden"),
+        "{line:?}"
+    );
+    assert!(!line.contains('\u{1b}') && !line.contains('\r'), "{line:?}");
+    // `fcemu logs` shows it the same way; the JSON keeps the line as printed.
+    let logs = fcemu(&["logs", "--endpoint", &up.url]);
+    let shown = text(&logs.stdout);
+    assert!(
+        shown.contains(r"\x1b[2J") && !shown.contains('\u{1b}'),
+        "{shown:?}"
+    );
+    let lines = up.get_json_lines("/_fcemu/logs").await.join("\n");
+    assert!(lines.contains(r"before\u001b[2J"), "{lines}");
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_files_a_repository_committed_as_links_are_never_written_through() {
+    let docker = docker().await;
+    let victim_dir = tempfile::tempdir().unwrap();
+    let victim = victim_dir.path().join(".bashrc");
+    std::fs::write(&victim, "the user's own\n").unwrap();
+
+    // `.fcemu/up.log -> ~/.bashrc`: `up -d` refuses to write its output there.
+    let project = TestProject::fixture(&[], "");
+    let state = project.path().join(".fcemu");
+    std::fs::create_dir(&state).unwrap();
+    std::os::unix::fs::symlink(&victim, state.join("up.log")).unwrap();
+    let out = fcemu_in(project.path(), &["up", "-d", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("symbolic link"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "the user's own\n"
+    );
+
+    // The history and summary files as links: each is refused and said, the run goes on, nothing written.
+    std::fs::remove_file(state.join("up.log")).unwrap();
+    for name in ["logs.jsonl", "events.jsonl", "summary.json", ".gitignore"] {
+        std::os::unix::fs::symlink(&victim, state.join(name)).unwrap();
+    }
+    let up = Up::start(project.path(), &["--history", "10"]);
+    for _ in 0..20 {
+        let r = reqwest::get(format!("{}/hello", up.url)).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    assert!(
+        output
+            .iter()
+            .any(|l| l.contains("logs.jsonl is a symbolic link")),
+        "{output:#?}"
+    );
+    assert!(
+        output
+            .iter()
+            .any(|l| l.contains("summary.json is a symbolic link")),
+        "{output:#?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "the user's own\n"
+    );
+
+    // `.fcemu` itself a link to the home folder: refused before anything is written.
+    let linked = TestProject::fixture(&[], "");
+    std::os::unix::fs::symlink(victim_dir.path(), linked.path().join(".fcemu")).unwrap();
+    let out = fcemu_in(linked.path(), &["up", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("symbolic link"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(victim_dir.path()).unwrap().count(), 1);
+    assert_no_containers_left(&docker, project.path()).await;
+    assert_no_containers_left(&docker, linked.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_loopback_detached_the_token_stays_out_of_the_log_and_reads_need_it() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let port = free_port();
+    let out = fcemu_in(
+        project.path(),
+        &["up", "-d", "--listen", &format!("0.0.0.0:{port}")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let state = project.path().join(".fcemu");
+    let token = std::fs::read_to_string(state.join("token")).unwrap();
+    let token = token.trim();
+    let url = format!("http://127.0.0.1:{port}");
+    let r = reqwest::get(format!("{url}/hello")).await.unwrap();
+    assert_eq!(r.status(), 200, "trigger traffic is open");
+    for path in [
+        "/_fcemu/functions",
+        "/_fcemu/logs",
+        "/_fcemu/events",
+        "/2023-03-30/functions",
+    ] {
+        let r = reqwest::get(format!("{url}{path}")).await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    let ps = fcemu_in(project.path(), &["ps", "--endpoint", &url]);
+    assert!(
+        ps.status.success(),
+        "fcemu's commands send the token: {}",
+        text(&ps.stderr)
+    );
+
+    let log = std::fs::read_to_string(state.join("up.log")).unwrap();
+    assert!(
+        !log.contains(token),
+        "the token is printed only to a terminal:\n{log}"
+    );
+    assert!(log.contains(".fcemu/token"), "{log}");
+    assert_eq!(mode(&state), 0o700);
+    for name in [
+        "up.log",
+        "token",
+        "endpoint",
+        "up.pid",
+        "logs.jsonl",
+        "events.jsonl",
+    ] {
+        assert_eq!(mode(&state.join(name)), 0o600, "{name}");
+    }
+    let down = fcemu_in(project.path(), &["down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert_eq!(mode(&state.join("summary.json")), 0o600);
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -67,7 +67,15 @@ impl ControlPlane {
     pub fn invoke_async(&self, function: &str, req: Request<Body>) -> Arc<str> {
         let request_id = ids::request_id();
         let (cp, function, id) = (self.clone(), function.to_string(), request_id.clone());
+        let slots = self
+            .function_pool(&function)
+            .and_then(|pool| pool.async_slots.clone());
         self.shared.tasks.spawn(async move {
+            // Async work counts against the cap: it runs when a capped instance can take it.
+            let _turn = match slots {
+                Some(slots) => slots.acquire_owned().await.ok(),
+                None => None,
+            };
             let response = cp
                 .invoke_as(&function, req, InvocationKind::Event, id.clone())
                 .await;

@@ -41,7 +41,7 @@ pub use instance::{
 };
 pub use invoke::{COLD_START_HEADER, InvocationKind};
 pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
-pub use provision::{ProvisionStatus, provision_retry_delay};
+pub use provision::{ProvisionStatus, TargetRefused, provision_retry_delay};
 pub use responses::{fc_error_response, function_error_response};
 pub use update::Rolled;
 
@@ -94,10 +94,14 @@ impl Options {
     }
 }
 
+/// Instances per function unless `--max-instances` says otherwise: FC's default quota of on-demand instances
+/// for an account in a region. Without a cap one client could start a container per request.
+pub const DEFAULT_MAX_INSTANCES: u32 = 100;
+
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_instances: None,
+            max_instances: Some(DEFAULT_MAX_INSTANCES),
             queue_limit: 1000,
             runtime_init_timeout: Duration::from_secs(120),
             stop_grace: Duration::from_secs(2),
@@ -381,17 +385,20 @@ impl ControlPlane {
         .await;
     }
 
-    /// Provisioned instance adjustment; None if there is no such function.
+    /// Provisioned instance adjustment (the API's and `fcemu provision`'s): a target over the function's cap
+    /// on instances is refused, not created in part.
     pub async fn set_provision_target(
         &self,
         function: &str,
         target: u32,
-    ) -> Option<ProvisionStatus> {
-        Some(
-            self.function_pool(function)?
-                .set_provision_target(target)
-                .await,
-        )
+    ) -> Result<ProvisionStatus, TargetRefused> {
+        let pool = self
+            .function_pool(function)
+            .ok_or(TargetRefused::NoFunction)?;
+        if let Some(cap) = pool.instance_cap().filter(|cap| target > *cap) {
+            return Err(TargetRefused::OverCap { target, cap });
+        }
+        Ok(pool.set_provision_target(target).await)
     }
 
     pub fn provision_status(&self, function: &str) -> Option<ProvisionStatus> {

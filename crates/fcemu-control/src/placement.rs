@@ -124,7 +124,7 @@ impl Pool {
             }
         }
         let live = live_instances(&st);
-        let cap = self.max_instances(shared);
+        let cap = self.instance_cap();
         // Create only for demand that instances already being created will not absorb: each of them is
         // claimed by the request that started it, so it has room for `concurrency - 1` more.
         let creating = st.slots.iter().filter(|s| s.state.is_creating()).count() as u32;
@@ -301,17 +301,6 @@ impl Pool {
         }
     }
 
-    /// The cap on this function's instances: `--max-instances`, `concurrencyConfig.reservedConcurrency`.
-    fn max_instances(&self, shared: &Shared) -> Option<u32> {
-        [
-            shared.options.max_instances,
-            self.function.spec.reserved_concurrency,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
     fn exhausted(&self, why: ExhaustedBy) -> PlaceError {
         let st = self.lock();
         self.exhausted_locked(&st, why)
@@ -321,7 +310,7 @@ impl Pool {
         PlaceError::Exhausted(Exhaustion {
             function: self.function.spec.name.clone(),
             instances: live_instances(st),
-            cap: self.max_instances(&self.shared()),
+            cap: self.instance_cap(),
             why,
         })
     }

@@ -13,7 +13,7 @@ use crate::{InstanceInfo, Shared};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::SystemTime;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 /// An instance's place in the pool: what placement reads and changes under the pool's lock.
 pub(crate) struct Slot {
@@ -55,6 +55,17 @@ pub struct Pool {
     state: Mutex<PoolState>,
     /// The run's `Shared::changed`: woken on every transition.
     pub(crate) changed: Arc<Notify>,
+    cap: Option<u32>,
+    /// Asynchronous invocations running at once, at most what the capped instances can serve: the rest wait
+    /// their turn (answered 202 already) instead of each asking for an instance of its own.
+    pub(crate) async_slots: Option<Arc<Semaphore>>,
+}
+
+fn instance_cap(options: &crate::Options, spec: &fcemu_spec::FunctionSpec) -> Option<u32> {
+    [options.max_instances, spec.reserved_concurrency]
+        .into_iter()
+        .flatten()
+        .min()
 }
 
 /// No card has room for a new instance's GPU slice.
@@ -81,12 +92,22 @@ impl Drop for Lease {
 
 impl Pool {
     pub fn new(function: Arc<Function>, shared: &Arc<Shared>) -> Self {
+        let cap = instance_cap(&shared.options, &function.spec);
+        let concurrency = function.spec.instance_concurrency.max(1);
         Pool {
+            async_slots: cap
+                .map(|cap| Arc::new(Semaphore::new(cap.saturating_mul(concurrency) as usize))),
+            cap,
             function,
             shared: Arc::downgrade(shared),
             state: Mutex::default(),
             changed: shared.changed.clone(),
         }
+    }
+
+    /// The cap on this function's instances: `--max-instances`, `concurrencyConfig.reservedConcurrency`.
+    pub fn instance_cap(&self) -> Option<u32> {
+        self.cap
     }
 
     pub(crate) fn shared(&self) -> Arc<Shared> {

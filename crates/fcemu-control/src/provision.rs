@@ -29,6 +29,17 @@ pub struct ProvisionStatus {
     pub always_allocate_gpu: bool,
 }
 
+/// Why a provisioned target was not set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetRefused {
+    NoFunction,
+    /// More than the function may have at all (`--max-instances`, `reservedConcurrency`).
+    OverCap {
+        target: u32,
+        cap: u32,
+    },
+}
+
 impl Pool {
     pub fn provision_status(&self) -> ProvisionStatus {
         let st = self.lock();
@@ -47,8 +58,19 @@ impl Pool {
     }
 
     /// Provisioned instance adjustment: sets the target and creates or destroys instances until the count
-    /// matches. Returns when every creation and destroy it started is done.
+    /// matches. Returns when every creation and destroy it started is done. A target over the cap on
+    /// instances (an s.yaml's, or an update's) is held to the cap.
     pub async fn set_provision_target(self: &Arc<Self>, target: u32) -> ProvisionStatus {
+        let target = match self.instance_cap() {
+            Some(cap) if target > cap => {
+                tracing::warn!(
+                    "function {}: {target} provisioned instances wanted, held to its cap of {cap} (--max-instances)",
+                    self.function.name
+                );
+                cap
+            }
+            _ => target,
+        };
         let previous = std::mem::replace(&mut self.lock().provision_target, target);
         if previous != target {
             self.shared().events.emit(

@@ -190,7 +190,7 @@ async fn a_request_that_needs_a_card_waits_for_one_and_is_told_gpu_memory_ran_ou
         async move { common::call_function(&cp, "b", "/").await }
     });
     tokio::time::sleep(Duration::from_secs(1)).await;
-    cp.set_provision_target("a", 0).await;
+    let _ = cp.set_provision_target("a", 0).await;
     let served = waiting.await.unwrap();
     assert_eq!(served.status(), StatusCode::OK, "{:?}", served.body());
     assert_eq!(allotted(&cp), [32768]);
@@ -221,9 +221,9 @@ async fn a_slice_is_given_back_whatever_ends_its_instance() {
     assert!(cp.reclaim_instance(header(&r, "x-fc-instance-id")).await);
     assert_eq!(allotted(&cp), [0], "reclaim");
     // Provisioned away.
-    cp.set_provision_target("f", 1).await;
+    let _ = cp.set_provision_target("f", 1).await;
     assert_eq!(allotted(&cp), [24576]);
-    cp.set_provision_target("f", 0).await;
+    let _ = cp.set_provision_target("f", 0).await;
     assert_eq!(allotted(&cp), [0], "provision");
     assert!(fake.live().is_empty());
     let reasons: Vec<String> = cp

@@ -209,7 +209,7 @@ async fn a_provisioned_instance_that_cannot_start_is_retried_with_growing_waits(
     assert!(fake.live().is_empty(), "each failed container is removed");
 
     // Lowering the target ends the retries.
-    cp.set_provision_target("f", 0).await;
+    let _ = cp.set_provision_target("f", 0).await;
     tokio::time::sleep(Duration::from_secs(120)).await;
     settle().await;
     let tries = cp

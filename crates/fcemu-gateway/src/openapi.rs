@@ -3,7 +3,9 @@
 //! calls. The official SDK works against it with `endpoint` set to the listen address.
 
 use crate::{Call, invalid_argument, json_response, not_found};
-use fcemu_control::{Body, BoxError, ControlPlane, InvocationKind, fc_error_response, ids};
+use fcemu_control::{
+    Body, BoxError, ControlPlane, InvocationKind, TargetRefused, fc_error_response, ids,
+};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 
@@ -98,8 +100,11 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Respon
                 }
             };
             match cp.set_provision_target(&name, target).await {
-                Some(status) => json_response(StatusCode::OK, &serde_json::json!(status)),
-                None => not_found(&name),
+                Ok(status) => json_response(StatusCode::OK, &serde_json::json!(status)),
+                Err(TargetRefused::NoFunction) => not_found(&name),
+                Err(TargetRefused::OverCap { target, cap }) => invalid_argument(&format!(
+                    "target {target} is over the {cap} instances function {name} may have (fcemu up --max-instances, or its reservedConcurrency): nothing was changed; ask for at most {cap}, or start fcemu up with a higher --max-instances"
+                )),
             }
         }
         _ => fc_error_response(

@@ -76,9 +76,11 @@ pub struct UpArgs {
     /// Never freeze instances between requests
     #[arg(long, env = "FCEMU_NO_FREEZE")]
     no_freeze: bool,
-    /// At most this many instances per function
-    #[arg(long, env = "FCEMU_MAX_INSTANCES")]
-    max_instances: Option<u32>,
+    /// At most this many instances per function (the default is FC's default quota of on-demand instances);
+    /// provisioned targets and asynchronous invocations count against it
+    #[arg(long, env = "FCEMU_MAX_INSTANCES", default_value_t = fcemu_control::DEFAULT_MAX_INSTANCES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_instances: u32,
     /// text: readable lines; json: the lifecycle event stream, one JSON object per line
     #[arg(long, env = "FCEMU_FORMAT", value_enum, default_value = "text")]
     format: Format,

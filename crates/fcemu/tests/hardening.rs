@@ -175,3 +175,47 @@ async fn off_loopback_detached_the_token_stays_out_of_the_log_and_reads_need_it(
     assert_eq!(mode(&state.join("summary.json")), 0o600);
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provisioned_target_past_the_instance_cap_is_refused_with_nothing_created() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let up = Up::start(project.path(), &[]);
+    assert!(up.printed("at most 100 per function (--max-instances)"));
+    let provision = format!("{}/2023-03-30/functions/fixture/provision-config", up.url);
+    let http = reqwest::Client::new();
+    let r = http
+        .put(&provision)
+        .json(&serde_json::json!({ "target": 4294967295u32 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer["Code"], "InvalidArgument");
+    assert!(
+        answer["Message"]
+            .as_str()
+            .unwrap()
+            .contains("over the 100 instances"),
+        "{answer}"
+    );
+    assert!(containers_of(&docker, project.path()).await.is_empty());
+    let out = fcemu(&[
+        "provision",
+        "fixture",
+        "--target",
+        "101",
+        "--endpoint",
+        &up.url,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--max-instances"),
+        "{}",
+        text(&out.stderr)
+    );
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -140,6 +140,12 @@ impl FakeFunction {
                     OutputStream::Stdout,
                     &format!("invoke {} {path} request {rid}", req.method()),
                 );
+                // A handler that takes a while (tests of how work queues for capped instances).
+                if let Some(ms) =
+                    env_of(&self.spec, "FIXTURE_INVOKE_DELAY_MS").and_then(|v| v.parse().ok())
+                {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
                 200
             }
         };

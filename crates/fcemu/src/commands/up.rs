@@ -85,7 +85,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     let url = format!("http://{addr}");
 
     let options = Options {
-        max_instances: args.max_instances,
+        max_instances: Some(args.max_instances),
         idle_timeout: args.idle_timeout,
         freeze: !args.no_freeze,
         freeze_grace: args.freeze_grace,
@@ -133,7 +133,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         say,
     )?;
     record_endpoint(&state_file, &url);
-    say(&banner(&project, &url, &gpus.lines));
+    say(&banner(&project, &url, &gpus.lines, args.max_instances));
     match access.token() {
         Some(token) => {
             say(&format!(
@@ -300,7 +300,7 @@ pub fn say_warnings(project: &Project, verbose: bool) {
     }
 }
 
-fn banner(project: &Project, url: &str, gpus: &[String]) -> String {
+fn banner(project: &Project, url: &str, gpus: &[String], max_instances: u32) -> String {
     let mut lines = vec![format!(
         "fcemu serving {} ({})",
         project.name,
@@ -351,6 +351,9 @@ fn banner(project: &Project, url: &str, gpus: &[String]) -> String {
     ));
     lines.push(format!(
         "  ui                   {url}/_fcemu/ui  (the live lifecycle timeline, in a browser)"
+    ));
+    lines.push(format!(
+        "  instances            at most {max_instances} per function (--max-instances)"
     ));
     lines.extend(gpus.iter().map(|line| format!("  {line}")));
     lines.push("Ctrl-C to stop".into());

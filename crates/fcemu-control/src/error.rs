@@ -244,4 +244,7 @@ pub enum InvokeError {
     /// The client's request body was bad or too large: the client's fault, not the function's.
     #[error("the request body could not be read")]
     ClientBody(#[source] BoxError),
+    /// The client did not send its whole body in time (`--body-read-timeout`).
+    #[error("the request body did not arrive within {}", humantime::format_duration(*limit))]
+    ClientTooSlow { limit: Duration },
 }

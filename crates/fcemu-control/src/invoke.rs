@@ -142,7 +142,7 @@ impl ControlPlane {
                 &request_id,
             );
         };
-        let (mut req, cold) = match for_instance(&pool, req, kind, &request_id) {
+        let (req, cold) = match for_instance(&pool, req, kind, &request_id) {
             Ok(prepared) => prepared,
             Err(e) => {
                 return fc_error_response(
@@ -152,6 +152,10 @@ impl ControlPlane {
                     &request_id,
                 );
             }
+        };
+        let mut req = match read_whole(req, self.shared.options.body_read_timeout).await {
+            Ok(req) => req,
+            Err(e) => return invoke_error_response(&e, &request_id, kind),
         };
         for delivery in 0..DELIVERIES {
             let lease = match pool.acquire(cold && delivery == 0).await {
@@ -186,6 +190,38 @@ impl ControlPlane {
         );
         invoke_error_response(&e, &request_id, kind)
     }
+}
+
+/// The client's body, read whole before any instance is touched, as FC's front end reads it: the function's
+/// timeout counts from when it gets the request, and a client that trickles its body in holds no instance,
+/// no slot and no connection to one. A body that has not come whole within `limit` is answered 408; one
+/// that breaks (bad chunked encoding, over 32 MB, the client gone), 400. A request without a body passes as
+/// it is.
+async fn read_whole(req: Request<Body>, limit: Duration) -> Result<Request<Body>, InvokeError> {
+    use http_body_util::BodyExt;
+    if http_body::Body::is_end_stream(req.body()) {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(limit, body.collect()).await {
+        Ok(Ok(whole)) => Ok(Request::from_parts(
+            parts,
+            crate::client::full_body(whole.to_bytes()),
+        )),
+        Ok(Err(e)) => Err(InvokeError::ClientBody(e)),
+        Err(_) => Err(InvokeError::ClientTooSlow { limit }),
+    }
+}
+
+/// A response body up to this size (by its `Content-Length`) is read whole before its head goes to the
+/// client, so that an instance dying mid-body is answered as the function error it is, never as a success
+/// with its body cut short. Larger and streamed bodies go as they come.
+pub const HELD_BODY_BYTES: u64 = 64 * 1024;
+
+/// What came back from the instance: a small body read whole, or the body to stream.
+enum Reply {
+    Whole(Response<bytes::Bytes>),
+    Streamed(Response<hyper::body::Incoming>),
 }
 
 /// The request as the instance gets it: the client's x-fc-* headers removed (FC forbids them), FC's own
@@ -273,33 +309,43 @@ async fn deliver(
         && http_body::Body::is_end_stream(req.body()))
     .then(|| head_of(&req));
     let exchange = async {
-        match connection.try_send_request(req).await {
-            Ok(response) => Ok(response),
+        let response = match connection.try_send_request(req).await {
+            Ok(response) => response,
             // The connection closed before the request was written: once more on a new one.
             Err(mut e) => match e.take_message() {
                 Some(req) => match crate::client::dial(runtime, addr).await {
                     Ok(fresh) => {
                         connection = fresh;
-                        connection.send_request(req).await.map_err(Sent::Failed)
+                        connection.send_request(req).await.map_err(Sent::Failed)?
                     }
-                    Err(_) => Err(Sent::NotReached(Box::new(req))),
+                    Err(_) => return Err(Sent::NotReached(Box::new(req))),
                 },
-                None => Err(Sent::Failed(e.into_error())),
+                None => return Err(Sent::Failed(e.into_error())),
             },
+        };
+        let small = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|len| len <= HELD_BODY_BYTES);
+        if !small {
+            return Ok(Reply::Streamed(response));
+        }
+        let (parts, body) = response.into_parts();
+        match http_body_util::BodyExt::collect(body).await {
+            Ok(whole) => Ok(Reply::Whole(Response::from_parts(parts, whole.to_bytes()))),
+            Err(e) => Err(Sent::Cut(e)),
         }
     };
     let outcome = tokio::time::timeout(timeout, exchange).await;
     let failure = match outcome {
-        Ok(Ok(response)) => {
-            return Delivery::Answered(answer(response, record, connection, cold, request_id));
+        Ok(Ok(reply)) => {
+            return Delivery::Answered(answer(reply, record, connection, cold, request_id));
         }
         Ok(Err(Sent::NotReached(req))) => {
             pool.lost(&instance.id);
             record.retried("its process went away before the request reached it");
             return Delivery::NotReached(*req);
-        }
-        Ok(Err(Sent::Failed(e))) if is_client_body_error(&e) => {
-            InvokeError::ClientBody(Box::new(e))
         }
         // Reset: the process closed the connection with the request unread in it (a process that exits
         // having read everything sends an orderly end instead).
@@ -311,7 +357,9 @@ async fn deliver(
             let head = replay.expect("checked above");
             return Delivery::NotReached(head.map(|()| crate::client::empty_body()));
         }
-        Ok(Err(Sent::Failed(e))) => {
+        // The connection broke after the function got the request: before its answer, or in the middle
+        // of a body held to be sent whole.
+        Ok(Err(Sent::Failed(e) | Sent::Cut(e))) => {
             let cause: BoxError = Box::new(e);
             if let Some(lease) = record.lease() {
                 check_alive(shared, lease).await;
@@ -346,6 +394,8 @@ async fn deliver(
 enum Sent {
     NotReached(Box<Request<Body>>),
     Failed(hyper::Error),
+    /// The response's head came, and its body (held to be sent whole) broke off.
+    Cut(hyper::Error),
 }
 
 /// A copy of a request's method, target and headers.
@@ -367,12 +417,6 @@ fn was_reset(e: &hyper::Error) -> bool {
     })
 }
 
-/// An error of the client's request body (too large, bad chunked encoding, the client gone mid-body) as
-/// hyper reports it while forwarding: the client's fault, not the function's.
-fn is_client_body_error(e: &hyper::Error) -> bool {
-    e.is_user() && std::error::Error::source(e).is_some()
-}
-
 /// After a broken connection, while its lease still holds the instance: one connection attempt tells
 /// whether the instance's process is still there. Refused, the instance leaves service at once; accepted,
 /// it serves on, but is not frozen before the engine could have reported its exit.
@@ -387,16 +431,26 @@ pub(crate) async fn check_alive(shared: &Shared, lease: &Lease) {
     }
 }
 
-/// The instance's response, with FC's response headers, its body tracked to its end.
+/// The instance's response, with FC's response headers: a whole body accounted for now, a streamed one
+/// tracked to its end.
 fn answer(
-    response: Response<hyper::body::Incoming>,
+    reply: Reply,
     mut record: InvokeRecord,
     connection: SendRequest<Body>,
     cold: Option<crate::InitDuration>,
     request_id: &str,
 ) -> Response<Body> {
     let instance = record.instance().expect("a live record").clone();
-    let (mut parts, body) = response.into_parts();
+    let (mut parts, body) = match reply {
+        Reply::Whole(response) => {
+            let (parts, body) = response.into_parts();
+            (parts, Err(body))
+        }
+        Reply::Streamed(response) => {
+            let (parts, body) = response.into_parts();
+            (parts, Ok(body))
+        }
+    };
     headers::strip(&mut parts.headers, |_| false);
     parts.headers.reserve(4);
     parts.headers.insert(
@@ -416,15 +470,21 @@ fn answer(
         }
     }
     record.status = parts.status.as_u16();
-    Response::from_parts(
-        parts,
-        Body::new(TrackedBody {
-            inner: body,
+    let body = match body {
+        Ok(streamed) => Body::new(TrackedBody {
+            inner: streamed,
             record: Some(record),
             connection: Some(connection),
             instance,
         }),
-    )
+        Err(whole) => {
+            instance.connections.checkin(connection);
+            let status = record.status;
+            record.finish(status, Ended::Answered);
+            crate::client::full_body(whole)
+        }
+    };
+    Response::from_parts(parts, body)
 }
 #[allow(dead_code)]
 fn send_1(p: Arc<Pool>) {

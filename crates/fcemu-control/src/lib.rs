@@ -67,6 +67,8 @@ pub struct Options {
     pub max_instances: Option<u32>,
     /// Requests that may wait for a free instance, per function, before 429 `ResourceExhausted`.
     pub queue_limit: usize,
+    /// How long a client may take to send a request's whole body before it is answered 408.
+    pub body_read_timeout: Duration,
     /// How long Runtime Init waits for the port (FC gives a server 120 s).
     pub runtime_init_timeout: Duration,
     /// SIGTERM-to-SIGKILL grace when an instance is stopped.
@@ -94,6 +96,10 @@ impl Options {
     }
 }
 
+/// How long a client may take to send a request's whole body unless `--body-read-timeout` says otherwise:
+/// FC's 32 MB at about 1 MB/s.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Instances per function unless `--max-instances` says otherwise: FC's default quota of on-demand instances
 /// for an account in a region. Without a cap one client could start a container per request.
 pub const DEFAULT_MAX_INSTANCES: u32 = 100;
@@ -103,6 +109,7 @@ impl Default for Options {
         Options {
             max_instances: Some(DEFAULT_MAX_INSTANCES),
             queue_limit: 1000,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             runtime_init_timeout: Duration::from_secs(120),
             stop_grace: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(300),

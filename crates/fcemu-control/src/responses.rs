@@ -101,6 +101,14 @@ pub(crate) fn invoke_error_response(
             &client_body_message(&**cause),
             request_id,
         ),
+        InvokeError::ClientTooSlow { .. } => fc_error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            &format!(
+                "{e}: no instance was given the request. A client must send its whole body within the limit (fcemu up --body-read-timeout)"
+            ),
+            request_id,
+        ),
         InvokeError::Timeout { .. } | InvokeError::ProcessExited(_) => function_error_response(
             function_error_status(kind),
             "UnhandledInvocationError",

@@ -430,3 +430,59 @@ async fn the_log_tail_of_a_request_is_its_lines_in_order_cut_from_the_front() {
     assert!(short.len() <= 40 && tail.ends_with(&short), "{short:?}");
     shut_down(&cp, Duration::from_secs(1)).await;
 }
+
+/// A body that comes in `chunks` pieces, `every` apart, then (when `ends`) ends.
+fn trickled(chunks: usize, every: Duration, ends: bool) -> fcemu_control::Body {
+    let frames = futures_util::stream::unfold(0, move |sent| async move {
+        if sent == chunks && !ends {
+            std::future::pending::<()>().await;
+        }
+        if sent == chunks {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+        let frame = http_body::Frame::data(bytes::Bytes::from_static(b"part "));
+        Some((Ok::<_, fcemu_control::BoxError>(frame), sent + 1))
+    });
+    http_body_util::StreamBody::new(frames).boxed_unsync()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_trickled_past_the_functions_timeout_is_read_first_and_the_instance_untouched() {
+    // The function's timeout is 5 s; the body takes 9 s to come, within the 60 s a client is given.
+    let (cp, fake) = plane(project("", &[]), Options::default());
+    let req = Request::post("/body")
+        .body(trickled(3, Duration::from_secs(3), true))
+        .unwrap();
+    let r = cp.invoke("f", req, InvocationKind::HttpTrigger).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"part part part ");
+    let end = first_event(&cp, "invoke.end").unwrap();
+    assert!(
+        end.duration_ms.unwrap() < 1000.0,
+        "the function's time counts from when it got the request: {end:?}"
+    );
+    assert!(first_event(&cp, "instance.destroyed").is_none());
+
+    // One that never ends is answered 408 once the limit is up, and no instance is asked for.
+    let options = Options {
+        body_read_timeout: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let (slow, slow_fake) = plane(project("", &[]), options);
+    let req = Request::post("/body")
+        .body(trickled(1, Duration::from_millis(100), false))
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let r = slow.invoke("f", req, InvocationKind::HttpTrigger).await;
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
+    assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
+    let (parts, body) = r.into_parts();
+    let r = http::Response::from_parts(parts, body.collect().await.unwrap().to_bytes());
+    assert_eq!(json(&r)["Code"], "RequestTimeout");
+    assert_eq!(slow_fake.count("create"), 0);
+    shut_down(&slow, Duration::from_secs(1)).await;
+    assert_eq!(fake.count("create"), 1);
+    shut_down(&cp, Duration::from_secs(1)).await;
+}

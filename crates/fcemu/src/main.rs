@@ -67,6 +67,10 @@ pub struct UpArgs {
     /// provisioned targets (by default those calls need the token printed at start)
     #[arg(long, env = "FCEMU_NO_AUTH")]
     no_auth: bool,
+    /// A client that has not sent a request's whole body within this is answered 408, and no instance is
+    /// given the request
+    #[arg(long, env = "FCEMU_BODY_READ_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    body_read_timeout: std::time::Duration,
     /// Reclaim an instance after this long without a request (e.g. 300s, 2m, 500ms)
     #[arg(long, env = "FCEMU_IDLE_TIMEOUT", default_value = "300s", value_parser = humantime::parse_duration)]
     idle_timeout: std::time::Duration,

@@ -14,6 +14,9 @@ fn concurrent_fixture() -> TestProject {
     TestProject::fixture(&[], "      instanceConcurrency: 2\n")
 }
 
+/// What [`send_all`] puts in the body of an answer whose body broke off after its head.
+const CUT: &str = "the body was cut";
+
 struct Answer {
     path: String,
     status: u16,
@@ -35,11 +38,12 @@ async fn send_all(url: &str, paths: Vec<String>) -> Vec<Answer> {
                     .to_string()
             };
             match http.get(&url).send().await {
+                // A body that breaks off after its head is no answer: FC never sends one.
                 Ok(r) => Answer {
                     path,
                     status: r.status().as_u16(),
                     error_type: header(&r, "x-fc-error-type"),
-                    body: r.text().await.unwrap_or_default(),
+                    body: r.text().await.unwrap_or_else(|e| format!("{CUT} ({e})")),
                 },
                 Err(e) => Answer {
                     path,
@@ -69,6 +73,15 @@ async fn a_burst_in_which_requests_crash_their_process_loses_only_what_the_crash
         })
         .collect();
     let answers = send_all(&up.url, paths).await;
+    let unanswered: Vec<String> = answers
+        .iter()
+        .filter(|a| a.status == 0 || a.body.starts_with(CUT))
+        .map(|a| format!("{} {}: {}", a.path, a.status, a.body))
+        .collect();
+    assert!(
+        unanswered.is_empty(),
+        "every request gets a whole answer, a crash's neighbour a function error: {unanswered:#?}"
+    );
     // On a machine busy enough that 16 slots cannot take 300 requests within the function's 10 s timeout,
     // the rest are throttled, as FC does: that is an answer, not a loss.
     let throttled = |a: &Answer| {
@@ -438,5 +451,85 @@ async fn off_loopback_only_the_token_changes_state_and_traffic_stays_open() {
     let (code, _) = up.stop();
     assert_eq!(code, 0);
     assert!(!token_file.exists(), "the token goes with the run");
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_cut_by_its_instances_death_is_never_a_success() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let up = Up::start(project.path(), &[]);
+    // A small body (11 bytes declared, 5 sent, then the process exits): held until whole, so the client
+    // gets FC's function error and not a 200 with half a body.
+    let r = reqwest::get(format!("{}/cut", up.url)).await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.headers()["x-fc-error-type"], "UnhandledInvocationError");
+    let rid = r.headers()["x-fc-request-id"].to_str().unwrap().to_string();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("Process exited unexpectedly"), "{body}");
+    // A large one streams as it comes: once cut, the client's connection ends with an error, never a
+    // clean end, and invoke.end says it failed.
+    let r = reqwest::get(format!("{}/cut?bytes=200000", up.url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the head went out before the cut");
+    let streamed_rid = r.headers()["x-fc-request-id"].to_str().unwrap().to_string();
+    assert!(r.bytes().await.is_err(), "a cut body reads as an error");
+    for request_id in [&rid, &streamed_rid] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let end = loop {
+            let ends = events_named(&up, "invoke.end").await;
+            if let Some(end) = ends.into_iter().find(|e| e["requestId"] == **request_id) {
+                break end;
+            }
+            assert!(Instant::now() < deadline, "no invoke.end for {request_id}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(end["status"], 502, "{end}");
+        assert!(
+            end["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Process exited unexpectedly"),
+            "{end}"
+        );
+    }
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_is_answered_408_and_its_connection_freed_without_an_instance() {
+    use std::io::{Read, Write};
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let up = Up::start(project.path(), &["--body-read-timeout", "1s"]);
+    let addr = up.url.trim_start_matches("http://").to_string();
+    let started = Instant::now();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /body HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\nten bytes!"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    // The answer comes, then the connection is closed (the rest of the body will never be read).
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("RequestTimeout") && answer.contains("--body-read-timeout"),
+        "{answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        containers_of(&docker, project.path()).await.is_empty(),
+        "no instance was made for it"
+    );
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
     assert_no_containers_left(&docker, project.path()).await;
 }

@@ -87,6 +87,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     let options = Options {
         max_instances: Some(args.max_instances),
         idle_timeout: args.idle_timeout,
+        body_read_timeout: args.body_read_timeout,
         freeze: !args.no_freeze,
         freeze_grace: args.freeze_grace,
         history: args.history,

@@ -30,4 +30,10 @@ if [ "$left" -gt 0 ]; then
   echo "FAIL: $left containers labelled fcemu.managed=true were left behind by the tests" >&2
   exit 1
 fi
-log "no fcemu container left behind"
+networks=$(docker network ls -q --filter label=fcemu.managed=true | wc -l)
+if [ "$networks" -gt 0 ]; then
+  docker network ls --filter label=fcemu.managed=true >&2
+  echo "FAIL: $networks networks labelled fcemu.managed=true were left behind by the tests" >&2
+  exit 1
+fi
+log "no fcemu container or network left behind"

@@ -167,6 +167,7 @@ impl Pool {
             .collect(),
             working_dir: spec.container.code.as_ref().map(|_| "/code".to_string()),
             // A real card: the engine's NVIDIA driver makes it visible; a simulated one has no device.
+            network: Some(fcemu_runtime::network_name(&shared.project.dir)),
             gpu: instance
                 .gpu()
                 .filter(|slice| !slice.simulated)

@@ -3,6 +3,7 @@
 mod freezer;
 mod image;
 mod logs;
+mod network;
 
 pub use freezer::FreezeMethod;
 
@@ -27,6 +28,8 @@ pub struct DockerRuntime {
     freezer: std::sync::Arc<freezer::Freezer>,
     /// The engine runs on this machine, so its clock is ours.
     local: bool,
+    /// The projects' networks this runtime has made or found (see `network.rs`).
+    networks: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// A failed engine call in the engine's own words (`No such container: ... (HTTP 404)`), with bollard's
@@ -91,6 +94,7 @@ impl DockerRuntime {
             docker,
             freezer: std::sync::Arc::new(freezer::Freezer::new(method)),
             local,
+            networks: Default::default(),
         })
     }
 
@@ -136,18 +140,17 @@ impl DockerRuntime {
     }
 }
 
-/// The engine's share of a start call: from `asked` (our clock, just before the call) until the process
-/// began (`started_at`, the engine's RFC 3339 time), if that moment lies within the call, which took `took`.
-/// Outside it, the two clocks disagree and the split would be fiction.
-fn engine_start(asked: SystemTime, started_at: &str, took: Duration) -> Option<Duration> {
-    let began = humantime::parse_rfc3339(started_at).ok()?;
-    let share = began.duration_since(asked).ok()?;
-    (share <= took).then_some(share)
-}
+/// What one instance's container may do beyond its memory and CPU: no process in it gains privileges
+/// (setuid binaries, file capabilities), and it holds at most this many processes and threads, so a fork
+/// bomb in a function stops there and not at the machine's limit.
+const PIDS_LIMIT: i64 = 4096;
 
-#[async_trait]
-impl ContainerRuntime for DockerRuntime {
-    async fn create(&self, spec: &ContainerSpec) -> Result<String> {
+impl DockerRuntime {
+    /// The engine's create call for an instance's container, its error as the engine gave it.
+    async fn create_container(
+        &self,
+        spec: &ContainerSpec,
+    ) -> std::result::Result<String, BollardError> {
         let memory = i64::from(spec.memory_mb) * 1024 * 1024;
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
@@ -168,6 +171,9 @@ impl ContainerRuntime for DockerRuntime {
                 // ignores it, and every stop would wait for SIGKILL) and reaps its zombies.
                 init: Some(true),
                 log_config: Some(logs::instance_log_config()),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                pids_limit: Some(PIDS_LIMIT),
+                network_mode: spec.network.clone(),
                 device_requests: spec.gpu.as_ref().map(|gpu| {
                     vec![DeviceRequest {
                         driver: Some("nvidia".into()),
@@ -184,31 +190,60 @@ impl ContainerRuntime for DockerRuntime {
             name: Some(spec.name.clone()),
             ..Default::default()
         };
-        let created = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| {
-                let image = spec.image.clone();
-                if is_not_found(&e) {
-                    RuntimeError::ImageMissing {
-                        image,
-                        source: engine(e),
-                    }
-                } else {
-                    RuntimeError::CreateContainer {
-                        image,
-                        source: engine(e),
-                    }
-                }
-            })?;
+        let created = self.docker.create_container(Some(options), body).await?;
         Ok(created.id)
+    }
+}
+
+/// The engine's share of a start call: from `asked` (our clock, just before the call) until the process
+/// began (`started_at`, the engine's RFC 3339 time), if that moment lies within the call, which took `took`.
+/// Outside it, the two clocks disagree and the split would be fiction.
+fn engine_start(asked: SystemTime, started_at: &str, took: Duration) -> Option<Duration> {
+    let began = humantime::parse_rfc3339(started_at).ok()?;
+    let share = began.duration_since(asked).ok()?;
+    (share <= took).then_some(share)
+}
+
+#[async_trait]
+impl ContainerRuntime for DockerRuntime {
+    async fn create(&self, spec: &ContainerSpec) -> Result<String> {
+        if let Some(name) = &spec.network {
+            self.ensure_network(name, &spec.labels).await?;
+        }
+        match self.create_container(spec).await {
+            Err(e) if spec.network.is_some() && network::is_missing(&e) => {
+                // Removed behind this run's back (another `fcemu down`): made again.
+                let name = spec.network.as_deref().expect("checked above");
+                self.forget_network(name);
+                self.ensure_network(name, &spec.labels).await?;
+                self.create_container(spec).await
+            }
+            created => created,
+        }
+        .map_err(|e| {
+            let image = spec.image.clone();
+            if is_not_found(&e) {
+                RuntimeError::ImageMissing {
+                    image,
+                    source: engine(e),
+                }
+            } else {
+                RuntimeError::CreateContainer {
+                    image,
+                    source: engine(e),
+                }
+            }
+        })
     }
 
     async fn start(&self, id: &str, port: u16) -> Result<Started> {
         let asked = SystemTime::now();
         let call = std::time::Instant::now();
         self.docker.start_container(id, None).await.map_err(|e| {
+            // The network went behind this run's back: the next creation makes it again.
+            if network::is_missing(&e) {
+                self.forget_networks();
+            }
             // The engine refuses a device request at start when it has no NVIDIA driver.
             let no_driver = matches!(&e, BollardError::DockerResponseServerError { message, .. }
                 if message.contains("could not select device driver"));
@@ -393,6 +428,10 @@ impl ContainerRuntime for DockerRuntime {
                 source: engine(e),
             }),
         }
+    }
+
+    async fn remove_networks(&self, labels: &[(String, String)]) -> Result<usize> {
+        self.remove_managed_networks(labels).await
     }
 
     async fn list_managed(&self, labels: &[(String, String)]) -> Result<Vec<ManagedContainer>> {

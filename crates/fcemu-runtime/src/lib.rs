@@ -44,6 +44,19 @@ pub struct ContainerSpec {
     pub working_dir: Option<String>,
     /// The NVIDIA cards the container sees (none without).
     pub gpu: Option<GpuRequest>,
+    /// The network of the container's project, made (with the container's `fcemu.managed` and
+    /// `fcemu.project` labels) when it is missing; None: the engine's default.
+    pub network: Option<String>,
+}
+
+/// The name of a project's network: one per project folder, so that containers of other projects, and any
+/// other container of the machine, cannot reach its instances.
+pub fn network_name(project_dir: &std::path::Path) -> String {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same name for the same folder in every process of this build.
+    let mut hasher = std::hash::DefaultHasher::new();
+    project_dir.hash(&mut hasher);
+    format!("fcemu-{:016x}", hasher.finish())
 }
 
 /// NVIDIA cards for a container, by UUID: the engine's NVIDIA driver (the NVIDIA Container Toolkit) makes
@@ -265,6 +278,17 @@ pub enum RuntimeError {
         #[source]
         source: EngineError,
     },
+    #[error("creating the network {name} for the project's instances failed")]
+    CreateNetwork {
+        name: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("removing fcemu's networks failed")]
+    RemoveNetworks {
+        #[source]
+        source: EngineError,
+    },
 }
 
 /// An error with its causes, `: `-separated: the top says which operation failed, the rest why.
@@ -325,6 +349,11 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     async fn remove(&self, id: &str) -> Result<()>;
     /// Containers carrying all of the given `key=value` labels (besides `fcemu.managed=true`), running or not.
     async fn list_managed(&self, labels: &[(String, String)]) -> Result<Vec<ManagedContainer>>;
+    /// Removes the networks labelled `fcemu.managed=true` and `labels` that no container uses any more;
+    /// how many. An engine without networks of fcemu's own has none to remove.
+    async fn remove_networks(&self, _labels: &[(String, String)]) -> Result<usize> {
+        Ok(0)
+    }
 }
 
 /// Removes every fcemu-managed container matching `labels`; returns how many went.
@@ -339,5 +368,6 @@ pub async fn sweep(runtime: &dyn ContainerRuntime, labels: &[(String, String)]) 
         runtime.remove(&c.id).await?;
         removed += 1;
     }
+    runtime.remove_networks(labels).await?;
     Ok(removed)
 }

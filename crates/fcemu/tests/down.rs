@@ -30,6 +30,26 @@ async fn down_removes_every_managed_container_and_leaves_the_rest() {
     };
     let managed = run(&["fcemu.managed=true", "fcemu.project=/somewhere/else"]);
     let foreign = run(&["fcemu.managed=false"]);
+    let network = |name: &str, label: &str| {
+        let out = Command::new("docker")
+            .args(["network", "create", "--label", label, name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        name.to_string()
+    };
+    let managed_network = network(
+        &format!("fcemu-down-test-{}", std::process::id()),
+        "fcemu.managed=true",
+    );
+    let foreign_network = network(
+        &format!("other-down-test-{}", std::process::id()),
+        "fcemu.managed=false",
+    );
 
     let out = Command::new(env!("CARGO_BIN_EXE_fcemu"))
         .arg("down")
@@ -55,6 +75,23 @@ async fn down_removes_every_managed_container_and_leaves_the_rest() {
             .success()
     };
     assert!(!exists(&managed), "the managed container is gone");
+    let network_exists = |name: &str| {
+        Command::new("docker")
+            .args(["network", "inspect", name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(!network_exists(&managed_network), "fcemu's network is gone");
+    assert!(
+        network_exists(&foreign_network),
+        "another network is never touched"
+    );
+    Command::new("docker")
+        .args(["network", "rm", &foreign_network])
+        .output()
+        .unwrap();
     assert!(
         exists(&foreign),
         "a container without fcemu.managed=true is never touched"

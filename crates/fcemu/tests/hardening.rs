@@ -1,5 +1,6 @@
-//! What a cloned repository, a function's output or a stale file can do to the machine fcemu runs on: none
-//! of it reaches past fcemu's own state folder, its own processes or the terminal's text.
+//! What a cloned repository, a function's output, a stale file, a client or another container can do to the
+//! machine fcemu runs on: none of it reaches past fcemu's own state folder, its own processes, its caps, its
+//! instances' network or the terminal's text.
 
 mod common;
 
@@ -218,4 +219,83 @@ async fn a_provisioned_target_past_the_instance_cap_is_refused_with_nothing_crea
     let (code, _) = up.stop();
     assert_eq!(code, 0);
     assert_no_containers_left(&docker, project.path()).await;
+}
+
+/// `GET /hello` sent to `ip:9000` from a throwaway container on `network` (the engine's default when None),
+/// labelled as this project's: the status line it got, if any.
+fn reach_from_a_container(project: &std::path::Path, network: Option<&str>, ip: &str) -> String {
+    let mut docker = std::process::Command::new("docker");
+    docker.args([
+        "run",
+        "--rm",
+        "--label",
+        "fcemu.managed=true",
+        "--label",
+        &format!("fcemu.project={}", project.display()),
+    ]);
+    if let Some(network) = network {
+        docker.args(["--network", network]);
+    }
+    let out = docker
+        .args(["--entrypoint", "/bin/sh", FIXTURE_IMAGE, "-c"])
+        .arg(format!(
+            "printf 'GET /hello HTTP/1.0\\r\\nx-fc-request-id: forged\\r\\n\\r\\n' | timeout 5 nc -w 3 {ip} 9000 | head -1"
+        ))
+        .output()
+        .unwrap();
+    text(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_run_unprivileged_on_a_network_other_containers_cannot_reach() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    // Not frozen between requests: a frozen instance answers nobody, which would prove nothing here.
+    let up = Up::start(project.path(), &["--no-freeze"]);
+    let r = reqwest::get(format!("{}/hello", up.url)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let id = up.get_json("/_fcemu/instances").await["instances"][0]["containerId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let inspect = |format: &str| {
+        let out = std::process::Command::new("docker")
+            .args(["inspect", "-f", format, &id])
+            .output()
+            .unwrap();
+        text(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        inspect("{{json .HostConfig.SecurityOpt}}"),
+        r#"["no-new-privileges"]"#
+    );
+    assert_eq!(inspect("{{.HostConfig.PidsLimit}}"), "4096");
+    let network = inspect("{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}");
+    assert_eq!(network, fcemu_runtime::network_name(project.path()));
+    let ip = inspect("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}");
+    // From the engine's default bridge, where every other container of the machine is: nothing answers.
+    assert_eq!(reach_from_a_container(project.path(), None, &ip), "");
+    // From the project's own network the same call is answered: what stops the one above is the network.
+    assert_eq!(
+        reach_from_a_container(project.path(), Some(&network), &ip),
+        "HTTP/1.0 200 OK"
+    );
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+    let networks = std::process::Command::new("docker")
+        .args([
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name={network}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&networks.stdout).trim(),
+        "",
+        "the project's network goes with its run"
+    );
 }

@@ -1,0 +1,116 @@
+//! A project's instances run on a bridge network of fcemu's own (`fcemu-<hash of the project folder>`),
+//! labelled like its containers, made on first use and removed with them. On the default bridge every other
+//! container of the machine could call an instance's port directly, with forged `x-fc-*` headers; the
+//! engine keeps separate bridge networks apart, and fcemu, on the host, reaches each instance at its address
+//! on the project's network.
+
+use super::{DockerRuntime, engine};
+use crate::{RuntimeError, labels};
+use bollard::errors::Error as BollardError;
+use bollard::models::NetworkCreateRequest;
+use bollard::query_parameters::ListNetworksOptions;
+use std::collections::{BTreeMap, HashMap};
+
+/// Whether a failed create call says the container's network does not exist.
+pub(super) fn is_missing(e: &BollardError) -> bool {
+    matches!(e, BollardError::DockerResponseServerError { status_code: 404, message }
+        if message.contains("network"))
+}
+
+impl DockerRuntime {
+    /// Makes the network `name` unless this runtime made or found it before.
+    pub(super) async fn ensure_network(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> crate::Result<()> {
+        if self.networks.lock().unwrap().contains(name) {
+            return Ok(());
+        }
+        self.create_network(name, labels).await?;
+        self.networks.lock().unwrap().insert(name.to_string());
+        Ok(())
+    }
+
+    pub(super) fn forget_network(&self, name: &str) {
+        self.networks.lock().unwrap().remove(name);
+    }
+
+    pub(super) fn forget_networks(&self) {
+        self.networks.lock().unwrap().clear();
+    }
+
+    /// Makes the network `name` with the `fcemu.managed` and `fcemu.project` labels of `labels`; one made
+    /// meanwhile (by a creation racing this one, or an earlier run) will do.
+    async fn create_network(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> crate::Result<()> {
+        let labels: HashMap<String, String> = labels
+            .iter()
+            .filter(|(k, _)| *k == labels::MANAGED || *k == labels::PROJECT)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(RuntimeError::CreateNetwork {
+                name: name.to_string(),
+                source: engine(e),
+            }),
+        }
+    }
+
+    /// Removes fcemu's networks with these labels; a network some container still uses stays.
+    pub(super) async fn remove_managed_networks(
+        &self,
+        labels: &[(String, String)],
+    ) -> crate::Result<usize> {
+        let mut filter = vec![format!("{}=true", labels::MANAGED)];
+        filter.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
+        let options = ListNetworksOptions {
+            filters: Some(HashMap::from([("label".to_string(), filter)])),
+        };
+        let found = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .map_err(|e| RuntimeError::RemoveNetworks { source: engine(e) })?;
+        let mut removed = 0;
+        for network in found {
+            // Never touch a network without the label, whatever the engine's filter did.
+            let managed = network
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(labels::MANAGED))
+                .is_some_and(|v| v == "true");
+            let Some(id) = network.id.filter(|_| managed) else {
+                continue;
+            };
+            match self.docker.remove_network(&id).await {
+                Ok(()) => {
+                    if let Some(name) = &network.name {
+                        self.forget_network(name);
+                    }
+                    removed += 1
+                }
+                // Gone meanwhile, or still in use by a container of a run that goes on.
+                Err(BollardError::DockerResponseServerError {
+                    status_code: 404 | 409 | 403,
+                    ..
+                }) => {}
+                Err(e) => return Err(RuntimeError::RemoveNetworks { source: engine(e) }),
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,5 +1,6 @@
 //! The Docker engine, through bollard.
 
+mod context;
 mod freezer;
 mod image;
 mod logs;

@@ -75,6 +75,14 @@ pub(crate) fn container(
                             &b.field("context"),
                             format!("{} is not a folder", context.display()),
                         );
+                    } else {
+                        host_folder(
+                            cx,
+                            &b.field("context"),
+                            &context,
+                            dir,
+                            "packed and sent to the engine to build the image",
+                        );
                     }
                     ImageBuild {
                         context: std::path::absolute(&context).unwrap_or(context),
@@ -201,6 +209,89 @@ fn code(cx: &mut Cx, edition: Edition, f: &Fields, runtime: &str, dir: &Path) ->
         );
     } else if !is_zip && !path.is_dir() {
         cx.error(&f.field(key), format!("{} is not a folder or a .zip: the code is mounted at /code, so give its folder (or a .zip of it)", path.display()));
+    } else {
+        host_folder(
+            cx,
+            &f.field(key),
+            &path,
+            dir,
+            "seen at /code by the function's containers, which have the network",
+        );
     }
     Some(std::path::absolute(&path).unwrap_or(path))
+}
+
+/// A folder (or file) of this machine that the s.yaml hands to containers: `code`, or a build context. The
+/// s.yaml may come from a repository just cloned, so the root folder and the home folder (or a folder above
+/// it) are refused, and anything outside the project folder is said by name. Links are followed first:
+/// `code: ./link` to `/` is `/`.
+fn host_folder(cx: &mut Cx, field: &str, path: &Path, project: &Path, use_: &str) {
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let project = std::fs::canonicalize(project).unwrap_or_else(|_| project.to_path_buf());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .and_then(|h| std::fs::canonicalize(h).ok());
+    let holds_home = home.as_deref().is_some_and(|home| home.starts_with(&real));
+    if real == Path::new("/") || holds_home {
+        cx.error(
+            field,
+            format!(
+                "is {}, {}: fcemu does not hand the root folder or the home folder to a container, since it would be {use_}; point it at the function's own folder in the project",
+                real.display(),
+                if real == Path::new("/") { "the root folder" } else { "the home folder or a folder above it" }
+            ),
+        );
+    } else if !real.starts_with(&project) {
+        cx.warnings.push(format!(
+            "{field}: {} is outside the project folder {}, and is {use_}",
+            real.display(),
+            project.display()
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse_project;
+    use std::path::Path;
+
+    fn custom_runtime(code: &str) -> String {
+        format!(
+            "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: custom.debian12\n      code: {code}\n"
+        )
+    }
+
+    fn load(dir: &Path, yaml: &str) -> Result<crate::Project, String> {
+        parse_project(yaml, &dir.join("s.yaml"), dir, &|_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn code_at_the_root_folder_is_refused_and_outside_the_project_it_is_named() {
+        let project = tempfile::tempdir().unwrap();
+        let error = load(project.path(), &custom_runtime("/")).unwrap_err();
+        assert!(error.contains("is /, the root folder"), "{error}");
+        // Through a link in the project: the same.
+        std::os::unix::fs::symlink("/", project.path().join("code")).unwrap();
+        let error = load(project.path(), &custom_runtime("./code")).unwrap_err();
+        assert!(error.contains("is /, the root folder"), "{error}");
+
+        let elsewhere = tempfile::tempdir().unwrap();
+        let loaded = load(
+            project.path(),
+            &custom_runtime(&elsewhere.path().display().to_string()),
+        )
+        .unwrap();
+        let warning = loaded.warnings.join("\n");
+        assert!(
+            warning.contains(&format!(
+                "resources.f.props.code: {} is outside the project folder",
+                std::fs::canonicalize(elsewhere.path()).unwrap().display()
+            )),
+            "{warning}"
+        );
+        std::fs::remove_file(project.path().join("code")).unwrap();
+        std::fs::create_dir(project.path().join("code")).unwrap();
+        let inside = load(project.path(), &custom_runtime("./code")).unwrap();
+        assert!(inside.warnings.is_empty(), "{:?}", inside.warnings);
+    }
 }

@@ -299,3 +299,93 @@ async fn instances_run_unprivileged_on_a_network_other_containers_cannot_reach()
         "the project's network goes with its run"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_context_leaves_out_what_dockerignore_names_and_the_home_folder_is_never_handed_over()
+ {
+    let docker = docker().await;
+    let tag = format!("fcemu-context-test:{}", std::process::id());
+    let project = TestProject::with_yaml(&format!(
+        r#"edition: 3.0.0
+name: context-test
+resources:
+  f:
+    component: fc3
+    props:
+      functionName: f
+      runtime: custom-container
+      customContainerConfig:
+        image: "{tag}"
+        port: 9000
+        x-fcemu-build: {{ context: ., dockerfile: Dockerfile }}
+      triggers:
+        - {{ triggerName: http, triggerType: http, triggerConfig: {{ methods: [GET] }} }}
+"#
+    ));
+    for (file, content) in [
+        (
+            "Dockerfile",
+            format!("FROM {FIXTURE_IMAGE}\nCOPY . /ctx/\n"),
+        ),
+        (".dockerignore", ".env\nsecrets/\n".to_string()),
+        (".env", "API_KEY=do-not-ship\n".to_string()),
+        ("secrets/key.pem", "-----BEGIN KEY-----\n".to_string()),
+        ("app.txt", "the app\n".to_string()),
+    ] {
+        let path = project.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    let up = Up::start(project.path(), &[]);
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    let listed = std::process::Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--label",
+            "fcemu.managed=true",
+            "--entrypoint",
+            "/bin/ls",
+            &tag,
+            "-a",
+            "/ctx",
+        ])
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", "-f", &tag])
+        .output();
+    let listed = text(&listed.stdout);
+    assert!(
+        listed.contains("app.txt") && listed.contains("Dockerfile"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(".env") && !listed.contains("secrets"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(".fcemu"),
+        "fcemu's own state never goes in: {listed}"
+    );
+
+    // An s.yaml that hands the home folder to a container is refused, naming it.
+    let home = tempfile::tempdir().unwrap();
+    let greedy = TestProject::with_yaml(
+        "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: custom.debian12\n      code: ${env('HOME')}\n",
+    );
+    let out = std::process::Command::new(FCEMU)
+        .arg("validate")
+        .arg(greedy.path())
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the home folder"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_no_containers_left(&docker, project.path()).await;
+}

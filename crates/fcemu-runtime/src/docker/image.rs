@@ -36,13 +36,6 @@ impl DockerRuntime {
             image: tag.into(),
             source,
         };
-        let context_dir = context.to_path_buf();
-        let archive = tokio::task::spawn_blocking(move || build_context_tar(&context_dir))
-            .await
-            .map_err(|e| fail(e.into()))?
-            .map_err(|e| {
-                fail(format!("packing the build context {}: {e}", context.display()).into())
-            })?;
         let options = BuildImageOptions {
             dockerfile: dockerfile.to_string(),
             t: Some(tag.to_string()),
@@ -54,9 +47,8 @@ impl DockerRuntime {
             )])),
             ..Default::default()
         };
-        let mut stream =
-            self.docker
-                .build_image(options, None, Some(bollard::body_full(archive.into())));
+        let archive = bollard::body_try_stream(super::context::stream(context, dockerfile));
+        let mut stream = self.docker.build_image(options, None, Some(archive));
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| fail(engine(e)))?;
             if let Some(err) = info.error_detail.and_then(|d| d.message) {
@@ -70,31 +62,6 @@ impl DockerRuntime {
         }
         Ok(())
     }
-}
-
-/// A tar of the build context, leaving out what never belongs in an image (VCS data, fcemu's state).
-fn build_context_tar(dir: &Path) -> std::io::Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(current) = stack.pop() {
-        for entry in std::fs::read_dir(&current)? {
-            let entry = entry?;
-            let path = entry.path();
-            let rel = path.strip_prefix(dir).unwrap_or(&path);
-            let name = entry.file_name();
-            if current == dir && (name == ".git" || name == ".fcemu" || name == "target") {
-                continue;
-            }
-            if entry.file_type()?.is_dir() {
-                builder.append_dir(rel, &path)?;
-                stack.push(path);
-            } else {
-                builder.append_path_with_name(&path, rel)?;
-            }
-        }
-    }
-    builder.into_inner()
 }
 
 impl DockerRuntime {

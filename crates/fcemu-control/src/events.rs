@@ -240,6 +240,23 @@ pub fn rfc3339_millis<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::O
 
 /// `2026-11-22T05:08:17.879Z`. Every record written out needs one, many within the same second: the date
 /// and time of day are formatted once per second (per thread) and only the milliseconds each time.
+/// The event line a reader gets where events of the history are missing (`history.gap`, with how many
+/// and why).
+pub fn gap_line(lines: usize, reason: crate::journal::GapReason, at: SystemTime) -> String {
+    serde_json::json!({
+        "ts": timestamp(at),
+        "event": "history.gap",
+        "functionName": "",
+        "lines": lines,
+        "reason": match reason {
+            crate::journal::GapReason::Dropped => "dropped",
+            crate::journal::GapReason::Unwritten => "unwritten",
+        },
+        "error": crate::journal::gap_words(lines, reason),
+    })
+    .to_string()
+}
+
 pub fn timestamp(t: SystemTime) -> String {
     use std::cell::RefCell;
     thread_local! {

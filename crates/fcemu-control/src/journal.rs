@@ -1,21 +1,50 @@
 //! An append-only record of the run, read by position: a follower that falls behind catches up instead of
 //! losing entries (a broadcast channel would drop them).
 //!
-//! Memory holds the newest `capacity` entries. When a spill file is given, an entry that leaves memory is
-//! set aside and appended to the file by [`Journal::write_spill`] (off the path of whoever pushes), so file
-//! and memory together keep everything, in order, while fcemu's footprint stays bounded however long it
-//! runs. Readers get both: entries still in memory as they are, older ones as the JSON lines of the file.
+//! Memory holds the newest `capacity` entries. When a spill is given, an entry that leaves memory is set
+//! aside and appended to the spill's files by [`Journal::write_spill`] (off the path of whoever pushes), so
+//! files and memory together keep the run, in order, while fcemu's footprint stays bounded however long it
+//! runs; the files are bounded too (`spill.rs`: past their limit the oldest lines go, and a reader is told
+//! where lines are missing). Readers get a page at a time: entries still in memory as they are, older
+//! ones as the JSON lines of the files, so no query or follower holds the whole run in memory.
 //!
-//! Positions: the file holds `[0, written)`, the entries set aside `[written, base)`, memory `[base, end)`.
+//! Positions: the spill accounts for `[0, written)`, the entries set aside are `[written, base)`, memory
+//! `[base, end)`.
+
+mod spill;
+
+pub use spill::{GapReason, Losses};
 
 use futures_util::Stream;
 use serde::Serialize;
+use spill::{Piece, Spill};
 use std::collections::VecDeque;
-use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 use tokio::sync::Notify;
+
+/// The most entries one read returns.
+pub const PAGE: usize = 8192;
+
+/// How large the spill files may grow together unless said otherwise (`up --history-limit`).
+pub const DEFAULT_SPILL_LIMIT: u64 = 1024 * 1024 * 1024;
+
+/// The line a reader gets in place of lines that are missing: how many, why, since when.
+pub type GapLine = fn(lines: usize, reason: GapReason, at: SystemTime) -> String;
+
+/// What a gap line says.
+pub fn gap_words(lines: usize, reason: GapReason) -> String {
+    match reason {
+        GapReason::Dropped => format!(
+            "fcemu: {lines} older lines were dropped here: the history passed its size limit (fcemu up --history-limit)"
+        ),
+        GapReason::Unwritten => format!(
+            "fcemu: {lines} lines are missing here: writing them to the history failed (is the disk full?)"
+        ),
+    }
+}
 
 /// Entries kept in memory unless said otherwise: a few MB.
 pub const DEFAULT_CAPACITY: usize = 20_000;
@@ -30,17 +59,11 @@ struct Ring<T> {
     spilling: bool,
 }
 
-struct Spill {
-    path: PathBuf,
-    writer: std::io::BufWriter<std::fs::File>,
-    /// Entries in the file: positions `[0, written)`.
-    written: usize,
-}
-
 pub struct Journal<T> {
     ring: Mutex<Ring<T>>,
-    /// Held while entries are written out, so the file and `written` always agree for a reader that holds it.
-    spill: Mutex<Option<Spill>>,
+    /// Held while entries are written out, so the files and `written` always agree for a reader that holds
+    /// it; with the line that stands for missing ones.
+    spill: Mutex<Option<(Spill, GapLine)>>,
     capacity: usize,
     appended: Notify,
     /// No entry comes after this: followers end once they have read everything.
@@ -96,41 +119,41 @@ impl<T> Journal<T> {
 }
 
 impl<T: Serialize + Send + Sync + 'static> Journal<T> {
-    /// Entries that leave memory are appended to `file` (created anew, readable by this user only).
-    pub fn spill_to(&self, file: &Path) -> std::io::Result<()> {
-        let writer = std::io::BufWriter::new(crate::files::create_private(file)?);
-        *self.spill.lock().unwrap() = Some(Spill {
-            path: file.to_path_buf(),
-            writer,
-            written: 0,
-        });
+    /// Entries that leave memory are appended to `file` (created anew, readable by this user only; more
+    /// files beside it as it grows), the files together at most `limit` bytes; `gap_line` is what a reader
+    /// gets where lines are missing.
+    pub fn spill_to(&self, file: &Path, limit: u64, gap_line: GapLine) -> std::io::Result<()> {
+        *self.spill.lock().unwrap() = Some((Spill::create(file, limit)?, gap_line));
         self.ring.lock().unwrap().spilling = true;
         Ok(())
     }
 
-    /// Writes the entries that left memory to the spill file, and flushes it. Call it often (`fcemu up`
-    /// does, every few milliseconds); pushes only set entries aside.
+    /// Writes the entries that left memory to the spill. Call it often (`fcemu up` does, every few
+    /// milliseconds); pushes only set entries aside.
     pub fn write_spill(&self) {
         let mut spill = self.spill.lock().unwrap();
-        let Some(spill) = spill.as_mut() else {
+        let Some((spill, _)) = spill.as_mut() else {
             return;
         };
         let leaving = std::mem::take(&mut self.ring.lock().unwrap().leaving);
-        if leaving.is_empty() {
-            return;
-        }
-        for entry in &leaving {
-            if let Err(e) = serde_json::to_writer(&mut spill.writer, &**entry)
-                .map_err(std::io::Error::from)
-                .and_then(|()| spill.writer.write_all(b"\n"))
-            {
-                tracing::warn!("writing history to {} failed: {e}", spill.path.display());
-            }
-        }
-        if let Err(e) = spill.writer.flush() {
-            tracing::warn!("writing history to {} failed: {e}", spill.path.display());
-        }
-        spill.written += leaving.len();
+        let lines: Vec<Vec<u8>> = leaving
+            .iter()
+            .map(|entry| {
+                let mut line = serde_json::to_vec(&**entry).unwrap_or_else(|_| b"{}".to_vec());
+                line.push(b'\n');
+                line
+            })
+            .collect();
+        spill.append(&lines);
+    }
+
+    /// The lines the spill lost so far (none without one).
+    pub fn losses(&self) -> Losses {
+        self.spill
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or_else(Losses::default, |(spill, _)| spill.losses)
     }
 
     pub fn push(&self, entry: T) {
@@ -172,44 +195,82 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
         (ring.entries.range(start..).cloned().collect(), end)
     }
 
-    /// Every entry from position `cursor` on, from the spill file, the entries set aside and memory, and
-    /// the position after them. Without a spill file, what left memory is skipped.
+    /// Entries from position `cursor` on, at most [`PAGE`] of them, from the spill, the entries set aside
+    /// or memory, and the position after them. Missing lines read as one gap line. Without a spill, what
+    /// left memory is skipped.
     pub fn read(&self, cursor: usize) -> (Vec<Entry<T>>, usize) {
-        // With the writer's lock held, the file holds exactly `written` whole lines.
+        // With the writer's lock held, the spill accounts for exactly `[0, written)`.
         let spill = self.spill.lock().unwrap();
+        if let Some((s, gap_line)) = spill.as_ref().filter(|(s, _)| cursor < s.written) {
+            let (located, gap_line) = (s.locate(cursor), *gap_line);
+            drop(spill);
+            // Read without the lock: the segment's lines up to its count never change.
+            return match located.map(|l| l.read(PAGE)) {
+                Some(Piece::Lines(lines)) => {
+                    let next = cursor + lines.len();
+                    (lines.into_iter().map(Entry::Spilled).collect(), next)
+                }
+                Some(Piece::Gap { lines, reason, at }) => (
+                    vec![Entry::Spilled(gap_line(lines, reason, at))],
+                    cursor + lines,
+                ),
+                None => (Vec::new(), cursor),
+            };
+        }
         let ring = self.ring.lock().unwrap();
         let end = ring.base + ring.entries.len();
-        let written = spill.as_ref().map_or(0, |s| s.written);
-        let path = spill.as_ref().map(|s| s.path.clone());
         let aside_from = ring.base - ring.leaving.len();
-        let mut out = Vec::new();
-        let from_memory = cursor.max(aside_from);
-        out.extend(
-            ring.leaving
-                .iter()
-                .skip(from_memory.saturating_sub(aside_from))
-                .cloned()
-                .map(Entry::Kept),
-        );
-        out.extend(
-            ring.entries
-                .iter()
-                .skip(from_memory.saturating_sub(ring.base))
-                .cloned()
-                .map(Entry::Kept),
-        );
+        let from = cursor.max(aside_from);
+        let aside = ring
+            .leaving
+            .iter()
+            .skip(from.saturating_sub(aside_from))
+            .map(Arc::clone);
+        let kept = ring
+            .entries
+            .iter()
+            .skip(from.saturating_sub(ring.base))
+            .map(Arc::clone);
+        let out: Vec<Entry<T>> = aside.chain(kept).take(PAGE).map(Entry::Kept).collect();
         drop(ring);
         drop(spill);
-        if cursor < written {
-            let older = path
-                .map(|p| read_lines(&p, cursor, written - cursor))
-                .unwrap_or_default();
-            out.splice(0..0, older.into_iter().map(Entry::Spilled));
-        }
-        (out, end)
+        let next = (from + out.len()).min(end.max(from));
+        (out, next)
     }
 
-    /// [`Journal::read`] on a blocking thread: reading the spill file can take a while, and the async
+    /// Every entry from `cursor` on, page by page, into one list: for what must see the whole run at once
+    /// (the summary at shutdown, from the events); queries and followers read a page at a time.
+    pub fn read_all(&self, mut cursor: usize) -> Vec<Entry<T>> {
+        let mut all = Vec::new();
+        loop {
+            let (page, next) = self.read(cursor);
+            if page.is_empty() && next == cursor {
+                return all;
+            }
+            all.extend(page);
+            cursor = next;
+        }
+    }
+
+    /// The run so far, from `cursor` to where it is now, a page at a time, each read on a blocking thread.
+    pub fn pages(
+        self: &Arc<Self>,
+        cursor: usize,
+    ) -> impl Stream<Item = Vec<Entry<T>>> + Send + 'static {
+        let until = self.len();
+        futures_util::stream::unfold(
+            (self.clone(), cursor),
+            move |(journal, cursor)| async move {
+                if cursor >= until {
+                    return None;
+                }
+                let (page, next) = journal.read_off_thread(cursor).await;
+                (next > cursor).then_some((page, (journal, next)))
+            },
+        )
+    }
+
+    /// [`Journal::read`] on a blocking thread: reading the spill files can take a while, and the async
     /// runtime serves every request meanwhile.
     pub async fn read_off_thread(self: &Arc<Self>, cursor: usize) -> (Vec<Entry<T>>, usize) {
         let journal = self.clone();
@@ -254,22 +315,6 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
                 }
             },
         )
-    }
-}
-
-/// `count` lines of a file from line `skip` on.
-fn read_lines(path: &Path, skip: usize, count: usize) -> Vec<String> {
-    match std::fs::File::open(path) {
-        Ok(file) => std::io::BufReader::new(file)
-            .lines()
-            .skip(skip)
-            .take(count)
-            .map_while(Result::ok)
-            .collect(),
-        Err(e) => {
-            tracing::warn!("reading history from {} failed: {e}", path.display());
-            Vec::new()
-        }
     }
 }
 

@@ -145,17 +145,44 @@ impl LogStore {
             .collect()
     }
 
-    /// Every line of the run that matches, the spilled ones included; read on a blocking thread (the spill
-    /// file can be large).
-    pub async fn query_run(self: &Arc<Self>, q: LogQuery) -> Vec<Entry<LogRecord>> {
-        let logs = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let (all, _) = logs.read(0);
-            all.into_iter().filter(|e| q.matches_entry(e)).collect()
+    /// The lines of the run that match, the spilled ones included, a page at a time (each read on a
+    /// blocking thread: the spill files can be large). A line that stands for missing ones matches every
+    /// query: the reader learns that lines are missing, and may be among what it asked for.
+    pub fn query_pages(
+        self: &Arc<Self>,
+        q: LogQuery,
+    ) -> impl futures_util::Stream<Item = Vec<Entry<LogRecord>>> + Send + 'static {
+        use futures_util::StreamExt;
+        self.pages(0).map(move |page| {
+            page.into_iter()
+                .filter(|e| q.matches_entry(e) || is_gap_entry(e))
+                .collect()
         })
-        .await
-        .expect("reading the journal does not panic")
     }
+}
+
+/// The stream name of the line that stands for missing lines in the history.
+const GAP_STREAM: &str = "gap";
+
+/// The log line a reader gets where lines of the history are missing.
+pub fn gap_line(
+    lines: usize,
+    reason: crate::journal::GapReason,
+    at: std::time::SystemTime,
+) -> String {
+    serde_json::json!({
+        "ts": crate::events::timestamp(at),
+        "functionName": "",
+        "instanceId": "",
+        "requestId": "",
+        "stream": GAP_STREAM,
+        "line": crate::journal::gap_words(lines, reason),
+    })
+    .to_string()
+}
+
+fn is_gap_entry(e: &Entry<LogRecord>) -> bool {
+    matches!(e, Entry::Spilled(line) if line.contains(r#""stream":"gap""#))
 }
 
 #[cfg(test)]

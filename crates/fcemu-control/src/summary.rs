@@ -23,6 +23,34 @@ pub struct Summary {
     /// Instances by destroy reason.
     pub instances: BTreeMap<String, u64>,
     pub billing: Vec<BillingView>,
+    /// Lines the kept history lost: dropped past its size limit, or never written (a full disk).
+    #[serde(default)]
+    pub history: History,
+}
+
+/// What the history files lost, for logs and for events.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    pub logs: Lost,
+    pub events: Lost,
+}
+
+/// Lines lost, by why (see `journal::Losses`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Lost {
+    pub dropped: usize,
+    pub unwritten: usize,
+}
+
+impl From<crate::journal::Losses> for Lost {
+    fn from(l: crate::journal::Losses) -> Self {
+        Lost {
+            dropped: l.dropped,
+            unwritten: l.unwritten,
+        }
+    }
 }
 
 /// One run of a hook.
@@ -57,7 +85,10 @@ impl Summary {
 impl ControlPlane {
     /// The run so far, from every event (those spilled to disk included).
     pub async fn summary(&self) -> Summary {
-        let (entries, _) = self.events().read_off_thread(0).await;
+        let journal = self.events().clone();
+        let entries = tokio::task::spawn_blocking(move || journal.read_all(0))
+            .await
+            .unwrap_or_default();
         let events: Vec<Value> = entries
             .into_iter()
             .filter_map(|e| match e {
@@ -67,6 +98,10 @@ impl ControlPlane {
             .collect();
         let mut summary = summarize(&events);
         summary.billing = self.billing();
+        summary.history = History {
+            logs: self.logs().losses().into(),
+            events: self.events().losses().into(),
+        };
         summary
     }
 }
@@ -161,6 +196,7 @@ fn summarize(events: &[Value]) -> Summary {
         failed_requests,
         instances,
         billing: Vec::new(),
+        history: History::default(),
     }
 }
 

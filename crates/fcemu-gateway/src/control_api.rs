@@ -1,7 +1,7 @@
 //! `/_fcemu/...`: fcemu's own control API (interface.md), what `fcemu ps`, `logs`, `events` and `reclaim`
 //! talk to.
 
-use crate::{Call, json_response, ndjson_batches, ndjson_stream};
+use crate::{Call, json_response, ndjson_pages, ndjson_stream};
 use fcemu_control::{Body, ControlPlane, HookKind, LogQuery, fc_error_response, ids};
 use futures_util::StreamExt;
 use http::{Method, Request, Response, StatusCode};
@@ -92,8 +92,10 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Respon
             if is_true(query.get("follow")) {
                 ndjson_response(ndjson_stream(events.follow(0).map(|e| e.json_line())))
             } else {
-                let (all, _) = events.read_off_thread(0).await;
-                ndjson_response(ndjson_batches(all.into_iter().map(|e| e.json_line())))
+                let pages = events
+                    .pages(0)
+                    .map(|page| page.iter().map(|e| e.json_line()).collect());
+                ndjson_response(ndjson_pages(pages))
             }
         }
         (Method::GET, ["logs"]) => {
@@ -122,8 +124,10 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Respon
                     .map(|e| e.json_line());
                 ndjson_response(ndjson_stream(lines))
             } else {
-                let matching = logs.query_run(q).await;
-                ndjson_response(ndjson_batches(matching.into_iter().map(|e| e.json_line())))
+                let pages = logs
+                    .query_pages(q)
+                    .map(|page| page.iter().map(|e| e.json_line()).collect());
+                ndjson_response(ndjson_pages(pages))
             }
         }
         (method, _) => fc_error_response(

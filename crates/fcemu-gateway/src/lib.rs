@@ -290,29 +290,36 @@ where
     http_body_util::StreamBody::new(frames).boxed_unsync()
 }
 
-/// A body of newline-delimited JSON lines that are all there already (a query of the whole run, which can
-/// be hundreds of thousands of lines), sent in frames of about 64 KB: one frame per line would cost the
-/// serving thread a poll and a write for each.
-pub(crate) fn ndjson_batches<I>(lines: I) -> Body
+/// A body of newline-delimited JSON lines read a page at a time (a query of the whole run, which can be
+/// millions of lines on disk): each page goes out in frames of about 64 KB (one frame per line would cost
+/// the serving thread a poll and a write for each), and the next page is read only as the client takes
+/// these, so memory holds one page whatever the run's size.
+pub(crate) fn ndjson_pages<S>(pages: S) -> Body
 where
-    I: IntoIterator<Item = String>,
-    I::IntoIter: Send + 'static,
+    S: futures_util::Stream<Item = Vec<String>> + Send + 'static,
 {
+    use futures_util::StreamExt;
     const FRAME: usize = 64 * 1024;
-    let mut lines = lines.into_iter().peekable();
-    let frames = std::iter::from_fn(move || {
-        lines.peek()?;
+    let frames = pages.flat_map(|page| {
+        let mut frames = Vec::new();
         let mut frame = Vec::with_capacity(FRAME);
-        while frame.len() < FRAME {
-            let Some(line) = lines.next() else { break };
+        for line in page {
             frame.extend_from_slice(line.as_bytes());
             frame.push(b'\n');
+            if frame.len() >= FRAME {
+                frames.push(std::mem::replace(&mut frame, Vec::with_capacity(FRAME)));
+            }
         }
-        Some(Ok::<_, BoxError>(http_body::Frame::data(Bytes::from(
-            frame,
-        ))))
+        if !frame.is_empty() {
+            frames.push(frame);
+        }
+        futures_util::stream::iter(
+            frames
+                .into_iter()
+                .map(|f| Ok::<_, BoxError>(http_body::Frame::data(Bytes::from(f)))),
+        )
     });
-    http_body_util::StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync()
+    http_body_util::StreamBody::new(frames).boxed_unsync()
 }
 
 #[cfg(test)]

@@ -114,6 +114,10 @@ pub struct UpArgs {
     /// Log lines and events kept in memory (each); older ones are kept in .fcemu/*.jsonl
     #[arg(long, env = "FCEMU_HISTORY", default_value_t = fcemu_control::journal::DEFAULT_CAPACITY)]
     history: usize,
+    /// How large the history files (.fcemu/logs.jsonl, events.jsonl and the files beside them) may grow
+    /// together: past it the oldest lines go, and queries say where (e.g. 1GB, 500MB, 2GiB)
+    #[arg(long, env = "FCEMU_HISTORY_LIMIT", default_value = "1GB", value_parser = parse_size)]
+    history_limit: u64,
 }
 
 fn parse_runtime_image(s: &str) -> Result<(String, String), String> {
@@ -256,6 +260,31 @@ enum Command {
 }
 
 /// A failure with its exit code (interface.md): 1 the user's input, 3 the environment.
+/// A size in bytes: a number with an optional unit (KB, MB, GB; KiB, MiB, GiB; powers of 1024 either way).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| {
+        format!("`{text}` is not a size: give a number with a unit, e.g. 1GB or 500MB")
+    })?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        other => return Err(format!("`{other}` is not a unit of size: use KB, MB or GB")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .filter(|bytes| *bytes >= 64 * 1024)
+        .ok_or_else(|| {
+            format!("`{text}` is not a size fcemu can keep a history in: give at least 64KB")
+        })
+}
+
 #[derive(Debug)]
 pub struct Failure {
     pub code: u8,

@@ -62,7 +62,7 @@ pub fn log_record_line(r: &fcemu_control::LogRecord) -> String {
 
 fn format_log(ts: &str, function: &str, instance: &str, stream: &str, line: &str) -> String {
     let marker = match stream {
-        "system" => "»",
+        "system" | "gap" => "»",
         "stderr" => "!",
         _ => "|",
     };

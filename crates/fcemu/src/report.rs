@@ -12,8 +12,36 @@ pub fn write_summary(project_dir: &Path, summary: &Summary) -> std::io::Result<(
     crate::state::write(&project_dir.join(SUMMARY_FILE), &(json + "\n"))
 }
 
-/// The verdict in words: one line when the run passed, else a line per failed hook and request.
+/// The verdict in words: one line when the run passed, else a line per failed hook and request; and one
+/// more when the kept history lost lines.
 pub fn verdict_lines(summary: &Summary) -> Vec<String> {
+    let mut lines = judged_lines(summary);
+    lines.extend(history_line(summary));
+    lines
+}
+
+/// What the history files lost, if anything.
+fn history_line(summary: &Summary) -> Option<String> {
+    let h = &summary.history;
+    let parts: Vec<String> = [
+        (h.logs.dropped, "log lines dropped past --history-limit"),
+        (h.logs.unwritten, "log lines that could not be written"),
+        (h.events.dropped, "events dropped past --history-limit"),
+        (h.events.unwritten, "events that could not be written"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "history: {} (queries say where they are missing)",
+            parts.join(", ")
+        )
+    })
+}
+
+fn judged_lines(summary: &Summary) -> Vec<String> {
     let hooks = summary.hooks.len();
     let requests: u64 = summary.invocations.values().sum();
     if summary.passed {

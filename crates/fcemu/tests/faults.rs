@@ -176,6 +176,25 @@ async fn two_hundred_thousand_lines_from_one_instance_are_kept_once_and_queryabl
         "every line kept, once"
     );
     assert_eq!(numbers, (0..LINES).collect::<Vec<_>>(), "in order");
+    // A query of the whole run reads it from disk a page at a time: up's memory never holds it (the lines
+    // alone are over 40 MB as strings). The peak is measured from here (writing 5 to clear_refs resets it).
+    std::fs::write(format!("/proc/{}/clear_refs", up.child.id()), "5").unwrap();
+    let before = memory_kb(&up, "VmRSS");
+    for _ in 0..2 {
+        let whole = reqwest::get(format!("{}/_fcemu/logs", up.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(whole.lines().count() > LINES);
+    }
+    let peak = memory_kb(&up, "VmHWM");
+    println!("fcemu up while queried: {before} kB before, {peak} kB at its peak");
+    assert!(
+        peak < before + 16 * 1024,
+        "up's memory went from {before} kB to a peak of {peak} kB while the whole run was queried"
+    );
     // `fcemu logs` answers from the whole run too.
     let out = fcemu(&[
         "logs",
@@ -531,5 +550,116 @@ async fn a_trickled_body_is_answered_408_and_its_connection_freed_without_an_ins
     );
     let (code, _) = up.stop();
     assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+/// A `/proc/PID/status` figure of the `up` process, in kB (`VmRSS` now, `VmHWM` its peak so far).
+fn memory_kb(up: &Up, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", up.child.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} for up"))
+}
+
+/// A small tmpfs mounted over a project's `.fcemu`, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a tmpfs (as root): {}",
+            text(&out.stderr)
+        );
+        SmallDisk(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_during_a_log_flood_is_said_once_and_shifts_no_query() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let _disk = SmallDisk::mount(&project.path().join(".fcemu"), "256k");
+    let up = Up::start(project.path(), &["--history", "500"]);
+    const LINES: usize = 20_000;
+    let r = reqwest::get(format!("{}/flood?lines={LINES}", up.url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rid = r.headers()["x-fc-request-id"].to_str().unwrap().to_string();
+    let query = format!("{}/_fcemu/logs?requestId={rid}", up.url);
+    let flood_line = |v: &serde_json::Value| -> Option<usize> {
+        v["line"]
+            .as_str()?
+            .strip_prefix(&format!("flood {rid} "))?
+            .parse()
+            .ok()
+    };
+    // Until the last line has come (memory keeps the newest), read what the run has.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (numbers, gaps) = loop {
+        let text = reqwest::get(&query).await.unwrap().text().await.unwrap();
+        let values: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let numbers: Vec<usize> = values.iter().filter_map(flood_line).collect();
+        let gaps: Vec<String> = values
+            .iter()
+            .filter(|v| v["stream"] == "gap")
+            .map(|v| v["line"].as_str().unwrap_or("").to_string())
+            .collect();
+        if numbers.last() == Some(&(LINES - 1)) {
+            break (numbers, gaps);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the flood's last line never came"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // What is there is right: in order, each once, the newest all kept; where lines are missing, the
+    // query says so, and how many.
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "in order, once");
+    assert!(numbers.len() < LINES, "the disk could not hold them all");
+    assert!(numbers.ends_with(&((LINES - 400)..LINES).collect::<Vec<_>>()));
+    assert!(
+        gaps.iter()
+            .any(|g| g.contains("writing them to the history failed")),
+        "{gaps:?}"
+    );
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    let said = output
+        .iter()
+        .filter(|l| l.contains("writing history to") && l.contains("logs.jsonl"))
+        .count();
+    assert_eq!(said, 1, "said once: {output:#?}");
+    assert!(
+        output.iter().any(
+            |l| l.starts_with("history: ") && l.contains("log lines that could not be written")
+        ),
+        "{output:#?}"
+    );
     assert_no_containers_left(&docker, project.path()).await;
 }

@@ -98,7 +98,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     let cp = ControlPlane::new(project.clone(), Arc::new(docker.clone()), options);
     let state_file = project.dir.join(ENDPOINT_FILE);
     let token_file = project.dir.join(TOKEN_FILE);
-    keep_history(&cp, &project.dir);
+    keep_history(&cp, &project.dir, args.history_limit);
     // Provisioned instances are ready (and frozen) before any request is served; connections that come
     // meanwhile wait in the listener's backlog.
     let wanted: u32 = project.functions.iter().map(|f| f.provision.target).sum();
@@ -363,7 +363,7 @@ fn banner(project: &Project, url: &str, gpus: &[String], max_instances: u32) -> 
 
 /// Memory keeps the newest entries; older ones go to `.fcemu/logs.jsonl` and `.fcemu/events.jsonl`, so
 /// the whole run stays queryable while fcemu's footprint stays bounded.
-fn keep_history(cp: &ControlPlane, dir: &Path) {
+fn keep_history(cp: &ControlPlane, dir: &Path, limit: u64) {
     let state = match crate::state::dir(dir) {
         Ok(state) => state,
         Err(e) => {
@@ -371,9 +371,19 @@ fn keep_history(cp: &ControlPlane, dir: &Path) {
             return;
         }
     };
+    // The two files share the limit: logs are nearly all of it.
+    let events_limit = limit / 16;
     for result in [
-        cp.logs().spill_to(&state.join("logs.jsonl")),
-        cp.events().spill_to(&state.join("events.jsonl")),
+        cp.logs().spill_to(
+            &state.join("logs.jsonl"),
+            limit - events_limit,
+            fcemu_control::logs::gap_line,
+        ),
+        cp.events().spill_to(
+            &state.join("events.jsonl"),
+            events_limit,
+            fcemu_control::events::gap_line,
+        ),
     ] {
         if let Err(e) = result {
             eprintln!(
@@ -447,12 +457,18 @@ fn print_journal<T: serde::Serialize + Send + Sync + 'static>(
     loop {
         // Read the flag first: entries pushed before it was set are drained in this round.
         let stopping = stop.load(Ordering::SeqCst);
-        let (batch, next) = journal.read(printed);
-        for entry in &batch {
-            let _ = writeln!(out, "{}", render(entry));
+        // A page at a time, until caught up.
+        loop {
+            let (batch, next) = journal.read(printed);
+            for entry in &batch {
+                let _ = writeln!(out, "{}", render(entry));
+            }
+            let _ = out.flush();
+            if next == printed {
+                break;
+            }
+            printed = next;
         }
-        printed = next;
-        let _ = out.flush();
         if stopping {
             return;
         }

@@ -24,6 +24,26 @@ pub async fn container_addr(docker: &Docker, id: &str) -> Result<SocketAddr> {
     Ok(format!("{ip}:9000").parse()?)
 }
 
+/// The bridge network the floor's containers are on: a network of their own, as fcemu's instances have one
+/// per project. Made once, before anything is timed, and labelled so `fcemu down` removes it.
+pub const NETWORK: &str = "fcemu-bench-floor";
+
+pub async fn prepare_network(docker: &Docker) -> Result<()> {
+    let request = bollard::models::NetworkCreateRequest {
+        name: NETWORK.into(),
+        driver: Some("bridge".into()),
+        labels: Some(HashMap::from([("fcemu.managed".into(), "true".into())])),
+        ..Default::default()
+    };
+    match docker.create_network(request).await {
+        Ok(_) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 409, ..
+        }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A container of the fixture made straight on the Docker API, labelled so `fcemu down` can sweep it.
 pub async fn floor_container(docker: &Docker, label_dir: &str) -> Result<String> {
     let body = ContainerCreateBody {
@@ -40,6 +60,9 @@ pub async fn floor_container(docker: &Docker, label_dir: &str) -> Result<String>
             memory_swap: Some(128 * 1024 * 1024),
             nano_cpus: Some(1_000_000_000),
             init: Some(true),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            pids_limit: Some(4096),
+            network_mode: Some(NETWORK.into()),
             ..Default::default()
         }),
         ..Default::default()

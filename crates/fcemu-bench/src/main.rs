@@ -247,6 +247,7 @@ async fn main() -> Result<()> {
         .inspect_image(IMAGE)
         .await
         .context("the fixture image is missing: run scripts/build-fixtures.sh")?;
+    floor::prepare_network(&docker).await?;
 
     let runs = |case: Case| args.only.is_empty() || args.only.contains(&case);
     let mut report = json!({ "short": args.short });
@@ -285,6 +286,7 @@ async fn main() -> Result<()> {
         report["scale"] = scale;
     }
 
+    let _ = docker.remove_network(floor::NETWORK).await;
     table::print_table(&report);
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;

@@ -31,6 +31,8 @@ pub struct DockerRuntime {
     local: bool,
     /// The projects' networks this runtime has made or found (see `network.rs`).
     networks: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Held while a network is looked for and made.
+    network_creation: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A failed engine call in the engine's own words (`No such container: ... (HTTP 404)`), with bollard's
@@ -96,6 +98,7 @@ impl DockerRuntime {
             freezer: std::sync::Arc::new(freezer::Freezer::new(method)),
             local,
             networks: Default::default(),
+            network_creation: Default::default(),
         })
     }
 

@@ -663,3 +663,87 @@ async fn a_full_disk_during_a_log_flood_is_said_once_and_shifts_no_query() {
     );
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soak_with_crashes_and_kills_answers_every_request_and_never_with_a_cut_success() {
+    // 12 clients for 15 s, 3 % of requests crashing their process, a `docker kill` every 4 s, instances
+    // reclaimed after 3 s idle: every request gets a whole answer; a success is never cut short.
+    let docker = docker().await;
+    let project = concurrent_fixture();
+    let up = Up::start(
+        project.path(),
+        &["--max-instances", "8", "--idle-timeout", "3s"],
+    );
+    let until = Instant::now() + Duration::from_secs(15);
+    let clients = (0..12).map(|client| {
+        let url = up.url.clone();
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            let mut n = 0u64;
+            while Instant::now() < until {
+                n += 1;
+                let path = if (n * 7 + client) % 33 == 0 {
+                    "/crash".to_string()
+                } else {
+                    format!("/soak/{client}/{n}")
+                };
+                answers.extend(send_all(&url, vec![path]).await);
+            }
+            answers
+        })
+    });
+    let killer = {
+        let project = project.path().to_path_buf();
+        tokio::spawn(async move {
+            let mut kills = 0;
+            while Instant::now() < until {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                if let Some(id) = container_ids(&project).first() {
+                    let killed = std::process::Command::new("docker")
+                        .args(["kill", id])
+                        .output();
+                    kills += usize::from(killed.is_ok_and(|o| o.status.success()));
+                }
+            }
+            kills
+        })
+    };
+    let mut answers = Vec::new();
+    for client in clients {
+        answers.extend(client.await.unwrap());
+    }
+    let kills = killer.await.unwrap();
+    let count = |f: &dyn Fn(&Answer) -> bool| answers.iter().filter(|a| f(a)).count();
+    let served = count(&|a| a.status == 200 && !a.body.starts_with(CUT));
+    let unhandled = count(&|a| a.error_type == "UnhandledInvocationError");
+    let cut = count(&|a| a.body.starts_with(CUT));
+    let unanswered = count(&|a| a.status == 0);
+    println!(
+        "soak: {} requests, {served} served, {unhandled} UnhandledInvocationError, {cut} cut, {unanswered} unanswered, {kills} kills",
+        answers.len()
+    );
+    let odd: Vec<String> = answers
+        .iter()
+        .filter(|a| a.status == 0 || a.body.starts_with(CUT))
+        .map(|a| format!("{} {}: {}", a.path, a.status, a.body))
+        .collect();
+    assert!(odd.is_empty(), "{odd:#?}");
+    // A function error for a crash's neighbour or a killed instance's request (FunctionNotStarted when the
+    // kill came while it was being created), or a throttle: each an answer.
+    for a in answers.iter().filter(|a| a.status != 200) {
+        assert!(
+            matches!(
+                a.error_type.as_str(),
+                "UnhandledInvocationError" | "FunctionNotStarted"
+            ) || a.status == 429,
+            "{} {}: {}",
+            a.path,
+            a.status,
+            a.body
+        );
+    }
+    assert!(served > answers.len() / 2, "most requests are served");
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    assert_no_containers_left(&docker, project.path()).await;
+}

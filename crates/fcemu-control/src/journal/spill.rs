@@ -91,10 +91,16 @@ pub struct Spill {
     /// Positions `[0, written)` are accounted for by the segments.
     pub written: usize,
     pub losses: Losses,
-    /// The write error last said (it is said again only once writes have worked in between).
-    said: Option<String>,
+    /// Whether a failed write was said (once a run: the rest are counted).
+    said: bool,
+    /// After a failed write, the next try is not before this: meanwhile lines go straight to the gap, so a
+    /// full disk costs no system call per batch and leaves no file per try.
+    retry_at: Option<std::time::Instant>,
     next_file: usize,
 }
+
+/// How long after a failed write the next is tried.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Spill {
     /// A spill to `base` (and `base.1`, `base.2`, ... as it grows), the first file created anew.
@@ -113,7 +119,8 @@ impl Spill {
             file: Some(file),
             written: 0,
             losses: Losses::default(),
-            said: None,
+            said: false,
+            retry_at: None,
             next_file: 1,
         })
     }
@@ -125,22 +132,34 @@ impl Spill {
         }
         let first = self.written;
         self.written += lines.len();
-        if let Err(e) = self.append_to_file(first, lines) {
-            self.gap(first, lines.len(), GapReason::Unwritten);
-            self.losses.unwritten += lines.len();
-            let said = e.to_string();
-            if self.said.as_deref() != Some(said.as_str()) {
-                tracing::warn!(
-                    "writing history to {} failed: {e}; {} lines are missing from it (later queries say where), and fcemu goes on trying",
-                    self.base.display(),
-                    lines.len()
-                );
-                self.said = Some(said);
+        let waiting = self
+            .retry_at
+            .is_some_and(|at| std::time::Instant::now() < at);
+        let written = if waiting {
+            Err(None)
+        } else {
+            self.append_to_file(first, lines).map_err(Some)
+        };
+        match written {
+            Ok(()) => {
+                self.retry_at = None;
+                self.drop_past_limit();
             }
-            return;
+            Err(e) => {
+                self.gap(first, lines.len(), GapReason::Unwritten);
+                self.losses.unwritten += lines.len();
+                if let Some(e) = e {
+                    self.retry_at = Some(std::time::Instant::now() + RETRY_AFTER);
+                    if !self.said {
+                        self.said = true;
+                        tracing::warn!(
+                            "writing history to {} failed: {e}; lines that cannot be written are missing from it (queries say where, the summary counts them), and fcemu goes on trying",
+                            self.base.display()
+                        );
+                    }
+                }
+            }
         }
-        self.said = None;
-        self.drop_past_limit();
     }
 
     fn append_to_file(&mut self, first: usize, lines: &[Vec<u8>]) -> std::io::Result<()> {
@@ -169,9 +188,17 @@ impl Spill {
             buffer.extend_from_slice(line);
         }
         if let Err(e) = file.write_all(&buffer).and_then(|()| file.flush()) {
-            // What did reach the file is cut back off, so the file holds whole lines only.
-            let _ = file.set_len(*bytes);
-            let _ = file.seek(std::io::SeekFrom::End(0));
+            // What did reach the file is cut back off, so the file holds whole lines only; a file that
+            // holds none goes (its lines are a gap).
+            if *count == 0 {
+                if let Some(Segment::File { path, .. }) = self.segments.pop_back() {
+                    let _ = std::fs::remove_file(path);
+                }
+                self.file = None;
+            } else {
+                let _ = file.set_len(*bytes);
+                let _ = file.seek(std::io::SeekFrom::End(0));
+            }
             return Err(e);
         }
         *count += lines.len();

@@ -18,7 +18,9 @@ pub(super) fn is_missing(e: &BollardError) -> bool {
 }
 
 impl DockerRuntime {
-    /// Makes the network `name` unless this runtime made or found it before.
+    /// Makes the network `name` unless this runtime made or found it before. One at a time: the engine
+    /// makes a second network of the same name if asked twice (its duplicate check is gone from the API),
+    /// and then can use neither ("ambiguous").
     pub(super) async fn ensure_network(
         &self,
         name: &str,
@@ -27,9 +29,34 @@ impl DockerRuntime {
         if self.networks.lock().unwrap().contains(name) {
             return Ok(());
         }
-        self.create_network(name, labels).await?;
+        let _one_at_a_time = self.network_creation.lock().await;
+        if self.networks.lock().unwrap().contains(name) {
+            return Ok(());
+        }
+        if !self.network_exists(name).await? {
+            self.create_network(name, labels).await?;
+        }
         self.networks.lock().unwrap().insert(name.to_string());
         Ok(())
+    }
+
+    /// Whether a network of exactly this name is there (the engine's name filter matches parts of names).
+    async fn network_exists(&self, name: &str) -> crate::Result<bool> {
+        let options = ListNetworksOptions {
+            filters: Some(HashMap::from([(
+                "name".to_string(),
+                vec![name.to_string()],
+            )])),
+        };
+        let found = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .map_err(|e| RuntimeError::CreateNetwork {
+                name: name.to_string(),
+                source: engine(e),
+            })?;
+        Ok(found.iter().any(|n| n.name.as_deref() == Some(name)))
     }
 
     pub(super) fn forget_network(&self, name: &str) {

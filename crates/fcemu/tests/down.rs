@@ -66,26 +66,25 @@ async fn down_removes_every_managed_container_and_leaves_the_rest() {
         String::from_utf8_lossy(&out.stdout)
     );
 
-    let exists = |id: &str| {
+    // `docker inspect` (or `docker network inspect`) of a name succeeds while it exists.
+    let exists = |what: &[&str]| {
         Command::new("docker")
-            .args(["inspect", id])
+            .args(what)
             .output()
             .unwrap()
             .status
             .success()
     };
-    assert!(!exists(&managed), "the managed container is gone");
-    let network_exists = |name: &str| {
-        Command::new("docker")
-            .args(["network", "inspect", name])
-            .output()
-            .unwrap()
-            .status
-            .success()
-    };
-    assert!(!network_exists(&managed_network), "fcemu's network is gone");
     assert!(
-        network_exists(&foreign_network),
+        !exists(&["inspect", &managed]),
+        "the managed container is gone"
+    );
+    assert!(
+        !exists(&["network", "inspect", &managed_network]),
+        "fcemu's network is gone"
+    );
+    assert!(
+        exists(&["network", "inspect", &foreign_network]),
         "another network is never touched"
     );
     Command::new("docker")
@@ -93,7 +92,7 @@ async fn down_removes_every_managed_container_and_leaves_the_rest() {
         .output()
         .unwrap();
     assert!(
-        exists(&foreign),
+        exists(&["inspect", &foreign]),
         "a container without fcemu.managed=true is never touched"
     );
     Command::new("docker")

@@ -16,6 +16,9 @@ use std::time::SystemTime;
 /// line instead of at the top of the file.
 const INDEX_EVERY: usize = 1024;
 
+/// A page read from a file stops past this many bytes, however few lines that is.
+const PAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// How many segment files share the limit: the oldest quarter of the history goes at a time.
 const SEGMENTS: u64 = 4;
 
@@ -363,14 +366,21 @@ impl Located {
                 let read = || -> std::io::Result<Vec<String>> {
                     let mut file = std::fs::File::open(&path)?;
                     file.seek(std::io::SeekFrom::Start(offset))?;
-                    std::io::BufReader::new(file)
-                        .lines()
-                        .skip(skip)
-                        .take(want)
-                        .collect()
+                    let mut lines = Vec::new();
+                    let mut bytes = 0;
+                    // Up to `want` lines, and no more than a page's bytes of long ones.
+                    for line in std::io::BufReader::new(file).lines().skip(skip) {
+                        let line = line?;
+                        bytes += line.len();
+                        lines.push(line);
+                        if lines.len() == want || bytes >= PAGE_BYTES {
+                            break;
+                        }
+                    }
+                    Ok(lines)
                 };
                 match read() {
-                    Ok(lines) if lines.len() == want => Piece::Lines(lines),
+                    Ok(lines) if !lines.is_empty() || want == 0 => Piece::Lines(lines),
                     // The file went meanwhile (dropped past the limit while this read it).
                     _ => Piece::Gap {
                         lines: want,

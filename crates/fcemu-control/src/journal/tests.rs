@@ -188,3 +188,63 @@ fn past_its_limit_the_oldest_lines_go_and_a_reader_is_told_how_many() {
     assert_eq!(page.len(), 1);
     assert_eq!(next, dropped);
 }
+
+/// This process's resident memory figure from `/proc/self/status`, in kB.
+fn memory_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_gigabyte_of_history_is_read_through_in_bounded_memory() {
+    let dir = spill_dir("fcemu-journal-gigabyte-");
+    let j: Journal<String> = Journal::new(16);
+    j.spill_to(
+        &dir.path().join("entries.jsonl"),
+        2 * DEFAULT_SPILL_LIMIT,
+        |n, r, _| format!("\"gap {n} {r:?}\""),
+    )
+    .unwrap();
+    // 100,000 lines of 10 KB: a gigabyte on disk.
+    const LINES: usize = 100_000;
+    let text = "x".repeat(10 * 1024);
+    for n in 0..LINES {
+        j.push(format!("{n} {text}"));
+        if n % 500 == 0 {
+            j.write_spill();
+        }
+    }
+    j.write_spill();
+    let on_disk: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(on_disk > 1_000_000_000, "{on_disk} bytes");
+    // The peak is measured from here (writing 5 to clear_refs resets it).
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let before = memory_kb("VmRSS");
+    let (mut cursor, mut seen) = (0, 0);
+    loop {
+        let (page, next) = j.read(cursor);
+        if next == cursor {
+            break;
+        }
+        for entry in &page {
+            let line = entry.json_line();
+            let n: usize = line[1..].split(' ').next().unwrap().parse().unwrap();
+            assert_eq!(n, seen, "in order, once");
+            seen += 1;
+        }
+        cursor = next;
+    }
+    assert_eq!(seen, LINES);
+    let peak = memory_kb("VmHWM");
+    assert!(
+        peak < before + 64 * 1024,
+        "reading a gigabyte took memory from {before} kB to {peak} kB"
+    );
+}

@@ -1,5 +1,6 @@
-//! `fcemu down` removes every fcemu-managed container, and nothing else. It is alone in its test binary
-//! because it removes other tests' containers too (cargo runs test binaries one after another).
+//! `fcemu down` removes every fcemu-managed container, and nothing else. Its tests are alone in their test
+//! binary because `down` removes other tests' containers too (cargo runs test binaries one after another),
+//! and they take turns with each other for the same reason.
 
 mod common;
 
@@ -8,8 +9,12 @@ use common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+/// Held by each test here: one's `fcemu down` would sweep the other's containers.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_removes_every_managed_container_and_leaves_the_rest() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     docker().await;
     let run = |labels: &[&str]| {
         let mut cmd = Command::new("docker");
@@ -103,6 +108,7 @@ async fn down_removes_every_managed_container_and_leaves_the_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_never_signals_a_process_a_stale_or_committed_pid_file_names() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     docker().await;
     let project = TestProject::fixture(&[], "");
     let state = project.path().join(".fcemu");

@@ -238,8 +238,6 @@ pub fn rfc3339_millis<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::O
     s.serialize_str(&timestamp(*t))
 }
 
-/// `2026-11-22T05:08:17.879Z`. Every record written out needs one, many within the same second: the date
-/// and time of day are formatted once per second (per thread) and only the milliseconds each time.
 /// The event line a reader gets where events of the history are missing (`history.gap`, with how many
 /// and why).
 pub fn gap_line(lines: usize, reason: crate::journal::GapReason, at: SystemTime) -> String {
@@ -257,6 +255,8 @@ pub fn gap_line(lines: usize, reason: crate::journal::GapReason, at: SystemTime)
     .to_string()
 }
 
+/// `2026-11-22T05:08:17.879Z`. Every record written out needs one, many within the same second: the date
+/// and time of day are formatted once per second (per thread) and only the milliseconds each time.
 pub fn timestamp(t: SystemTime) -> String {
     use std::cell::RefCell;
     thread_local! {

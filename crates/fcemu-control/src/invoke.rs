@@ -219,9 +219,9 @@ async fn read_whole(req: Request<Body>, limit: Duration) -> Result<Request<Body>
 pub const HELD_BODY_BYTES: u64 = 64 * 1024;
 
 /// What came back from the instance: a small body read whole, or the body to stream.
-enum Reply {
-    Whole(Response<bytes::Bytes>),
-    Streamed(Response<hyper::body::Incoming>),
+enum ReplyBody {
+    Whole(bytes::Bytes),
+    Streamed(hyper::body::Incoming),
 }
 
 /// The request as the instance gets it: the client's x-fc-* headers removed (FC forbids them), FC's own
@@ -329,11 +329,14 @@ async fn deliver(
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
             .is_some_and(|len| len <= HELD_BODY_BYTES);
         if !small {
-            return Ok(Reply::Streamed(response));
+            return Ok(response.map(ReplyBody::Streamed));
         }
         let (parts, body) = response.into_parts();
         match http_body_util::BodyExt::collect(body).await {
-            Ok(whole) => Ok(Reply::Whole(Response::from_parts(parts, whole.to_bytes()))),
+            Ok(whole) => Ok(Response::from_parts(
+                parts,
+                ReplyBody::Whole(whole.to_bytes()),
+            )),
             Err(e) => Err(Sent::Cut(e)),
         }
     };
@@ -434,23 +437,14 @@ pub(crate) async fn check_alive(shared: &Shared, lease: &Lease) {
 /// The instance's response, with FC's response headers: a whole body accounted for now, a streamed one
 /// tracked to its end.
 fn answer(
-    reply: Reply,
+    reply: Response<ReplyBody>,
     mut record: InvokeRecord,
     connection: SendRequest<Body>,
     cold: Option<crate::InitDuration>,
     request_id: &str,
 ) -> Response<Body> {
     let instance = record.instance().expect("a live record").clone();
-    let (mut parts, body) = match reply {
-        Reply::Whole(response) => {
-            let (parts, body) = response.into_parts();
-            (parts, Err(body))
-        }
-        Reply::Streamed(response) => {
-            let (parts, body) = response.into_parts();
-            (parts, Ok(body))
-        }
-    };
+    let (mut parts, body) = reply.into_parts();
     headers::strip(&mut parts.headers, |_| false);
     parts.headers.reserve(4);
     parts.headers.insert(
@@ -471,16 +465,14 @@ fn answer(
     }
     record.status = parts.status.as_u16();
     let body = match body {
-        Ok(streamed) => Body::new(TrackedBody {
+        ReplyBody::Streamed(streamed) => Body::new(TrackedBody {
             inner: streamed,
             record: Some(record),
             connection: Some(connection),
             instance,
         }),
-        Err(whole) => {
-            instance.connections.checkin(connection);
-            let status = record.status;
-            record.finish(status, Ended::Answered);
+        ReplyBody::Whole(whole) => {
+            crate::record::answered(record, connection, &instance);
             crate::client::full_body(whole)
         }
     };

@@ -279,14 +279,22 @@ impl TrackedBody {
     /// is accounted for. Callers stop polling a body that says it has ended, so this runs on the last
     /// frame, on the end, or when the body is dropped after its end.
     fn ended(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            self.instance.connections.checkin(connection);
-        }
-        if let Some(mut r) = self.record.take() {
-            let status = r.status;
-            r.finish(status, Ended::Answered);
+        if let (Some(connection), Some(record)) = (self.connection.take(), self.record.take()) {
+            answered(record, connection, &self.instance);
         }
     }
+}
+
+/// A response read to its end: the connection goes back to the instance's pool and the request is
+/// accounted for as answered, with the status it was answered with.
+pub(crate) fn answered(
+    mut record: InvokeRecord,
+    connection: hyper::client::conn::http1::SendRequest<Body>,
+    instance: &Instance,
+) {
+    instance.connections.checkin(connection);
+    let status = record.status;
+    record.finish(status, Ended::Answered);
 }
 
 impl Drop for TrackedBody {

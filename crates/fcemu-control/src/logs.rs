@@ -90,9 +90,13 @@ pub struct LogQuery {
 }
 
 impl LogQuery {
-    /// The same test on a line read back from the spill file.
+    /// The same test on a line read back from the spill file. A line that stands for missing ones matches
+    /// every query: the reader learns that lines are missing, and they may be among what it asked for.
     pub fn matches_json(&self, r: &serde_json::Value) -> bool {
         let field = |k: &str| r.get(k).and_then(serde_json::Value::as_str);
+        if field("stream") == Some(GAP_STREAM) {
+            return true;
+        }
         self.function
             .as_deref()
             .is_none_or(|f| field("functionName") == Some(f))
@@ -146,18 +150,14 @@ impl LogStore {
     }
 
     /// The lines of the run that match, the spilled ones included, a page at a time (each read on a
-    /// blocking thread: the spill files can be large). A line that stands for missing ones matches every
-    /// query: the reader learns that lines are missing, and may be among what it asked for.
+    /// blocking thread: the spill files can be large).
     pub fn query_pages(
         self: &Arc<Self>,
         q: LogQuery,
     ) -> impl futures_util::Stream<Item = Vec<Entry<LogRecord>>> + Send + 'static {
         use futures_util::StreamExt;
-        self.pages(0).map(move |page| {
-            page.into_iter()
-                .filter(|e| q.matches_entry(e) || is_gap_entry(e))
-                .collect()
-        })
+        self.pages(0)
+            .map(move |page| page.into_iter().filter(|e| q.matches_entry(e)).collect())
     }
 }
 
@@ -179,10 +179,6 @@ pub fn gap_line(
         "line": crate::journal::gap_words(lines, reason),
     })
     .to_string()
-}
-
-fn is_gap_entry(e: &Entry<LogRecord>) -> bool {
-    matches!(e, Entry::Spilled(line) if line.contains(r#""stream":"gap""#))
 }
 
 #[cfg(test)]

@@ -218,7 +218,6 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
             };
         }
         let ring = self.ring.lock().unwrap();
-        let end = ring.base + ring.entries.len();
         let aside_from = ring.base - ring.leaving.len();
         let from = cursor.max(aside_from);
         let aside = ring
@@ -234,7 +233,7 @@ impl<T: Serialize + Send + Sync + 'static> Journal<T> {
         let out: Vec<Entry<T>> = aside.chain(kept).take(PAGE).map(Entry::Kept).collect();
         drop(ring);
         drop(spill);
-        let next = (from + out.len()).min(end.max(from));
+        let next = from + out.len();
         (out, next)
     }
 

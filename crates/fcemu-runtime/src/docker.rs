@@ -199,6 +199,13 @@ impl DockerRuntime {
     }
 }
 
+/// The engine's filter for what carries `fcemu.managed=true` and `labels` (containers and networks alike).
+fn managed_filter(labels: &[(String, String)]) -> HashMap<String, Vec<String>> {
+    let mut filter = vec![format!("{}=true", labels::MANAGED)];
+    filter.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
+    HashMap::from([("label".to_string(), filter)])
+}
+
 /// The engine's share of a start call: from `asked` (our clock, just before the call) until the process
 /// began (`started_at`, the engine's RFC 3339 time), if that moment lies within the call, which took `took`.
 /// Outside it, the two clocks disagree and the split would be fiction.
@@ -439,11 +446,9 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn list_managed(&self, labels: &[(String, String)]) -> Result<Vec<ManagedContainer>> {
-        let mut filter = vec![format!("{}=true", labels::MANAGED)];
-        filter.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
         let options = ListContainersOptions {
             all: true,
-            filters: Some(HashMap::from([("label".to_string(), filter)])),
+            filters: Some(managed_filter(labels)),
             ..Default::default()
         };
         let found = self

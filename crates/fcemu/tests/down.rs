@@ -16,16 +16,9 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 async fn down_removes_every_managed_container_and_leaves_the_rest() {
     let _turn = ONE_AT_A_TIME.lock().await;
     docker().await;
-    let run = |labels: &[&str]| {
-        let mut cmd = Command::new("docker");
-        cmd.args(["run", "-d"]);
-        for l in labels {
-            cmd.args(["--label", l]);
-        }
-        let out = cmd
-            .args(["--entrypoint", "/bin/sleep", FIXTURE_IMAGE, "60"])
-            .output()
-            .unwrap();
+    // `docker ARGS`, which must succeed: what it printed.
+    let docker_ok = |args: &[&str]| {
+        let out = Command::new("docker").args(args).output().unwrap();
         assert!(
             out.status.success(),
             "{}",
@@ -33,18 +26,23 @@ async fn down_removes_every_managed_container_and_leaves_the_rest() {
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
+    let run = |label: &[&str]| {
+        let mut args = vec!["run", "-d"];
+        for l in label {
+            args.extend(["--label", l]);
+        }
+        docker_ok(
+            &[
+                &args[..],
+                &["--entrypoint", "/bin/sleep", FIXTURE_IMAGE, "60"],
+            ]
+            .concat(),
+        )
+    };
     let managed = run(&["fcemu.managed=true", "fcemu.project=/somewhere/else"]);
     let foreign = run(&["fcemu.managed=false"]);
     let network = |name: &str, label: &str| {
-        let out = Command::new("docker")
-            .args(["network", "create", "--label", label, name])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        docker_ok(&["network", "create", "--label", label, name]);
         name.to_string()
     };
     let managed_network = network(

@@ -102,10 +102,8 @@ impl DockerRuntime {
         &self,
         labels: &[(String, String)],
     ) -> crate::Result<usize> {
-        let mut filter = vec![format!("{}=true", labels::MANAGED)];
-        filter.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
         let options = ListNetworksOptions {
-            filters: Some(HashMap::from([("label".to_string(), filter)])),
+            filters: Some(super::managed_filter(labels)),
         };
         let found = self
             .docker

@@ -286,10 +286,10 @@ async fn deliver(
     };
     let runtime = shared.runtime.as_ref();
     // An idle connection, or a new one. A refused connection means the process is gone.
-    let mut connection = match instance.connections.idle().await {
-        Some(connection) => connection,
+    let (mut connection, dialed) = match instance.connections.idle().await {
+        Some(connection) => (connection, false),
         None => match crate::client::dial(runtime, addr).await {
-            Ok(connection) => connection,
+            Ok(connection) => (connection, true),
             Err(_) => {
                 pool.lost(&instance.id);
                 return Delivery::NotReached(req);
@@ -303,9 +303,11 @@ async fn deliver(
     let mut record = InvokeRecord::begin(shared.clone(), lease, request_id.clone(), cold);
     let timeout = pool.function.spec.timeout;
     // A request without a body can be sent again if its process turns out never to have read it. That
-    // happens when another request on the same process ends it: with one request per instance there is no
-    // other, and no copy is made.
-    let replay = (pool.function.spec.instance_concurrency > 1
+    // happens when another request on the same process ends it, or when a new connection is taken into
+    // the backlog of a process already exiting (its last request killed it, and the engine has not said
+    // so yet). With one request per instance on a connection kept from before, neither can happen, and no
+    // copy is made.
+    let replay = ((pool.function.spec.instance_concurrency > 1 || dialed)
         && http_body::Body::is_end_stream(req.body()))
     .then(|| head_of(&req));
     let exchange = async {

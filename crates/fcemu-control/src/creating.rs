@@ -7,7 +7,7 @@ use crate::pool::{Lease, Pool};
 use crate::state::{Input, State};
 use crate::{DestroyReason, Shared};
 use fcemu_runtime::{ContainerSpec, GpuRequest, Mount, labels};
-use fcemu_spec::{Edition, FunctionSpec, Hook, RUNTIME_FILES_DIR};
+use fcemu_spec::{Edition, FunctionSpec, Hook, Language, RUNTIME_FILES_DIR};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,8 +122,17 @@ impl Pool {
             ]
             .map(|(k, v)| (k.to_string(), v)),
         );
-        if spec.runtime.language().is_some() {
+        if let Some(language) = spec.runtime.language() {
             env.extend(built_in_runtime_env(spec));
+            // FC puts a built-in runtime's layer folders on its search paths (a custom runtime's s.yaml
+            // names them itself).
+            let search = match language {
+                Language::Python => ("PYTHONPATH", "/opt/python"),
+                Language::Nodejs => ("NODE_PATH", "/opt/nodejs/node_modules"),
+            };
+            if spec.container.opt.is_some() && !spec.environment_variables.contains_key(search.0) {
+                env.push((search.0.into(), search.1.into()));
+            }
         }
         if let Some(gpu) = &spec.gpu {
             env.push((
@@ -150,11 +159,12 @@ impl Pool {
             port: spec.container.port,
             entrypoint: spec.container.entrypoint.clone(),
             command: spec.container.command.clone(),
-            // Custom and built-in runtimes: the code folder, read-only, as FC mounts it; built-in ones also
-            // see fcemu's runtime for their language.
+            // Custom and built-in runtimes: the code folder, read-only, as FC mounts it, and the layers at
+            // /opt; built-in ones also see fcemu's runtime for their language.
             mounts: [
                 (&spec.container.code, "/code"),
                 (&spec.container.runtime_files, RUNTIME_FILES_DIR),
+                (&spec.container.opt, "/opt"),
             ]
             .into_iter()
             .filter_map(|(host, container)| {

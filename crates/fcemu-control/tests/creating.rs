@@ -416,7 +416,7 @@ async fn a_built_in_runtime_sees_its_code_fcemus_runtime_and_its_hooks() {
             ("/src/code".to_string(), "/code", true),
             (
                 "/cache/runtime/nodejs".to_string(),
-                "/opt/fcemu/runtime",
+                "/var/fcemu/runtime",
                 true
             )
         ]

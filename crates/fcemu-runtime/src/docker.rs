@@ -5,6 +5,8 @@ mod freezer;
 mod image;
 mod logs;
 mod network;
+mod task;
+pub use task::Task;
 
 pub use freezer::FreezeMethod;
 

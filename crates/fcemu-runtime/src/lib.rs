@@ -8,7 +8,7 @@ mod docker;
 #[cfg(feature = "fake")]
 pub mod fake;
 
-pub use docker::DockerRuntime;
+pub use docker::{DockerRuntime, Task};
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;

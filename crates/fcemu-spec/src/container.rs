@@ -40,6 +40,12 @@ pub(crate) fn container(
     let health_check = health_check(cx, &health_fields);
     match runtime {
         Some(Runtime::CustomContainer) => {
+            if f.get("layers").is_some() {
+                cx.warnings.push(format!(
+                    "{}: FC mounts layers for runtimes that run code, not for custom containers: put what the layers hold into the image",
+                    f.field("layers")
+                ));
+            }
             if c.map.is_none() {
                 cx.error(
                     &c.path,
@@ -47,11 +53,19 @@ pub(crate) fn container(
                 );
                 return None;
             }
-            let image = c.required_string(
-                cx,
-                "image",
-                "the container image, e.g. image: my-func:latest",
-            );
+            let image = c
+                .required_string(
+                    cx,
+                    "image",
+                    "the container image, e.g. image: my-func:latest",
+                )
+                .filter(|image| {
+                    let valid = is_image_reference(image);
+                    if !valid {
+                        cx.error(&c.field("image"), format!("is \"{image}\", which is not an image reference: write NAME[:TAG] in lower case, e.g. registry.cn-hangzhou.aliyuncs.com/my-namespace/my-func:v1 (a template's placeholder left in?)"));
+                    }
+                    valid
+                });
             let (entrypoint, command) = match edition {
                 Edition::Fc3 => (
                     c.string_list(cx, "entrypoint"),
@@ -92,6 +106,18 @@ pub(crate) fn container(
                     }
                 })
             };
+            // As `s build` does, a Dockerfile in the code folder (or beside the s.yaml) builds the image.
+            let build = build.or_else(|| {
+                let code = f.string(cx, "code").map(|rel| dir.join(rel));
+                [code.as_deref(), Some(dir)]
+                    .into_iter()
+                    .flatten()
+                    .find(|folder| folder.join("Dockerfile").is_file())
+                    .map(|folder| ImageBuild {
+                        context: std::path::absolute(folder).unwrap_or(folder.to_path_buf()),
+                        dockerfile: "Dockerfile".into(),
+                    })
+            });
             Some(ContainerConfig {
                 image: image?,
                 port,
@@ -101,6 +127,8 @@ pub(crate) fn container(
                 code: None,
                 runtime_files: None,
                 health_check,
+                layers: vec![],
+                opt: None,
             })
         }
         Some(Runtime::Custom(name)) => {
@@ -114,7 +142,7 @@ pub(crate) fn container(
                 Edition::Fc2 => json_string_list(cx, &c, "args"),
             };
             Some(ContainerConfig {
-                image: default_runtime_image(name),
+                image: CUSTOM_RUNTIME_IMAGE.into(),
                 port,
                 // Without a command, FC starts the code's `bootstrap`.
                 entrypoint: Some(command.unwrap_or_else(|| vec!["/code/bootstrap".into()])),
@@ -123,6 +151,8 @@ pub(crate) fn container(
                 code: Some(code),
                 runtime_files: None,
                 health_check,
+                layers: f.string_list(cx, "layers").unwrap_or_default(),
+                opt: None,
             })
         }
         Some(Runtime::BuiltIn { language, name }) => {
@@ -137,10 +167,28 @@ pub(crate) fn container(
                 code: Some(code),
                 runtime_files: None,
                 health_check: None,
+                layers: f.string_list(cx, "layers").unwrap_or_default(),
+                opt: None,
             })
         }
         None => None,
     }
+}
+
+/// Whether `image` is a reference an engine accepts: `[HOST[:PORT]/]PATH[:TAG][@DIGEST]`, the path in
+/// lower case.
+fn is_image_reference(image: &str) -> bool {
+    static REFERENCE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    REFERENCE
+        .get_or_init(|| {
+            let component = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+            let host = r"[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?";
+            regex::Regex::new(&format!(
+                r"^(?:{host}/)?{component}(?:/{component})*(?::[\w][\w.-]{{0,127}})?(?:@sha256:[a-f0-9]{{64}})?$"
+            ))
+            .expect("a valid pattern")
+        })
+        .is_match(image)
 }
 
 fn health_check(cx: &mut Cx, h: &Fields) -> Option<HealthCheck> {
@@ -253,6 +301,28 @@ fn host_folder(cx: &mut Cx, field: &str, path: &Path, project: &Path, use_: &str
 #[cfg(test)]
 mod tests {
     use crate::parse_project;
+
+    #[test]
+    fn image_references_are_told_from_placeholders() {
+        for good in [
+            "web:latest",
+            "fcemu-fixture:latest",
+            "registry.cn-hangzhou.aliyuncs.com/my-ns/web:v1.2",
+            "localhost:5000/a/b",
+            "busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(super::is_image_reference(good), "{good}");
+        }
+        for bad in [
+            "<your namespace>/<your image>:<your tag>",
+            "",
+            "Web:latest",
+            "a b",
+            "{{ acrImage }}",
+        ] {
+            assert!(!super::is_image_reference(bad), "{bad}");
+        }
+    }
     use std::path::Path;
 
     fn custom_runtime(code: &str) -> String {

@@ -35,6 +35,7 @@ const FUNCTION_KEYS: &[&str] = &[
     "customContainerConfig",
     "customRuntimeConfig",
     "instanceLifecycleConfig",
+    "layers",
 ];
 /// The keys only FC 3.0's props have.
 const FC3_KEYS: &[&str] = &[

@@ -1,6 +1,7 @@
 //! fcemu-spec: the Serverless Devs s.yaml, read into a resolved and validated function model.
 //! Pure: no I/O beyond reading the project's files.
 
+mod actions;
 mod container;
 mod diff;
 mod fields;

@@ -195,6 +195,7 @@ pub fn parse_project(
 
     // Each function with the path of the field that names it (for the duplicate-name error).
     let mut functions: Vec<(FunctionSpec, String)> = vec![];
+    let mut actions = BTreeMap::new();
     let (section, edition) = match edition.as_str() {
         "3.0.0" | "3" => ("resources", Edition::Fc3),
         "1.0.0" | "1" => ("services", Edition::Fc2),
@@ -291,6 +292,10 @@ pub fn parse_project(
             }
         };
         if let Some(spec) = spec {
+            let steps = crate::actions::actions(&mut cx, entry, &path, &scope, dir);
+            if !steps.is_empty() {
+                actions.insert(spec.name.clone(), steps);
+            }
             let name_path = match edition {
                 Edition::Fc3 => format!("{props_path}.functionName"),
                 Edition::Fc2 => format!("{props_path}.function.name"),
@@ -299,6 +304,7 @@ pub fn parse_project(
         }
     }
 
+    let layer_paths = layer_paths(&mut cx, root, dir);
     let mut seen = BTreeMap::new();
     for (f, name_path) in &functions {
         if let Some(previous) = seen.insert(f.name.clone(), f.resource.clone()) {
@@ -329,9 +335,42 @@ pub fn parse_project(
         template: file.to_path_buf(),
         name,
         functions: functions.into_iter().map(|(f, _)| f).collect(),
+        actions,
+        layer_paths,
         warnings: cx.warnings,
         ignored: cx.ignored,
     })
+}
+
+/// `x-fcemu-layers: { ARN: ./folder-or.zip }`: what stands in for a layer fcemu cannot provide.
+fn layer_paths(cx: &mut Cx, root: &serde_yaml::Mapping, dir: &Path) -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
+    let Some(map) = root.get("x-fcemu-layers") else {
+        return out;
+    };
+    let Some(map) = map.as_mapping() else {
+        cx.error(
+            "x-fcemu-layers",
+            "is not a mapping: write `x-fcemu-layers: { ARN: ./folder-or.zip }`".into(),
+        );
+        return out;
+    };
+    for (arn, path) in map {
+        let arn = vars::scalar_text(arn);
+        let path: PathBuf = dir.join(vars::scalar_text(path)).components().collect();
+        if !path.exists() {
+            cx.error(
+                &format!("x-fcemu-layers.{arn}"),
+                format!(
+                    "{} does not exist: give the folder (or .zip) with the layer's files, as FC unpacks them under /opt",
+                    path.display()
+                ),
+            );
+            continue;
+        }
+        out.insert(arn, path);
+    }
+    out
 }
 
 fn file_stem(dir: &Path) -> String {

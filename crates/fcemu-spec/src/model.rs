@@ -17,12 +17,44 @@ pub struct Project {
     /// The application name (`name:` at the top of s.yaml).
     pub name: String,
     pub functions: Vec<FunctionSpec>,
+    /// Each function's Serverless Devs `actions` that prepare it (`fcemu build` runs them), by function
+    /// name; a function without any has no entry.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub actions: BTreeMap<String, Vec<Actions>>,
+    /// `x-fcemu-layers` at the top of the s.yaml: the local folder or `.zip` that stands in for a layer
+    /// ARN fcemu cannot provide itself (as `--layer ARN=PATH` does).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub layer_paths: BTreeMap<String, PathBuf>,
     /// Things worth saying that are not errors (triggers not emulated, hooks FC would reject, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// Fields accepted and ignored because they mean nothing locally (VPC, NAS, logs, layers, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<String>,
+}
+
+/// One hook of a resource's `actions` (`pre-deploy`, as written), with its steps in order.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Actions {
+    pub hook: String,
+    pub steps: Vec<ActionStep>,
+}
+
+/// One step of an action.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub enum ActionStep {
+    /// `run: COMMAND` in `path:` (absolute here), by the shell of this machine, as `s` runs it.
+    Run {
+        command: String,
+        folder: PathBuf,
+        /// `allow_failure: true`: a failing command does not stop the build.
+        allow_failure: bool,
+    },
+    /// `component: fc3 build ...`: Serverless Devs' own build of the function's dependencies.
+    Fc3Build { args: Vec<String> },
+    /// A `component:` other than fc3 build, or a `plugin:`: nothing to do locally, and said so.
+    Skipped { what: String },
 }
 
 impl Project {
@@ -83,8 +115,9 @@ pub const PYTHON_RUNTIMES: [&str; 5] = [
 ];
 pub const NODEJS_RUNTIMES: [&str; 5] = ["nodejs12", "nodejs14", "nodejs16", "nodejs18", "nodejs20"];
 
-/// Where a built-in runtime's container sees fcemu's runtime files (mounted read-only).
-pub const RUNTIME_FILES_DIR: &str = "/opt/fcemu/runtime";
+/// Where a built-in runtime's container sees fcemu's runtime files (mounted read-only). Not under `/opt`,
+/// which is the layers' own.
+pub const RUNTIME_FILES_DIR: &str = "/var/fcemu/runtime";
 
 impl Language {
     pub fn name(self) -> &'static str {
@@ -182,10 +215,11 @@ impl Runtime {
     }
 }
 
-/// The local image a custom runtime runs on unless `--runtime-image RUNTIME=IMAGE` says otherwise.
-pub fn default_runtime_image(runtime: &str) -> String {
-    format!("fcemu-runtime:{runtime}")
-}
+/// The local image every custom runtime (`custom`, `custom.debian10/11/12`) runs on unless
+/// `--runtime-image RUNTIME=IMAGE` says otherwise: FC's custom runtime environment made from Debian's
+/// packages, with the interpreters at FC's `/var/fc/lang` paths (`runtimes/custom/`). One Debian stands
+/// in for FC's four; `up` says which interpreter runs for which path.
+pub const CUSTOM_RUNTIME_IMAGE: &str = "fcemu-runtime-custom:bookworm";
 
 /// GPU card types FC 3.0 offers, with each card's memory in MB.
 pub const GPU_TYPES: [(&str, u32); 7] = [
@@ -252,6 +286,11 @@ pub struct ContainerConfig {
     pub runtime_files: Option<PathBuf>,
     /// `healthCheckConfig`: when set, Runtime Init waits for it instead of a plain connect.
     pub health_check: Option<HealthCheck>,
+    /// `layers`: the layer ARNs, in the order written (the first one wins where two hold the same file).
+    pub layers: Vec<String>,
+    /// The layers' files merged into one folder, mounted read-only at `/opt` as FC does. `up` makes it
+    /// and fills this in.
+    pub opt: Option<PathBuf>,
 }
 
 /// FC's `healthCheckConfig`: an HTTP GET probe that defines when the server is ready.

@@ -41,7 +41,7 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// The first 16 hex digits of the SHA-256 of `bytes`: enough to tell contents apart in a cache.
-fn content_key(bytes: &[u8]) -> String {
+pub(crate) fn content_key(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .take(8)
@@ -51,7 +51,7 @@ fn content_key(bytes: &[u8]) -> String {
 
 /// Fills `dir` once: `fill` writes into a fresh folder beside it, which then takes its name, so a run that
 /// stops half-way leaves no half-made entry, and two runs at once both end with a whole one.
-fn make_once(dir: &Path, fill: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
+pub(crate) fn make_once(dir: &Path, fill: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -87,8 +87,13 @@ fn runtime_files(cache: &Path, language: Language) -> io::Result<PathBuf> {
 
 /// A code `.zip` unpacked into the cache (once per content); the folder it is in.
 fn unpack_code(cache: &Path, zip: &Path) -> Result<PathBuf, String> {
+    unpack_zip(&cache.join("code"), zip)
+}
+
+/// A `.zip` (code, a layer) unpacked once per content into a folder under `dir`.
+pub(crate) fn unpack_zip(dir: &Path, zip: &Path) -> Result<PathBuf, String> {
     let bytes = std::fs::read(zip).map_err(|e| format!("cannot read {}: {e}", zip.display()))?;
-    let dir = cache.join("code").join(content_key(&bytes));
+    let dir = dir.join(content_key(&bytes));
     make_once(&dir, |staging| {
         let mut archive = zip::ZipArchive::new(io::Cursor::new(&bytes)).map_err(io::Error::other)?;
         archive.extract(staging).map_err(io::Error::other)

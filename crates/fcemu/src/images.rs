@@ -84,6 +84,29 @@ pub async fn ensure_images(
                     language.interpreter()
                 )));
             }
+            Runtime::Custom(runtime) if image == fcemu_spec::CUSTOM_RUNTIME_IMAGE => {
+                let context =
+                    tempfile::tempdir().map_err(|e| Failure::environment(e.to_string()))?;
+                std::fs::write(
+                    context.path().join("Dockerfile"),
+                    crate::custom::dockerfile(),
+                )
+                .and_then(|()| {
+                    std::fs::write(
+                        context.path().join("fc-paths.sh"),
+                        crate::custom::FC_PATHS_SCRIPT,
+                    )
+                })
+                .map_err(|e| Failure::environment(e.to_string()))?;
+                build_image(docker, context.path(), "Dockerfile", image, say)
+                    .await
+                    .map_err(|e| {
+                        Failure::user(format!(
+                            "runtime {runtime} of function {} runs on {image}, FC's custom runtime environment made locally, which is not here, and building it from debian:bookworm-slim failed ({e}). Without a registry, make it from Debian packages: `bash scripts/build-runtime-images.sh` (debootstrap); or pass --runtime-image {runtime}=IMAGE with a local Debian image that has what your code needs.",
+                            f.name
+                        ))
+                    })?;
+            }
             Runtime::Custom(runtime) => {
                 return Err(Failure::user(format!(
                     "runtime {runtime} of function {} needs a base image, and {image} is not available locally (no registry is used). Pass --runtime-image {runtime}=IMAGE with a local Debian image that has what your code needs (an interpreter, libraries); the code folder is mounted at /code.",
@@ -150,7 +173,8 @@ pub async fn build_image(
     Ok(())
 }
 
-/// Says once which interpreter runs each built-in runtime name: the local one may differ from the name.
+/// Says once which interpreter runs each built-in runtime name, and which ones stand behind a custom
+/// runtime's FC paths: the local ones may differ from the names.
 pub async fn say_interpreters(
     docker: &DockerRuntime,
     project: &Project,
@@ -159,13 +183,24 @@ pub async fn say_interpreters(
 ) {
     let mut said = std::collections::BTreeSet::new();
     for f in &project.functions {
-        let Runtime::BuiltIn { language, name } = &f.runtime else {
-            continue;
-        };
         let image = &f.container.image;
-        if !said.insert((name.clone(), image.clone())) {
+        if !said.insert((f.runtime.name().to_string(), image.clone())) {
             continue;
         }
+        let (language, name) = match &f.runtime {
+            Runtime::BuiltIn { language, name } => (language, name),
+            Runtime::Custom(name) => {
+                if let Some(versions) = crate::custom::versions(docker, image, project_label).await
+                {
+                    say(&format!(
+                        "runtime {name} runs on {image}: {}",
+                        versions.join("; ")
+                    ));
+                }
+                continue;
+            }
+            Runtime::CustomContainer => continue,
+        };
         match crate::builtin::interpreter_version(docker, image, *language, project_label).await {
             Some(version) => say(&format!("runtime {name} runs on {version} ({image})")),
             None => say(&format!(

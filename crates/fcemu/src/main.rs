@@ -1,10 +1,13 @@
 //! fcemu: Function Compute's instance lifecycle, locally, on Docker.
 
+mod build_env;
 mod builtin;
 mod client;
 mod commands;
+mod custom;
 mod gpu;
 mod images;
+mod layers;
 mod output;
 mod report;
 mod state;
@@ -97,6 +100,13 @@ pub struct UpArgs {
     /// python3.10=my-python (an image with python3, or node for nodejs*; repeatable)
     #[arg(long = "runtime-image", value_name = "RUNTIME=IMAGE", value_parser = parse_runtime_image)]
     runtime_images: Vec<(String, String)>,
+    /// Run `fcemu build` first (the s.yaml's pre-deploy / pre-local actions, missing images)
+    #[arg(long, env = "FCEMU_BUILD")]
+    build: bool,
+    /// The folder or .zip that stands in for a layer fcemu cannot provide itself, e.g.
+    /// acs:fc:cn-hangzhou:123:layers/mine/versions/1=./layers/mine (repeatable)
+    #[arg(long = "layer", value_name = "ARN=DIR|ZIP", value_parser = parse_layer)]
+    layers: Vec<(String, PathBuf)>,
     /// Serve in the background: return once serving and the provisioned instances are ready (output in
     /// .fcemu/up.log; `fcemu down` stops it)
     #[arg(short = 'd', long)]
@@ -118,6 +128,24 @@ pub struct UpArgs {
     /// together: past it the oldest lines go, and queries say where (e.g. 1GB, 500MB, 2GiB)
     #[arg(long, env = "FCEMU_HISTORY_LIMIT", default_value = "1GB", value_parser = parse_size)]
     history_limit: u64,
+}
+
+fn parse_layer(s: &str) -> Result<(String, PathBuf), String> {
+    // An ARN holds colons but no `=`.
+    match s.split_once('=') {
+        Some((arn, path)) if !arn.is_empty() && !path.is_empty() => {
+            let path = PathBuf::from(path);
+            if path.exists() {
+                Ok((arn.to_string(), path))
+            } else {
+                Err(format!(
+                    "{} does not exist: give the folder (or .zip) with the layer's files",
+                    path.display()
+                ))
+            }
+        }
+        _ => Err(format!("`{s}` is not ARN=DIR or ARN=ZIP")),
+    }
 }
 
 fn parse_runtime_image(s: &str) -> Result<(String, String), String> {
@@ -144,6 +172,17 @@ fn parse_runtime_image(s: &str) -> Result<(String, String), String> {
 enum Command {
     /// Serve the functions of an s.yaml on localhost, with their whole lifecycle
     Up(UpArgs),
+    /// Run the s.yaml's Serverless Devs actions (pre-deploy / pre-local `run:` steps, `component: fc3
+    /// build`) and build missing custom-container images, as `s build` would before a deploy
+    Build {
+        /// The project folder holding s.yaml (default: the current folder)
+        dir: Option<PathBuf>,
+        #[arg(short = 't', long = "template", env = "FCEMU_TEMPLATE")]
+        template: Option<PathBuf>,
+        /// The local image a custom runtime builds in, as `up --runtime-image`
+        #[arg(long = "runtime-image", value_name = "RUNTIME=IMAGE", value_parser = parse_runtime_image)]
+        runtime_images: Vec<(String, String)>,
+    },
     /// Send one event to a function of a running `up` and print the response
     Invoke {
         function: String,
@@ -350,6 +389,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => commands::up::run(args).await,
+            Command::Build {
+                dir,
+                template,
+                runtime_images,
+            } => commands::build::run(dir, template, &runtime_images).await,
             Command::Invoke {
                 function,
                 event,

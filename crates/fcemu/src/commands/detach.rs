@@ -108,12 +108,16 @@ pub fn project_dir(dir: Option<&Path>, template: Option<&Path>) -> Result<PathBu
 pub async fn start(args: &UpArgs) -> Result<(), Failure> {
     let dir = project_dir(args.dir.as_deref(), args.template.as_deref())?;
     // The s.yaml's problems are said here, at once.
-    crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
+    let project = crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
     if let Some(pid) = running(&dir) {
         return Err(Failure::user(format!(
             "fcemu up already runs detached in {} (pid {pid}): `fcemu down` there stops it",
             dir.display()
         )));
+    }
+    // Built here, where its progress can be seen; the serving `up` then finds it up to date.
+    if args.build {
+        super::build::build(&project, &|line| println!("{line}")).await?;
     }
     let endpoint = dir.join(ENDPOINT_FILE);
     let _ = std::fs::remove_file(&endpoint);

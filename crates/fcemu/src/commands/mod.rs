@@ -1,5 +1,6 @@
 //! One file per command.
 
+pub mod build;
 pub mod detach;
 pub mod down;
 pub mod events;

@@ -25,7 +25,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         return detach::start(&args).await;
     }
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let project = crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
+    let mut project = crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
     // A `.fcemu` a repository made a link is refused before anything is written.
     crate::state::dir(&project.dir).map_err(|e| Failure::user(e.to_string()))?;
     let _pid_file = match detach::is_detached_child() {
@@ -70,7 +70,20 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
         )),
         Err(e) => return Err(Failure::environment(e.to_string())),
     }
+    if args.build {
+        super::build::build(&project, &say).await?;
+    } else {
+        let unbuilt = super::build::never_built(&project);
+        if !unbuilt.is_empty() {
+            eprintln!(
+                "warning: {} {} pre-deploy / pre-local actions that never ran here (they fetch dependencies): run `fcemu build` first, or `fcemu up --build`",
+                unbuilt.join(", "),
+                if unbuilt.len() == 1 { "has" } else { "have" }
+            );
+        }
+    }
     crate::images::ensure_images(&docker, &project, &say).await?;
+    crate::layers::prepare(&docker, &mut project, &args.layers, &say).await?;
     crate::images::say_interpreters(&docker, &project, &project_label, &say).await;
 
     let listener = TcpListener::bind(args.listen).await.map_err(|e| {
@@ -128,6 +141,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
             dir: dir.clone(),
             template: args.template.clone(),
             runtime_images: args.runtime_images.clone(),
+            layers: args.layers.clone(),
         },
         &project,
         args.watch,

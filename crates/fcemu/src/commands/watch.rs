@@ -28,6 +28,7 @@ pub struct Source {
     pub dir: PathBuf,
     pub template: Option<PathBuf>,
     pub runtime_images: Vec<(String, String)>,
+    pub layers: Vec<(String, PathBuf)>,
 }
 
 /// Keeps the watch going; dropping it stops it.
@@ -243,7 +244,13 @@ impl Reloader {
                 .or_default()
                 .push("image rebuilt".into());
         }
-        if let Err(e) = images::ensure_images(&self.docker, &project, say).await {
+        let ready = match images::ensure_images(&self.docker, &project, say).await {
+            Ok(()) => {
+                crate::layers::prepare(&self.docker, &mut project, &self.source.layers, say).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = ready {
             say(&format!(
                 "not applied, the functions serve as before: {}",
                 e.message

@@ -1,0 +1,490 @@
+//! `fcemu build`: Serverless Devs' preparation done locally, so that a project from the official templates
+//! runs unchanged. Each function's preparing `actions` run in order: a `run:` step by this machine's shell
+//! in its `path:` (as `s` runs it), `component: fc3 build` as `s build` does it (Python requirements into
+//! `code/python`, a Node.js `package.json` into `node_modules`) inside the image the function runs on, so
+//! that native packages match its interpreter. Custom containers whose image is missing are built from
+//! the Dockerfile in their code folder.
+//!
+//! A function whose inputs did not change since its last build is skipped: the fingerprint (each file's
+//! path, size and time of change, and the steps) is kept in `.fcemu/build.json`, with what the build wrote,
+//! which is not an input.
+
+use crate::Failure;
+use crate::build_env::{BuildEnv, Tail};
+use fcemu_runtime::{DockerRuntime, Mount, Task, labels};
+use fcemu_spec::{ActionStep, Actions, Project, Runtime};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+const RECORD: &str = "build.json";
+
+/// What the last build of each function left: its inputs' fingerprint, and what it wrote.
+#[derive(Serialize, Deserialize, Default)]
+struct Record {
+    functions: BTreeMap<String, Built>,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq)]
+struct Built {
+    fingerprint: String,
+    /// Paths the build made or changed, under each step's folder: not inputs, and there once built.
+    outputs: BTreeSet<PathBuf>,
+}
+
+pub async fn run(
+    dir: Option<PathBuf>,
+    template: Option<PathBuf>,
+    runtime_images: &[(String, String)],
+) -> Result<(), Failure> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+    let project = crate::images::load(&dir, template.as_deref(), runtime_images)?;
+    build(&project, &|line| println!("{line}")).await
+}
+
+/// Builds what `project` needs before it can be served; an error names the step that failed.
+pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure> {
+    let state = crate::state::dir(&project.dir).map_err(|e| Failure::user(e.to_string()))?;
+    let record_file = state.join(RECORD);
+    let mut record: Record = crate::state::read_own(&record_file)
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let mut docker = None;
+    let mut did = 0;
+    for f in &project.functions {
+        let Some(actions) = project.actions.get(&f.name) else {
+            continue;
+        };
+        let folders = folders(f, actions);
+        let known = record.functions.get(&f.name);
+        let inputs = fingerprint(actions, &folders, known.map(|b| &b.outputs));
+        if let Some(built) = known.filter(|b| b.fingerprint == inputs) {
+            if built.outputs.iter().all(|p| p.exists()) {
+                say(&format!(
+                    "function {}: up to date (nothing changed since its last build)",
+                    f.name
+                ));
+                continue;
+            }
+        }
+        // The function starts from nothing built: a failure below leaves it unbuilt, never half-built.
+        record.functions.remove(&f.name);
+        write_record(&record_file, &record)?;
+        let before = snapshot(&folders);
+        for a in actions {
+            for (i, step) in a.steps.iter().enumerate() {
+                let at = format!("function {}, {} step {}", f.name, a.hook, i + 1);
+                match step {
+                    ActionStep::Run {
+                        command,
+                        folder,
+                        allow_failure,
+                    } => run_step(&at, command, folder, *allow_failure, project, say)?,
+                    ActionStep::Fc3Build { .. } => {
+                        let docker = match &docker {
+                            Some(d) => d,
+                            None => docker.insert(connect().await?),
+                        };
+                        crate::images::ensure_images(docker, &one(project, f), say).await?;
+                        fc3_build(docker, &at, f, project, say).await?;
+                    }
+                    ActionStep::Skipped { what } => {
+                        say(&format!("{at}: `{what}` skipped: it does nothing locally"))
+                    }
+                }
+            }
+        }
+        let after = snapshot(&folders);
+        let outputs = written(&before, &after);
+        let fingerprint = fingerprint(actions, &folders, Some(&outputs));
+        record.functions.insert(
+            f.name.clone(),
+            Built {
+                fingerprint,
+                outputs,
+            },
+        );
+        write_record(&record_file, &record)?;
+        did += 1;
+        say(&format!("function {}: built", f.name));
+    }
+    for f in &project.functions {
+        let Some(build) = &f.container.build else {
+            continue;
+        };
+        let docker = match &docker {
+            Some(d) => d,
+            None => docker.insert(connect().await?),
+        };
+        if !docker
+            .image_exists(&f.container.image)
+            .await
+            .map_err(|e| Failure::environment(e.to_string()))?
+        {
+            crate::images::build_image(
+                docker,
+                &build.context,
+                &build.dockerfile,
+                &f.container.image,
+                say,
+            )
+            .await
+            .map_err(|e| Failure::user(format!("function {}: {e}", f.name)))?;
+            did += 1;
+        }
+    }
+    if did == 0 && project.actions.is_empty() {
+        say(
+            "nothing to build: no function has pre-deploy or pre-local actions, and every image is there",
+        );
+    }
+    Ok(())
+}
+
+/// Whether `up` should say that `project` has actions that never ran here.
+pub fn never_built(project: &Project) -> Vec<String> {
+    let record: Record = crate::state::dir(&project.dir)
+        .ok()
+        .and_then(|state| crate::state::read_own(&state.join(RECORD)))
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    project
+        .actions
+        .keys()
+        .filter(|name| !record.functions.contains_key(*name))
+        .cloned()
+        .collect()
+}
+
+async fn connect() -> Result<DockerRuntime, Failure> {
+    DockerRuntime::connect()
+        .await
+        .map_err(|e| Failure::environment(e.to_string()))
+}
+
+fn write_record(path: &Path, record: &Record) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(record).expect("a record serializes");
+    crate::state::write(path, &text).map_err(|e| crate::state::failure(path, e))
+}
+
+/// The project with only `f`, to ready its image alone.
+fn one(project: &Project, f: &fcemu_spec::FunctionSpec) -> Project {
+    Project {
+        functions: vec![f.clone()],
+        ..project.clone()
+    }
+}
+
+/// Where a function's build reads and writes: each `run:` step's folder and, for fc3 build, the code.
+fn folders(f: &fcemu_spec::FunctionSpec, actions: &[Actions]) -> Vec<PathBuf> {
+    let mut out = BTreeSet::new();
+    for step in actions.iter().flat_map(|a| &a.steps) {
+        match step {
+            ActionStep::Run { folder, .. } => {
+                out.insert(folder.clone());
+            }
+            ActionStep::Fc3Build { .. } => out.extend(f.container.code.clone()),
+            ActionStep::Skipped { .. } => {}
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Each file under the folders (links not followed; `.git` and `.fcemu` left out): its size and the
+/// nanosecond it last changed.
+fn snapshot(folders: &[PathBuf]) -> BTreeMap<PathBuf, (u64, u128)> {
+    fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, (u64, u128)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name == ".git" || name == ".fcemu" {
+                continue;
+            }
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                walk(&entry.path(), out);
+                continue;
+            }
+            let changed = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            out.insert(entry.path(), (meta.len(), changed));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for folder in folders {
+        walk(folder, &mut out);
+    }
+    out
+}
+
+/// What a build wrote: for a new or changed file, the highest folder above it that did not exist before
+/// (the whole `python/` or `node_modules/`), else the file itself.
+fn written(
+    before: &BTreeMap<PathBuf, (u64, u128)>,
+    after: &BTreeMap<PathBuf, (u64, u128)>,
+) -> BTreeSet<PathBuf> {
+    let folders_before: BTreeSet<&Path> =
+        before.keys().flat_map(|p| p.ancestors().skip(1)).collect();
+    let existed = |dir: &Path| folders_before.contains(dir);
+    let mut out = BTreeSet::new();
+    for (path, meta) in after {
+        if before.get(path) == Some(meta) {
+            continue;
+        }
+        let top = path
+            .ancestors()
+            .skip(1)
+            .take_while(|dir| !existed(dir))
+            .last()
+            .unwrap_or(path);
+        out.insert(top.to_path_buf());
+    }
+    out
+}
+
+/// The inputs of a function's build: its steps, and every file under its folders but what a build wrote.
+fn fingerprint(
+    actions: &[Actions],
+    folders: &[PathBuf],
+    outputs: Option<&BTreeSet<PathBuf>>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(serde_json::to_vec(actions).expect("actions serialize"));
+    for (path, (len, changed)) in snapshot(folders) {
+        if outputs.is_some_and(|o| o.iter().any(|out| path.starts_with(out))) {
+            continue;
+        }
+        hash.update(path.as_os_str().as_encoded_bytes());
+        hash.update(len.to_le_bytes());
+        hash.update(changed.to_le_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A spinner with the step's last line on a terminal; each line as it comes otherwise.
+struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    fn new(at: &str, what: &str, say: &impl Fn(&str)) -> Progress {
+        let bar = if std::io::stdout().is_terminal() {
+            ProgressBar::new_spinner()
+        } else {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix}: {wide_msg}")
+                .expect("a valid template"),
+        );
+        bar.set_prefix(at.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        say(&format!("{at}: {what}"));
+        Progress { bar }
+    }
+
+    fn line(&self, line: &str) {
+        if self.bar.is_hidden() {
+            println!("  | {}", crate::output::printable(line));
+        } else {
+            self.bar
+                .set_message(crate::output::printable(line).into_owned());
+        }
+    }
+}
+
+fn run_step(
+    at: &str,
+    command: &str,
+    folder: &Path,
+    allow_failure: bool,
+    project: &Project,
+    say: &impl Fn(&str),
+) -> Result<(), Failure> {
+    use std::io::BufRead;
+    let shown = folder.strip_prefix(&project.dir).unwrap_or(folder);
+    let progress = Progress::new(at, &format!("`{command}` in ./{}", shown.display()), say);
+    let started = Instant::now();
+    let mut child = std::process::Command::new("/bin/sh")
+        .args(["-c", &format!("exec 2>&1; {command}")])
+        .current_dir(folder)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Failure::environment(format!("{at}: cannot start /bin/sh: {e}")))?;
+    let mut tail = Tail::default();
+    let stdout = child.stdout.take().expect("piped");
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        progress.line(&line);
+        tail.push(&line);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Failure::environment(format!("{at}: {e}")))?;
+    progress.bar.finish_and_clear();
+    if status.success() {
+        say(&format!(
+            "{at}: done in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
+        return Ok(());
+    }
+    let code = status
+        .code()
+        .map_or_else(|| "was killed".to_string(), |c| format!("exited with {c}"));
+    if allow_failure {
+        say(&format!(
+            "{at}: `{command}` {code}; allow_failure is set, so the build goes on"
+        ));
+        return Ok(());
+    }
+    Err(Failure::user(format!(
+        "{at} failed: `{command}` in ./{} {code}. Its last lines:\n{}\nFix it and run fcemu build again; nothing is served half-built.",
+        shown.display(),
+        tail.text()
+    )))
+}
+
+/// `s build` for one function: its dependencies fetched inside the image it runs on, into its code folder.
+async fn fc3_build(
+    docker: &DockerRuntime,
+    at: &str,
+    f: &fcemu_spec::FunctionSpec,
+    project: &Project,
+    say: &impl Fn(&str),
+) -> Result<(), Failure> {
+    let Some(code) = &f.container.code else {
+        say(&format!(
+            "{at}: `fc3 build` has nothing to do for a custom container (its image is built from its Dockerfile)"
+        ));
+        return Ok(());
+    };
+    let language = match &f.runtime {
+        Runtime::BuiltIn { language, .. } => Some(language.name()),
+        _ => None,
+    };
+    let script = if code.join("requirements.txt").is_file() && language != Some("nodejs") {
+        "python3 -m pip install --disable-pip-version-check --no-cache-dir -r requirements.txt -t ./python"
+    } else if code.join("package.json").is_file() && language != Some("python") {
+        "command -v npm >/dev/null || { echo 'npm is not in this image: install the dependencies into node_modules yourself, or pass --runtime-image with an image that has npm'; exit 127; }; npm install --production"
+    } else {
+        say(&format!(
+            "{at}: `fc3 build` found no requirements.txt or package.json in the code folder: nothing to fetch"
+        ));
+        return Ok(());
+    };
+    // A built-in runtime's image holds only the interpreter: the build runs on the custom runtime image,
+    // the same Debian and interpreter, with pip.
+    let image = match &f.runtime {
+        Runtime::Custom(_) => f.container.image.clone(),
+        _ => fcemu_spec::CUSTOM_RUNTIME_IMAGE.to_string(),
+    };
+    if image != f.container.image {
+        crate::images::ensure_images(docker, &custom_runtime_project(project), say).await?;
+    }
+    let env = BuildEnv::of_this_machine();
+    let task = Task {
+        image: image.clone(),
+        command: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("exec 2>&1; {script}"),
+        ],
+        env: env.variables(),
+        mounts: env
+            .mounts()
+            .into_iter()
+            .chain([Mount {
+                host: code.clone(),
+                container: "/code".into(),
+                read_only: false,
+            }])
+            .collect(),
+        working_dir: Some("/code".into()),
+        labels: vec![(
+            labels::PROJECT.to_string(),
+            project.dir.display().to_string(),
+        )],
+        network_host: env.needs_host_network(),
+    };
+    let progress = Progress::new(at, &format!("fc3 build in {image}: `{script}`"), say);
+    let started = Instant::now();
+    let mut tail = Tail::default();
+    let code = docker
+        .run_task(&task, &mut |line| {
+            progress.line(line);
+            tail.push(line);
+        })
+        .await
+        .map_err(|e| Failure::environment(format!("{at}: {e}")))?;
+    progress.bar.finish_and_clear();
+    if code != 0 {
+        return Err(Failure::user(format!(
+            "{at} failed: fc3 build in {image} exited with {code}. Its last lines:\n{}\nFix it and run fcemu build again; nothing is served half-built.",
+            tail.text()
+        )));
+    }
+    say(&format!(
+        "{at}: done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// A project of one custom runtime function, to ready the custom runtime image.
+fn custom_runtime_project(project: &Project) -> Project {
+    let mut p = project.clone();
+    p.functions.truncate(1);
+    if let Some(f) = p.functions.first_mut() {
+        f.runtime = Runtime::Custom("custom.debian10".into());
+        f.container.image = fcemu_spec::CUSTOM_RUNTIME_IMAGE.into();
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_build_wrote_is_its_new_folders_and_changed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::write(root.join("requirements.txt"), "six\n").unwrap();
+        std::fs::write(root.join("index.py"), "print(1)\n").unwrap();
+        let before = snapshot(std::slice::from_ref(&root));
+        std::fs::create_dir_all(root.join("python/six")).unwrap();
+        std::fs::write(root.join("python/six/__init__.py"), "").unwrap();
+        std::fs::write(root.join("index.py"), "print(2)\n").unwrap();
+        let outputs = written(&before, &snapshot(std::slice::from_ref(&root)));
+        assert_eq!(
+            outputs,
+            BTreeSet::from([root.join("python"), root.join("index.py")])
+        );
+        // What the build wrote is not an input; a changed requirements.txt is.
+        let actions = vec![];
+        let first = fingerprint(&actions, std::slice::from_ref(&root), Some(&outputs));
+        std::fs::write(root.join("python/six/more.py"), "").unwrap();
+        assert_eq!(
+            first,
+            fingerprint(&actions, std::slice::from_ref(&root), Some(&outputs))
+        );
+        std::fs::write(root.join("requirements.txt"), "six==1.16.0\n").unwrap();
+        assert_ne!(
+            first,
+            fingerprint(&actions, std::slice::from_ref(&root), Some(&outputs))
+        );
+    }
+}

@@ -7,6 +7,10 @@ cd "$ROOT"
 ensure_docker
 # The timeline page's test drives a real browser.
 apt_install chromium
+# The template projects' build actions run on this machine, as Serverless Devs runs them: `go build` and
+# `pip install -t`.
+apt_install golang-go
+command -v pip >/dev/null || apt_install python3-pip
 bash scripts/build-fixtures.sh
 
 # fcemu's Python and Node.js runtimes, tested on the interpreters they run on (the runtime images').

@@ -70,6 +70,9 @@ impl BuildEnv {
                 out.push((name.to_string(), CA_IN_CONTAINER.to_string()));
             }
         }
+        if self.user().is_some() {
+            out.push(("HOME".into(), "/tmp".into()));
+        }
         out
     }
 
@@ -82,6 +85,14 @@ impl BuildEnv {
                 read_only: true,
             })
             .collect()
+    }
+
+    /// Who the build container runs as: whoever runs fcemu (root stays root), so that the files it writes
+    /// into the project are theirs. With no home of its own there, it gets /tmp.
+    pub fn user(&self) -> Option<String> {
+        // SAFETY: getuid and getgid cannot fail and touch no memory.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        (uid != 0).then(|| format!("{uid}:{gid}"))
     }
 
     /// A proxy on this machine's loopback is reached only from its own network.

@@ -277,6 +277,7 @@ async fn fill_with_pip(
             .collect(),
         env: env.variables(),
         network_host: env.needs_host_network(),
+        user: env.user(),
         ..Default::default()
     };
     let mut tail = crate::build_env::Tail::default();

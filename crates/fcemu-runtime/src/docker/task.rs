@@ -23,6 +23,8 @@ pub struct Task {
     pub labels: Vec<(String, String)>,
     /// On this machine's network, for a proxy that listens on its loopback.
     pub network_host: bool,
+    /// `UID:GID` to run as, so that what it writes into a mounted folder belongs to whoever ran fcemu.
+    pub user: Option<String>,
 }
 
 impl DockerRuntime {
@@ -35,6 +37,7 @@ impl DockerRuntime {
             cmd: Some(vec![]),
             env: Some(task.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             working_dir: task.working_dir.clone(),
+            user: task.user.clone(),
             labels: Some(
                 std::iter::once((labels::MANAGED.to_string(), "true".to_string()))
                     .chain(task.labels.iter().cloned())

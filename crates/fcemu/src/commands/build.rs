@@ -418,6 +418,7 @@ async fn fc3_build(
             project.dir.display().to_string(),
         )],
         network_host: env.needs_host_network(),
+        user: env.user(),
     };
     let progress = Progress::new(at, &format!("fc3 build in {image}: `{script}`"), say);
     let started = Instant::now();

@@ -4,6 +4,7 @@
 mod actions;
 mod container;
 mod diff;
+mod domain;
 mod fields;
 mod function;
 mod load;

@@ -236,6 +236,9 @@ pub fn parse_project(
             .get("component")
             .map(vars::scalar_text)
             .unwrap_or_default();
+        if component == "fc3-domain" || component.starts_with("fc3-domain@") {
+            continue;
+        }
         if !component_ok(&component) {
             cx.warnings.push(format!(
                 "{path}: component `{component}` is not a function component, skipped"
@@ -304,6 +307,10 @@ pub fn parse_project(
         }
     }
 
+    if edition == Edition::Fc3 {
+        let mut specs: Vec<&mut FunctionSpec> = functions.iter_mut().map(|(f, _)| f).collect();
+        crate::domain::apply_routes(&mut cx, entries, &scope, &mut specs);
+    }
     let layer_paths = layer_paths(&mut cx, root, dir);
     let mut seen = BTreeMap::new();
     for (f, name_path) in &functions {

@@ -66,13 +66,14 @@ fn parse(arn: &str) -> Layer {
 /// An official language layer: its folder under `/opt` and the links it holds (name in `bin`, or a path
 /// under the folder, to the executable in the image).
 fn language_layer(name: &str) -> Option<(String, Vec<(&'static str, &'static str)>)> {
+    // `Python310`, `PHP81-Debian10`: the version's digits, with nothing after them but the Debian the
+    // layer was made for (`Python3-Flask2x` is a library layer).
     let digits = |prefix: &str| {
-        name.strip_prefix(prefix)
-            .map(|rest| rest.split('-').next().unwrap_or(""))
-            .filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
-            .map(str::to_string)
+        let rest = name.strip_prefix(prefix)?;
+        let d = rest.split("-Debian").next().unwrap_or("");
+        (!d.is_empty() && d.chars().all(|c| c.is_ascii_digit())).then(|| d.to_string())
     };
-    if let Some(d) = digits("Python") {
+    if let Some(d) = digits("Python").filter(|d| d.len() >= 2) {
         // Python310 -> python3.10
         let (major, minor) = d.split_at(1);
         return Some((
@@ -371,6 +372,8 @@ mod tests {
         assert_eq!(language_layer("PHP81-Debian10").unwrap().0, "php8.1");
         assert_eq!(language_layer("Go1").unwrap().0, "go1");
         assert!(language_layer("Python3-Flask2x").is_none());
+        assert!(language_layer("Python3x-Pandas2x").is_none());
+        assert!(language_layer("Nodejs-Puppeteer24x").is_none());
         assert!(library_layer("Python3-Flask2x").is_some());
     }
 

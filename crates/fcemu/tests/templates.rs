@@ -82,7 +82,10 @@ async fn serves_with_its_lifecycle(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let second = get_json(&format!("{}/second", up.url)).await;
-    assert_eq!(second["initialized"], 1, "the Initializer ran once: {second}");
+    assert_eq!(
+        second["initialized"], 1,
+        "the Initializer ran once: {second}"
+    );
     assert_eq!(events_named(&up, "instance.ready").await.len(), 1);
     let (code, printed) = up.stop();
     assert_eq!(code, 0, "{}", printed.join("\n"));
@@ -224,7 +227,11 @@ fn a_second_build_with_nothing_changed_does_no_work_and_a_changed_requirements_t
     let again = built(&project);
     assert!(again.contains("up to date"), "{again}");
     assert_eq!(runs(&project), 1, "nothing changed: no step ran");
-    std::fs::write(project.path().join("code/requirements.txt"), "six==1.16.0\n").unwrap();
+    std::fs::write(
+        project.path().join("code/requirements.txt"),
+        "six==1.16.0\n",
+    )
+    .unwrap();
     built(&project);
     assert_eq!(runs(&project), 2, "a changed requirements.txt rebuilds");
     // What the build wrote going away is a reason to build again too.
@@ -236,11 +243,15 @@ fn a_second_build_with_nothing_changed_does_no_work_and_a_changed_requirements_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_action_stops_the_build_naming_its_step_and_nothing_is_served() {
     let docker = docker_with_custom_runtime().await;
-    let project = counting_project("echo fetching the dependencies && echo 'no such package' >&2 && exit 3");
+    let project =
+        counting_project("echo fetching the dependencies && echo 'no such package' >&2 && exit 3");
     let out = build(&project);
     assert_eq!(out.status.code(), Some(1));
     let error = text(&out.stderr);
-    assert!(error.contains("function counted, pre-local step 1 failed"), "{error}");
+    assert!(
+        error.contains("function counted, pre-local step 1 failed"),
+        "{error}"
+    );
     assert!(error.contains("exited with 3"), "{error}");
     assert!(error.contains("| no such package"), "its output: {error}");
     // `up --build` serves nothing then: it exits with the same failure before any instance.
@@ -287,7 +298,10 @@ resources:
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let error = text(&out.stderr);
-    assert!(error.contains(arn) && error.contains(&format!("--layer {arn}=DIR")), "{error}");
+    assert!(
+        error.contains(arn) && error.contains(&format!("--layer {arn}=DIR")),
+        "{error}"
+    );
     assert!(error.contains("x-fcemu-layers"), "{error}");
     assert!(
         error.contains("greeter has pre-deploy / pre-local actions that never ran here"),

@@ -33,6 +33,10 @@ struct Built {
     fingerprint: String,
     /// Paths the build made or changed, under each step's folder: not inputs, and there once built.
     outputs: BTreeSet<PathBuf>,
+    /// Those of them that did not exist before the build: removed before it runs again, so that a
+    /// template's `mkdir python` works the second time and no package of an old requirements.txt stays.
+    #[serde(default)]
+    made: BTreeSet<PathBuf>,
 }
 
 pub async fn run(
@@ -71,7 +75,28 @@ pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure
             }
         }
         // The function starts from nothing built: a failure below leaves it unbuilt, never half-built.
-        record.functions.remove(&f.name);
+        if let Some(old) = record.functions.remove(&f.name) {
+            // Only what lies inside the build's own folders: the record is a file in the project, and
+            // a repository could bring one naming anything.
+            let inside = |p: &Path| {
+                folders.iter().any(|f| p.starts_with(f) && p != f)
+                    && !p.components().any(|c| c == std::path::Component::ParentDir)
+            };
+            for path in old.made.iter().filter(|p| inside(p)) {
+                let gone = match path.symlink_metadata() {
+                    Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+                    Ok(_) => std::fs::remove_file(path),
+                    Err(_) => Ok(()),
+                };
+                gone.map_err(|e| {
+                    Failure::environment(format!(
+                        "function {}: cannot remove {}, which its last build made: {e}",
+                        f.name,
+                        path.display()
+                    ))
+                })?;
+            }
+        }
         write_record(&record_file, &record)?;
         let before = snapshot(&folders);
         for a in actions {
@@ -98,13 +123,14 @@ pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure
             }
         }
         let after = snapshot(&folders);
-        let outputs = written(&before, &after);
+        let (outputs, made) = written(&before, &after);
         let fingerprint = fingerprint(actions, &folders, Some(&outputs));
         record.functions.insert(
             f.name.clone(),
             Built {
                 fingerprint,
                 outputs,
+                made,
             },
         );
         write_record(&record_file, &record)?;
@@ -228,11 +254,11 @@ fn snapshot(folders: &[PathBuf]) -> BTreeMap<PathBuf, (u64, u128)> {
 }
 
 /// What a build wrote: for a new or changed file, the highest folder above it that did not exist before
-/// (the whole `python/` or `node_modules/`), else the file itself.
+/// (the whole `python/` or `node_modules/`), else the file itself. Also which of those are new.
 fn written(
     before: &BTreeMap<PathBuf, (u64, u128)>,
     after: &BTreeMap<PathBuf, (u64, u128)>,
-) -> BTreeSet<PathBuf> {
+) -> (BTreeSet<PathBuf>, BTreeSet<PathBuf>) {
     let folders_before: BTreeSet<&Path> =
         before.keys().flat_map(|p| p.ancestors().skip(1)).collect();
     let existed = |dir: &Path| folders_before.contains(dir);
@@ -249,7 +275,12 @@ fn written(
             .unwrap_or(path);
         out.insert(top.to_path_buf());
     }
-    out
+    let made = out
+        .iter()
+        .filter(|p| !before.contains_key(*p))
+        .cloned()
+        .collect();
+    (out, made)
 }
 
 /// The inputs of a function's build: its steps, and every file under its folders but what a build wrote.
@@ -469,11 +500,13 @@ mod tests {
         std::fs::create_dir_all(root.join("python/six")).unwrap();
         std::fs::write(root.join("python/six/__init__.py"), "").unwrap();
         std::fs::write(root.join("index.py"), "print(2)\n").unwrap();
-        let outputs = written(&before, &snapshot(std::slice::from_ref(&root)));
+        let (outputs, made) = written(&before, &snapshot(std::slice::from_ref(&root)));
         assert_eq!(
             outputs,
             BTreeSet::from([root.join("python"), root.join("index.py")])
         );
+        // A changed file of the user's is never taken for something the build made.
+        assert_eq!(made, BTreeSet::from([root.join("python")]));
         // What the build wrote is not an input; a changed requirements.txt is.
         let actions = vec![];
         let first = fingerprint(&actions, std::slice::from_ref(&root), Some(&outputs));

@@ -13,10 +13,12 @@
 // One request at a time, as FC's Node.js runtime serves them. The code is in /code (FC_FUNC_CODE_PATH); the
 // handler names are `module.function`. Node's own modules only: it runs on any image with node.
 
+const fs = require('fs');
 const http = require('http');
 const path = require('path');
 const util = require('util');
 const { Readable } = require('stream');
+const { pathToFileURL } = require('url');
 
 const CODE_DIR = process.env.FC_FUNC_CODE_PATH || '/code/';
 
@@ -31,22 +33,48 @@ class HandlerError extends Error {
   }
 }
 
-/** `index.handler` -> the export `handler` of index.js in the code folder. */
-function loadHandler(name) {
+// Libraries FC's Node.js runtimes ship that code uses without installing them; fcemu's runtime has none.
+const SHIPPED_BY_FC = ['ali-oss', '@alicloud/fc2', '@alicloud/fc-open20210406', 'tablestore', 'co',
+  'aliyun-sdk', '@alicloud/pop-core', 'opencv', 'body', 'raw-body'];
+
+/** The module a failed require or import could not find, from its message. */
+function missingModule(e) {
+  const found = /Cannot find (?:module|package) '([^']+)'/.exec(String(e && e.message));
+  return found ? found[1] : null;
+}
+
+/**
+ * `index.handler` -> the export `handler` of index.js (or index.mjs, an ES module, as FC's Node.js 18 and
+ * 20 load it) in the code folder.
+ */
+async function loadHandler(name) {
   const dot = name.lastIndexOf('.');
   if (dot <= 0 || dot === name.length - 1) {
     throw new HandlerError(`handler "${name}" is not MODULE.FUNCTION, e.g. index.handler`);
   }
   const moduleName = name.slice(0, dot);
   const functionName = name.slice(dot + 1);
+  const base = path.join(CODE_DIR, moduleName);
+  const esm = !fs.existsSync(`${base}.js`) && fs.existsSync(`${base}.mjs`);
   let module;
   try {
-    module = require(path.join(CODE_DIR, moduleName));
+    module = esm ? await import(pathToFileURL(`${base}.mjs`).href) : require(base);
   } catch (e) {
-    if (e.code === 'MODULE_NOT_FOUND' && String(e.message).includes(path.join(CODE_DIR, moduleName))) {
-      throw new HandlerError(`module '${moduleName}' not found in ${CODE_DIR} (handler "${name}" needs ${moduleName}.js)`);
+    if (e.code === 'ERR_REQUIRE_ESM') {
+      module = await import(pathToFileURL(require.resolve(base)).href);
+    } else if (e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_MODULE_NOT_FOUND') {
+      const missing = missingModule(e) || '';
+      if (missing === base || missing.startsWith(`${base}.`)) {
+        throw new HandlerError(`module '${moduleName}' not found in ${CODE_DIR} (handler "${name}" needs ${moduleName}.js or ${moduleName}.mjs)`);
+      }
+      const from = (e.requireStack && e.requireStack[0]) || (esm ? `${base}.mjs` : `${base}.js`);
+      const shipped = SHIPPED_BY_FC.includes(missing)
+        ? ` FC's Node.js runtime ships '${missing}'; fcemu's does not.`
+        : '';
+      throw new HandlerError(`handler "${name}": ${from} requires '${missing}', which is not installed in ${CODE_DIR}node_modules, nor on NODE_PATH.${shipped} Add it to package.json and run \`fcemu build\` (or npm install in the code folder), or give it in a layer under nodejs/node_modules`);
+    } else {
+      throw e;
     }
-    throw e;
   }
   const fn = module[functionName];
   if (typeof fn !== 'function') {
@@ -312,7 +340,7 @@ async function serve(req, res, body) {
   const handler = process.env.FC_FUNCTION_HANDLER || 'index.handler';
   if (control === '/invoke' || (!control && pathOnly === '/invoke')) {
     const [ok, result] = await run('Invoke', context,
-      () => call(loadHandler(handler), [body, context], 3));
+      async () => call(await loadHandler(handler), [body, context], 3));
     if (ok) answer(res, 200, {}, toBuffer(result));
     else answerError(res, 200, 'UnhandledInvocationError', result);
     return;
@@ -325,16 +353,16 @@ async function serve(req, res, body) {
       answer(res, 404, {}, Buffer.from(`no ${word} handler is set`));
       return;
     }
-    const [ok, result] = await run(word, context, () => call(loadHandler(name), [context], 2));
+    const [ok, result] = await run(word, context, async () => call(await loadHandler(name), [context], 2));
     if (ok) answer(res, 200, {}, Buffer.alloc(0));
     else answerError(res, 500, `${word}Error`, result);
     return;
   }
   const invoke = process.env.FCEMU_EDITION === '2.0'
-    ? () => fc2HttpCall(loadHandler(handler), req, target, body, context)
+    ? async () => fc2HttpCall(await loadHandler(handler), req, target, body, context)
     : async () => {
       const event = Buffer.from(JSON.stringify(httpTriggerEvent(req, target, body, context)));
-      return httpTriggerResponse(await call(loadHandler(handler), [event, context], 3));
+      return httpTriggerResponse(await call(await loadHandler(handler), [event, context], 3));
     };
   const [ok, result] = await run('Invoke', context, invoke);
   if (ok) answer(res, ...result);

@@ -38,6 +38,11 @@ class HandlerError(Exception):
     """A handler that cannot be found or loaded: the user's mistake, said plainly."""
 
 
+# Libraries FC's Python runtimes ship that code imports without installing them; fcemu's runtime has none.
+SHIPPED_BY_FC = {"oss2", "tablestore", "fc2", "aliyunsdkcore", "aliyun_fc2", "mns", "alibabacloud_fc_open20210406",
+                 "alibabacloud_tea_openapi", "aliyunsdkkms"}
+
+
 def load_handler(name):
     """`index.handler` -> the function `handler` of the module `index` in the code folder."""
     module_name, _, function_name = name.rpartition(".")
@@ -45,13 +50,23 @@ def load_handler(name):
         raise HandlerError(f'handler "{name}" is not MODULE.FUNCTION, e.g. index.handler')
     if CODE_DIR not in sys.path:
         sys.path.insert(0, CODE_DIR)
+    # Where `s build` (fc3 build) installs a function's requirements, as FC's runtime has it on the path.
+    dependencies = os.path.join(CODE_DIR, "python")
+    if dependencies not in sys.path:
+        sys.path.insert(1, dependencies)
     try:
         module = importlib.import_module(module_name.replace("/", "."))
     except ModuleNotFoundError as e:
         if e.name == module_name:
             raise HandlerError(f"module '{module_name}' not found in {CODE_DIR} "
                                f"(handler \"{name}\" needs {module_name}.py)") from e
-        raise
+        missing = (e.name or "").split(".")[0]
+        shipped = (f" FC's Python runtime ships {missing}; fcemu's does not."
+                   if missing in SHIPPED_BY_FC else "")
+        raise HandlerError(
+            f"handler \"{name}\": {module_name}.py imports {missing}, which is not installed in "
+            f"{dependencies} nor on PYTHONPATH.{shipped} Add it to requirements.txt and run `fcemu build` "
+            f"(fc3 build installs it into code/python), or give it in a layer under python/") from e
     function = getattr(module, function_name, None)
     if not callable(function):
         raise HandlerError(f"module '{module_name}' has no function '{function_name}' "

@@ -134,6 +134,14 @@ class EventFunctions(RuntimeTest):
             self.assertEqual(headers["x-fc-error-type"], "UnhandledInvocationError")
             self.assertIn(expected, json.loads(body)["errorMessage"])
 
+    def test_a_handler_module_whose_own_import_fails_names_the_missing_module(self):
+        status, headers, body = self.runtime("needsoss.handler").invoke()
+        self.assertEqual(headers["x-fc-error-type"], "UnhandledInvocationError")
+        message = json.loads(body)["errorMessage"]
+        self.assertIn("needsoss.py imports oss2, which is not installed", message)
+        self.assertIn("FC's Python runtime ships oss2", message)
+        self.assertNotIn("module 'needsoss' not found", message)
+
     def test_code_that_does_not_parse_says_where(self):
         status, headers, body = self.runtime("broken.handler").invoke()
         error = json.loads(body)

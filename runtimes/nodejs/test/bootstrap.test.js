@@ -132,6 +132,23 @@ test('a missing handler says which module or function', async (t) => {
   }
 });
 
+test('an ES module handler (index.mjs) is loaded as FC\'s Node.js 18 and 20 load it', async (t) => {
+  const r = await startRuntime(t, 'esm.handler');
+  const { status, body } = await r.invoke('cat');
+  assert.equal(status, 200);
+  assert.equal(body.toString(), 'esm got cat');
+});
+
+test('a handler module whose own require fails names the missing module and where it was required', async (t) => {
+  const r = await startRuntime(t, 'needsoss.handler');
+  const { headers, body } = await r.invoke();
+  assert.equal(headers['x-fc-error-type'], 'UnhandledInvocationError');
+  const message = JSON.parse(body).errorMessage;
+  assert.match(message, /needsoss\.js requires 'ali-oss', which is not installed/);
+  assert.match(message, /FC's Node.js runtime ships 'ali-oss'/);
+  assert.doesNotMatch(message, /module 'needsoss' not found/);
+});
+
 test('log lines carry the request id in FC\'s format', async (t) => {
   const r = await startRuntime(t, 'index.logs');
   await r.invoke();

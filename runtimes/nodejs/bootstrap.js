@@ -33,9 +33,8 @@ class HandlerError extends Error {
   }
 }
 
-// Libraries FC's Node.js runtimes ship that code uses without installing them; fcemu's runtime has none.
-const SHIPPED_BY_FC = ['ali-oss', '@alicloud/fc2', '@alicloud/fc-open20210406', 'tablestore', 'co',
-  'aliyun-sdk', '@alicloud/pop-core', 'opencv', 'body', 'raw-body'];
+// Libraries FC's Node.js runtime ships that code uses without installing them (fcemu says which).
+const SHIPPED_BY_FC = (process.env.FCEMU_SHIPPED_LIBRARIES || '').split(',').filter(Boolean);
 
 /** The module a failed require or import could not find, from its message. */
 function missingModule(e) {

@@ -38,9 +38,11 @@ class HandlerError(Exception):
     """A handler that cannot be found or loaded: the user's mistake, said plainly."""
 
 
-# Libraries FC's Python runtimes ship that code imports without installing them; fcemu's runtime has none.
-SHIPPED_BY_FC = {"oss2", "tablestore", "fc2", "aliyunsdkcore", "aliyun_fc2", "mns", "alibabacloud_fc_open20210406",
-                 "alibabacloud_tea_openapi", "aliyunsdkkms"}
+# Libraries FC's Python runtime ships that code imports without installing them (fcemu says which).
+SHIPPED_BY_FC = set(filter(None, os.environ.get("FCEMU_SHIPPED_LIBRARIES", "").split(",")))
+# Where fcemu puts those of them a function imports, when it could fetch them: last on the path, as they
+# are FC's and the function's own come first.
+FC_LIBRARIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fc-libraries")
 
 
 def load_handler(name):
@@ -54,6 +56,8 @@ def load_handler(name):
     dependencies = os.path.join(CODE_DIR, "python")
     if dependencies not in sys.path:
         sys.path.insert(1, dependencies)
+    if os.path.isdir(FC_LIBRARIES) and FC_LIBRARIES not in sys.path:
+        sys.path.append(FC_LIBRARIES)
     try:
         module = importlib.import_module(module_name.replace("/", "."))
     except ModuleNotFoundError as e:
@@ -61,7 +65,7 @@ def load_handler(name):
             raise HandlerError(f"module '{module_name}' not found in {CODE_DIR} "
                                f"(handler \"{name}\" needs {module_name}.py)") from e
         missing = (e.name or "").split(".")[0]
-        shipped = (f" FC's Python runtime ships {missing}; fcemu's does not."
+        shipped = (f" FC's Python runtime ships {missing}; fcemu fetches it only where a registry answers."
                    if missing in SHIPPED_BY_FC else "")
         raise HandlerError(
             f"handler \"{name}\": {module_name}.py imports {missing}, which is not installed in "

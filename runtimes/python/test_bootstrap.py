@@ -135,7 +135,7 @@ class EventFunctions(RuntimeTest):
             self.assertIn(expected, json.loads(body)["errorMessage"])
 
     def test_a_handler_module_whose_own_import_fails_names_the_missing_module(self):
-        status, headers, body = self.runtime("needsoss.handler").invoke()
+        status, headers, body = self.runtime("needsoss.handler", FCEMU_SHIPPED_LIBRARIES="oss2,tablestore").invoke()
         self.assertEqual(headers["x-fc-error-type"], "UnhandledInvocationError")
         message = json.loads(body)["errorMessage"]
         self.assertIn("needsoss.py imports oss2, which is not installed", message)

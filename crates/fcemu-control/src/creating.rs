@@ -201,7 +201,19 @@ fn built_in_runtime_env(spec: &FunctionSpec) -> Vec<(String, String)> {
         Edition::Fc3 => ("3.0", ""),
         Edition::Fc2 => ("2.0", spec.resource.as_str()),
     };
+    let shipped = spec
+        .runtime
+        .language()
+        .map(|l| {
+            l.shipped_libraries()
+                .iter()
+                .map(|(name, _)| *name)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
     [
+        ("FCEMU_SHIPPED_LIBRARIES", shipped),
         ("FCEMU_INITIALIZER", handler(&spec.initializer)),
         ("FCEMU_PRE_STOP", handler(&spec.pre_stop)),
         ("FCEMU_PRE_FREEZE", handler(&spec.pre_freeze)),

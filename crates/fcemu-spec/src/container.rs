@@ -109,14 +109,22 @@ pub(crate) fn container(
             // As `s build` does, a Dockerfile in the code folder (or beside the s.yaml) builds the image.
             let build = build.or_else(|| {
                 let code = f.string(cx, "code").map(|rel| dir.join(rel));
-                [code.as_deref(), Some(dir)]
+                let folder = [code.as_deref(), Some(dir)]
                     .into_iter()
                     .flatten()
-                    .find(|folder| folder.join("Dockerfile").is_file())
-                    .map(|folder| ImageBuild {
-                        context: std::path::absolute(folder).unwrap_or(folder.to_path_buf()),
-                        dockerfile: "Dockerfile".into(),
-                    })
+                    .find(|folder| folder.join("Dockerfile").is_file())?
+                    .to_path_buf();
+                host_folder(
+                    cx,
+                    &f.field("code"),
+                    &folder,
+                    dir,
+                    "packed and sent to the engine to build the image",
+                );
+                Some(ImageBuild {
+                    context: std::path::absolute(&folder).unwrap_or(folder),
+                    dockerfile: "Dockerfile".into(),
+                })
             });
             Some(ContainerConfig {
                 image: image?,
@@ -273,7 +281,7 @@ fn code(cx: &mut Cx, edition: Edition, f: &Fields, runtime: &str, dir: &Path) ->
 /// s.yaml may come from a repository just cloned, so the root folder and the home folder (or a folder above
 /// it) are refused, and anything outside the project folder is said by name. Links are followed first:
 /// `code: ./link` to `/` is `/`.
-fn host_folder(cx: &mut Cx, field: &str, path: &Path, project: &Path, use_: &str) {
+pub(crate) fn host_folder(cx: &mut Cx, field: &str, path: &Path, project: &Path, use_: &str) {
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let project = std::fs::canonicalize(project).unwrap_or_else(|_| project.to_path_buf());
     let home = std::env::var_os("HOME")
@@ -333,6 +341,43 @@ mod tests {
 
     fn load(dir: &Path, yaml: &str) -> Result<crate::Project, String> {
         parse_project(yaml, &dir.join("s.yaml"), dir, &|_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_layer_the_s_yaml_maps_to_the_root_or_home_folder_is_refused() {
+        let project = tempfile::tempdir().unwrap();
+        std::fs::create_dir(project.path().join("code")).unwrap();
+        let arn = "acs:fc:cn-hangzhou:123:layers/mine/versions/1";
+        for folder in ["/", &std::env::var("HOME").unwrap()] {
+            let yaml = format!(
+                "x-fcemu-layers:\n  \"{arn}\": {folder}\n{}",
+                custom_runtime("./code")
+            );
+            let error = load(project.path(), &yaml).unwrap_err();
+            assert!(
+                error.contains(&format!("x-fcemu-layers.{arn}: is")),
+                "{error}"
+            );
+        }
+        let mine = project.path().join("layer");
+        std::fs::create_dir(&mine).unwrap();
+        let yaml = format!(
+            "x-fcemu-layers:\n  \"{arn}\": ./layer\n{}",
+            custom_runtime("./code")
+        );
+        assert_eq!(load(project.path(), &yaml).unwrap().layer_paths[arn], mine);
+    }
+
+    #[test]
+    fn a_dockerfile_in_the_code_folder_builds_a_custom_containers_image() {
+        let project = tempfile::tempdir().unwrap();
+        std::fs::create_dir(project.path().join("code")).unwrap();
+        std::fs::write(project.path().join("code/Dockerfile"), "FROM scratch\n").unwrap();
+        let yaml = "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: custom-container\n      code: ./code\n      customContainerConfig: { image: registry.example.com/ns/f:v1 }\n";
+        let loaded = load(project.path(), yaml).unwrap();
+        let build = loaded.functions[0].container.build.clone().unwrap();
+        assert_eq!(build.context, project.path().join("code"));
+        assert_eq!(build.dockerfile, "Dockerfile");
     }
 
     #[test]

@@ -375,6 +375,13 @@ fn layer_paths(cx: &mut Cx, root: &serde_yaml::Mapping, dir: &Path) -> BTreeMap<
             );
             continue;
         }
+        crate::container::host_folder(
+            cx,
+            &format!("x-fcemu-layers.{arn}"),
+            &path,
+            dir,
+            "seen at /opt by the function's containers",
+        );
         out.insert(arn, path);
     }
     out

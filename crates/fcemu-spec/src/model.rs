@@ -133,6 +133,34 @@ impl Language {
         format!("fcemu-runtime-{}:bookworm", self.name())
     }
 
+    /// Libraries FC's runtime for this language ships, which code uses without installing them: the name
+    /// code imports or requires, and the package that provides it. fcemu provides the Python ones a
+    /// function imports (`up`, with pip, once); for the others its runtime names what is missing.
+    pub fn shipped_libraries(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Language::Python => &[
+                ("oss2", "oss2"),
+                ("tablestore", "tablestore"),
+                ("fc2", "aliyun-fc2"),
+                ("aliyunsdkcore", "aliyun-python-sdk-core"),
+                ("aliyunsdkkms", "aliyun-python-sdk-kms"),
+                (
+                    "alibabacloud_fc_open20210406",
+                    "alibabacloud_fc_open20210406",
+                ),
+                ("alibabacloud_tea_openapi", "alibabacloud_tea_openapi"),
+            ],
+            Language::Nodejs => &[
+                ("ali-oss", "ali-oss"),
+                ("@alicloud/fc2", "@alicloud/fc2"),
+                ("@alicloud/fc-open20210406", "@alicloud/fc-open20210406"),
+                ("@alicloud/pop-core", "@alicloud/pop-core"),
+                ("tablestore", "tablestore"),
+                ("co", "co"),
+            ],
+        }
+    }
+
     /// The interpreter's executable in the image.
     pub fn interpreter(self) -> &'static str {
         match self {

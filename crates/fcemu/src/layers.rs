@@ -231,16 +231,17 @@ async fn official(
         "making layer {name} (version {version}) once: pip install {} into its python/ folder",
         requirements.join(" ")
     ));
-    fill_with_pip(docker, &dir, requirements, say)
+    fill_with_pip(docker, &dir, "python", requirements, say)
         .await
         .map_err(|e| cannot(&format!("could not be made here: {e}")))?;
     Ok(dir)
 }
 
-/// Runs pip in the custom runtime image into a staging folder that then takes `dir`'s name.
-async fn fill_with_pip(
+/// Runs pip in the custom runtime image into `sub` of a staging folder that then takes `dir`'s name.
+pub(crate) async fn fill_with_pip(
     docker: &DockerRuntime,
     dir: &Path,
+    sub: &str,
     requirements: &[&str],
     say: &impl Fn(&str),
 ) -> Result<(), String> {
@@ -259,10 +260,10 @@ async fn fill_with_pip(
         "--no-cache-dir",
         "--disable-pip-version-check",
         "--target",
-        "/layer/python",
     ]
     .map(String::from)
     .into();
+    command.push(format!("/layer/{sub}"));
     command.extend(requirements.iter().map(|r| r.to_string()));
     let task = Task {
         image: fcemu_spec::CUSTOM_RUNTIME_IMAGE.into(),
@@ -297,7 +298,7 @@ async fn fill_with_pip(
         Err(_) if dir.is_dir() => {}
         Err(e) => return Err(e.to_string()),
     }
-    say(&format!("layer made in {}", dir.display()));
+    say(&format!("made {}", dir.display()));
     Ok(())
 }
 
@@ -322,7 +323,8 @@ fn merged(cache: &Path, folders: &[PathBuf]) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Copies a folder's tree into another, by hard links where it can; what is there already is replaced.
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let (source, target) = (entry.path(), to.join(entry.file_name()));

@@ -10,6 +10,7 @@ mod images;
 mod layers;
 mod output;
 mod report;
+mod shipped;
 mod state;
 
 // Every request allocates and frees many small buffers (headers, records), some of them freed on the

@@ -471,3 +471,30 @@ async fn runtime_image_runs_a_python_function_on_the_users_own_image() {
         text(&bad.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_function_gets_what_fcs_runtime_ships_when_it_imports_it() {
+    let docker = docker_with_runtimes().await;
+    let project = TestProject::with_yaml(
+        "edition: 3.0.0\nname: shipped\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: uses-oss2\n      runtime: python3.10\n      code: ./code\n",
+    );
+    std::fs::create_dir(project.path().join("code")).unwrap();
+    std::fs::write(
+        project.path().join("code/index.py"),
+        "import oss2\n\n\ndef handler(event, context):\n    return oss2.__file__\n",
+    )
+    .unwrap();
+    let up = Up::start(project.path(), &[]);
+    assert!(up.printed("imports what FC's Python runtime ships (oss2)"));
+    let out = fcemu(&["invoke", "uses-oss2", "--endpoint", &up.url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Last on the path, beside fcemu's runtime: the function's own copy would come first.
+    assert!(
+        text(&out.stdout).starts_with("/var/fcemu/runtime/fc-libraries/oss2/"),
+        "{}",
+        text(&out.stdout)
+    );
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -140,7 +140,7 @@ test('an ES module handler (index.mjs) is loaded as FC\'s Node.js 18 and 20 load
 });
 
 test('a handler module whose own require fails names the missing module and where it was required', async (t) => {
-  const r = await startRuntime(t, 'needsoss.handler');
+  const r = await startRuntime(t, 'needsoss.handler', { FCEMU_SHIPPED_LIBRARIES: 'ali-oss,co' });
   const { headers, body } = await r.invoke();
   assert.equal(headers['x-fc-error-type'], 'UnhandledInvocationError');
   const message = JSON.parse(body).errorMessage;

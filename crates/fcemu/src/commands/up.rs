@@ -84,6 +84,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
     }
     crate::images::ensure_images(&docker, &project, &say).await?;
     crate::layers::prepare(&docker, &mut project, &args.layers, &say).await?;
+    crate::shipped::provide(&docker, &mut project, &say).await;
     crate::images::say_interpreters(&docker, &project, &project_label, &say).await;
 
     let listener = TcpListener::bind(args.listen).await.map_err(|e| {

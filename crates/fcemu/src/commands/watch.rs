@@ -250,6 +250,9 @@ impl Reloader {
             }
             Err(e) => Err(e),
         };
+        if ready.is_ok() {
+            crate::shipped::provide(&self.docker, &mut project, say).await;
+        }
         if let Err(e) = ready {
             say(&format!(
                 "not applied, the functions serve as before: {}",

@@ -85,27 +85,12 @@ pub async fn ensure_images(
                 )));
             }
             Runtime::Custom(runtime) if image == fcemu_spec::CUSTOM_RUNTIME_IMAGE => {
-                let context =
-                    tempfile::tempdir().map_err(|e| Failure::environment(e.to_string()))?;
-                std::fs::write(
-                    context.path().join("Dockerfile"),
-                    crate::custom::dockerfile(),
-                )
-                .and_then(|()| {
-                    std::fs::write(
-                        context.path().join("fc-paths.sh"),
-                        crate::custom::FC_PATHS_SCRIPT,
-                    )
-                })
-                .map_err(|e| Failure::environment(e.to_string()))?;
-                build_image(docker, context.path(), "Dockerfile", image, say)
-                    .await
-                    .map_err(|e| {
-                        Failure::user(format!(
-                            "runtime {runtime} of function {} runs on {image}, FC's custom runtime environment made locally, which is not here, and building it from debian:bookworm-slim failed ({e}). Without a registry, make it from Debian packages: `bash scripts/build-runtime-images.sh` (debootstrap); or pass --runtime-image {runtime}=IMAGE with a local Debian image that has what your code needs.",
-                            f.name
-                        ))
-                    })?;
+                build_custom_runtime_image(docker, say).await.map_err(|e| {
+                    Failure::user(format!(
+                        "runtime {runtime} of function {} runs on {e}; or pass --runtime-image {runtime}=IMAGE with a local Debian image that has what your code needs.",
+                        f.name
+                    ))
+                })?;
             }
             Runtime::Custom(runtime) => {
                 return Err(Failure::user(format!(
@@ -132,6 +117,48 @@ pub async fn ensure_images(
         }
     }
     Ok(())
+}
+
+/// Makes sure FC's custom runtime environment image is here: the custom runtimes run on it, and builds
+/// (fc3 build, library layers, what FC's runtimes ship) run pip in it.
+pub async fn ensure_custom_runtime_image(
+    docker: &DockerRuntime,
+    say: &impl Fn(&str),
+) -> Result<(), String> {
+    let image = fcemu_spec::CUSTOM_RUNTIME_IMAGE;
+    match docker.image_exists(image).await {
+        Ok(true) => Ok(()),
+        Ok(false) => build_custom_runtime_image(docker, say).await,
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Builds the custom runtime environment image from `debian:bookworm-slim`; the error says what to do
+/// where no registry answers.
+async fn build_custom_runtime_image(
+    docker: &DockerRuntime,
+    say: &impl Fn(&str),
+) -> Result<(), String> {
+    let image = fcemu_spec::CUSTOM_RUNTIME_IMAGE;
+    let context = tempfile::tempdir().map_err(|e| e.to_string())?;
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        crate::custom::dockerfile(),
+    )
+    .and_then(|()| {
+        std::fs::write(
+            context.path().join("fc-paths.sh"),
+            crate::custom::FC_PATHS_SCRIPT,
+        )
+    })
+    .map_err(|e| e.to_string())?;
+    build_image(docker, context.path(), "Dockerfile", image, say)
+        .await
+        .map_err(|e| {
+            format!(
+                "{image}, FC's custom runtime environment made locally, which is not here, and building it from debian:bookworm-slim failed ({e}). Without a registry, make it from Debian packages: `bash scripts/build-runtime-images.sh` (debootstrap)"
+            )
+        })
 }
 
 /// Builds an image with a spinner on a terminal (a line otherwise), and says how long it took.

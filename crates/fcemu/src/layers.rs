@@ -245,6 +245,7 @@ pub(crate) async fn fill_with_pip(
     requirements: &[&str],
     say: &impl Fn(&str),
 ) -> Result<(), String> {
+    crate::images::ensure_custom_runtime_image(docker, say).await?;
     let parent = dir.parent().expect("a cache entry has a parent");
     std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     let staging = tempfile::Builder::new()

@@ -588,13 +588,7 @@ fn validate_finds_s_yml_or_a_template_and_lists_ignored_fields_when_verbose() {
     let out = fcemu(&["validate", "-t", cloudy.to_str().unwrap(), "--verbose"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let notes = text(&out.stderr);
-    for field in [
-        "vpcConfig",
-        "nasConfig",
-        "ossMountConfig",
-        "logConfig",
-        "layers",
-    ] {
+    for field in ["vpcConfig", "nasConfig", "ossMountConfig", "logConfig"] {
         assert!(
             notes.contains(&format!(
                 "note: resources.f.props.{field}: accepted and ignored"

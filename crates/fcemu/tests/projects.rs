@@ -235,12 +235,14 @@ resources:
     std::fs::write(project.path().join("code/hello.txt"), "hello from /code\n").unwrap();
     std::fs::write(project.path().join("code/ready.txt"), "ok\n").unwrap();
 
-    // Without a base image for the runtime, up says how to give one.
+    // A mapped image that is not here: up says how to give one.
     let out = fcemu(&[
         "up",
         project.path().to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
+        "--runtime-image",
+        "custom.debian12=fcemu-no-such-image:none",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);

@@ -423,7 +423,9 @@ async fn fc3_build(
         _ => fcemu_spec::CUSTOM_RUNTIME_IMAGE.to_string(),
     };
     if image != f.container.image {
-        crate::images::ensure_images(docker, &custom_runtime_project(project), say).await?;
+        crate::images::ensure_custom_runtime_image(docker, say)
+            .await
+            .map_err(|e| Failure::user(format!("{at}: fc3 build runs on {e}")))?;
     }
     let env = BuildEnv::of_this_machine();
     let task = Task {
@@ -473,17 +475,6 @@ async fn fc3_build(
         started.elapsed().as_secs_f64()
     ));
     Ok(())
-}
-
-/// A project of one custom runtime function, to ready the custom runtime image.
-fn custom_runtime_project(project: &Project) -> Project {
-    let mut p = project.clone();
-    p.functions.truncate(1);
-    if let Some(f) = p.functions.first_mut() {
-        f.runtime = Runtime::Custom("custom.debian10".into());
-        f.container.image = fcemu_spec::CUSTOM_RUNTIME_IMAGE.into();
-    }
-    p
 }
 
 #[cfg(test)]

@@ -35,10 +35,12 @@ impl Pool {
             }
             let (mut passed, mut failed) = (0, 0);
             loop {
-                match self
-                    .probe(shared, instance, addr, &check.http_get_url, check.timeout)
-                    .await
-                {
+                let probed = tokio::select! {
+                    biased;
+                    probed = self.probe(shared, instance, addr, &check.http_get_url, check.timeout) => probed,
+                    exit = &mut exited => return Err(exited_early(exit)),
+                };
+                match probed {
                     Ok(()) => {
                         passed += 1;
                         failed = 0;
@@ -73,9 +75,15 @@ impl Pool {
         every_ms.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         // The first probe goes before anything else (the exit watch's request included): a server that
         // already listens is seen at once.
+        // Each connect races the exit: a container killed while starting leaves an address that answers
+        // nothing, and only the exit says so at once.
         loop {
-            if shared.runtime.connect(addr).await.is_ok() {
-                return Ok(addr);
+            tokio::select! {
+                biased;
+                connected = shared.runtime.connect(addr) => if connected.is_ok() {
+                    return Ok(addr);
+                },
+                exit = &mut exited => return Err(exited_early(exit)),
             }
             if Instant::now() >= deadline {
                 return Err(StartError::NotListening { port, timeout });

@@ -316,12 +316,25 @@ pub trait Connection:
 }
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Connection for T {}
 
+/// How long a connection to an instance may take to be accepted or refused (see `connect`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The container operations the lifecycle needs. Every call names one container by id.
 #[async_trait]
 pub trait ContainerRuntime: Send + Sync + 'static {
-    /// Opens a connection to an address that [`ContainerRuntime::start`] returned.
+    /// Opens a connection to an address that [`ContainerRuntime::start`] returned. A container's address
+    /// answers at once, accepted or refused; one whose container is gone answers nothing, and the
+    /// kernel's SYN retries would hold the caller for many seconds: past [`CONNECT_TIMEOUT`] it is
+    /// taken as gone.
     async fn connect(&self, addr: SocketAddr) -> std::io::Result<Box<dyn Connection>> {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{addr} did not answer within {CONNECT_TIMEOUT:?}"),
+                )
+            })??;
         // Requests and responses are small and latency-bound: never wait to coalesce them.
         stream.set_nodelay(true)?;
         Ok(Box::new(stream))

@@ -474,6 +474,50 @@ async fn off_loopback_only_the_token_changes_state_and_traffic_stays_open() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_while_starting_fails_its_waiting_request_at_once() {
+    let docker = docker().await;
+    // The server would listen only after 60 s: the kill comes long before.
+    let project = TestProject::fixture(&[("FIXTURE_STARTUP_DELAY_MS", "60000")], "");
+    let up = Up::start(project.path(), &[]);
+    let url = format!("{}/", up.url);
+    let waiting = tokio::spawn(async move {
+        reqwest::Client::new()
+            .get(url)
+            // Far above the exit's report, far below the kernel's SYN retries to an address that is gone.
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while events_named(&up, "instance.created").await.is_empty() {
+        assert!(Instant::now() < deadline, "no instance was created");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for id in container_ids(project.path()) {
+        std::process::Command::new("docker")
+            .args(["kill", &id])
+            .output()
+            .unwrap();
+    }
+    let answer = waiting
+        .await
+        .unwrap()
+        .expect("the request is answered as soon as the engine reports the exit");
+    assert_eq!(answer.status(), 502);
+    assert!(
+        answer
+            .text()
+            .await
+            .unwrap()
+            .contains("exited with code 137"),
+        "the instance's death is the answer"
+    );
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_cut_by_its_instances_death_is_never_a_success() {
     let docker = docker().await;
     let project = TestProject::fixture(&[], "");

@@ -209,6 +209,12 @@ fn health_check(cx: &mut Cx, h: &Fields) -> Option<HealthCheck> {
     let secs = |cx: &mut Cx, key: &str, range: (u64, u64), default: u64| {
         Duration::from_secs(h.integer(cx, key, range, default))
     };
+    if url.len() > 2048 {
+        cx.error(
+            &h.field("httpGetUrl"),
+            format!("is {} characters long, allowed: at most 2048", url.len()),
+        );
+    }
     Some(HealthCheck {
         http_get_url: if url.starts_with('/') {
             url
@@ -216,7 +222,8 @@ fn health_check(cx: &mut Cx, h: &Fields) -> Option<HealthCheck> {
             format!("/{url}")
         },
         initial_delay: secs(cx, "initialDelaySeconds", (0, 120), 0),
-        period: secs(cx, "periodSeconds", (1, 120), 1),
+        // FC's defaults and ranges (CustomHealthCheckConfig).
+        period: secs(cx, "periodSeconds", (1, 120), 3),
         timeout: secs(cx, "timeoutSeconds", (1, 3), 1),
         failure_threshold: h.integer(cx, "failureThreshold", (1, 120), 3) as u32,
         success_threshold: h.integer(cx, "successThreshold", (1, 120), 1) as u32,
@@ -366,6 +373,34 @@ mod tests {
             custom_runtime("./code")
         );
         assert_eq!(load(project.path(), &yaml).unwrap().layer_paths[arn], mine);
+    }
+
+    #[test]
+    fn a_health_check_has_fcs_defaults_and_ranges() {
+        let project = tempfile::tempdir().unwrap();
+        std::fs::create_dir(project.path().join("code")).unwrap();
+        let with = |check: &str| {
+            format!(
+                "{}      customRuntimeConfig:\n        healthCheckConfig: {check}\n",
+                custom_runtime("./code")
+            )
+        };
+        let loaded = load(project.path(), &with("{ httpGetUrl: ready }")).unwrap();
+        let check = loaded.functions[0].container.health_check.clone().unwrap();
+        assert_eq!(check.http_get_url, "/ready");
+        assert_eq!(check.initial_delay, std::time::Duration::ZERO);
+        assert_eq!(check.period, std::time::Duration::from_secs(3));
+        assert_eq!(check.timeout, std::time::Duration::from_secs(1));
+        assert_eq!((check.failure_threshold, check.success_threshold), (3, 1));
+        let error = load(
+            project.path(),
+            &with("{ httpGetUrl: /r, timeoutSeconds: 4 }"),
+        )
+        .unwrap_err();
+        assert!(error.contains("timeoutSeconds"), "{error}");
+        let long = format!("{{ httpGetUrl: /{} }}", "a".repeat(2048));
+        let error = load(project.path(), &with(&long)).unwrap_err();
+        assert!(error.contains("at most 2048"), "{error}");
     }
 
     #[test]

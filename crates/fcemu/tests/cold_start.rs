@@ -26,7 +26,9 @@ async fn runtime_init_splits_into_the_engine_start_and_the_function_start_up_as_
     // Each cold start's request asks the fixture when its process began and when it listened. The engine
     // records the process's start (`State.StartedAt`) as its start call ends, while the kernel still loads
     // the program: the fixture's first instruction comes a few milliseconds later, more on a busy machine.
-    // So the agreement is judged on the median of several cold starts.
+    // The machine's noise only ever adds to fcemu's figure (a late first instruction, a late probe), never
+    // takes from it, while a wrong instant in fcemu's split would shift every cold start alike. So the
+    // agreement is judged on the lowest difference of several cold starts: within the bound either way.
     let mut differences = Vec::new();
     let mut first = None;
     for _ in 0..COLD_STARTS {
@@ -57,11 +59,11 @@ async fn runtime_init_splits_into_the_engine_start_and_the_function_start_up_as_
         differences.push((function - fixture_ms, header.clone()));
         first.get_or_insert((runtime_init, function));
     }
-    differences.sort_by(|a, b| a.0.abs().total_cmp(&b.0.abs()));
-    let (median, _) = &differences[COLD_STARTS / 2];
+    differences.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (lowest, _) = &differences[0];
     assert!(
-        median.abs() <= AGREEMENT_MS,
-        "fcemu's function start-up minus the fixture's own, median {median:.2} ms: {differences:#?}"
+        lowest.abs() <= AGREEMENT_MS,
+        "fcemu's function start-up minus the fixture's own, at its lowest {lowest:.2} ms: {differences:#?}"
     );
     let (runtime_init, function) = first.unwrap();
 

@@ -154,6 +154,12 @@ async fn a_custom_container_is_built_from_the_dockerfile_in_its_code_folder() {
     let printed = built(&project);
     assert!(printed.contains(&format!("built image {tag}")), "{printed}");
     assert!(docker.image_exists(&tag).await.unwrap());
+    // The build context is its input: unchanged, nothing is built again.
+    let again = built(&project);
+    assert!(
+        again.contains("up to date") && !again.contains("built image"),
+        "{again}"
+    );
     serves_with_its_lifecycle(&project, "container-web", |answer| {
         assert_eq!(answer["built"], "from code/Dockerfile", "{answer}");
     })

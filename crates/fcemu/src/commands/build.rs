@@ -62,7 +62,7 @@ pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure
         let Some(actions) = project.actions.get(&f.name) else {
             continue;
         };
-        let folders = folders(f, actions);
+        let folders = folders(f, actions, &project.dir);
         let known = record.functions.get(&f.name);
         let inputs = fingerprint(actions, &folders, known.map(|b| &b.outputs));
         if let Some(built) = known.filter(|b| b.fingerprint == inputs) {
@@ -108,13 +108,27 @@ pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure
                         folder,
                         allow_failure,
                     } => run_step(&at, command, folder, *allow_failure, project, say)?,
-                    ActionStep::Fc3Build { .. } => {
+                    ActionStep::Fc3Build { args } => {
                         let docker = match &docker {
                             Some(d) => d,
                             None => docker.insert(connect().await?),
                         };
-                        crate::images::ensure_images(docker, &one(project, f), say).await?;
-                        fc3_build(docker, &at, f, project, say).await?;
+                        match image_build(f, args, &project.dir) {
+                            // A custom container's `fc3 build` is its image, built again as `s build` does.
+                            Some(build) => crate::images::build_image(
+                                docker,
+                                &build.context,
+                                &build.dockerfile,
+                                &f.container.image,
+                                say,
+                            )
+                            .await
+                            .map_err(|e| Failure::user(format!("{at} failed: {e}")))?,
+                            None => {
+                                crate::images::ensure_images(docker, &one(project, f), say).await?;
+                                fc3_build(docker, &at, f, project, say).await?;
+                            }
+                        }
                     }
                     ActionStep::Skipped { what } => {
                         say(&format!("{at}: `{what}` skipped: it does nothing locally"))
@@ -204,15 +218,51 @@ fn one(project: &Project, f: &fcemu_spec::FunctionSpec) -> Project {
     }
 }
 
-/// Where a function's build reads and writes: each `run:` step's folder and, for fc3 build, the code.
-fn folders(f: &fcemu_spec::FunctionSpec, actions: &[Actions]) -> Vec<PathBuf> {
+/// A custom container's image build for `fc3 build`: its `--dockerfile PATH` (relative to the s.yaml's
+/// folder, its folder the context), else the one the s.yaml gives or its code folder's Dockerfile.
+fn image_build(
+    f: &fcemu_spec::FunctionSpec,
+    args: &[String],
+    project_dir: &Path,
+) -> Option<fcemu_spec::ImageBuild> {
+    if !matches!(f.runtime, Runtime::CustomContainer) {
+        return None;
+    }
+    let given =
+        args.iter()
+            .enumerate()
+            .find_map(|(i, arg)| match arg.strip_prefix("--dockerfile") {
+                Some("") => args.get(i + 1).cloned(),
+                Some(rest) => rest.strip_prefix('=').map(str::to_string),
+                None => None,
+            });
+    match given {
+        Some(path) => {
+            let file: PathBuf = project_dir.join(path).components().collect();
+            Some(fcemu_spec::ImageBuild {
+                context: file.parent()?.to_path_buf(),
+                dockerfile: file.file_name()?.to_string_lossy().into_owned(),
+            })
+        }
+        None => f.container.build.clone(),
+    }
+}
+
+/// Where a function's build reads and writes: each `run:` step's folder and, for fc3 build, the code (or
+/// a custom container's build context).
+fn folders(f: &fcemu_spec::FunctionSpec, actions: &[Actions], project_dir: &Path) -> Vec<PathBuf> {
     let mut out = BTreeSet::new();
     for step in actions.iter().flat_map(|a| &a.steps) {
         match step {
             ActionStep::Run { folder, .. } => {
                 out.insert(folder.clone());
             }
-            ActionStep::Fc3Build { .. } => out.extend(f.container.code.clone()),
+            ActionStep::Fc3Build { args } => match image_build(f, args, project_dir) {
+                Some(build) => {
+                    out.insert(build.context);
+                }
+                None => out.extend(f.container.code.clone()),
+            },
             ActionStep::Skipped { .. } => {}
         }
     }
@@ -398,7 +448,8 @@ async fn fc3_build(
 ) -> Result<(), Failure> {
     let Some(code) = &f.container.code else {
         say(&format!(
-            "{at}: `fc3 build` has nothing to do for a custom container (its image is built from its Dockerfile)"
+            "{at}: `fc3 build` of a custom container without a Dockerfile: its image {} is used as it is",
+            f.container.image
         ));
         return Ok(());
     };

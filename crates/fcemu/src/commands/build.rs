@@ -56,7 +56,8 @@ pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure
     let mut record: Record = crate::state::read_own(&record_file)
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default();
-    let mut docker = None;
+    // The engine is reached only when a step needs it: `run:` steps do not.
+    let engine = tokio::sync::OnceCell::new();
     let mut did = 0;
     for f in &project.functions {
         let Some(actions) = project.actions.get(&f.name) else {
@@ -109,21 +110,10 @@ pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure
                         allow_failure,
                     } => run_step(&at, command, folder, *allow_failure, project, say)?,
                     ActionStep::Fc3Build { args } => {
-                        let docker = match &docker {
-                            Some(d) => d,
-                            None => docker.insert(connect().await?),
-                        };
+                        let docker = engine.get_or_try_init(connect).await?;
                         match image_build(f, args, &project.dir) {
                             // A custom container's `fc3 build` is its image, built again as `s build` does.
-                            Some(build) => crate::images::build_image(
-                                docker,
-                                &build.context,
-                                &build.dockerfile,
-                                &f.container.image,
-                                say,
-                            )
-                            .await
-                            .map_err(|e| Failure::user(format!("{at} failed: {e}")))?,
+                            Some(build) => build_image_of(docker, f, &build, &at, say).await?,
                             None => {
                                 crate::images::ensure_images(docker, &one(project, f), say).await?;
                                 fc3_build(docker, &at, f, project, say).await?;
@@ -155,24 +145,13 @@ pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure
         let Some(build) = &f.container.build else {
             continue;
         };
-        let docker = match &docker {
-            Some(d) => d,
-            None => docker.insert(connect().await?),
-        };
+        let docker = engine.get_or_try_init(connect).await?;
         if !docker
             .image_exists(&f.container.image)
             .await
             .map_err(|e| Failure::environment(e.to_string()))?
         {
-            crate::images::build_image(
-                docker,
-                &build.context,
-                &build.dockerfile,
-                &f.container.image,
-                say,
-            )
-            .await
-            .map_err(|e| Failure::user(format!("function {}: {e}", f.name)))?;
+            build_image_of(docker, f, build, &format!("function {}", f.name), say).await?;
             did += 1;
         }
     }
@@ -197,6 +176,24 @@ pub fn never_built(project: &Project) -> Vec<String> {
         .filter(|name| !record.functions.contains_key(*name))
         .cloned()
         .collect()
+}
+
+async fn build_image_of(
+    docker: &DockerRuntime,
+    f: &fcemu_spec::FunctionSpec,
+    build: &fcemu_spec::ImageBuild,
+    at: &str,
+    say: &impl Fn(&str),
+) -> Result<(), Failure> {
+    crate::images::build_image(
+        docker,
+        &build.context,
+        &build.dockerfile,
+        &f.container.image,
+        say,
+    )
+    .await
+    .map_err(|e| Failure::user(format!("{at} failed: {e}")))
 }
 
 async fn connect() -> Result<DockerRuntime, Failure> {

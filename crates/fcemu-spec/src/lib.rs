@@ -7,6 +7,7 @@ mod diff;
 mod domain;
 mod fields;
 mod function;
+mod layers;
 mod load;
 pub mod locate;
 mod model;

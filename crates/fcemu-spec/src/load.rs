@@ -311,7 +311,7 @@ pub fn parse_project(
         let mut specs: Vec<&mut FunctionSpec> = functions.iter_mut().map(|(f, _)| f).collect();
         crate::domain::apply_routes(&mut cx, entries, &scope, &mut specs);
     }
-    let layer_paths = layer_paths(&mut cx, root, dir);
+    let layer_paths = crate::layers::layer_paths(&mut cx, root, dir);
     let mut seen = BTreeMap::new();
     for (f, name_path) in &functions {
         if let Some(previous) = seen.insert(f.name.clone(), f.resource.clone()) {
@@ -347,44 +347,6 @@ pub fn parse_project(
         warnings: cx.warnings,
         ignored: cx.ignored,
     })
-}
-
-/// `x-fcemu-layers: { ARN: ./folder-or.zip }`: what stands in for a layer fcemu cannot provide.
-fn layer_paths(cx: &mut Cx, root: &serde_yaml::Mapping, dir: &Path) -> BTreeMap<String, PathBuf> {
-    let mut out = BTreeMap::new();
-    let Some(map) = root.get("x-fcemu-layers") else {
-        return out;
-    };
-    let Some(map) = map.as_mapping() else {
-        cx.error(
-            "x-fcemu-layers",
-            "is not a mapping: write `x-fcemu-layers: { ARN: ./folder-or.zip }`".into(),
-        );
-        return out;
-    };
-    for (arn, path) in map {
-        let arn = vars::scalar_text(arn);
-        let path: PathBuf = dir.join(vars::scalar_text(path)).components().collect();
-        if !path.exists() {
-            cx.error(
-                &format!("x-fcemu-layers.{arn}"),
-                format!(
-                    "{} does not exist: give the folder (or .zip) with the layer's files, as FC unpacks them under /opt",
-                    path.display()
-                ),
-            );
-            continue;
-        }
-        crate::container::host_folder(
-            cx,
-            &format!("x-fcemu-layers.{arn}"),
-            &path,
-            dir,
-            "seen at /opt by the function's containers",
-        );
-        out.insert(arn, path);
-    }
-    out
 }
 
 fn file_stem(dir: &Path) -> String {

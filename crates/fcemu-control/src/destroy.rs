@@ -2,18 +2,27 @@
 //! remove. Triggered by idle reclamation, provisioned-instance adjustment, an explicit reclaim, shutdown, a
 //! failed Creating, and instance exceptions (the container exits, is OOM-killed, or stops answering).
 
-use crate::DestroyReason;
 use crate::hooks::{self, HookContext};
-use crate::pool::{Lease, Pool};
+use crate::pool::{EXIT_SETTLE, Lease, Pool};
 use crate::state::{Input, State};
+use crate::{DestroyReason, Shared};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How long an instance whose process went away waits for the engine to report its container's exit
-/// (which says whether it exited or was OOM-killed) before it is destroyed as unhealthy. A busy engine
-/// reports an exit a second or two late.
-pub(crate) const EXIT_SETTLE: Duration = Duration::from_secs(5);
+/// After a broken connection, while its lease still holds the instance: one connection attempt tells
+/// whether the instance's process is still there. Refused, the instance leaves service at once; accepted,
+/// it serves on, but is not frozen before the engine could have reported its exit.
+pub(crate) async fn check_alive(shared: &Shared, lease: &Lease) {
+    let instance = &lease.instance;
+    let Some(addr) = instance.addr() else { return };
+    if shared.runtime.connect(addr).await.is_err() {
+        instance.connections.clear();
+        lease.pool().lost(&instance.id);
+    } else {
+        lease.pool().suspect(&instance.id);
+    }
+}
 
 impl Pool {
     /// Claims the destroy of an instance for `reason`: no request is placed on it from now on. False if it

@@ -9,7 +9,8 @@ use crate::error::{InvokeError, PlaceError};
 use crate::pool::{Lease, Pool};
 use crate::record::{Ended, InvokeRecord, TrackedBody};
 use crate::responses::{
-    fc_error_response, invoke_error_response, place_error_response, unhandled_message,
+    InvocationKind, fc_error_response, invoke_error_response, place_error_response,
+    unhandled_message,
 };
 use crate::{ControlPlane, Shared, headers, ids};
 use http::header;
@@ -24,24 +25,6 @@ pub const COLD_START_HEADER: &str = "x-fcemu-cold-start";
 
 /// How many instances a request may be placed on when the ones before went away before it reached them.
 const DELIVERIES: u32 = 4;
-
-/// How the request reached fcemu.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvocationKind {
-    /// HTTP trigger traffic: method, path, query, headers and body passed through.
-    HttpTrigger,
-    /// InvokeFunction: the payload is sent as `POST /invoke`.
-    Event,
-}
-
-impl InvocationKind {
-    fn control_path(self) -> &'static str {
-        match self {
-            InvocationKind::HttpTrigger => "/http-invoke",
-            InvocationKind::Event => "/invoke",
-        }
-    }
-}
 
 /// What became of one delivery of a request to an instance.
 enum Delivery {
@@ -356,7 +339,7 @@ async fn deliver(
         // having read everything sends an orderly end instead).
         Ok(Err(Sent::Failed(e))) if replay.is_some() && was_reset(&e) => {
             if let Some(lease) = record.lease() {
-                check_alive(shared, lease).await;
+                crate::destroy::check_alive(shared, lease).await;
             }
             record.retried("its process closed the connection without reading the request");
             let head = replay.expect("checked above");
@@ -367,7 +350,7 @@ async fn deliver(
         Ok(Err(Sent::Failed(e) | Sent::Cut(e))) => {
             let cause: BoxError = Box::new(e);
             if let Some(lease) = record.lease() {
-                check_alive(shared, lease).await;
+                crate::destroy::check_alive(shared, lease).await;
             }
             InvokeError::ProcessExited(cause)
         }
@@ -420,20 +403,6 @@ fn was_reset(e: &hyper::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionReset)
     })
-}
-
-/// After a broken connection, while its lease still holds the instance: one connection attempt tells
-/// whether the instance's process is still there. Refused, the instance leaves service at once; accepted,
-/// it serves on, but is not frozen before the engine could have reported its exit.
-pub(crate) async fn check_alive(shared: &Shared, lease: &Lease) {
-    let instance = &lease.instance;
-    let Some(addr) = instance.addr() else { return };
-    if shared.runtime.connect(addr).await.is_err() {
-        instance.connections.clear();
-        lease.pool().lost(&instance.id);
-    } else {
-        lease.pool().suspect(&instance.id);
-    }
 }
 
 /// The instance's response, with FC's response headers: a whole body accounted for now, a streamed one
@@ -493,7 +462,7 @@ fn send_2(s: Arc<Shared>, l: Lease, r: Request<Body>, id: Arc<str>) {
 #[allow(dead_code)]
 fn send_3(s: &Shared, l: &Lease) {
     fn send<T: Send>(_: T) {}
-    send(check_alive(s, l));
+    send(crate::destroy::check_alive(s, l));
 }
 #[allow(dead_code)]
 fn send_4(cp: ControlPlane, r: Request<Body>, id: Arc<str>) {

@@ -39,9 +39,10 @@ pub use gpu::{GpuMode, GpuView};
 pub use instance::{
     DestroyReason, InitDuration, Instance, InstanceState, TimingMetric, parse_server_timing,
 };
-pub use invoke::{COLD_START_HEADER, InvocationKind};
+pub use invoke::COLD_START_HEADER;
 pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
 pub use provision::{ProvisionStatus, TargetRefused, provision_retry_delay};
+pub use responses::InvocationKind;
 pub use responses::{fc_error_response, function_error_response};
 pub use update::Rolled;
 

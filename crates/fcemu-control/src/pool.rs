@@ -12,8 +12,13 @@ use crate::state::{Input, Names, State};
 use crate::{InstanceInfo, Shared};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, Semaphore};
+
+/// How long an instance whose process went away waits for the engine to report its container's exit
+/// (which says whether it exited or was OOM-killed) before it is destroyed as unhealthy. A busy engine
+/// reports an exit a second or two late.
+pub(crate) const EXIT_SETTLE: Duration = Duration::from_secs(5);
 
 /// An instance's place in the pool: what placement reads and changes under the pool's lock.
 pub(crate) struct Slot {
@@ -238,8 +243,7 @@ impl Pool {
     pub(crate) fn suspect(&self, id: &str) {
         let mut st = self.lock();
         if let Some(slot) = st.slots.iter_mut().find(|s| &*s.instance.id == id) {
-            slot.freeze_not_before =
-                Some(tokio::time::Instant::now() + crate::destroy::EXIT_SETTLE);
+            slot.freeze_not_before = Some(tokio::time::Instant::now() + EXIT_SETTLE);
         }
     }
 

@@ -332,7 +332,7 @@ impl HttpBody for TrackedBody {
                         // The lease is held until it is known whether the process is still there.
                         let shared = r.shared.clone();
                         shared.clone().tasks.spawn(async move {
-                            crate::invoke::check_alive(&shared, &lease).await;
+                            crate::destroy::check_alive(&shared, &lease).await;
                         });
                     }
                 }

@@ -4,8 +4,25 @@
 use crate::client::{Body, full_body};
 use crate::error::{InvokeError, PlaceError};
 use crate::headers;
-use crate::invoke::InvocationKind;
 use http::{Response, StatusCode, header};
+
+/// How the request reached fcemu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvocationKind {
+    /// HTTP trigger traffic: method, path, query, headers and body passed through.
+    HttpTrigger,
+    /// InvokeFunction: the payload is sent as `POST /invoke`.
+    Event,
+}
+
+impl InvocationKind {
+    pub(crate) fn control_path(self) -> &'static str {
+        match self {
+            InvocationKind::HttpTrigger => "/http-invoke",
+            InvocationKind::Event => "/invoke",
+        }
+    }
+}
 
 /// FC's shape for errors of the service itself: status, `{"Code","Message","RequestId"}`.
 pub fn fc_error_response(

@@ -1,8 +1,18 @@
 //! Reading one mapping of an s.yaml: typed getters that report each problem with its full field path.
 
-use crate::load::SpecError;
+use crate::locate::Position;
 use crate::vars;
 use serde_yaml::{Mapping, Value};
+
+/// One problem in an s.yaml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The field path, e.g. `resources.sd.props.memorySize` (empty for the file as a whole).
+    pub field: String,
+    pub message: String,
+    /// Where in the file: the field, or the nearest enclosing one when the field is missing.
+    pub position: Option<Position>,
+}
 
 /// Collects errors and warnings while a file is read.
 pub(crate) struct Cx {

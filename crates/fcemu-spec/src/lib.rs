@@ -15,9 +15,8 @@ mod update;
 pub mod vars;
 
 pub use diff::changed_fields;
-pub use load::{
-    SpecError, SpecErrors, find_template, load_project, load_project_with_env, parse_project,
-};
+pub use fields::SpecError;
+pub use load::{SpecErrors, find_template, load_project, load_project_with_env, parse_project};
 pub use model::*;
 pub use update::{to_props, update_function};
 

@@ -1,6 +1,6 @@
 //! Reading an s.yaml into a [`Project`]: variables resolved, every field checked, all errors reported together.
 
-use crate::fields::{Cx, Fields};
+use crate::fields::{Cx, Fields, SpecError};
 use crate::function::{function, note_ignored};
 use crate::locate::{Locations, Position};
 use crate::model::*;
@@ -9,16 +9,6 @@ use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// One problem in an s.yaml.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecError {
-    /// The field path, e.g. `resources.sd.props.memorySize` (empty for the file as a whole).
-    pub field: String,
-    pub message: String,
-    /// Where in the file: the field, or the nearest enclosing one when the field is missing.
-    pub position: Option<Position>,
-}
 
 /// Everything wrong with one file.
 #[derive(Debug, thiserror::Error)]

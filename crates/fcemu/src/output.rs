@@ -1,4 +1,4 @@
-//! How log lines and lifecycle events read on a terminal.
+//! How log lines, lifecycle events and the s.yaml's warnings read on a terminal.
 //!
 //! What a function prints reaches the developer's terminal through these lines, so control characters
 //! (an escape sequence can move the cursor, rewrite what was printed, set the window title or answer back
@@ -7,6 +7,18 @@
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Write;
+
+/// Warnings always; with `--verbose`, also the fields accepted and ignored.
+pub fn say_warnings(project: &fcemu_spec::Project, verbose: bool) {
+    for warning in &project.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if verbose {
+        for field in &project.ignored {
+            eprintln!("note: {field}: accepted and ignored (it means nothing locally)");
+        }
+    }
+}
 
 /// `text` with every control character but tab written as an escape (`\x1b`, `\r`, `\u{9b}`); the text
 /// itself when it has none, which is nearly always.

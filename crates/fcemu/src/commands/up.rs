@@ -41,7 +41,7 @@ pub async fn run(args: UpArgs) -> Result<(), Failure> {
             println!("{line}");
         }
     };
-    say_warnings(&project, args.verbose);
+    crate::output::say_warnings(&project, args.verbose);
     let gpus = crate::gpu::plan(&project, args.gpu).await?;
     for warning in &gpus.warnings {
         eprintln!("warning: {warning}");
@@ -302,18 +302,6 @@ fn billing_table(cp: &ControlPlane) -> String {
         lines.push(line);
     }
     lines.join("\n")
-}
-
-/// Warnings always; with `--verbose`, also the fields accepted and ignored.
-pub fn say_warnings(project: &Project, verbose: bool) {
-    for warning in &project.warnings {
-        eprintln!("warning: {warning}");
-    }
-    if verbose {
-        for field in &project.ignored {
-            eprintln!("note: {field}: accepted and ignored (it means nothing locally)");
-        }
-    }
 }
 
 fn banner(project: &Project, url: &str, gpus: &[String], max_instances: u32) -> String {

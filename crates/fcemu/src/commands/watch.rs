@@ -276,7 +276,7 @@ impl Reloader {
         let rolled = self.cp.update(functions, &forced).await;
         self.prints = now;
         if !rolled.is_empty() {
-            crate::commands::up::say_warnings(&project, false);
+            crate::output::say_warnings(&project, false);
         }
         for r in &rolled {
             let what = r.changed.join(", ");

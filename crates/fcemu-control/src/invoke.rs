@@ -449,6 +449,10 @@ fn answer(
     };
     Response::from_parts(parts, body)
 }
+
+// Compile-time checks, never called: the gateway spawns these futures on a multi-threaded runtime, so each
+// must be Send. A change that holds a non-Send value (a MutexGuard, an Rc) across an await fails here, by
+// name, instead of as an opaque error at the gateway's spawn.
 #[allow(dead_code)]
 fn send_1(p: Arc<Pool>) {
     fn send<T: Send>(_: T) {}

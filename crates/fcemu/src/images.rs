@@ -161,6 +161,22 @@ async fn build_custom_runtime_image(
         })
 }
 
+/// A spinner that shows `prefix: ` and the latest line on a terminal, and nothing elsewhere (where the
+/// caller says what happens line by line instead).
+pub fn spinner(prefix: &str) -> ProgressBar {
+    let bar = if std::io::stdout().is_terminal() {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix}: {wide_msg}").expect("a valid template"),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
 /// Builds an image with a spinner on a terminal (a line otherwise), and says how long it took.
 pub async fn build_image(
     docker: &DockerRuntime,
@@ -170,17 +186,7 @@ pub async fn build_image(
     say: &impl Fn(&str),
 ) -> Result<(), fcemu_runtime::RuntimeError> {
     let started = Instant::now();
-    let bar = if std::io::stdout().is_terminal() {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} building {prefix}: {wide_msg}")
-            .expect("a valid template"),
-    );
-    bar.set_prefix(image.to_string());
-    bar.enable_steady_tick(Duration::from_millis(100));
+    let bar = spinner(&format!("building {image}"));
     if bar.is_hidden() {
         say(&format!(
             "building image {image} from {}",

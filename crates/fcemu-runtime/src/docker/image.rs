@@ -3,11 +3,7 @@
 
 use super::{DockerRuntime, engine, is_not_found};
 use crate::*;
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    BuildImageOptions, CreateContainerOptions, LogsOptions, RemoveContainerOptions,
-    WaitContainerOptions,
-};
+use bollard::query_parameters::BuildImageOptions;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::path::Path;
@@ -78,77 +74,26 @@ impl DockerRuntime {
     }
 
     /// What `command` prints (stdout and stderr) when run once in `image`: facts about an image, such as its
-    /// interpreter's version. The container carries fcemu's labels (`labels` added), so a sweep finds it if
-    /// fcemu stops meanwhile, and is removed.
+    /// interpreter's version. A task container (fcemu's labels, `labels` added, removed after), so a sweep
+    /// finds it if fcemu stops meanwhile.
     pub async fn run_once(
         &self,
         image: &str,
         command: &[&str],
-        extra_labels: &[(String, String)],
+        labels: &[(String, String)],
     ) -> Result<String> {
-        let mut container_labels =
-            HashMap::from([(labels::MANAGED.to_string(), "true".to_string())]);
-        container_labels.extend(extra_labels.iter().cloned());
-        let body = ContainerCreateBody {
-            image: Some(image.to_string()),
-            entrypoint: Some(command.iter().map(|s| s.to_string()).collect()),
-            cmd: Some(vec![]),
-            labels: Some(container_labels),
+        let task = crate::Task {
+            image: image.to_string(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            labels: labels.to_vec(),
             ..Default::default()
         };
-        let id = self
-            .docker
-            .create_container(None::<CreateContainerOptions>, body)
-            .await
-            .map_err(|e| RuntimeError::CreateContainer {
-                image: image.into(),
-                source: engine(e),
-            })?
-            .id;
-        let output = self.output_of(&id).await;
-        let removed = self
-            .docker
-            .remove_container(
-                &id,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    ..Default::default()
-                }),
-            )
-            .await;
-        let output = output?;
-        removed.map_err(|e| RuntimeError::RemoveContainer {
-            id: id.clone(),
-            source: engine(e),
-        })?;
-        Ok(output)
-    }
-
-    /// Starts a created container, waits for it to exit, and reads what it printed.
-    async fn output_of(&self, id: &str) -> Result<String> {
-        self.docker
-            .start_container(id, None)
-            .await
-            .map_err(|e| RuntimeError::StartContainer {
-                id: id.into(),
-                source: engine(e),
-            })?;
-        let mut wait = self.docker.wait_container(id, None::<WaitContainerOptions>);
-        while wait.next().await.is_some() {}
-        let options = LogsOptions {
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        };
-        let mut logs = self.docker.logs(id, Some(options));
         let mut out = String::new();
-        while let Some(chunk) = logs.next().await {
-            let chunk = chunk.map_err(|e| RuntimeError::Logs {
-                id: id.into(),
-                source: engine(e),
-            })?;
-            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-        }
+        self.run_task(&task, &mut |line| {
+            out.push_str(line);
+            out.push('\n');
+        })
+        .await?;
         Ok(out)
     }
 }

@@ -1,4 +1,4 @@
-//! A task container: one command run to its end in an image, with folders of this machine mounted, its
+//! A task container: one command run to its end in an image (an image's facts, a build step), with folders of this machine mounted, its
 //! output handed over line by line as it comes. `fcemu build` runs `s build`'s work this way, inside the
 //! image the function runs on, so that native packages match its interpreter; official layers are filled
 //! the same way.
@@ -62,7 +62,7 @@ impl DockerRuntime {
             })?
             .id;
         let result = self.follow_to_exit(&id, line).await;
-        let _ = self
+        let removed = self
             .docker
             .remove_container(
                 &id,
@@ -72,7 +72,12 @@ impl DockerRuntime {
                 }),
             )
             .await;
-        result
+        let code = result?;
+        removed.map_err(|e| RuntimeError::RemoveContainer {
+            id: id.clone(),
+            source: engine(e),
+        })?;
+        Ok(code)
     }
 
     async fn follow_to_exit(&self, id: &str, line: &mut (dyn FnMut(&str) + Send)) -> Result<i64> {

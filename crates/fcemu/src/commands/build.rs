@@ -15,12 +15,11 @@ use crate::Failure;
 use crate::build_env::{BuildEnv, Tail};
 use fcemu_runtime::{DockerRuntime, Mount, Task, labels};
 use fcemu_spec::{ActionStep, Actions, Project, Runtime};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use inputs::{Built, RECORD, Record, fingerprint, snapshot, write_record, written};
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub async fn run(
     dir: Option<PathBuf>,
@@ -251,17 +250,7 @@ struct Progress {
 
 impl Progress {
     fn new(at: &str, what: &str, say: &impl Fn(&str)) -> Progress {
-        let bar = if std::io::stdout().is_terminal() {
-            ProgressBar::new_spinner()
-        } else {
-            ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
-        };
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix}: {wide_msg}")
-                .expect("a valid template"),
-        );
-        bar.set_prefix(at.to_string());
-        bar.enable_steady_tick(Duration::from_millis(100));
+        let bar = crate::images::spinner(at);
         say(&format!("{at}: {what}"));
         Progress { bar }
     }

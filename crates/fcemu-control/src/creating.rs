@@ -1,33 +1,59 @@
-//! Creating: Instance Create (the container, with the function's limits), Runtime Init (start, until the
-//! server accepts connections) and the Init Hook, each timed.
+//! Creating, in order: Instance Create (the container, made from `container_spec.rs`), Runtime Init (start,
+//! until the server is ready: `readiness.rs`) and the Init Hook (the Initializer), each timed. Work that
+//! holds a lease runs as a task of its own, so a caller that goes away leaves nothing half-made.
 
+use crate::container_spec::container_spec;
 use crate::error::{PlaceError, StartError};
-use crate::instance::{InitDuration, Instance};
+use crate::hooks::{self, HookContext};
+use crate::instance::{DestroyReason, InitDuration};
 use crate::pool::{Lease, Pool};
+use crate::shared::Shared;
 use crate::state::{Input, State};
-use crate::{DestroyReason, Shared};
-use fcemu_runtime::{ContainerSpec, GpuRequest, Mount, labels};
-use fcemu_spec::{Edition, FunctionSpec, Hook, Language, RUNTIME_FILES_DIR};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 impl Pool {
-    /// Creating, for the instance `lease` holds (its slot is in `Creating`). On success the lease holds the
-    /// ready instance for whoever asked for it.
-    pub(crate) async fn create(
+    /// Creating, for a request that found every instance full.
+    pub(crate) async fn create_for_request(
         self: &Arc<Self>,
-        shared: &Arc<Shared>,
         lease: Lease,
     ) -> Result<Lease, PlaceError> {
+        let pool = self.clone();
+        detached(&self.shared, async move { pool.create(lease).await }).await
+    }
+
+    /// Runs the Initializer again on an instance whose last attempt answered 400/404.
+    pub(crate) async fn retry_initializer(
+        self: &Arc<Self>,
+        lease: Lease,
+    ) -> Result<Lease, PlaceError> {
+        let pool = self.clone();
+        detached(
+            &self.shared,
+            async move { pool.initialize(lease, None).await },
+        )
+        .await
+    }
+
+    /// Creating, for the instance `lease` holds (its slot is in `Creating`). On success the lease holds the
+    /// ready instance for whoever asked for it.
+    pub(crate) async fn create(self: &Arc<Self>, lease: Lease) -> Result<Lease, PlaceError> {
+        let shared = &self.shared;
         let instance = lease.instance.clone();
         let id = &instance.id;
 
         // Instance Create. The engine's call is not cut short at shutdown: a container it made is then
         // destroyed like any other, rather than left behind.
         let t0 = Instant::now();
-        let spec = self.container_spec(shared, &instance);
+        let spec = container_spec(
+            &self.function.spec,
+            &shared.options,
+            &shared.project.dir,
+            id,
+            instance.gpu(),
+        );
         let container_id = match shared.runtime.create(&spec).await {
             Ok(container_id) => container_id,
             Err(e) => return Err(self.not_started(lease, StartError::Create(e)).await),
@@ -46,7 +72,7 @@ impl Pool {
             return Err(PlaceError::ShuttingDown);
         }
 
-        // Runtime Init: start, then wait until the port accepts connections.
+        // Runtime Init: start, then wait until the server is ready.
         let t1 = Instant::now();
         let started = tokio::select! {
             started = async {
@@ -55,16 +81,16 @@ impl Pool {
                     .start(&container_id, self.function.spec.container.port)
                     .await
                     .map_err(StartError::Start)?;
-                self.wait_until_ready(shared, &instance, &container_id, started.addr)
-                    .await
-                    .map(|addr| (addr, started.engine_start))
+                self.wait_until_ready(&instance, &container_id, started.addr)
+                    .await?;
+                Ok::<_, StartError>((started.addr, started.engine_start))
             } => Some(started),
             _ = shared.shutdown.cancelled() => None,
         };
         // Docker ends a log follow at once on a container that is not running yet, and following during
         // Runtime Init would compete with it for the engine: attach now (the log driver replays from the
         // start, so no line is missed, and a server that failed to start still has its output kept).
-        self.spawn_log_pump(shared, &instance);
+        self.spawn_log_pump(&instance);
         let (addr, engine_start) = match started {
             Some(Ok(ready)) => ready,
             Some(Err(e)) => return Err(self.not_started(lease, e).await),
@@ -86,10 +112,10 @@ impl Pool {
         {
             return Err(PlaceError::NotStarted(StartError::DiedInitializing));
         }
-        self.spawn_exit_watch(shared, &instance);
+        self.spawn_exit_watch(&instance);
 
         // Init Hook.
-        self.initialize(shared, lease, Some(cold_start)).await
+        self.initialize(lease, Some(cold_start)).await
     }
 
     /// Creating failed: the instance is destroyed with the error, which is also the caller's answer.
@@ -100,139 +126,93 @@ impl Pool {
         PlaceError::NotStarted(e)
     }
 
-    fn container_spec(&self, shared: &Shared, instance: &Instance) -> ContainerSpec {
-        let instance_id = &*instance.id;
-        let spec = &self.function.spec;
-        let mut env: Vec<(String, String)> = spec
-            .environment_variables
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        env.extend(
-            [
-                ("FC_FUNCTION_NAME", spec.name.clone()),
-                ("FC_FUNCTION_HANDLER", spec.handler.clone()),
-                ("FC_FUNCTION_MEMORY_SIZE", spec.memory_size_mb.to_string()),
-                ("FC_FUNCTION_VERSION", "LATEST".into()),
-                ("FC_REGION", shared.options.region_of(spec)),
-                ("FC_ACCOUNT_ID", shared.options.account_id.clone()),
-                ("FC_INSTANCE_ID", instance_id.to_string()),
-                ("FC_CUSTOM_LISTEN_PORT", spec.container.port.to_string()),
-                ("FC_FUNC_CODE_PATH", "/code/".into()),
-            ]
-            .map(|(k, v)| (k.to_string(), v)),
-        );
-        if let Some(language) = spec.runtime.language() {
-            env.extend(built_in_runtime_env(spec));
-            // FC puts a built-in runtime's layer folders on its search paths (a custom runtime's s.yaml
-            // names them itself).
-            let search = match language {
-                Language::Python => ("PYTHONPATH", "/opt/python"),
-                Language::Nodejs => ("NODE_PATH", "/opt/nodejs/node_modules"),
-            };
-            if spec.container.opt.is_some() && !spec.environment_variables.contains_key(search.0) {
-                env.push((search.0.into(), search.1.into()));
+    /// Runs the Initializer on an instance held by `lease`: the end of Creating (`cold_start` then carries
+    /// the first two parts' times), or a retry. FC's rules: 400/404 keeps the instance for another try on
+    /// the next request; any other failure destroys it.
+    async fn initialize(
+        self: &Arc<Self>,
+        lease: Lease,
+        cold_start: Option<InitDuration>,
+    ) -> Result<Lease, PlaceError> {
+        let shared = &self.shared;
+        let instance = lease.instance.clone();
+        let cx = HookContext {
+            shared,
+            function: &self.function,
+            instance: &instance,
+        };
+        let outcome = tokio::select! {
+            outcome = hooks::run_initializer(cx) => Some(outcome),
+            _ = shared.shutdown.cancelled() => None,
+        };
+        match outcome {
+            Some(Ok(init_hook)) => {
+                let cold_start = cold_start.map(|creating| {
+                    let init = InitDuration {
+                        init_hook,
+                        ..creating
+                    };
+                    instance.set_init_duration(init);
+                    init
+                });
+                match self.apply(&instance.id, Input::InitializerSucceeded { cold_start }) {
+                    Some(State::Busy { .. }) => {
+                        if let Some(init) = cold_start {
+                            shared.instance_line(
+                                &self.function.name,
+                                &instance,
+                                format!(
+                                    "FC Instance Ready InstanceId: {} {}",
+                                    instance.id,
+                                    init.describe()
+                                ),
+                            );
+                        }
+                        Ok(lease)
+                    }
+                    // It died while the Initializer ran: its exit is being handled.
+                    _ => Err(PlaceError::NotStarted(StartError::DiedInitializing)),
+                }
             }
-        }
-        if let Some(gpu) = &spec.gpu {
-            env.push((
-                "FC_GPU_MEMORY_SIZE".into(),
-                gpu.gpu_memory_size_mb.to_string(),
-            ));
-        }
-        let labels = BTreeMap::from([
-            (labels::MANAGED.to_string(), "true".to_string()),
-            (
-                labels::PROJECT.to_string(),
-                shared.project.dir.display().to_string(),
-            ),
-            (labels::FUNCTION.to_string(), spec.name.clone()),
-            (labels::INSTANCE_ID.to_string(), instance_id.to_string()),
-        ]);
-        ContainerSpec {
-            name: format!("fcemu-{}-{}", sanitize(&spec.name), &instance_id[2..]),
-            image: spec.container.image.clone(),
-            env,
-            labels,
-            memory_mb: spec.memory_size_mb,
-            cpu: spec.cpu,
-            port: spec.container.port,
-            entrypoint: spec.container.entrypoint.clone(),
-            command: spec.container.command.clone(),
-            // Custom and built-in runtimes: the code folder, read-only, as FC mounts it, and the layers at
-            // /opt; built-in ones also see fcemu's runtime for their language.
-            mounts: [
-                (&spec.container.code, "/code"),
-                (&spec.container.runtime_files, RUNTIME_FILES_DIR),
-                (&spec.container.opt, "/opt"),
-            ]
-            .into_iter()
-            .filter_map(|(host, container)| {
-                host.as_ref().map(|host| Mount {
-                    host: host.clone(),
-                    container: container.into(),
-                    read_only: true,
+            Some(Err(e)) if e.keeps_instance() && !shared.shutdown.is_cancelled() => {
+                if let Some(creating) = cold_start {
+                    instance.set_init_duration(creating);
+                }
+                self.apply(&instance.id, Input::InitializerRejected);
+                // The lease drops with this answer: the instance idles, uninitialized, and is frozen.
+                Err(PlaceError::Initialization {
+                    instance: instance.id.clone(),
+                    error: e,
                 })
-            })
-            .collect(),
-            working_dir: spec.container.code.as_ref().map(|_| "/code".to_string()),
-            // A real card: the engine's NVIDIA driver makes it visible; a simulated one has no device.
-            network: Some(fcemu_runtime::network_name(&shared.project.dir)),
-            gpu: instance
-                .gpu()
-                .filter(|slice| !slice.simulated)
-                .map(|slice| GpuRequest {
-                    device_ids: vec![slice.uuid.clone()],
-                }),
+            }
+            Some(Err(e)) => {
+                let error = fcemu_runtime::error_chain(&e);
+                self.destroy_held(lease, DestroyReason::InitFailed, Some(error))
+                    .await;
+                Err(PlaceError::Initialization {
+                    instance: instance.id.clone(),
+                    error: e,
+                })
+            }
+            None => {
+                self.destroy_held(lease, DestroyReason::Shutdown, None)
+                    .await;
+                Err(PlaceError::ShuttingDown)
+            }
         }
     }
 }
 
-/// What fcemu's runtime for a built-in runtime reads at start: its hooks' handlers (FC's request headers
-/// carry only some), and the edition, which decides how HTTP trigger requests reach the handler.
-fn built_in_runtime_env(spec: &FunctionSpec) -> Vec<(String, String)> {
-    let handler = |hook: &Option<Hook>| {
-        hook.as_ref()
-            .and_then(Hook::handler)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let (edition, service) = match spec.edition {
-        Edition::Fc3 => ("3.0", ""),
-        Edition::Fc2 => ("2.0", spec.resource.as_str()),
-    };
-    let shipped = spec
-        .runtime
-        .language()
-        .map(|l| {
-            l.shipped_libraries()
-                .iter()
-                .map(|(name, _)| *name)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    [
-        ("FCEMU_SHIPPED_LIBRARIES", shipped),
-        ("FCEMU_INITIALIZER", handler(&spec.initializer)),
-        ("FCEMU_PRE_STOP", handler(&spec.pre_stop)),
-        ("FCEMU_PRE_FREEZE", handler(&spec.pre_freeze)),
-        ("FCEMU_EDITION", edition.to_string()),
-        ("FCEMU_SERVICE_NAME", service.to_string()),
-    ]
-    .map(|(k, v)| (k.to_string(), v))
-    .into()
-}
-
-/// Container names allow `[a-zA-Z0-9_.-]`; function names may hold more.
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+/// Runs work that holds a lease (Creating, an Initializer) as a task of its own and waits for it: a caller
+/// that goes away does not leave a half-made or half-initialized instance behind (if it went away, the lease
+/// the work returns is dropped, and the slot given back).
+async fn detached(
+    shared: &Shared,
+    work: impl std::future::Future<Output = Result<Lease, PlaceError>> + Send + 'static,
+) -> Result<Lease, PlaceError> {
+    let (tx, rx) = oneshot::channel();
+    shared.tasks.spawn(async move {
+        let _ = tx.send(work.await);
+    });
+    rx.await.unwrap_or(Err(PlaceError::ShuttingDown))
 }

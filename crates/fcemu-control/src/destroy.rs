@@ -3,9 +3,9 @@
 //! failed Creating, and instance exceptions (the container exits, is OOM-killed, or stops answering).
 
 use crate::hooks::{self, HookContext};
+use crate::instance::DestroyReason;
 use crate::pool::{EXIT_SETTLE, Lease, Pool};
 use crate::state::{Input, State};
-use crate::{DestroyReason, Shared};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -13,10 +13,10 @@ use tokio::time::Instant;
 /// After a broken connection, while its lease still holds the instance: one connection attempt tells
 /// whether the instance's process is still there. Refused, the instance leaves service at once; accepted,
 /// it serves on, but is not frozen before the engine could have reported its exit.
-pub(crate) async fn check_alive(shared: &Shared, lease: &Lease) {
+pub(crate) async fn check_alive(lease: &Lease) {
     let instance = &lease.instance;
     let Some(addr) = instance.addr() else { return };
-    if shared.runtime.connect(addr).await.is_err() {
+    if lease.pool().shared.runtime.connect(addr).await.is_err() {
         instance.connections.clear();
         lease.pool().lost(&instance.id);
     } else {
@@ -101,7 +101,7 @@ impl Pool {
     /// Destroy, for an instance whose destroy this caller claimed; `error` says why Creating failed, when
     /// it did.
     pub(crate) async fn destroy(self: &Arc<Self>, id: &str, error: Option<String>) {
-        let shared = self.shared();
+        let shared = &self.shared;
         let claimed = {
             let st = self.lock();
             st.slot(id).and_then(|s| match s.state {
@@ -126,11 +126,11 @@ impl Pool {
             if !reason.has_exited() {
                 // A frozen container can neither run PreStop nor always be removed cleanly.
                 let _engine = instance.freezer.lock().await;
-                self.unpause(&shared, &instance).await;
+                self.unpause(&instance).await;
             }
             if reason.runs_pre_stop() && instance.addr().is_some() {
                 hooks::run_pre_stop(HookContext {
-                    shared: &shared,
+                    shared,
                     function: &self.function,
                     instance: &instance,
                 })
@@ -155,7 +155,7 @@ impl Pool {
         self.apply(id, Input::Destroyed { error });
         if provisioned && reason.is_exception() {
             // A provisioned instance that failed or died is made good again.
-            self.retry_provision(&shared);
+            self.retry_provision();
         }
         shared.instance_line(
             &self.function.name,
@@ -176,7 +176,7 @@ impl Pool {
             return;
         }
         self.apply(id, Input::Lost);
-        let shared = self.shared();
+        let shared = &self.shared;
         let (pool, id) = (self.clone(), id.to_string());
         let shutdown = shared.shutdown.clone();
         shared.tasks.spawn(async move {
@@ -211,10 +211,9 @@ impl Pool {
                 })
                 .collect()
         };
-        let shared = self.shared();
         for id in idle {
             let pool = self.clone();
-            shared
+            self.shared
                 .tasks
                 .spawn(async move { pool.destroy(&id, None).await });
         }

@@ -1,17 +1,18 @@
 //! Watching the engine: every line a container prints goes into the log store, attributed to request and
 //! hook, and a container that ends by itself (an instance exception) is destroyed without PreStop.
 
+use crate::instance::DestroyReason;
 use crate::instance::Instance;
 use crate::logs::{Bracket, HookKind, LogRecord};
 use crate::pool::Pool;
-use crate::{DestroyReason, Shared};
 use fcemu_runtime::OutputStream;
 use futures_util::StreamExt;
 use std::sync::Arc;
 
 impl Pool {
     /// Follows everything the container prints into the log store.
-    pub(crate) fn spawn_log_pump(&self, shared: &Arc<Shared>, instance: &Arc<Instance>) {
+    pub(crate) fn spawn_log_pump(&self, instance: &Arc<Instance>) {
+        let shared = &self.shared;
         let Some(container_id) = instance.container_id() else {
             return;
         };
@@ -62,11 +63,8 @@ impl Pool {
 
     /// An instance whose container ends by itself is an instance exception: it is destroyed without PreStop
     /// (`exited`, or `oom` when the OOM killer ended it).
-    pub(crate) fn spawn_exit_watch(
-        self: &Arc<Self>,
-        shared: &Arc<Shared>,
-        instance: &Arc<Instance>,
-    ) {
+    pub(crate) fn spawn_exit_watch(self: &Arc<Self>, instance: &Arc<Instance>) {
+        let shared = &self.shared;
         let Some(container_id) = instance.container_id() else {
             return;
         };

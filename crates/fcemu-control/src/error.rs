@@ -85,13 +85,23 @@ impl HookError {
     }
 }
 
-/// Why an instance never came to serve (FC's `FunctionNotStarted`).
+/// Why an instance never came to serve (FC's `FunctionNotStarted`): the engine failed it, or its server
+/// never became ready.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("the instance's container could not be made")]
     Create(#[source] RuntimeError),
     #[error("the instance's container could not be started")]
     Start(#[source] RuntimeError),
+    #[error(transparent)]
+    NotReady(#[from] ReadinessError),
+    #[error("the instance's process went away while its Initializer ran")]
+    DiedInitializing,
+}
+
+/// Why Runtime Init ended without a ready server.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadinessError {
     #[error(
         "the container exited with code {code} before its server was ready on port {port}; `fcemu logs --function {function}` shows what it printed"
     )]
@@ -111,8 +121,6 @@ pub enum StartError {
         failures: u32,
         last: ProbeFailure,
     },
-    #[error("the instance's process went away while its Initializer ran")]
-    DiedInitializing,
 }
 
 /// How one health-check probe failed.

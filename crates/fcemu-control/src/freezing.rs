@@ -3,7 +3,6 @@
 //! The engine gets one pause or unpause of an instance at a time (`Instance::freezer`); the state machine
 //! says which one is due.
 
-use crate::Shared;
 use crate::hooks::{self, HookContext};
 use crate::instance::Instance;
 use crate::pool::Pool;
@@ -15,16 +14,16 @@ impl Pool {
     /// it first (which ends idle period `period`).
     pub(crate) fn schedule_freeze(
         self: &Arc<Self>,
-        shared: &Arc<Shared>,
         id: &str,
         period: u64,
         provisioned: bool,
         not_before: Option<tokio::time::Instant>,
     ) {
-        if !self.freezes(shared, provisioned) {
+        if !self.freezes(provisioned) {
             return;
         }
-        let (pool, shared2) = (self.clone(), shared.clone());
+        let shared = &self.shared;
+        let pool = self.clone();
         let id = id.to_string();
         let settle = not_before.map_or(std::time::Duration::ZERO, |t| {
             t.saturating_duration_since(tokio::time::Instant::now())
@@ -34,15 +33,16 @@ impl Pool {
             if !grace.is_zero() {
                 tokio::select! {
                     _ = tokio::time::sleep(grace) => {}
-                    _ = shared2.shutdown.cancelled() => return,
+                    _ = pool.shared.shutdown.cancelled() => return,
                 }
             }
-            pool.freeze(&shared2, &id, period).await;
+            pool.freeze(&id, period).await;
         });
     }
 
     /// PreFreeze and the pause, if the instance is still in idle period `period`.
-    async fn freeze(self: &Arc<Self>, shared: &Shared, id: &str, period: u64) {
+    async fn freeze(self: &Arc<Self>, id: &str, period: u64) {
+        let shared = &self.shared;
         let Some(instance) = self.instance(id) else {
             return;
         };
@@ -74,7 +74,7 @@ impl Pool {
             Ok(()) => {
                 // Requests placed during the pause find it thawing: it is thawed for them at once.
                 if let Some(State::Thawing { .. }) = self.apply(id, Input::Paused) {
-                    self.unpause(shared, &instance).await;
+                    self.unpause(&instance).await;
                 }
             }
             Err(e) => {
@@ -88,17 +88,17 @@ impl Pool {
 
     /// Thaws a frozen instance for the request just placed on it. A task of its own: the request's caller
     /// may go away, and the instance must not stay half-thawed.
-    pub(crate) fn spawn_thaw(self: &Arc<Self>, shared: &Arc<Shared>, instance: Arc<Instance>) {
-        let (pool, shared2) = (self.clone(), shared.clone());
-        shared.tasks.spawn(async move {
+    pub(crate) fn spawn_thaw(self: &Arc<Self>, instance: Arc<Instance>) {
+        let pool = self.clone();
+        self.shared.tasks.spawn(async move {
             let _engine = instance.freezer.lock().await;
-            pool.unpause(&shared2, &instance).await;
+            pool.unpause(&instance).await;
         });
     }
 
     /// The engine's unpause, when the state machine says the container is paused (the caller holds the
     /// instance's freezer). A container that cannot be thawed is out of service.
-    pub(crate) async fn unpause(self: &Arc<Self>, shared: &Shared, instance: &Instance) {
+    pub(crate) async fn unpause(self: &Arc<Self>, instance: &Instance) {
         let paused = matches!(
             self.state_of(&instance.id),
             Some(
@@ -112,7 +112,7 @@ impl Pool {
         let Some(container_id) = instance.container_id().filter(|_| paused) else {
             return;
         };
-        match shared.runtime.unpause(&container_id).await {
+        match self.shared.runtime.unpause(&container_id).await {
             Ok(()) => {
                 self.apply(&instance.id, Input::Thawed);
             }

@@ -5,6 +5,7 @@
 //! the function received is answered with `UnhandledInvocationError` when its instance fails.
 
 use crate::client::{Body, BoxError};
+use crate::control_plane::ControlPlane;
 use crate::error::{InvokeError, PlaceError};
 use crate::pool::{Lease, Pool};
 use crate::record::{Ended, InvokeRecord, TrackedBody};
@@ -12,7 +13,7 @@ use crate::responses::{
     InvocationKind, fc_error_response, invoke_error_response, place_error_response,
     unhandled_message,
 };
-use crate::{ControlPlane, Shared, headers, ids};
+use crate::{headers, ids};
 use http::header;
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::client::conn::http1::SendRequest;
@@ -163,7 +164,7 @@ impl ControlPlane {
                 req.headers_mut()
                     .insert(headers::RETRY_COUNT, HeaderValue::from(delivery));
             }
-            match deliver(&self.shared, lease, req, kind, &request_id).await {
+            match deliver(lease, req, kind, &request_id).await {
                 Delivery::Answered(response) => return response,
                 Delivery::NotReached(back) => req = back,
             }
@@ -256,7 +257,6 @@ fn for_instance(
 
 /// Sends the request to the instance `lease` holds and answers with its response, streamed.
 async fn deliver(
-    shared: &Arc<Shared>,
     lease: Lease,
     req: Request<Body>,
     kind: InvocationKind,
@@ -264,6 +264,7 @@ async fn deliver(
 ) -> Delivery {
     let instance = lease.instance.clone();
     let pool = lease.pool().clone();
+    let shared = &pool.shared;
     let Some(addr) = instance.addr() else {
         return Delivery::NotReached(req);
     };
@@ -339,7 +340,7 @@ async fn deliver(
         // having read everything sends an orderly end instead).
         Ok(Err(Sent::Failed(e))) if replay.is_some() && was_reset(&e) => {
             if let Some(lease) = record.lease() {
-                crate::destroy::check_alive(shared, lease).await;
+                crate::destroy::check_alive(lease).await;
             }
             record.retried("its process closed the connection without reading the request");
             let head = replay.expect("checked above");
@@ -350,7 +351,7 @@ async fn deliver(
         Ok(Err(Sent::Failed(e) | Sent::Cut(e))) => {
             let cause: BoxError = Box::new(e);
             if let Some(lease) = record.lease() {
-                crate::destroy::check_alive(shared, lease).await;
+                crate::destroy::check_alive(lease).await;
             }
             InvokeError::ProcessExited(cause)
         }
@@ -370,10 +371,10 @@ async fn deliver(
     };
     record.finish(response.status().as_u16(), ended);
     if restart {
-        let id = instance.id.clone();
+        let (id, pool2) = (instance.id.clone(), pool.clone());
         shared
             .tasks
-            .spawn(async move { pool.destroy(&id, None).await });
+            .spawn(async move { pool2.destroy(&id, None).await });
     }
     Delivery::Answered(response)
 }
@@ -459,14 +460,14 @@ fn send_1(p: Arc<Pool>) {
     send(p.acquire(false));
 }
 #[allow(dead_code)]
-fn send_2(s: Arc<Shared>, l: Lease, r: Request<Body>, id: Arc<str>) {
+fn send_2(l: Lease, r: Request<Body>, id: Arc<str>) {
     fn send<T: Send>(_: T) {}
-    send(deliver(&s, l, r, InvocationKind::Event, &id));
+    send(deliver(l, r, InvocationKind::Event, &id));
 }
 #[allow(dead_code)]
-fn send_3(s: &Shared, l: &Lease) {
+fn send_3(l: &Lease) {
     fn send<T: Send>(_: T) {}
-    send(crate::destroy::check_alive(s, l));
+    send(crate::destroy::check_alive(l));
 }
 #[allow(dead_code)]
 fn send_4(cp: ControlPlane, r: Request<Body>, id: Arc<str>) {

@@ -2,14 +2,12 @@
 //! wait (bounded by the function's timeout) in a bounded queue. A request placed on a frozen instance thaws
 //! it; one placed on an instance whose Initializer must run again runs it.
 
-use crate::error::{ExhaustedBy, Exhaustion, PlaceError, StartError};
-use crate::hooks::{self, HookContext};
+use crate::error::{ExhaustedBy, Exhaustion, PlaceError};
 use crate::pool::{Lease, NoGpuRoom, Pool, PoolState};
 use crate::state::{Input, State};
-use crate::{DestroyReason, Shared};
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::{futures::Notified, oneshot};
+use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 
 /// What a request does next, decided under the pool's lock.
@@ -48,7 +46,6 @@ impl Pool {
     /// returns once the instance serves it. With `cold`, warm instances are passed over and a new one is
     /// created (`fcemu invoke --cold`). A request that finds no room waits at most the function's timeout.
     pub async fn acquire(self: &Arc<Self>, cold: bool) -> Result<Lease, PlaceError> {
-        let shared = self.shared();
         let started = Instant::now();
         let deadline = started + self.function.spec.timeout;
         let mut placements = 0;
@@ -57,14 +54,14 @@ impl Pool {
             let placement = {
                 let notified = self.changed.notified();
                 tokio::pin!(notified);
-                match self.place(&shared, notified.as_mut(), cold && placements == 0) {
+                match self.place(notified.as_mut(), cold && placements == 0) {
                     Placement::Wait(waiting_for) => {
                         let _waiting = WaitingGuard(self);
                         if tokio::time::timeout_at(deadline, notified).await.is_err() {
                             let waited = started.elapsed();
                             return Err(self.exhausted(match waiting_for {
                                 WaitFor::Instance => ExhaustedBy::Waited(waited),
-                                WaitFor::GpuMemory => self.gpu_shortage(&shared, Some(waited)),
+                                WaitFor::GpuMemory => self.gpu_shortage(Some(waited)),
                             }));
                         }
                         continue;
@@ -75,15 +72,15 @@ impl Pool {
             let lease = match placement {
                 Placement::Serve { lease, thaw } => {
                     if thaw {
-                        self.spawn_thaw(&shared, lease.instance.clone());
+                        self.spawn_thaw(lease.instance.clone());
                     }
                     lease
                 }
-                Placement::Create(lease) => return self.create_for_request(&shared, lease).await,
+                Placement::Create(lease) => return self.create_for_request(lease).await,
                 Placement::Refuse(e) => return Err(e),
                 Placement::Wait(_) => unreachable!("waited above"),
             };
-            match self.until_serving(&shared, lease, deadline).await {
+            match self.until_serving(lease, deadline).await {
                 Ok(lease) => return Ok(lease),
                 Err(Unserved::Failed(e)) => return Err(e),
                 Err(Unserved::Gone) if placements + 1 < PLACEMENTS => placements += 1,
@@ -96,13 +93,9 @@ impl Pool {
         }
     }
 
-    fn place(
-        self: &Arc<Self>,
-        shared: &Shared,
-        notified: Pin<&mut Notified<'_>>,
-        cold: bool,
-    ) -> Placement {
+    fn place(self: &Arc<Self>, notified: Pin<&mut Notified<'_>>, cold: bool) -> Placement {
         let concurrency = self.function.spec.instance_concurrency;
+        let shared = &self.shared;
         let mut st = self.lock();
         if shared.shutdown.is_cancelled() {
             return Placement::Refuse(PlaceError::ShuttingDown);
@@ -131,7 +124,7 @@ impl Pool {
         let absorbed = creating * (concurrency - 1);
         let mut wait_for = WaitFor::Instance;
         if cap.is_none_or(|cap| live < cap) && (cold || absorbed <= st.waiting) {
-            match self.new_slot(&mut st, shared, false) {
+            match self.new_slot(&mut st, false) {
                 Ok(lease) => return Placement::Create(lease),
                 Err(NoGpuRoom) => wait_for = WaitFor::GpuMemory,
             }
@@ -139,7 +132,7 @@ impl Pool {
         if cold {
             let why = match wait_for {
                 WaitFor::Instance => ExhaustedBy::NoNewInstance,
-                WaitFor::GpuMemory => self.gpu_shortage(shared, None),
+                WaitFor::GpuMemory => self.gpu_shortage(None),
             };
             return Placement::Refuse(self.exhausted_locked(&st, why));
         }
@@ -153,7 +146,7 @@ impl Pool {
     }
 
     /// What ran out for a GPU function's new instance: memory on a card.
-    fn gpu_shortage(&self, shared: &Shared, waited: Option<std::time::Duration>) -> ExhaustedBy {
+    fn gpu_shortage(&self, waited: Option<std::time::Duration>) -> ExhaustedBy {
         ExhaustedBy::GpuMemory {
             waited,
             memory_mb: self
@@ -162,7 +155,8 @@ impl Pool {
                 .gpu
                 .as_ref()
                 .map_or(0, |g| g.gpu_memory_size_mb),
-            free: shared
+            free: self
+                .shared
                 .gpus
                 .as_ref()
                 .map(|g| g.describe_free())
@@ -174,7 +168,6 @@ impl Pool {
     /// runs the Initializer again when it must).
     async fn until_serving(
         self: &Arc<Self>,
-        shared: &Arc<Shared>,
         lease: Lease,
         deadline: Instant,
     ) -> Result<Lease, Unserved> {
@@ -197,108 +190,9 @@ impl Pool {
             }
         }
         // This request runs the Initializer again.
-        self.retry_initializer(shared, lease)
+        self.retry_initializer(lease)
             .await
             .map_err(Unserved::Failed)
-    }
-
-    /// Runs the Initializer again on an instance whose last attempt answered 400/404.
-    async fn retry_initializer(
-        self: &Arc<Self>,
-        shared: &Arc<Shared>,
-        lease: Lease,
-    ) -> Result<Lease, PlaceError> {
-        let (pool, shared2) = (self.clone(), shared.clone());
-        detached(shared, async move {
-            pool.initialize(&shared2, lease, None).await
-        })
-        .await
-    }
-
-    /// Creating, for a request that found every instance full.
-    async fn create_for_request(
-        self: &Arc<Self>,
-        shared: &Arc<Shared>,
-        lease: Lease,
-    ) -> Result<Lease, PlaceError> {
-        let (pool, shared2) = (self.clone(), shared.clone());
-        detached(shared, async move { pool.create(&shared2, lease).await }).await
-    }
-
-    /// Runs the Initializer on an instance held by `lease`: the end of Creating (`cold_start` then carries
-    /// the first two parts' times), or a retry. FC's rules: 400/404 keeps the instance for another try on
-    /// the next request; any other failure destroys it.
-    pub(crate) async fn initialize(
-        self: &Arc<Self>,
-        shared: &Arc<Shared>,
-        lease: Lease,
-        cold_start: Option<crate::InitDuration>,
-    ) -> Result<Lease, PlaceError> {
-        let instance = lease.instance.clone();
-        let cx = HookContext {
-            shared,
-            function: &self.function,
-            instance: &instance,
-        };
-        let outcome = tokio::select! {
-            outcome = hooks::run_initializer(cx) => Some(outcome),
-            _ = shared.shutdown.cancelled() => None,
-        };
-        match outcome {
-            Some(Ok(init_hook)) => {
-                let cold_start = cold_start.map(|creating| {
-                    let init = crate::InitDuration {
-                        init_hook,
-                        ..creating
-                    };
-                    instance.set_init_duration(init);
-                    init
-                });
-                match self.apply(&instance.id, Input::InitializerSucceeded { cold_start }) {
-                    Some(State::Busy { .. }) => {
-                        if let Some(init) = cold_start {
-                            shared.instance_line(
-                                &self.function.name,
-                                &instance,
-                                format!(
-                                    "FC Instance Ready InstanceId: {} {}",
-                                    instance.id,
-                                    init.describe()
-                                ),
-                            );
-                        }
-                        Ok(lease)
-                    }
-                    // It died while the Initializer ran: its exit is being handled.
-                    _ => Err(PlaceError::NotStarted(StartError::DiedInitializing)),
-                }
-            }
-            Some(Err(e)) if e.keeps_instance() && !shared.shutdown.is_cancelled() => {
-                if let Some(creating) = cold_start {
-                    instance.set_init_duration(creating);
-                }
-                self.apply(&instance.id, Input::InitializerRejected);
-                // The lease drops with this answer: the instance idles, uninitialized, and is frozen.
-                Err(PlaceError::Initialization {
-                    instance: instance.id.clone(),
-                    error: e,
-                })
-            }
-            Some(Err(e)) => {
-                let error = fcemu_runtime::error_chain(&e);
-                self.destroy_held(lease, DestroyReason::InitFailed, Some(error))
-                    .await;
-                Err(PlaceError::Initialization {
-                    instance: instance.id.clone(),
-                    error: e,
-                })
-            }
-            None => {
-                self.destroy_held(lease, DestroyReason::Shutdown, None)
-                    .await;
-                Err(PlaceError::ShuttingDown)
-            }
-        }
     }
 
     fn exhausted(&self, why: ExhaustedBy) -> PlaceError {
@@ -314,20 +208,6 @@ impl Pool {
             why,
         })
     }
-}
-
-/// Runs work that holds a lease (Creating, an Initializer) as a task of its own and waits for it: a caller
-/// that goes away does not leave a half-made or half-initialized instance behind (if it went away, the lease
-/// the work returns is dropped, and the slot given back).
-async fn detached(
-    shared: &Shared,
-    work: impl std::future::Future<Output = Result<Lease, PlaceError>> + Send + 'static,
-) -> Result<Lease, PlaceError> {
-    let (tx, rx) = oneshot::channel();
-    shared.tasks.spawn(async move {
-        let _ = tx.send(work.await);
-    });
-    rx.await.unwrap_or(Err(PlaceError::ShuttingDown))
 }
 
 /// Instances that count against the cap: all but those being destroyed.

@@ -7,11 +7,11 @@
 //! (`destroy.rs`), and watching the engine (`engine.rs`).
 
 use crate::function::Function;
-use crate::instance::{Instance, ms};
+use crate::instance::{Instance, InstanceState, ms};
+use crate::shared::Shared;
 use crate::state::{Input, Names, State};
-use crate::{InstanceInfo, Shared};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use serde::Serialize;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, Semaphore};
 
@@ -19,6 +19,25 @@ use tokio::sync::{Notify, Semaphore};
 /// (which says whether it exited or was OOM-killed) before it is destroyed as unhealthy. A busy engine
 /// reports an exit a second or two late.
 pub(crate) const EXIT_SETTLE: Duration = Duration::from_secs(5);
+
+/// What `/_fcemu/instances` and `fcemu ps` show of an instance.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceInfo {
+    pub instance_id: String,
+    pub function_name: String,
+    pub state: InstanceState,
+    pub container_id: String,
+    pub in_flight: u32,
+    pub created_at: String,
+    pub last_request_at: Option<String>,
+    pub provisioned: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_duration_ms: Option<f64>,
+    /// The GPU slice it holds, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<fcemu_gpu::Slice>,
+}
 
 /// An instance's place in the pool: what placement reads and changes under the pool's lock.
 pub(crate) struct Slot {
@@ -56,7 +75,7 @@ impl PoolState {
 
 pub struct Pool {
     pub function: Arc<Function>,
-    shared: Weak<Shared>,
+    pub(crate) shared: Arc<Shared>,
     state: Mutex<PoolState>,
     /// The run's `Shared::changed`: woken on every transition.
     pub(crate) changed: Arc<Notify>,
@@ -66,7 +85,7 @@ pub struct Pool {
     pub(crate) async_slots: Option<Arc<Semaphore>>,
 }
 
-fn instance_cap(options: &crate::Options, spec: &fcemu_spec::FunctionSpec) -> Option<u32> {
+fn instance_cap(options: &crate::options::Options, spec: &fcemu_spec::FunctionSpec) -> Option<u32> {
     [options.max_instances, spec.reserved_concurrency]
         .into_iter()
         .flatten()
@@ -104,7 +123,7 @@ impl Pool {
                 .map(|cap| Arc::new(Semaphore::new(cap.saturating_mul(concurrency) as usize))),
             cap,
             function,
-            shared: Arc::downgrade(shared),
+            shared: shared.clone(),
             state: Mutex::default(),
             changed: shared.changed.clone(),
         }
@@ -113,12 +132,6 @@ impl Pool {
     /// The cap on this function's instances: `--max-instances`, `concurrencyConfig.reservedConcurrency`.
     pub fn instance_cap(&self) -> Option<u32> {
         self.cap
-    }
-
-    pub(crate) fn shared(&self) -> Arc<Shared> {
-        self.shared
-            .upgrade()
-            .expect("the control plane outlives its functions")
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, PoolState> {
@@ -139,7 +152,7 @@ impl Pool {
         input: Input,
     ) -> Option<State> {
         let index = st.index(id)?;
-        let shared = self.shared();
+        let shared = &self.shared;
         let slot = &mut st.slots[index];
         match input {
             Input::Place => {
@@ -183,7 +196,7 @@ impl Pool {
         }
         if step.idle_began {
             if let State::Ready { idle, .. } = &step.next {
-                self.schedule_freeze(&shared, id, idle.period, provisioned, not_before);
+                self.schedule_freeze(id, idle.period, provisioned, not_before);
             }
         }
         self.changed.notify_waiters();
@@ -195,7 +208,6 @@ impl Pool {
     pub(crate) fn new_slot(
         self: &Arc<Self>,
         st: &mut PoolState,
-        shared: &Shared,
         provisioned: bool,
     ) -> Result<Lease, NoGpuRoom> {
         let instance = Arc::new(Instance::new(
@@ -203,7 +215,7 @@ impl Pool {
             self.function.spec.name.clone(),
             SystemTime::now(),
         ));
-        if let (Some(gpus), Some(gpu)) = (&shared.gpus, &self.function.spec.gpu) {
+        if let (Some(gpus), Some(gpu)) = (&self.shared.gpus, &self.function.spec.gpu) {
             let slice = gpus
                 .allot(
                     &instance.id,
@@ -258,13 +270,13 @@ impl Pool {
     /// Whether `up` was asked to freeze this instance when idle: not with `--no-freeze`, and not when it is
     /// provisioned and keeps its resources allocated (FC's `alwaysAllocateCPU`; for a GPU function
     /// `alwaysAllocateGPU`: false is FC's GPU idle mode).
-    pub(crate) fn freezes(&self, shared: &Shared, provisioned: bool) -> bool {
+    pub(crate) fn freezes(&self, provisioned: bool) -> bool {
         let provision = &self.function.spec.provision;
         let kept_allocated = match self.function.spec.gpu {
             Some(_) => provision.always_allocate_gpu,
             None => provision.always_allocate_cpu,
         };
-        shared.options.freeze && !(provisioned && kept_allocated)
+        self.shared.options.freeze && !(provisioned && kept_allocated)
     }
 
     pub fn instance_infos(&self) -> Vec<InstanceInfo> {
@@ -312,19 +324,5 @@ impl Pool {
                 return;
             }
         }
-    }
-}
-
-/// Counts illegal transitions: each is a bug, logged, and tests fail on any.
-#[derive(Default)]
-pub(crate) struct IllegalCount(std::sync::atomic::AtomicU64);
-
-impl IllegalCount {
-    pub fn add(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
     }
 }

@@ -3,9 +3,10 @@
 //! a wait that grows with failures in a row when one fails to come up or dies.
 
 use crate::error::PlaceError;
+use crate::events::Event;
 use crate::events::EventKind;
+use crate::instance::DestroyReason;
 use crate::pool::Pool;
-use crate::{DestroyReason, Event, Shared};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,7 +74,7 @@ impl Pool {
         };
         let previous = std::mem::replace(&mut self.lock().provision_target, target);
         if previous != target {
-            self.shared().events.emit(
+            self.shared.events.emit(
                 Event::new(EventKind::ProvisionChanged, &self.function.name, None)
                     .with("target", target)
                     .with("previous", previous),
@@ -86,7 +87,7 @@ impl Pool {
     /// Creates the missing provisioned instances (initialized, then frozen unless alwaysAllocateCPU), or
     /// destroys the excess through PreStop, idle ones first.
     async fn reconcile_provision(self: &Arc<Self>) {
-        let shared = self.shared();
+        let shared = &self.shared;
         let (creations, excess, short) = {
             let mut st = self.lock();
             let target = st.provision_target as usize;
@@ -114,9 +115,7 @@ impl Pool {
                 })
                 .collect();
             let missing = target.saturating_sub(live.len());
-            let made: Vec<_> = (0..missing)
-                .map(|_| self.new_slot(&mut st, &shared, true))
-                .collect();
+            let made: Vec<_> = (0..missing).map(|_| self.new_slot(&mut st, true)).collect();
             let no_room = made.iter().filter(|m| m.is_err()).count();
             if no_room > 0 {
                 tracing::warn!(
@@ -143,15 +142,15 @@ impl Pool {
         };
         if short {
             // Tried again (with growing waits) until cards have room: a slice may be freed meanwhile.
-            self.retry_provision(&shared);
+            self.retry_provision();
         }
         let creations = creations.into_iter().map(|lease| {
-            let (pool, shared) = (self.clone(), shared.clone());
+            let pool = self.clone();
             // Tracked, so shutdown waits for creations it interrupts to clean up.
             shared.tasks.clone().spawn(async move {
                 // Held by the provisioner until Creating is done; released, the instance idles (and
                 // freezes). A failure is made good by the destroy that follows it.
-                match pool.create(&shared, lease).await {
+                match pool.create(lease).await {
                     Ok(lease) => {
                         pool.lock().provision_failures = 0;
                         let id = lease.instance.id.clone();
@@ -180,7 +179,8 @@ impl Pool {
 
     /// A provisioned instance failed to come up or died: the count is made good again after a wait that
     /// grows with the failures in a row.
-    pub(crate) fn retry_provision(self: &Arc<Self>, shared: &Arc<Shared>) {
+    pub(crate) fn retry_provision(self: &Arc<Self>) {
+        let shared = &self.shared;
         let delay = {
             let mut st = self.lock();
             st.provision_failures += 1;

@@ -2,11 +2,12 @@
 //! and at the end `invoke.end`, FC's End and report lines, and billing, once the response body is done.
 
 use crate::client::{Body, BoxError};
+use crate::events::Event;
 use crate::events::EventKind;
 use crate::instance::{InitDuration, Instance, ms};
 use crate::logs::HookKind;
 use crate::pool::Lease;
-use crate::{Event, Shared};
+use crate::shared::Shared;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use std::pin::Pin;
@@ -330,9 +331,8 @@ impl HttpBody for TrackedBody {
                     let message = crate::responses::unhandled_message(&error);
                     if let Some(lease) = r.finish(502, Ended::Failed(&message)) {
                         // The lease is held until it is known whether the process is still there.
-                        let shared = r.shared.clone();
-                        shared.clone().tasks.spawn(async move {
-                            crate::destroy::check_alive(&shared, &lease).await;
+                        r.shared.tasks.spawn(async move {
+                            crate::destroy::check_alive(&lease).await;
                         });
                     }
                 }

@@ -4,10 +4,11 @@
 //! provisioned target is made ready on the new version before traffic moves. Unchanged functions keep their
 //! instances; a function added starts serving, one removed is retired the same way.
 
+use crate::control_plane::{ControlPlane, Functions};
 use crate::events::{Event, EventKind};
 use crate::function::Function;
+use crate::instance::DestroyReason;
 use crate::pool::Pool;
-use crate::{ControlPlane, DestroyReason, Functions};
 use fcemu_spec::FunctionSpec;
 use serde::Serialize;
 use std::collections::BTreeMap;

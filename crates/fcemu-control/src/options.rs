@@ -1,0 +1,75 @@
+//! How `up` was asked to run, with the defaults it runs with, and FC's limits on a synchronous request.
+
+use crate::gpu::GpuMode;
+use crate::journal;
+use fcemu_spec::FunctionSpec;
+use std::time::Duration;
+
+/// FC's limits on a synchronous request, checked before any instance is touched.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+pub const MAX_PATH_BYTES: usize = 4 * 1024;
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// How `up` was asked to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Cap on instances per function (`--max-instances`); `concurrencyConfig.reservedConcurrency` also caps.
+    pub max_instances: Option<u32>,
+    /// Requests that may wait for a free instance, per function, before 429 `ResourceExhausted`.
+    pub queue_limit: usize,
+    /// How long a client may take to send a request's whole body before it is answered 408.
+    pub body_read_timeout: Duration,
+    /// How long Runtime Init waits for the port (FC gives a server 120 s).
+    pub runtime_init_timeout: Duration,
+    /// SIGTERM-to-SIGKILL grace when an instance is stopped.
+    pub stop_grace: Duration,
+    /// Instances with no request for this long are destroyed (never provisioned ones).
+    pub idle_timeout: Duration,
+    /// Freeze instances between requests (`docker pause`); false with `--no-freeze`.
+    pub freeze: bool,
+    /// How long an instance stays thawed after its last request.
+    pub freeze_grace: Duration,
+    pub region_override: Option<String>,
+    pub account_id: String,
+    /// Log lines and events kept in memory (each); older ones go to the spill files when there are any.
+    pub history: usize,
+    /// The cards GPU functions' instances are placed on.
+    pub gpus: GpuMode,
+}
+
+impl Options {
+    /// The region a function's instances see: `--region`'s override, or the function's own.
+    pub fn region_of(&self, spec: &FunctionSpec) -> String {
+        self.region_override
+            .clone()
+            .unwrap_or_else(|| spec.region.clone())
+    }
+}
+
+/// How long a client may take to send a request's whole body unless `--body-read-timeout` says otherwise:
+/// FC's 32 MB at about 1 MB/s.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Instances per function unless `--max-instances` says otherwise: FC's default quota of on-demand instances
+/// for an account in a region. Without a cap one client could start a container per request.
+pub const DEFAULT_MAX_INSTANCES: u32 = 100;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_instances: Some(DEFAULT_MAX_INSTANCES),
+            queue_limit: 1000,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            runtime_init_timeout: Duration::from_secs(120),
+            stop_grace: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(300),
+            freeze: true,
+            freeze_grace: Duration::ZERO,
+            region_override: None,
+            account_id: std::env::var("FCEMU_ACCOUNT_ID")
+                .unwrap_or_else(|_| fcemu_spec::LOCAL_ACCOUNT_ID.into()),
+            history: journal::DEFAULT_CAPACITY,
+            gpus: GpuMode::Off,
+        }
+    }
+}

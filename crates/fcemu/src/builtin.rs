@@ -5,7 +5,7 @@
 //! Everything lands in fcemu's cache (`FCEMU_CACHE_DIR`, else `$XDG_CACHE_HOME/fcemu`, else
 //! `~/.cache/fcemu`), keyed by content, so it is made once and shared by every project.
 
-use crate::Failure;
+use crate::failure::Failure;
 use fcemu_runtime::{DockerRuntime, labels};
 use fcemu_spec::{Language, Project};
 use sha2::{Digest, Sha256};

@@ -1,6 +1,7 @@
 //! Talking to a running `fcemu up` over its control API.
 
-use crate::{Endpoint, Failure};
+use crate::commands::args::Endpoint;
+use crate::failure::Failure;
 use futures_util::StreamExt;
 use std::path::Path;
 

@@ -1,7 +1,8 @@
 //! `--gpu auto|off|simulate`: which cards a run's GPU functions are placed on, checked against what the
 //! functions ask for before anything starts.
 
-use crate::{Failure, GpuMode};
+use crate::commands::args::GpuSource;
+use crate::failure::Failure;
 use fcemu_control::GpuMode as Cards;
 use fcemu_gpu::{Card, Inventory, InventoryError, Nvml, Simulated};
 use fcemu_spec::{Project, SpecErrors};
@@ -48,15 +49,15 @@ pub fn describe(cards: &[Card]) -> String {
 
 /// Decides the run's cards from `--gpu`, and refuses what cannot run: GPU functions without cards (auto, no
 /// NVIDIA GPU: exit 3), or a function that asks more than any card has (a placed error, exit 1).
-pub async fn plan(project: &Project, mode: GpuMode) -> Result<Plan, Failure> {
+pub async fn plan(project: &Project, source: GpuSource) -> Result<Plan, Failure> {
     let gpu_functions: Vec<&str> = project
         .functions
         .iter()
         .filter(|f| f.gpu.is_some())
         .map(|f| f.name.as_str())
         .collect();
-    let (cards, line) = match mode {
-        GpuMode::Off => {
+    let (cards, line) = match source {
+        GpuSource::Off => {
             let warnings = if gpu_functions.is_empty() {
                 vec![]
             } else {
@@ -71,12 +72,12 @@ pub async fn plan(project: &Project, mode: GpuMode) -> Result<Plan, Failure> {
                 warnings,
             });
         }
-        GpuMode::Simulate => {
+        GpuSource::Simulate => {
             let (cards, from) = simulated_cards()?;
             let line = format!("GPUs (simulated, {from}): {}", describe(&cards));
             (cards, line)
         }
-        GpuMode::Auto => match nvml_cards().await {
+        GpuSource::Auto => match nvml_cards().await {
             Ok(cards) if !cards.is_empty() => {
                 let line = format!("GPUs: {}", describe(&cards));
                 (cards, line)

@@ -3,7 +3,8 @@
 //! be), and the interpreter each built-in runtime name runs on said. `up` does this at start, and again on
 //! each change under `--watch`.
 
-use crate::Failure;
+use crate::failure::Failure;
+use crate::output::info;
 use fcemu_runtime::DockerRuntime;
 use fcemu_spec::{Project, Runtime};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -40,11 +41,7 @@ fn apply_runtime_images(project: &mut Project, images: &[(String, String)]) {
 
 /// Makes sure every function's image exists locally: built from `x-fcemu-build` when missing, and for a
 /// built-in runtime from Debian's interpreter.
-pub async fn ensure_images(
-    docker: &DockerRuntime,
-    project: &Project,
-    say: &impl Fn(&str),
-) -> Result<(), Failure> {
+pub async fn ensure_images(docker: &DockerRuntime, project: &Project) -> Result<(), Failure> {
     let mut done = std::collections::BTreeSet::new();
     for f in &project.functions {
         let image = &f.container.image;
@@ -67,7 +64,7 @@ pub async fn ensure_images(
                     crate::builtin::language_dockerfile(*language),
                 )
                 .map_err(|e| Failure::environment(e.to_string()))?;
-                build_image(docker, context.path(), "Dockerfile", image, say)
+                build_image(docker, context.path(), "Dockerfile", image)
                     .await
                     .map_err(|e| {
                         Failure::user(format!(
@@ -85,7 +82,7 @@ pub async fn ensure_images(
                 )));
             }
             Runtime::Custom(runtime) if image == fcemu_spec::CUSTOM_RUNTIME_IMAGE => {
-                build_custom_runtime_image(docker, say).await.map_err(|e| {
+                build_custom_runtime_image(docker).await.map_err(|e| {
                     Failure::user(format!(
                         "runtime {runtime} of function {} runs on {e}; or pass --runtime-image {runtime}=IMAGE with a local Debian image that has what your code needs.",
                         f.name
@@ -105,7 +102,7 @@ pub async fn ensure_images(
                         f.name
                     )));
                 };
-                build_image(docker, &build.context, &build.dockerfile, image, say)
+                build_image(docker, &build.context, &build.dockerfile, image)
                     .await
                     .map_err(|e| {
                         Failure::user(format!(
@@ -121,24 +118,18 @@ pub async fn ensure_images(
 
 /// Makes sure FC's custom runtime environment image is here: the custom runtimes run on it, and builds
 /// (fc3 build, library layers, what FC's runtimes ship) run pip in it.
-pub async fn ensure_custom_runtime_image(
-    docker: &DockerRuntime,
-    say: &impl Fn(&str),
-) -> Result<(), String> {
+pub async fn ensure_custom_runtime_image(docker: &DockerRuntime) -> Result<(), String> {
     let image = fcemu_spec::CUSTOM_RUNTIME_IMAGE;
     match docker.image_exists(image).await {
         Ok(true) => Ok(()),
-        Ok(false) => build_custom_runtime_image(docker, say).await,
+        Ok(false) => build_custom_runtime_image(docker).await,
         Err(e) => Err(e.to_string()),
     }
 }
 
 /// Builds the custom runtime environment image from `debian:bookworm-slim`; the error says what to do
 /// where no registry answers.
-async fn build_custom_runtime_image(
-    docker: &DockerRuntime,
-    say: &impl Fn(&str),
-) -> Result<(), String> {
+async fn build_custom_runtime_image(docker: &DockerRuntime) -> Result<(), String> {
     let image = fcemu_spec::CUSTOM_RUNTIME_IMAGE;
     let context = tempfile::tempdir().map_err(|e| e.to_string())?;
     std::fs::write(
@@ -152,7 +143,7 @@ async fn build_custom_runtime_image(
         )
     })
     .map_err(|e| e.to_string())?;
-    build_image(docker, context.path(), "Dockerfile", image, say)
+    build_image(docker, context.path(), "Dockerfile", image)
         .await
         .map_err(|e| {
             format!(
@@ -183,12 +174,11 @@ pub async fn build_image(
     context: &Path,
     dockerfile: &str,
     image: &str,
-    say: &impl Fn(&str),
 ) -> Result<(), fcemu_runtime::RuntimeError> {
     let started = Instant::now();
     let bar = spinner(&format!("building {image}"));
     if bar.is_hidden() {
-        say(&format!(
+        info(&format!(
             "building image {image} from {}",
             context.display()
         ));
@@ -199,7 +189,7 @@ pub async fn build_image(
         .await;
     bar.finish_and_clear();
     result?;
-    say(&format!(
+    info(&format!(
         "built image {image} in {:.1} s",
         started.elapsed().as_secs_f64()
     ));
@@ -212,7 +202,6 @@ pub async fn say_interpreters(
     docker: &DockerRuntime,
     project: &Project,
     project_label: &[(String, String)],
-    say: &impl Fn(&str),
 ) {
     let mut said = std::collections::BTreeSet::new();
     for f in &project.functions {
@@ -225,7 +214,7 @@ pub async fn say_interpreters(
             Runtime::Custom(name) => {
                 if let Some(versions) = crate::custom::versions(docker, image, project_label).await
                 {
-                    say(&format!(
+                    info(&format!(
                         "runtime {name} runs on {image}: {}",
                         versions.join("; ")
                     ));
@@ -235,8 +224,8 @@ pub async fn say_interpreters(
             Runtime::CustomContainer => continue,
         };
         match crate::builtin::interpreter_version(docker, image, *language, project_label).await {
-            Some(version) => say(&format!("runtime {name} runs on {version} ({image})")),
-            None => say(&format!(
+            Some(version) => info(&format!("runtime {name} runs on {version} ({image})")),
+            None => info(&format!(
                 "runtime {name} runs on {image} (its {} did not say its version)",
                 language.interpreter()
             )),

@@ -11,9 +11,10 @@
 //!
 //! Everything is kept in fcemu's cache, keyed by content, and shared by every project.
 
-use crate::Failure;
 use crate::build_env::BuildEnv;
 use crate::builtin::{cache_dir, content_key, make_once, unpack_zip};
+use crate::failure::Failure;
+use crate::output::info;
 use fcemu_runtime::{DockerRuntime, Mount, Task};
 use fcemu_spec::Project;
 use std::collections::BTreeMap;
@@ -135,7 +136,6 @@ pub async fn prepare(
     docker: &DockerRuntime,
     project: &mut Project,
     given: &[(String, PathBuf)],
-    say: &impl Fn(&str),
 ) -> Result<(), Failure> {
     let mut made: BTreeMap<String, PathBuf> = BTreeMap::new();
     for f in &mut project.functions {
@@ -155,7 +155,7 @@ pub async fn prepare(
                         .or_else(|| project.layer_paths.get(arn).cloned());
                     let folder = match mapped {
                         Some(path) => local(&path)?,
-                        None => official(docker, &f.name, arn, &f.container.image, say).await?,
+                        None => official(docker, &f.name, arn, &f.container.image).await?,
                     };
                     made.insert(arn.clone(), folder.clone());
                     folder
@@ -187,7 +187,6 @@ async fn official(
     function: &str,
     arn: &str,
     image: &str,
-    say: &impl Fn(&str),
 ) -> Result<PathBuf, Failure> {
     let cannot = |why: &str| {
         Failure::user(format!(
@@ -227,11 +226,11 @@ async fn official(
     if dir.is_dir() {
         return Ok(dir);
     }
-    say(&format!(
+    info(&format!(
         "making layer {name} (version {version}) once: pip install {} into its python/ folder",
         requirements.join(" ")
     ));
-    fill_with_pip(docker, &dir, "python", requirements, say)
+    fill_with_pip(docker, &dir, "python", requirements)
         .await
         .map_err(|e| cannot(&format!("could not be made here: {e}")))?;
     Ok(dir)
@@ -243,9 +242,8 @@ pub(crate) async fn fill_with_pip(
     dir: &Path,
     sub: &str,
     requirements: &[&str],
-    say: &impl Fn(&str),
 ) -> Result<(), String> {
-    crate::images::ensure_custom_runtime_image(docker, say).await?;
+    crate::images::ensure_custom_runtime_image(docker).await?;
     let parent = dir.parent().expect("a cache entry has a parent");
     std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     let staging = tempfile::Builder::new()
@@ -299,7 +297,7 @@ pub(crate) async fn fill_with_pip(
         Err(_) if dir.is_dir() => {}
         Err(e) => return Err(e.to_string()),
     }
-    say(&format!("made {}", dir.display()));
+    info(&format!("made {}", dir.display()));
     Ok(())
 }
 

@@ -1,4 +1,6 @@
-//! How log lines, lifecycle events and the s.yaml's warnings read on a terminal.
+//! fcemu's one voice: what it tells people (`info`), warns about (`warning`, `note`) and fails with
+//! (`error`), styled in one place; and how log lines, lifecycle events and the s.yaml's warnings read on a
+//! terminal.
 //!
 //! What a function prints reaches the developer's terminal through these lines, so control characters
 //! (an escape sequence can move the cursor, rewrite what was printed, set the window title or answer back
@@ -7,15 +9,61 @@
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Write;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by `up --format json`: stdout then carries only the event stream.
+static PEOPLE_ON_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// From now on, lines for people go to stderr, leaving stdout to what programs read.
+pub fn people_on_stderr() {
+    PEOPLE_ON_STDERR.store(true, Ordering::Relaxed);
+}
+
+/// A line for people: what fcemu is doing, a banner, a table.
+pub fn info(line: &str) {
+    if PEOPLE_ON_STDERR.load(Ordering::Relaxed) {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+/// Something that works, but not as the user may expect: always on stderr.
+pub fn warning(message: &str) {
+    eprintln!("{}: {message}", styled("warning", "33"));
+}
+
+/// What `--verbose` adds: on stderr.
+pub fn note(message: &str) {
+    eprintln!("{}: {message}", styled("note", "36"));
+}
+
+/// Why a command failed, as its last words: on stderr.
+pub fn error(message: &str) {
+    eprintln!("{}: {message}", styled("fcemu", "31"));
+}
+
+/// `word` in bold and the colour `sgr` on a terminal that wants colour (not with `NO_COLOR`), plain
+/// otherwise (a pipe, a file, a CI log).
+fn styled(word: &str, sgr: &str) -> String {
+    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        format!("\x1b[1;{sgr}m{word}\x1b[0m")
+    } else {
+        word.to_string()
+    }
+}
 
 /// Warnings always; with `--verbose`, also the fields accepted and ignored.
 pub fn say_warnings(project: &fcemu_spec::Project, verbose: bool) {
     for warning in &project.warnings {
-        eprintln!("warning: {warning}");
+        self::warning(warning);
     }
     if verbose {
         for field in &project.ignored {
-            eprintln!("note: {field}: accepted and ignored (it means nothing locally)");
+            note(&format!(
+                "{field}: accepted and ignored (it means nothing locally)"
+            ));
         }
     }
 }

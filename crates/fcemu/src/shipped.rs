@@ -5,6 +5,7 @@
 //! and goes on: the function's own error then names the missing module.
 
 use crate::builtin::{cache_dir, content_key, make_once};
+use crate::output::info;
 use fcemu_runtime::DockerRuntime;
 use fcemu_spec::{Language, Project};
 use std::collections::BTreeSet;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// At most this many files of a code folder are read for imports.
 const SCANNED_FILES: usize = 5000;
 
-pub async fn provide(docker: &DockerRuntime, project: &mut Project, say: &impl Fn(&str)) {
+pub async fn provide(docker: &DockerRuntime, project: &mut Project) {
     for f in &mut project.functions {
         if f.runtime.language() != Some(Language::Python) {
             continue;
@@ -32,9 +33,9 @@ pub async fn provide(docker: &DockerRuntime, project: &mut Project, say: &impl F
             continue;
         }
         let packages: Vec<&str> = needed.into_iter().collect();
-        match with_libraries(docker, runtime, &packages, say).await {
+        match with_libraries(docker, runtime, &packages).await {
             Ok(dir) => {
-                say(&format!(
+                info(&format!(
                     "function {} imports what FC's Python runtime ships ({}): provided from fcemu's cache",
                     f.name,
                     packages.join(", ")
@@ -55,18 +56,17 @@ async fn with_libraries(
     docker: &DockerRuntime,
     runtime: &Path,
     packages: &[&str],
-    say: &impl Fn(&str),
 ) -> Result<PathBuf, String> {
     let key = content_key(packages.join(" ").as_bytes());
     let libraries = cache_dir()
         .join("fc-libraries")
         .join(format!("python-{key}"));
     if !libraries.is_dir() {
-        say(&format!(
+        info(&format!(
             "fetching once what FC's Python runtime ships: pip install {}",
             packages.join(" ")
         ));
-        crate::layers::fill_with_pip(docker, &libraries, "", packages, say).await?;
+        crate::layers::fill_with_pip(docker, &libraries, "", packages).await?;
     }
     let runtime_name = runtime
         .file_name()

@@ -4,7 +4,7 @@
 //! itself 0700), and what fcemu reads back it takes only from a plain file of this user that nobody else may
 //! read, which a file checked out of a repository never is (git writes 0644 or 0755).
 
-use crate::Failure;
+use crate::failure::Failure;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -64,7 +64,7 @@ pub fn write(path: &Path, contents: &str) -> std::io::Result<()> {
 /// [`write`] for a file whose loss only costs a convenience: says what went wrong and goes on.
 pub fn write_or_warn(path: &Path, contents: &str) {
     if let Err(e) = write(path, contents) {
-        eprintln!("warning: cannot write {}: {e}", path.display());
+        crate::output::warning(&format!("cannot write {}: {e}", path.display()));
     }
 }
 

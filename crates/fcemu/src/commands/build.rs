@@ -11,8 +11,10 @@
 
 mod inputs;
 
-use crate::Failure;
 use crate::build_env::{BuildEnv, Tail};
+use crate::commands::args::parse_runtime_image;
+use crate::failure::Failure;
+use crate::output::info;
 use fcemu_runtime::{DockerRuntime, Mount, Task, labels};
 use fcemu_spec::{ActionStep, Actions, Project, Runtime};
 use indicatif::ProgressBar;
@@ -21,18 +23,27 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub async fn run(
+/// Run the s.yaml's Serverless Devs actions (pre-deploy / pre-local `run:` steps, `component: fc3
+/// build`) and build missing custom-container images, as `s build` would before a deploy
+#[derive(clap::Args)]
+pub struct Args {
+    /// The project folder holding s.yaml (default: the current folder)
     dir: Option<PathBuf>,
+    #[arg(short = 't', long = "template", env = "FCEMU_TEMPLATE")]
     template: Option<PathBuf>,
-    runtime_images: &[(String, String)],
-) -> Result<(), Failure> {
-    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
-    let project = crate::images::load(&dir, template.as_deref(), runtime_images)?;
-    build(&project, &|line| println!("{line}")).await
+    /// The local image a custom runtime builds in, as `up --runtime-image`
+    #[arg(long = "runtime-image", value_name = "RUNTIME=IMAGE", value_parser = parse_runtime_image)]
+    runtime_images: Vec<(String, String)>,
+}
+
+pub async fn run(args: Args) -> Result<(), Failure> {
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
+    let project = crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
+    build(&project).await
 }
 
 /// Builds what `project` needs before it can be served; an error names the step that failed.
-pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure> {
+pub async fn build(project: &Project) -> Result<(), Failure> {
     let state = crate::state::dir(&project.dir).map_err(|e| Failure::user(e.to_string()))?;
     let record_file = state.join(RECORD);
     let mut record: Record = crate::state::read_own(&record_file)
@@ -50,7 +61,7 @@ pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure
         let inputs = fingerprint(actions, &folders, known.map(|b| &b.outputs));
         if let Some(built) = known.filter(|b| b.fingerprint == inputs) {
             if built.outputs.iter().all(|p| p.exists()) {
-                say(&format!(
+                info(&format!(
                     "function {}: up to date (nothing changed since its last build)",
                     f.name
                 ));
@@ -90,20 +101,20 @@ pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure
                         command,
                         folder,
                         allow_failure,
-                    } => run_step(&at, command, folder, *allow_failure, project, say)?,
+                    } => run_step(&at, command, folder, *allow_failure, project)?,
                     ActionStep::Fc3Build { args } => {
                         let docker = engine.get_or_try_init(connect).await?;
                         match image_build(f, args, &project.dir) {
                             // A custom container's `fc3 build` is its image, built again as `s build` does.
-                            Some(build) => build_image_of(docker, f, &build, &at, say).await?,
+                            Some(build) => build_image_of(docker, f, &build, &at).await?,
                             None => {
-                                crate::images::ensure_images(docker, &one(project, f), say).await?;
-                                fc3_build(docker, &at, f, project, say).await?;
+                                crate::images::ensure_images(docker, &one(project, f)).await?;
+                                fc3_build(docker, &at, f, project).await?;
                             }
                         }
                     }
                     ActionStep::Skipped { what } => {
-                        say(&format!("{at}: `{what}` skipped: it does nothing locally"))
+                        info(&format!("{at}: `{what}` skipped: it does nothing locally"))
                     }
                 }
             }
@@ -121,7 +132,7 @@ pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure
         );
         write_record(&record_file, &record)?;
         did += 1;
-        say(&format!("function {}: built", f.name));
+        info(&format!("function {}: built", f.name));
     }
     for f in &project.functions {
         let Some(build) = &f.container.build else {
@@ -133,12 +144,12 @@ pub async fn build(project: &Project, say: &impl Fn(&str)) -> Result<(), Failure
             .await
             .map_err(|e| Failure::environment(e.to_string()))?
         {
-            build_image_of(docker, f, build, &format!("function {}", f.name), say).await?;
+            build_image_of(docker, f, build, &format!("function {}", f.name)).await?;
             did += 1;
         }
     }
     if did == 0 && project.actions.is_empty() {
-        say(
+        info(
             "nothing to build: no function has pre-deploy or pre-local actions, and every image is there",
         );
     }
@@ -165,14 +176,12 @@ async fn build_image_of(
     f: &fcemu_spec::FunctionSpec,
     build: &fcemu_spec::ImageBuild,
     at: &str,
-    say: &impl Fn(&str),
 ) -> Result<(), Failure> {
     crate::images::build_image(
         docker,
         &build.context,
         &build.dockerfile,
         &f.container.image,
-        say,
     )
     .await
     .map_err(|e| Failure::user(format!("{at} failed: {e}")))
@@ -249,9 +258,9 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(at: &str, what: &str, say: &impl Fn(&str)) -> Progress {
+    fn new(at: &str, what: &str) -> Progress {
         let bar = crate::images::spinner(at);
-        say(&format!("{at}: {what}"));
+        info(&format!("{at}: {what}"));
         Progress { bar }
     }
 
@@ -271,11 +280,10 @@ fn run_step(
     folder: &Path,
     allow_failure: bool,
     project: &Project,
-    say: &impl Fn(&str),
 ) -> Result<(), Failure> {
     use std::io::BufRead;
     let shown = folder.strip_prefix(&project.dir).unwrap_or(folder);
-    let progress = Progress::new(at, &format!("`{command}` in ./{}", shown.display()), say);
+    let progress = Progress::new(at, &format!("`{command}` in ./{}", shown.display()));
     let started = Instant::now();
     let mut child = std::process::Command::new("/bin/sh")
         .args(["-c", &format!("exec 2>&1; {command}")])
@@ -296,7 +304,7 @@ fn run_step(
         .map_err(|e| Failure::environment(format!("{at}: {e}")))?;
     progress.bar.finish_and_clear();
     if status.success() {
-        say(&format!(
+        info(&format!(
             "{at}: done in {:.1} s",
             started.elapsed().as_secs_f64()
         ));
@@ -306,7 +314,7 @@ fn run_step(
         .code()
         .map_or_else(|| "was killed".to_string(), |c| format!("exited with {c}"));
     if allow_failure {
-        say(&format!(
+        info(&format!(
             "{at}: `{command}` {code}; allow_failure is set, so the build goes on"
         ));
         return Ok(());
@@ -324,10 +332,9 @@ async fn fc3_build(
     at: &str,
     f: &fcemu_spec::FunctionSpec,
     project: &Project,
-    say: &impl Fn(&str),
 ) -> Result<(), Failure> {
     let Some(code) = &f.container.code else {
-        say(&format!(
+        info(&format!(
             "{at}: `fc3 build` of a custom container without a Dockerfile: its image {} is used as it is",
             f.container.image
         ));
@@ -342,7 +349,7 @@ async fn fc3_build(
     } else if code.join("package.json").is_file() && language != Some("python") {
         "command -v npm >/dev/null || { echo 'npm is not in this image: install the dependencies into node_modules yourself, or pass --runtime-image with an image that has npm'; exit 127; }; npm install --production"
     } else {
-        say(&format!(
+        info(&format!(
             "{at}: `fc3 build` found no requirements.txt or package.json in the code folder: nothing to fetch"
         ));
         return Ok(());
@@ -354,7 +361,7 @@ async fn fc3_build(
         _ => fcemu_spec::CUSTOM_RUNTIME_IMAGE.to_string(),
     };
     if image != f.container.image {
-        crate::images::ensure_custom_runtime_image(docker, say)
+        crate::images::ensure_custom_runtime_image(docker)
             .await
             .map_err(|e| Failure::user(format!("{at}: fc3 build runs on {e}")))?;
     }
@@ -384,7 +391,7 @@ async fn fc3_build(
         network_host: env.needs_host_network(),
         user: env.user(),
     };
-    let progress = Progress::new(at, &format!("fc3 build in {image}: `{script}`"), say);
+    let progress = Progress::new(at, &format!("fc3 build in {image}: `{script}`"));
     let started = Instant::now();
     let mut tail = Tail::default();
     let code = docker
@@ -401,7 +408,7 @@ async fn fc3_build(
             tail.text()
         )));
     }
-    say(&format!(
+    info(&format!(
         "{at}: done in {:.1} s",
         started.elapsed().as_secs_f64()
     ));

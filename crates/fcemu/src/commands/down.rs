@@ -2,18 +2,34 @@
 //! then remove), wait for it, and exit with its verdict; otherwise remove every container fcemu left behind
 //! (by label), for any project.
 
-use super::detach;
-use crate::{Failure, report};
+use super::up::detach;
+use crate::failure::Failure;
+use crate::report;
 use fcemu_control::summary::Summary;
 use fcemu_runtime::{DockerRuntime, sweep};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub async fn run(
+/// Stop the `up` running detached in a project folder (PreStop on every instance) and exit with its
+/// verdict; with none running, remove every container fcemu left behind, for any project
+#[derive(clap::Args)]
+pub struct Args {
+    /// The project folder (default: the current folder)
     dir: Option<PathBuf>,
+    /// Exit 0 even when a hook failed or a request was lost
+    #[arg(long)]
     no_verdict: bool,
+    /// Also write the hook runs as a JUnit XML report to FILE
+    #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-) -> Result<(), Failure> {
+}
+
+pub async fn run(args: Args) -> Result<(), Failure> {
+    let Args {
+        dir,
+        no_verdict,
+        junit,
+    } = args;
     let project_dir = detach::project_dir(dir.as_deref(), None).ok();
     match project_dir
         .as_deref()

@@ -2,11 +2,22 @@
 //! running `up`, the cards this machine has (NVML).
 
 use crate::client::{named, try_get_json};
+use crate::commands::args::{Endpoint, Format};
+use crate::failure::Failure;
 use crate::gpu::nvml_cards;
-use crate::{Endpoint, Failure, Format};
 use serde_json::{Value, json};
 
-pub async fn run(endpoint: &Endpoint, format: Format) -> Result<(), Failure> {
+/// The GPUs seen (a running up's cards and who holds which slice; else this machine's, through NVML)
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    endpoint: Endpoint,
+}
+
+pub async fn run(args: Args) -> Result<(), Failure> {
+    let (endpoint, format) = (&args.endpoint, args.format);
     let view = match try_get_json(endpoint, "/_fcemu/gpus").await? {
         Some(view) => view,
         None if named(endpoint) => {

@@ -1,18 +1,38 @@
 //! `fcemu invoke`: one event to a function of a running `up` (InvokeFunction), its response printed.
 
 use crate::client::{http, send};
-use crate::{Endpoint, Failure};
+use crate::commands::args::Endpoint;
+use crate::failure::Failure;
 use fcemu_control::TimingMetric;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 
-pub async fn run(
-    endpoint: &Endpoint,
-    function: &str,
+/// Send one event to a function of a running `up` and print the response
+#[derive(clap::Args)]
+pub struct Args {
+    function: String,
+    /// The event, inline
+    #[arg(short = 'e', long = "event")]
     event: Option<String>,
+    /// Read the event from a file
+    #[arg(long = "event-file", conflicts_with = "event")]
     event_file: Option<PathBuf>,
+    /// Force a new instance and print its cold-start breakdown
+    #[arg(long)]
     cold: bool,
-) -> Result<(), Failure> {
+    #[command(flatten)]
+    endpoint: Endpoint,
+}
+
+pub async fn run(args: Args) -> Result<(), Failure> {
+    let Args {
+        function,
+        event,
+        event_file,
+        cold,
+        endpoint,
+    } = args;
+    let (endpoint, function) = (&endpoint, function.as_str());
     let payload = match (event, event_file) {
         (Some(e), _) => e.into_bytes(),
         (None, Some(path)) => std::fs::read(&path).map_err(|e| {

@@ -1,22 +1,32 @@
 //! `fcemu logs`: the kept logs of a running `up`, by function, instance, request id or hook.
 
 use crate::client::ndjson;
+use crate::commands::args::{Endpoint, Format};
+use crate::failure::Failure;
 use crate::output::log_line;
-use crate::{Endpoint, Failure, Format};
 
-pub struct Query {
-    pub function: Option<String>,
-    pub instance: Option<String>,
-    pub request_id: Option<String>,
-    pub hook: Option<String>,
+/// Query the kept logs of a running `up`
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    function: Option<String>,
+    #[arg(long)]
+    instance: Option<String>,
+    #[arg(long = "request-id")]
+    request_id: Option<String>,
+    /// Initialize, Invoke or PreStop
+    #[arg(long)]
+    hook: Option<String>,
+    #[arg(short, long)]
+    follow: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    endpoint: Endpoint,
 }
 
-pub async fn run(
-    endpoint: &Endpoint,
-    q: Query,
-    follow: bool,
-    format: Format,
-) -> Result<(), Failure> {
+pub async fn run(q: Args) -> Result<(), Failure> {
+    let (follow, format) = (q.follow, q.format);
     let mut params = form_urlencoded::Serializer::new(String::new());
     for (key, value) in [
         ("function", &q.function),
@@ -32,7 +42,7 @@ pub async fn run(
         params.append_pair("follow", "true");
     }
     let path = format!("/_fcemu/logs?{}", params.finish());
-    ndjson(endpoint, &path, |record| match format {
+    ndjson(&q.endpoint, &path, |record| match format {
         Format::Json => println!("{record}"),
         Format::Text => println!("{}", log_line(&record)),
     })

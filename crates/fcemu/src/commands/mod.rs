@@ -1,7 +1,7 @@
-//! One file per command.
+//! One file (or folder) per command, each with the arguments it owns (`Args`) and its `run`.
 
+pub mod args;
 pub mod build;
-pub mod detach;
 pub mod down;
 pub mod events;
 pub mod gpus;
@@ -13,4 +13,47 @@ pub mod reclaim;
 pub mod up;
 pub mod validate;
 pub mod wait;
-pub mod watch;
+
+use crate::failure::Failure;
+use clap::Subcommand;
+
+/// What `fcemu` is asked to do. Each variant's help is its `Args`' doc comment.
+#[derive(Subcommand)]
+pub enum Command {
+    Up(up::Args),
+    Build(build::Args),
+    Invoke(invoke::Args),
+    Ps(ps::Args),
+    Logs(logs::Args),
+    Events(events::Args),
+    Wait(wait::Args),
+    Reclaim(reclaim::Args),
+    Provision(provision::Args),
+    Validate(validate::Args),
+    Down(down::Args),
+    Gpus(gpus::Args),
+}
+
+impl Command {
+    /// `up` serves; every other command is a client (of a running `up`, or of the engine).
+    pub fn serves(&self) -> bool {
+        matches!(self, Command::Up(_))
+    }
+
+    pub async fn run(self) -> Result<(), Failure> {
+        match self {
+            Command::Up(args) => up::run(args).await,
+            Command::Build(args) => build::run(args).await,
+            Command::Invoke(args) => invoke::run(args).await,
+            Command::Ps(args) => ps::run(args).await,
+            Command::Logs(args) => logs::run(args).await,
+            Command::Events(args) => events::run(args).await,
+            Command::Wait(args) => wait::run(args).await,
+            Command::Reclaim(args) => reclaim::run(args).await,
+            Command::Provision(args) => provision::run(args).await,
+            Command::Validate(args) => validate::run(args),
+            Command::Down(args) => down::run(args).await,
+            Command::Gpus(args) => gpus::run(args).await,
+        }
+    }
+}

@@ -1,15 +1,31 @@
 //! `fcemu provision`: provisioned instance adjustment on a running `up` (PutProvisionConfig).
 
 use crate::client::{http, send};
-use crate::{Endpoint, Failure};
+use crate::commands::args::Endpoint;
+use crate::failure::Failure;
 
-pub async fn run(endpoint: &Endpoint, function: &str, target: u32) -> Result<(), Failure> {
+/// Provisioned instance adjustment: keep N instances of a function created and initialized
+#[derive(clap::Args)]
+pub struct Args {
+    function: String,
+    #[arg(long)]
+    target: u32,
+    #[command(flatten)]
+    endpoint: Endpoint,
+}
+
+pub async fn run(args: Args) -> Result<(), Failure> {
+    let Args {
+        function,
+        target,
+        endpoint,
+    } = args;
     let url = format!(
         "{}/2023-03-30/functions/{function}/provision-config",
         endpoint.url()
     );
     let response = send(
-        endpoint,
+        &endpoint,
         http()
             .put(url)
             .json(&serde_json::json!({ "target": target })),

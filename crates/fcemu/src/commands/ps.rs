@@ -1,7 +1,8 @@
 //! `fcemu ps`: the live instances of a running `up`.
 
 use crate::client::get_json;
-use crate::{Endpoint, Failure, Format};
+use crate::commands::args::{Endpoint, Format};
+use crate::failure::Failure;
 use serde_json::Value;
 use std::time::SystemTime;
 
@@ -36,7 +37,17 @@ fn gpu_slice(slice: Option<&Value>) -> String {
     )
 }
 
-pub async fn run(endpoint: &Endpoint, format: Format) -> Result<(), Failure> {
+/// List the live instances of a running `up`
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    endpoint: Endpoint,
+}
+
+pub async fn run(args: Args) -> Result<(), Failure> {
+    let (endpoint, format) = (&args.endpoint, args.format);
     let body = get_json(endpoint, "/_fcemu/instances").await?;
     if format == Format::Json {
         println!("{body}");

@@ -1,14 +1,29 @@
 //! `fcemu reclaim`: destroy instances now, through PreStop, as idle reclamation would.
 
 use crate::client::{get_json, http, send};
-use crate::{Endpoint, Failure};
+use crate::commands::args::Endpoint;
+use crate::failure::Failure;
 
-pub async fn run(
-    endpoint: &Endpoint,
-    instance: Option<String>,
+/// Destroy instances now, through PreStop, as idle reclamation would
+#[derive(clap::Args)]
+pub struct Args {
+    instance_id: Option<String>,
+    #[arg(long, conflicts_with = "instance_id")]
     function: Option<String>,
+    #[arg(long, conflicts_with_all = ["instance_id", "function"])]
     all: bool,
-) -> Result<(), Failure> {
+    #[command(flatten)]
+    endpoint: Endpoint,
+}
+
+pub async fn run(args: Args) -> Result<(), Failure> {
+    let Args {
+        instance_id: instance,
+        function,
+        all,
+        endpoint,
+    } = args;
+    let endpoint = &endpoint;
     let base = endpoint.url();
     let paths: Vec<String> = match (instance, function, all) {
         (Some(id), _, _) => vec![format!("/_fcemu/instances/{id}/reclaim")],

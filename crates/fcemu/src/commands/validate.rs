@@ -1,9 +1,25 @@
 //! `fcemu validate`: check an s.yaml and print what it resolves to.
 
-use crate::Failure;
+use crate::failure::Failure;
 use std::path::PathBuf;
 
-pub fn run(dir: Option<PathBuf>, template: Option<PathBuf>, verbose: bool) -> Result<(), Failure> {
+/// Check an s.yaml and print the functions it resolves to
+#[derive(clap::Args)]
+pub struct Args {
+    dir: Option<PathBuf>,
+    #[arg(short = 't', long = "template")]
+    template: Option<PathBuf>,
+    /// Also list the fields that are accepted but mean nothing locally
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+pub fn run(args: Args) -> Result<(), Failure> {
+    let Args {
+        dir,
+        template,
+        verbose,
+    } = args;
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
     let project = fcemu_spec::load_project(&dir, template.as_deref())
         .map_err(|e| Failure::user(e.to_string()))?;

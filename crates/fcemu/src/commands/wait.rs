@@ -2,20 +2,34 @@
 //! count too), or fails after a timeout saying what happened instead. What a CI job asserts on hooks with.
 
 use crate::client::ndjson_until;
-use crate::{Endpoint, Failure};
+use crate::commands::args::Endpoint;
+use crate::failure::Failure;
 use fcemu_control::EventKind;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub struct Wanted {
-    pub event: String,
-    pub function: Option<String>,
-    pub instance: Option<String>,
-    pub count: u32,
-    pub timeout: Duration,
+/// Wait until lifecycle events have happened in a running `up` (those already past count): exit 0, or 1
+/// after --timeout saying what happened instead. E.g. `fcemu wait prestop.end --function api`
+#[derive(clap::Args)]
+pub struct Args {
+    /// The event's name, e.g. instance.ready, initializer.end, prestop.end, function.updated
+    event: String,
+    #[arg(long)]
+    function: Option<String>,
+    #[arg(long)]
+    instance: Option<String>,
+    /// How many matching events
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    count: u32,
+    /// Give up after this long (e.g. 30s, 2m)
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    #[command(flatten)]
+    endpoint: Endpoint,
 }
 
-pub async fn run(endpoint: &Endpoint, wanted: Wanted) -> Result<(), Failure> {
+pub async fn run(wanted: Args) -> Result<(), Failure> {
+    let endpoint = &wanted.endpoint;
     if EventKind::parse(&wanted.event).is_none() {
         let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
         return Err(Failure {
@@ -79,7 +93,7 @@ pub async fn run(endpoint: &Endpoint, wanted: Wanted) -> Result<(), Failure> {
     }
 }
 
-fn describe(w: &Wanted) -> String {
+fn describe(w: &Args) -> String {
     let mut what = format!("{} {}", w.count, w.event);
     if let Some(f) = &w.function {
         what.push_str(&format!(" of function {f}"));

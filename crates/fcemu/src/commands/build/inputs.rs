@@ -1,7 +1,7 @@
 //! What a function's build reads and leaves: the record in `.fcemu/build.json` (its inputs' fingerprint,
 //! and what it wrote), and how both are found from the files under the build's folders.
 
-use crate::Failure;
+use crate::failure::Failure;
 use fcemu_spec::Actions;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

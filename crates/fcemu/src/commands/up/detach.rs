@@ -4,7 +4,8 @@
 //! then), or fails with what the child said if it stops first. `fcemu down` stops it.
 
 use crate::client::ENDPOINT_FILE;
-use crate::{Failure, UpArgs};
+use crate::failure::Failure;
+use crate::output::info;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -105,7 +106,7 @@ pub fn project_dir(dir: Option<&Path>, template: Option<&Path>) -> Result<PathBu
 }
 
 /// Starts the serving `up` and returns once it serves, or with its failure.
-pub async fn start(args: &UpArgs) -> Result<(), Failure> {
+pub async fn start(args: &super::Args) -> Result<(), Failure> {
     let dir = project_dir(args.dir.as_deref(), args.template.as_deref())?;
     // The s.yaml's problems are said here, at once.
     let project = crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
@@ -117,7 +118,7 @@ pub async fn start(args: &UpArgs) -> Result<(), Failure> {
     }
     // Built here, where its progress can be seen; the serving `up` then finds it up to date.
     if args.build {
-        super::build::build(&project, &|line| println!("{line}")).await?;
+        crate::commands::build::build(&project).await?;
     }
     let endpoint = dir.join(ENDPOINT_FILE);
     let _ = std::fs::remove_file(&endpoint);
@@ -160,12 +161,12 @@ pub async fn start(args: &UpArgs) -> Result<(), Failure> {
         }
         if let Some(url) = crate::state::read_own(&endpoint) {
             if !url.trim().is_empty() {
-                println!(
+                info(&format!(
                     "fcemu up serves {} in the background (pid {}); output in {}; `fcemu down` stops it",
                     url.trim(),
                     child.id(),
                     log_path.display()
-                );
+                ));
                 return Ok(());
             }
         }

@@ -6,8 +6,9 @@
 //!
 //! Without `--watch`, only the s.yaml is watched, to say once that a change is not picked up.
 
-use crate::Failure;
+use crate::failure::Failure;
 use crate::images;
+use crate::output::info;
 use fcemu_control::ControlPlane;
 use fcemu_runtime::DockerRuntime;
 use fcemu_spec::Project;
@@ -44,7 +45,6 @@ pub fn start(
     source: Source,
     project: &Project,
     apply: bool,
-    say: impl Fn(&str) + Send + Sync + 'static,
 ) -> Result<Watch, Failure> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
@@ -82,7 +82,7 @@ pub fn start(
     tokio::spawn(async move {
         if !apply {
             if rx.recv().await.is_some() {
-                say(
+                info(
                     "s.yaml changed: this run keeps the configuration it started with (`fcemu up --watch` applies changes as you save)",
                 );
             }
@@ -94,7 +94,7 @@ pub fn start(
             if state.cp.is_shutting_down() {
                 return;
             }
-            state.reload(&say).await;
+            state.reload().await;
         }
     });
     Ok(Watch { _watcher: watcher })
@@ -190,16 +190,16 @@ struct Reloader {
 
 impl Reloader {
     /// Reads the project again and rolls what changed; a bad s.yaml or a failed build changes nothing.
-    async fn reload(&mut self, say: &(impl Fn(&str) + Send + Sync)) {
-        let applied = self.try_reload(say).await;
+    async fn reload(&mut self) {
+        let applied = self.try_reload().await;
         if applied == Some(0) && self.failed {
-            say("applied: the project is as it was before the edit that was not applied");
+            info("applied: the project is as it was before the edit that was not applied");
         }
         self.failed = applied.is_none();
     }
 
     /// How many functions changed, or None when the change was not applied.
-    async fn try_reload(&mut self, say: &(impl Fn(&str) + Send + Sync)) -> Option<usize> {
+    async fn try_reload(&mut self) -> Option<usize> {
         let mut project = match images::load(
             &self.source.dir,
             self.source.template.as_deref(),
@@ -207,7 +207,7 @@ impl Reloader {
         ) {
             Ok(project) => project,
             Err(e) => {
-                say(&format!(
+                info(&format!(
                     "not applied, the functions serve as before: {}",
                     e.message.trim_end()
                 ));
@@ -228,11 +228,10 @@ impl Reloader {
                 &build.context,
                 &build.dockerfile,
                 &f.container.image,
-                say,
             )
             .await;
             if let Err(e) = built {
-                say(&format!(
+                info(&format!(
                     "not applied, the functions serve as before: {} (fix the Dockerfile in {} and save again)",
                     fcemu_runtime::error_chain(&e),
                     build.context.display()
@@ -244,17 +243,15 @@ impl Reloader {
                 .or_default()
                 .push("image rebuilt".into());
         }
-        let ready = match images::ensure_images(&self.docker, &project, say).await {
-            Ok(()) => {
-                crate::layers::prepare(&self.docker, &mut project, &self.source.layers, say).await
-            }
+        let ready = match images::ensure_images(&self.docker, &project).await {
+            Ok(()) => crate::layers::prepare(&self.docker, &mut project, &self.source.layers).await,
             Err(e) => Err(e),
         };
         if ready.is_ok() {
-            crate::shipped::provide(&self.docker, &mut project, say).await;
+            crate::shipped::provide(&self.docker, &mut project).await;
         }
         if let Err(e) = ready {
-            say(&format!(
+            info(&format!(
                 "not applied, the functions serve as before: {}",
                 e.message
             ));
@@ -280,7 +277,7 @@ impl Reloader {
         }
         for r in &rolled {
             let what = r.changed.join(", ");
-            say(&match r.version {
+            info(&match r.version {
                 0 => format!(
                     "removed {}: its instances go through PreStop",
                     r.function_name

@@ -1,0 +1,94 @@
+//! What several commands' arguments share: the output format, the endpoint of a running `up`, and the
+//! parsers clap runs on values that need more than a type (each says what was wrong and what to give).
+
+use clap::ValueEnum;
+use std::path::PathBuf;
+
+/// How a command prints: lines for people, or JSON for programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Where GPU functions get cards (`up --gpu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GpuSource {
+    Auto,
+    Off,
+    Simulate,
+}
+
+/// Where a client command finds the running `up`.
+#[derive(clap::Args, Clone)]
+pub struct Endpoint {
+    /// The running `fcemu up` to talk to (default: the one recorded in ./.fcemu/, else http://127.0.0.1:9000)
+    #[arg(long, env = "FCEMU_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// The token an `up` on a non-loopback address asks for (default: the one recorded in ./.fcemu/token)
+    #[arg(long, env = "FCEMU_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+pub fn parse_layer(s: &str) -> Result<(String, PathBuf), String> {
+    // An ARN holds colons but no `=`.
+    match s.split_once('=') {
+        Some((arn, path)) if !arn.is_empty() && !path.is_empty() => {
+            let path = PathBuf::from(path);
+            if path.exists() {
+                Ok((arn.to_string(), path))
+            } else {
+                Err(format!(
+                    "{} does not exist: give the folder (or .zip) with the layer's files",
+                    path.display()
+                ))
+            }
+        }
+        _ => Err(format!("`{s}` is not ARN=DIR or ARN=ZIP")),
+    }
+}
+
+pub fn parse_runtime_image(s: &str) -> Result<(String, String), String> {
+    let runtimes = || {
+        [
+            &fcemu_spec::CUSTOM_RUNTIMES[1..],
+            &fcemu_spec::PYTHON_RUNTIMES[..],
+            &fcemu_spec::NODEJS_RUNTIMES[..],
+        ]
+        .concat()
+    };
+    match s.split_once('=') {
+        Some((runtime, image)) if runtimes().contains(&runtime) && !image.is_empty() => {
+            Ok((runtime.to_string(), image.to_string()))
+        }
+        _ => Err(format!(
+            "`{s}` is not RUNTIME=IMAGE with RUNTIME one of {}",
+            runtimes().join(", ")
+        )),
+    }
+}
+
+/// A size in bytes: a number with an optional unit (KB, MB, GB; KiB, MiB, GiB; powers of 1024 either way).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| {
+        format!("`{text}` is not a size: give a number with a unit, e.g. 1GB or 500MB")
+    })?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        other => return Err(format!("`{other}` is not a unit of size: use KB, MB or GB")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .filter(|bytes| *bytes >= 64 * 1024)
+        .ok_or_else(|| {
+            format!("`{text}` is not a size fcemu can keep a history in: give at least 64KB")
+        })
+}

@@ -1,0 +1,128 @@
+//! What `up` says when it serves and when it stops: the banner (each function's route, image, memory,
+//! concurrency and hooks; the API and the page), who can reach it, and the billing table.
+
+use crate::commands::args::Format;
+use crate::output::info;
+use fcemu_control::ControlPlane;
+use fcemu_gateway::Access;
+use fcemu_spec::Project;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// What FC would bill for this run, per function (frozen time is not billed; a provisioned GPU instance's
+/// idle time is, at FC's lower idle rate).
+pub fn billing_table(cp: &ControlPlane) -> String {
+    let gpu = cp.functions().iter().any(|f| f.spec.gpu.is_some());
+    let mut header = format!(
+        "{:<20} {:>11} {:>9} {:>10} {:>10} {:>9} {:>9}",
+        "FUNCTION", "INVOCATIONS", "HOOK RUNS", "ACTIVE s", "FROZEN s", "vCPU-s", "GB-s"
+    );
+    if gpu {
+        header.push_str(&format!(" {:>10} {:>11}", "GPU GB-s", "GPU IDLE GB-s"));
+    }
+    let mut lines = vec![header];
+    for b in cp.billing() {
+        let mut line = format!(
+            "{:<20} {:>11} {:>9} {:>10.3} {:>10.3} {:>9.3} {:>9.3}",
+            b.function_name,
+            b.invocations,
+            b.hook_executions,
+            b.active_seconds,
+            b.frozen_seconds,
+            b.vcpu_seconds,
+            b.gb_seconds
+        );
+        if gpu {
+            line.push_str(&format!(
+                " {:>10.3} {:>13.3}",
+                b.gpu_gb_seconds, b.gpu_idle_gb_seconds
+            ));
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
+}
+
+pub fn banner(project: &Project, url: &str, gpus: &[String], max_instances: u32) -> String {
+    let mut lines = vec![format!(
+        "fcemu serving {} ({})",
+        project.name,
+        project.template.display()
+    )];
+    let with_trigger: Vec<_> = project
+        .functions
+        .iter()
+        .filter(|f| f.http_trigger.is_some())
+        .collect();
+    for f in &project.functions {
+        let route = match (&f.http_trigger, with_trigger.len()) {
+            (Some(t), 1) => format!("{url}/  [{}]", t.methods.join(", ")),
+            (Some(t), _) => format!("{url}/{}/  [{}]", f.name, t.methods.join(", ")),
+            (None, _) => "no HTTP trigger".to_string(),
+        };
+        let hooks = [
+            f.initializer.as_ref().map(|_| "Initializer"),
+            f.pre_stop.as_ref().map(|_| "PreStop"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" + ");
+        let gpu = f
+            .gpu
+            .as_ref()
+            .map(|g| format!(", GPU {} MB of {}", g.gpu_memory_size_mb, g.gpu_type))
+            .unwrap_or_default();
+        lines.push(format!(
+            "  {:<20} {route}  ({}, {} MB{gpu}, concurrency {}{})",
+            f.name,
+            f.container.image,
+            f.memory_size_mb,
+            f.instance_concurrency,
+            if hooks.is_empty() {
+                String::new()
+            } else {
+                format!(", {hooks}")
+            }
+        ));
+    }
+    lines.push(format!(
+        "  invoke API           {url}/2023-03-30/functions/NAME/invocations"
+    ));
+    lines.push(format!(
+        "  control              {url}/_fcemu/  (fcemu ps | logs | events)"
+    ));
+    lines.push(format!(
+        "  ui                   {url}/_fcemu/ui  (the live lifecycle timeline, in a browser)"
+    ));
+    lines.push(format!(
+        "  instances            at most {max_instances} per function (--max-instances)"
+    ));
+    lines.extend(gpus.iter().map(|line| format!("  {line}")));
+    lines.push("Ctrl-C to stop".into());
+    lines.join("\n")
+}
+
+/// Who can reach `addr`, and what they need: off loopback a warning, and the token (on a terminal only: a
+/// secret never goes into a file or a CI log).
+pub fn say_reach(addr: SocketAddr, access: &Access, token_file: &Path, url: &str, format: Format) {
+    match access.token() {
+        Some(token) => {
+            crate::output::warning(&format!(
+                "{addr} can be reached from other machines. Anyone who reaches it can call your functions; everything else (the functions' environment, logs, events, reclaiming, provisioning, updates) needs `Authorization: Bearer <token>`, kept in {} (fcemu's commands in this folder send it). --no-auth opens all of it.",
+                token_file.display()
+            ));
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) && format == Format::Text {
+                info(&format!(
+                    "  token                {}\n  ui with the token    {url}/_fcemu/ui#token={}",
+                    token.as_str(),
+                    token.as_str()
+                ));
+            }
+        }
+        None if !addr.ip().is_loopback() => crate::output::warning(&format!(
+            "{addr} can be reached from other machines, and --no-auth lets anyone who reaches it read the functions' environment and logs, reclaim instances, change provisioned targets and update functions"
+        )),
+        None => {}
+    }
+}

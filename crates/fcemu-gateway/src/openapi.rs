@@ -30,7 +30,7 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Respon
             }
             let options = match InvokeOptions::of(req.headers()) {
                 Ok(options) => options,
-                Err(message) => return invalid_argument(&message),
+                Err(e) => return e.response(),
             };
             if options.asynchronous {
                 return invoke_async(cp, &name, req).await;
@@ -89,14 +89,7 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Respon
             } else {
                 match read_target(req).await {
                     Ok(target) => target,
-                    Err(message) => {
-                        return fc_error_response(
-                            StatusCode::BAD_REQUEST,
-                            "InvalidArgument",
-                            &message,
-                            &ids::request_id(),
-                        );
-                    }
+                    Err(e) => return e.response(),
                 }
             };
             match cp.set_provision_target(&name, target).await {
@@ -124,6 +117,21 @@ pub const MAX_ASYNC_BODY_BYTES: usize = 128 * 1024;
 /// How much of a request's log `x-fc-log-result` carries.
 pub const LOG_RESULT_BYTES: usize = 4 * 1024;
 
+/// What was wrong with a request FC answers 400 `InvalidArgument`.
+struct InvalidArgument(String);
+
+impl From<String> for InvalidArgument {
+    fn from(message: String) -> Self {
+        InvalidArgument(message)
+    }
+}
+
+impl InvalidArgument {
+    fn response(&self) -> Response<Body> {
+        invalid_argument(&self.0)
+    }
+}
+
 /// InvokeFunction's `x-fc-invocation-type` and `x-fc-log-type`.
 struct InvokeOptions {
     asynchronous: bool,
@@ -131,13 +139,13 @@ struct InvokeOptions {
 }
 
 impl InvokeOptions {
-    fn of(headers: &http::HeaderMap) -> Result<Self, String> {
+    fn of(headers: &http::HeaderMap) -> Result<Self, InvalidArgument> {
         let asynchronous = two_way(headers, "x-fc-invocation-type", ["Sync", "Async"])?;
         let log_tail = two_way(headers, "x-fc-log-type", ["None", "Tail"])?;
         if asynchronous && log_tail {
-            return Err(
+            return Err(InvalidArgument(
                 "x-fc-log-type: Tail needs a synchronous invocation: an asynchronous one answers before it runs; read its log with `fcemu logs --request-id ID`".into(),
-            );
+            ));
         }
         Ok(InvokeOptions {
             asynchronous,
@@ -148,17 +156,21 @@ impl InvokeOptions {
 
 /// A header with one of two values (any case): false for the first, which absence also means, true for the
 /// second.
-fn two_way(headers: &http::HeaderMap, name: &str, values: [&str; 2]) -> Result<bool, String> {
+fn two_way(
+    headers: &http::HeaderMap,
+    name: &str,
+    values: [&str; 2],
+) -> Result<bool, InvalidArgument> {
     let Some(value) = headers.get(name) else {
         return Ok(false);
     };
     let value = value.to_str().unwrap_or("");
     match values.iter().position(|v| v.eq_ignore_ascii_case(value)) {
         Some(i) => Ok(i == 1),
-        None => Err(format!(
+        None => Err(InvalidArgument(format!(
             "{name} must be {} or {}, found `{value}`",
             values[0], values[1]
-        )),
+        ))),
     }
 }
 
@@ -230,7 +242,7 @@ async fn with_log_tail(cp: &ControlPlane, response: Response<Body>) -> Response<
 }
 
 /// The `target` of a PutProvisionConfig body (`{"target": N, ...}`).
-async fn read_target(req: Request<Body>) -> Result<u32, String> {
+async fn read_target(req: Request<Body>) -> Result<u32, InvalidArgument> {
     // A provision config is a few bytes of JSON.
     let body = collect_limited(req.into_body(), 64 * 1024)
         .await
@@ -243,10 +255,10 @@ async fn read_target(req: Request<Body>) -> Result<u32, String> {
         .and_then(serde_json::Value::as_u64)
         .and_then(|t| u32::try_from(t).ok())
         .ok_or_else(|| {
-            format!(
+            InvalidArgument(format!(
                 "`target` must be a whole number of instances, found {}",
                 value.get("target").unwrap_or(&serde_json::Value::Null)
-            )
+            ))
         })
 }
 

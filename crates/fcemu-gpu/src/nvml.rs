@@ -6,7 +6,8 @@ use nvml_wrapper::error::NvmlError;
 use std::sync::OnceLock;
 
 pub struct Nvml {
-    loaded: OnceLock<Result<nvml_wrapper::Nvml, String>>,
+    /// The library, or why it cannot be used (kept, so it is said the same way every time).
+    loaded: OnceLock<Result<nvml_wrapper::Nvml, InventoryError>>,
 }
 
 impl Default for Nvml {
@@ -47,10 +48,10 @@ impl Nvml {
                         Err(e) => last = plain(&e),
                     }
                 }
-                Err(last)
+                Err(InventoryError::NoGpus(last))
             })
             .as_ref()
-            .map_err(|why| InventoryError::NoGpus(why.clone()))
+            .map_err(InventoryError::clone)
     }
 }
 

@@ -346,8 +346,8 @@ mod tests {
         )
     }
 
-    fn load(dir: &Path, yaml: &str) -> Result<crate::Project, String> {
-        parse_project(yaml, &dir.join("s.yaml"), dir, &|_| None).map_err(|e| e.to_string())
+    fn load(dir: &Path, yaml: &str) -> Result<crate::Project, crate::SpecErrors> {
+        parse_project(yaml, &dir.join("s.yaml"), dir, &|_| None)
     }
 
     #[test]
@@ -360,7 +360,7 @@ mod tests {
                 "x-fcemu-layers:\n  \"{arn}\": {folder}\n{}",
                 custom_runtime("./code")
             );
-            let error = load(project.path(), &yaml).unwrap_err();
+            let error = load(project.path(), &yaml).unwrap_err().to_string();
             assert!(
                 error.contains(&format!("x-fcemu-layers.{arn}: is")),
                 "{error}"
@@ -396,10 +396,11 @@ mod tests {
             project.path(),
             &with("{ httpGetUrl: /r, timeoutSeconds: 4 }"),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("timeoutSeconds"), "{error}");
         let long = format!("{{ httpGetUrl: /{} }}", "a".repeat(2048));
-        let error = load(project.path(), &with(&long)).unwrap_err();
+        let error = load(project.path(), &with(&long)).unwrap_err().to_string();
         assert!(error.contains("at most 2048"), "{error}");
     }
 
@@ -418,11 +419,15 @@ mod tests {
     #[test]
     fn code_at_the_root_folder_is_refused_and_outside_the_project_it_is_named() {
         let project = tempfile::tempdir().unwrap();
-        let error = load(project.path(), &custom_runtime("/")).unwrap_err();
+        let error = load(project.path(), &custom_runtime("/"))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("is /, the root folder"), "{error}");
         // Through a link in the project: the same.
         std::os::unix::fs::symlink("/", project.path().join("code")).unwrap();
-        let error = load(project.path(), &custom_runtime("./code")).unwrap_err();
+        let error = load(project.path(), &custom_runtime("./code"))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("is /, the root folder"), "{error}");
 
         let elsewhere = tempfile::tempdir().unwrap();

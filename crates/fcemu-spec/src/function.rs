@@ -108,7 +108,7 @@ pub(crate) fn function(
         )
         .and_then(|name| {
             Runtime::parse(&name)
-                .map_err(|message| cx.error(&f.field("runtime"), message))
+                .map_err(|e| cx.error(&f.field("runtime"), e.to_string()))
                 .ok()
         });
     let handler = f

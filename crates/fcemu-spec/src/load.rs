@@ -349,7 +349,7 @@ fn resolve(cx: &mut Cx, value: &Value, path: &str, scope: &Scope) -> Option<Valu
     match vars::resolve_value(value, scope) {
         Ok(v) => Some(v),
         Err(e) => {
-            cx.error(path, e);
+            cx.error(path, e.to_string());
             None
         }
     }

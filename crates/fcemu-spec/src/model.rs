@@ -185,9 +185,21 @@ impl Language {
     }
 }
 
+/// A `runtime:` value fcemu does not run, with the ones it does.
+#[derive(Debug, thiserror::Error)]
+pub enum UnknownRuntime {
+    /// One of FC's built-in runtimes that fcemu has no runtime for.
+    #[error(
+        "is \"{name}\": fcemu does not run this built-in runtime yet (it runs {known}). Run the function as a custom container: build an image that starts an HTTP server on port 9000 answering POST /invoke (and /initialize, /pre-stop if you use the hooks), then use runtime: custom-container with customContainerConfig.image"
+    )]
+    NotYet { name: String, known: String },
+    #[error("is \"{name}\", allowed: {known}")]
+    Unknown { name: String, known: String },
+}
+
 impl Runtime {
     /// Reads a `runtime:` value; the error says which runtimes fcemu runs and what to do otherwise.
-    pub fn parse(name: &str) -> Result<Runtime, String> {
+    pub fn parse(name: &str) -> Result<Runtime, UnknownRuntime> {
         if name == "custom-container" {
             return Ok(Runtime::CustomContainer);
         }
@@ -206,14 +218,13 @@ impl Runtime {
             ]
             .concat()
             .join(", ");
-            let family = ["java", "php", "go", "dotnet"]
+            let name = name.to_string();
+            let fc_runs_it = ["java", "php", "go", "dotnet"]
                 .into_iter()
-                .find(|family| name.starts_with(family));
-            return Err(match family {
-                Some(_) => format!(
-                    "is \"{name}\": fcemu does not run this built-in runtime yet (it runs {known}). Run the function as a custom container: build an image that starts an HTTP server on port 9000 answering POST /invoke (and /initialize, /pre-stop if you use the hooks), then use runtime: custom-container with customContainerConfig.image"
-                ),
-                None => format!("is \"{name}\", allowed: {known}"),
+                .any(|family| name.starts_with(family));
+            return Err(match fc_runs_it {
+                true => UnknownRuntime::NotYet { name, known },
+                false => UnknownRuntime::Unknown { name, known },
             });
         };
         Ok(Runtime::BuiltIn {

@@ -8,6 +8,23 @@
 use serde_yaml::Value;
 use std::path::Path;
 
+/// Why an expression could not be resolved, in words that name the expression; the caller adds the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct VarError(String);
+
+impl From<String> for VarError {
+    fn from(message: String) -> Self {
+        VarError(message)
+    }
+}
+
+impl From<&str> for VarError {
+    fn from(message: &str) -> Self {
+        VarError(message.to_string())
+    }
+}
+
 /// What expressions can read.
 pub struct Scope<'a> {
     /// The folder of the s.yaml: `path()` and `file()` are relative to it.
@@ -23,7 +40,7 @@ pub struct Scope<'a> {
 const MAX_DEPTH: usize = 16;
 
 /// Resolves every string in `value` in place. Errors name the expression; the caller adds the field path.
-pub fn resolve_value(value: &Value, scope: &Scope) -> Result<Value, String> {
+pub fn resolve_value(value: &Value, scope: &Scope) -> Result<Value, VarError> {
     resolve_at_depth(value, scope, 0)
 }
 
@@ -46,7 +63,7 @@ pub fn resolve_tree(
 fn walk(value: &Value, scope: &Scope, path: &str, errors: &mut Vec<(String, String)>) -> Value {
     match value {
         Value::String(s) => resolve_string(s, scope, 0).unwrap_or_else(|e| {
-            errors.push((path.to_string(), e));
+            errors.push((path.to_string(), e.to_string()));
             Value::Null
         }),
         Value::Sequence(items) => Value::Sequence(
@@ -69,7 +86,7 @@ fn walk(value: &Value, scope: &Scope, path: &str, errors: &mut Vec<(String, Stri
     }
 }
 
-fn resolve_at_depth(value: &Value, scope: &Scope, depth: usize) -> Result<Value, String> {
+fn resolve_at_depth(value: &Value, scope: &Scope, depth: usize) -> Result<Value, VarError> {
     if depth > MAX_DEPTH {
         return Err("variables nest too deeply (is a variable defined in terms of itself?)".into());
     }
@@ -93,7 +110,7 @@ fn resolve_at_depth(value: &Value, scope: &Scope, depth: usize) -> Result<Value,
 }
 
 /// Resolves the `${...}` parts of one string.
-pub fn resolve_string(s: &str, scope: &Scope, depth: usize) -> Result<Value, String> {
+pub fn resolve_string(s: &str, scope: &Scope, depth: usize) -> Result<Value, VarError> {
     if !s.contains("${") {
         return Ok(Value::String(s.to_string()));
     }
@@ -147,7 +164,7 @@ pub fn scalar_text(value: &Value) -> String {
     }
 }
 
-fn eval(expr: &str, scope: &Scope, depth: usize) -> Result<Value, String> {
+fn eval(expr: &str, scope: &Scope, depth: usize) -> Result<Value, VarError> {
     let mut parser = Parser { src: expr, pos: 0 };
     let node = parser.expr()?;
     parser.skip_ws();
@@ -155,12 +172,13 @@ fn eval(expr: &str, scope: &Scope, depth: usize) -> Result<Value, String> {
         return Err(format!(
             "`${{{expr}}}` is not a variable fcemu understands: unexpected `{}`",
             &expr[parser.pos..]
-        ));
+        )
+        .into());
     }
     // Only the outermost expression names itself: a chain of references would repeat it.
     node.eval(scope, depth).map_err(|e| {
         if depth == 0 {
-            format!("`${{{expr}}}`: {e}")
+            format!("`${{{expr}}}`: {e}").into()
         } else {
             e
         }
@@ -174,7 +192,7 @@ enum Node {
 }
 
 impl Node {
-    fn eval(&self, scope: &Scope, depth: usize) -> Result<Value, String> {
+    fn eval(&self, scope: &Scope, depth: usize) -> Result<Value, VarError> {
         match self {
             Node::Text(t) => Ok(Value::String(t.clone())),
             Node::Ref(path) => lookup(path, scope, depth),
@@ -189,7 +207,7 @@ impl Node {
     }
 }
 
-fn call(name: &str, args: &[String], scope: &Scope) -> Result<Value, String> {
+fn call(name: &str, args: &[String], scope: &Scope) -> Result<Value, VarError> {
     let arg = |i: usize| args.get(i).map(String::as_str);
     match (name, args.len()) {
         ("env", 1 | 2) => match (scope.env)(&args[0]) {
@@ -199,7 +217,7 @@ fn call(name: &str, args: &[String], scope: &Scope) -> Result<Value, String> {
                 None => Err(format!(
                     "the environment variable {} is not set (set it, or give a default: env('{}', 'value'))",
                     args[0], args[0]
-                )),
+                ).into()),
             },
         },
         ("path", 1) => Ok(Value::String(
@@ -209,11 +227,11 @@ fn call(name: &str, args: &[String], scope: &Scope) -> Result<Value, String> {
             let path = scope.dir.join(&args[0]);
             std::fs::read_to_string(&path)
                 .map(Value::String)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .map_err(|e| format!("cannot read {}: {e}", path.display()).into())
         }
         ("json", 1) => serde_json::from_str::<serde_json::Value>(&args[0])
-            .map_err(|e| format!("not valid JSON: {e}"))
-            .and_then(|j| serde_yaml::to_value(j).map_err(|e| e.to_string())),
+            .map_err(|e| VarError::from(format!("not valid JSON: {e}")))
+            .and_then(|j| serde_yaml::to_value(j).map_err(|e| e.to_string().into())),
         ("config", 1) => match args[0].as_str() {
             "AccountID" | "AccountId" | "accountId" | "account_id" => Ok(Value::String(
                 (scope.env)("FCEMU_ACCOUNT_ID").unwrap_or_else(|| crate::LOCAL_ACCOUNT_ID.into()),
@@ -224,16 +242,16 @@ fn call(name: &str, args: &[String], scope: &Scope) -> Result<Value, String> {
             }
             other => Err(format!(
                 "config('{other}') is not known; fcemu knows config('AccountID')"
-            )),
+            ).into()),
         },
         ("env" | "path" | "file" | "json" | "config", n) => Err(format!(
             "{name}() takes {} argument{}, {n} given",
             if name == "env" { "1 or 2" } else { "1" },
             if name == "env" { "s" } else { "" }
-        )),
+        ).into()),
         _ => Err(format!(
             "{name}() is not a function fcemu knows (env, path, file, json, config)"
-        )),
+        ).into()),
     }
 }
 
@@ -254,7 +272,7 @@ fn normalize(path: &Path) -> std::path::PathBuf {
     out
 }
 
-fn lookup(path: &[String], scope: &Scope, depth: usize) -> Result<Value, String> {
+fn lookup(path: &[String], scope: &Scope, depth: usize) -> Result<Value, VarError> {
     let (root, rest): (&Value, &[String]) = match path.first().map(String::as_str) {
         Some("this") => match scope.this_props {
             Some(props) if path.get(1).map(String::as_str) == Some("props") => (props, &path[2..]),
@@ -267,7 +285,8 @@ fn lookup(path: &[String], scope: &Scope, depth: usize) -> Result<Value, String>
             return Err(format!(
                 "`{}` is not a variable fcemu knows (vars.*, this.props.*, resources.NAME.props.*)",
                 path.join(".")
-            ));
+            )
+            .into());
         }
     };
     // Walk down, resolving on the way: `vars.settings.workers` may cross a `${json(...)}`.
@@ -304,7 +323,7 @@ impl Parser<'_> {
         }
     }
 
-    fn expr(&mut self) -> Result<Node, String> {
+    fn expr(&mut self) -> Result<Node, VarError> {
         self.skip_ws();
         match self.peek() {
             Some(q @ ('\'' | '"')) => self.quoted(q).map(Node::Text),
@@ -319,12 +338,12 @@ impl Parser<'_> {
                     Ok(Node::Ref(path))
                 }
             }
-            Some(c) => Err(format!("unexpected `{c}`")),
+            Some(c) => Err(format!("unexpected `{c}`").into()),
             None => Err("empty variable `${}`".into()),
         }
     }
 
-    fn quoted(&mut self, quote: char) -> Result<String, String> {
+    fn quoted(&mut self, quote: char) -> Result<String, VarError> {
         self.pos += 1;
         let start = self.pos;
         match self.src[start..].find(quote) {
@@ -332,7 +351,7 @@ impl Parser<'_> {
                 self.pos = start + len + 1;
                 Ok(self.src[start..start + len].to_string())
             }
-            None => Err(format!("a string opened with {quote} is never closed")),
+            None => Err(format!("a string opened with {quote} is never closed").into()),
         }
     }
 
@@ -356,7 +375,7 @@ impl Parser<'_> {
     }
 
     /// Arguments after `(`: quoted strings, nested expressions, or (edition 1.0.0) bare words like `./p`.
-    fn args(&mut self, function: &str) -> Result<Vec<Node>, String> {
+    fn args(&mut self, function: &str) -> Result<Vec<Node>, VarError> {
         let mut args = vec![];
         loop {
             self.skip_ws();
@@ -365,7 +384,7 @@ impl Parser<'_> {
                     self.pos += 1;
                     return Ok(args);
                 }
-                None => return Err(format!("{function}( is never closed with `)`")),
+                None => return Err(format!("{function}( is never closed with `)`").into()),
                 _ => {}
             }
             let start = self.pos;
@@ -394,9 +413,9 @@ impl Parser<'_> {
                 Some(',') => self.pos += 1,
                 Some(')') => {}
                 Some(c) => {
-                    return Err(format!("unexpected `{c}` in the arguments of {function}()"));
+                    return Err(format!("unexpected `{c}` in the arguments of {function}()").into());
                 }
-                None => return Err(format!("{function}( is never closed with `)`")),
+                None => return Err(format!("{function}( is never closed with `)`").into()),
             }
         }
     }
@@ -406,7 +425,7 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
-    fn resolve(s: &str, doc: &str) -> Result<Value, String> {
+    fn resolve(s: &str, doc: &str) -> Result<Value, VarError> {
         let document: Value = serde_yaml::from_str(doc).unwrap();
         let env = |name: &str| match name {
             "SET" => Some("from-env".to_string()),
@@ -438,7 +457,7 @@ mod tests {
             resolve("${env(SET)}", "{}").unwrap(),
             Value::from("from-env")
         );
-        let err = resolve("${env('UNSET')}", "{}").unwrap_err();
+        let err = resolve("${env('UNSET')}", "{}").unwrap_err().to_string();
         assert!(err.contains("UNSET is not set"), "{err}");
     }
 
@@ -470,17 +489,21 @@ mod tests {
     fn references_resolve_their_own_variables_and_cycles_stop() {
         let v = resolve("${vars.b}", "vars: {a: x, b: '${vars.a}-y'}").unwrap();
         assert_eq!(v, Value::from("x-y"));
-        let err = resolve("${vars.a}", "vars: {a: '${vars.a}'}").unwrap_err();
+        let err = resolve("${vars.a}", "vars: {a: '${vars.a}'}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nest too deeply"), "{err}");
     }
 
     #[test]
     fn errors_name_the_expression() {
-        let err = resolve("${vars.missing}", "vars: {}").unwrap_err();
+        let err = resolve("${vars.missing}", "vars: {}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("vars.missing` is not defined"), "{err}");
-        let err = resolve("${nope('x')}", "{}").unwrap_err();
+        let err = resolve("${nope('x')}", "{}").unwrap_err().to_string();
         assert!(err.contains("nope() is not a function"), "{err}");
-        let err = resolve("${env('A'", "{}").unwrap_err();
+        let err = resolve("${env('A'", "{}").unwrap_err().to_string();
         assert!(err.contains("no closing"), "{err}");
     }
 

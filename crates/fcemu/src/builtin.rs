@@ -86,23 +86,24 @@ fn runtime_files(cache: &Path, language: Language) -> io::Result<PathBuf> {
 }
 
 /// A code `.zip` unpacked into the cache (once per content); the folder it is in.
-fn unpack_code(cache: &Path, zip: &Path) -> Result<PathBuf, String> {
+fn unpack_code(cache: &Path, zip: &Path) -> Result<PathBuf, Failure> {
     unpack_zip(&cache.join("code"), zip)
 }
 
 /// A `.zip` (code, a layer) unpacked once per content into a folder under `dir`.
-pub(crate) fn unpack_zip(dir: &Path, zip: &Path) -> Result<PathBuf, String> {
-    let bytes = std::fs::read(zip).map_err(|e| format!("cannot read {}: {e}", zip.display()))?;
+pub(crate) fn unpack_zip(dir: &Path, zip: &Path) -> Result<PathBuf, Failure> {
+    let bytes = std::fs::read(zip)
+        .map_err(|e| Failure::user(format!("cannot read {}: {e}", zip.display())))?;
     let dir = dir.join(content_key(&bytes));
     make_once(&dir, |staging| {
         let mut archive = zip::ZipArchive::new(io::Cursor::new(&bytes)).map_err(io::Error::other)?;
         archive.extract(staging).map_err(io::Error::other)
     })
     .map_err(|e| {
-        format!(
+        Failure::user(format!(
             "cannot unpack {}: {e}. Check that it is a .zip of your code (e.g. `cd code && zip -r ../code.zip .`)",
             zip.display()
-        )
+        ))
     })?;
     Ok(dir)
 }
@@ -243,7 +244,7 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         let zip = src.path().join("code.zip");
         std::fs::write(&zip, "not a zip").unwrap();
-        let e = unpack_code(cache.path(), &zip).unwrap_err();
+        let e = unpack_code(cache.path(), &zip).unwrap_err().message;
         assert!(e.contains("cannot unpack") && e.contains("zip -r"), "{e}");
     }
 

@@ -22,3 +22,10 @@ impl Failure {
         }
     }
 }
+
+/// The message alone, for a caller that says it within its own words.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}

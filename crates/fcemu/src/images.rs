@@ -118,20 +118,23 @@ pub async fn ensure_images(docker: &DockerRuntime, project: &Project) -> Result<
 
 /// Makes sure FC's custom runtime environment image is here: the custom runtimes run on it, and builds
 /// (fc3 build, library layers, what FC's runtimes ship) run pip in it.
-pub async fn ensure_custom_runtime_image(docker: &DockerRuntime) -> Result<(), String> {
+pub async fn ensure_custom_runtime_image(docker: &DockerRuntime) -> Result<(), Failure> {
     let image = fcemu_spec::CUSTOM_RUNTIME_IMAGE;
     match docker.image_exists(image).await {
         Ok(true) => Ok(()),
         Ok(false) => build_custom_runtime_image(docker).await,
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(Failure::environment(e.to_string())),
     }
 }
 
 /// Builds the custom runtime environment image from `debian:bookworm-slim`; the error says what to do
 /// where no registry answers.
-async fn build_custom_runtime_image(docker: &DockerRuntime) -> Result<(), String> {
+async fn build_custom_runtime_image(docker: &DockerRuntime) -> Result<(), Failure> {
     let image = fcemu_spec::CUSTOM_RUNTIME_IMAGE;
-    let context = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let no_context = |e: std::io::Error| {
+        Failure::environment(format!("cannot make a build context for {image}: {e}"))
+    };
+    let context = tempfile::tempdir().map_err(no_context)?;
     std::fs::write(
         context.path().join("Dockerfile"),
         crate::custom::dockerfile(),
@@ -142,13 +145,13 @@ async fn build_custom_runtime_image(docker: &DockerRuntime) -> Result<(), String
             crate::custom::FC_PATHS_SCRIPT,
         )
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(no_context)?;
     build_image(docker, context.path(), "Dockerfile", image)
         .await
         .map_err(|e| {
-            format!(
+            Failure::environment(format!(
                 "{image}, FC's custom runtime environment made locally, which is not here, and building it from debian:bookworm-slim failed ({e}). Without a registry, make it from Debian packages: `bash scripts/build-runtime-images.sh` (debootstrap)"
-            )
+            ))
         })
 }
 

@@ -179,7 +179,7 @@ fn local(path: &Path) -> Result<PathBuf, Failure> {
     if path.is_dir() {
         return Ok(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
     }
-    unpack_zip(&cache_dir().join("layers"), path).map_err(Failure::user)
+    unpack_zip(&cache_dir().join("layers"), path)
 }
 
 async fn official(
@@ -242,14 +242,17 @@ pub(crate) async fn fill_with_pip(
     dir: &Path,
     sub: &str,
     requirements: &[&str],
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     crate::images::ensure_custom_runtime_image(docker).await?;
     let parent = dir.parent().expect("a cache entry has a parent");
-    std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    let cannot_write = |e: std::io::Error| {
+        Failure::environment(format!("cannot write in {}: {e}", parent.display()))
+    };
+    std::fs::create_dir_all(parent).map_err(cannot_write)?;
     let staging = tempfile::Builder::new()
         .prefix(".staging-")
         .tempdir_in(parent)
-        .map_err(|e| e.to_string())?;
+        .map_err(cannot_write)?;
     let env = BuildEnv::of_this_machine();
     let mut command: Vec<String> = [
         "python3",
@@ -285,9 +288,12 @@ pub(crate) async fn fill_with_pip(
     let code = docker
         .run_task(&task, &mut |line| tail.push(line))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::environment(e.to_string()))?;
     if code != 0 {
-        return Err(format!("pip exited with {code}:\n{}", tail.text()));
+        return Err(Failure::environment(format!(
+            "pip exited with {code}:\n{}",
+            tail.text()
+        )));
     }
     // Files pip wrote as root in a container: readable by all, as a layer is.
     match std::fs::rename(staging.path(), dir) {
@@ -295,7 +301,7 @@ pub(crate) async fn fill_with_pip(
             let _ = staging.keep();
         }
         Err(_) if dir.is_dir() => {}
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(cannot_write(e)),
     }
     info(&format!("made {}", dir.display()));
     Ok(())

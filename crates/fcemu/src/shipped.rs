@@ -5,6 +5,7 @@
 //! and goes on: the function's own error then names the missing module.
 
 use crate::builtin::{cache_dir, content_key, make_once};
+use crate::failure::Failure;
 use crate::output::info;
 use fcemu_runtime::DockerRuntime;
 use fcemu_spec::{Language, Project};
@@ -42,11 +43,11 @@ pub async fn provide(docker: &DockerRuntime, project: &mut Project) {
                 ));
                 f.container.runtime_files = Some(dir);
             }
-            Err(e) => eprintln!(
-                "warning: function {} imports what FC's Python runtime ships ({}), and fcemu could not fetch it ({e}); add it to requirements.txt and run `fcemu build`",
+            Err(e) => crate::output::warning(&format!(
+                "function {} imports what FC's Python runtime ships ({}), and fcemu could not fetch it ({e}); add it to requirements.txt and run `fcemu build`",
                 f.name,
                 packages.join(", ")
-            ),
+            )),
         }
     }
 }
@@ -56,7 +57,7 @@ async fn with_libraries(
     docker: &DockerRuntime,
     runtime: &Path,
     packages: &[&str],
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, Failure> {
     let key = content_key(packages.join(" ").as_bytes());
     let libraries = cache_dir()
         .join("fc-libraries")
@@ -81,7 +82,7 @@ async fn with_libraries(
         std::fs::create_dir(&target)?;
         crate::layers::copy_tree(&libraries, &target)
     })
-    .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+    .map_err(|e| Failure::environment(format!("cannot write {}: {e}", dir.display())))?;
     Ok(dir)
 }
 

@@ -5,7 +5,8 @@
 use crate::container_spec::container_spec;
 use crate::error::{PlaceError, StartError};
 use crate::hooks::{self, HookContext};
-use crate::instance::{DestroyReason, InitDuration};
+use crate::init_duration::InitDuration;
+use crate::instance::DestroyReason;
 use crate::pool::{Lease, Pool};
 use crate::shared::Shared;
 use crate::state::{Input, State};

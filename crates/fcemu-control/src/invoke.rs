@@ -431,7 +431,9 @@ fn answer(
         if let Ok(v) = HeaderValue::from_str(&init.server_timing()) {
             parts.headers.append(headers::SERVER_TIMING, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", crate::instance::ms(init.total()))) {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("{:.3}", crate::init_duration::ms(init.total())))
+        {
             parts.headers.insert(headers::INIT_DURATION_MS, v);
         }
     }

@@ -18,6 +18,7 @@ mod gpu;
 mod headers;
 mod hooks;
 pub mod ids;
+mod init_duration;
 mod instance;
 mod invoke;
 pub mod journal;
@@ -41,9 +42,8 @@ pub use control_plane::ControlPlane;
 pub use events::{Event, EventBus, EventKind};
 pub use function::Function;
 pub use gpu::{GpuMode, GpuView};
-pub use instance::{
-    DestroyReason, InitDuration, Instance, InstanceState, TimingMetric, parse_server_timing,
-};
+pub use init_duration::{InitDuration, TimingMetric, parse_server_timing};
+pub use instance::{DestroyReason, Instance, InstanceState};
 pub use invoke::COLD_START_HEADER;
 pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
 pub use options::{

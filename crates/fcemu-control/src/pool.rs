@@ -7,7 +7,8 @@
 //! (`destroy.rs`), and watching the engine (`engine.rs`).
 
 use crate::function::Function;
-use crate::instance::{Instance, InstanceState, ms};
+use crate::init_duration::ms;
+use crate::instance::{Instance, InstanceState};
 use crate::shared::Shared;
 use crate::state::{Input, Names, State};
 use serde::Serialize;

@@ -4,7 +4,8 @@
 use crate::client::{Body, BoxError};
 use crate::events::Event;
 use crate::events::EventKind;
-use crate::instance::{InitDuration, Instance, ms};
+use crate::init_duration::{InitDuration, ms};
+use crate::instance::Instance;
 use crate::logs::HookKind;
 use crate::pool::Lease;
 use crate::shared::Shared;

@@ -29,7 +29,8 @@
 //! to every step. A request placed on an instance being frozen or thawed waits for it to serve again.
 
 use crate::events::{Event, EventKind};
-use crate::instance::{DestroyReason, InitDuration, InstanceState, ms};
+use crate::init_duration::{InitDuration, ms, ready_fields, runtime_init_split};
+use crate::instance::{DestroyReason, InstanceState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -481,28 +482,6 @@ impl State {
             State::Frozen { .. } => InstanceState::Frozen,
             State::Stopping { .. } | State::Destroyed { .. } => InstanceState::Stopping,
         }
-    }
-}
-
-/// `instance.ready`'s fields: the cold start and its three parts.
-fn ready_fields(e: Event, init: &InitDuration) -> Event {
-    let round = |d: Duration| crate::events::round_ms(ms(d));
-    let e = e
-        .with("initDurationMs", round(init.total()))
-        .with("instanceCreateMs", round(init.instance_create))
-        .with("runtimeInitMs", round(init.runtime_init))
-        .with("initHookMs", round(init.init_hook));
-    runtime_init_split(e, init)
-}
-
-/// Runtime Init's two parts, where they are known: `engineStartMs` and `functionStartMs`.
-fn runtime_init_split(e: Event, init: &InitDuration) -> Event {
-    let round = |d: Duration| crate::events::round_ms(ms(d));
-    match init.split() {
-        Some((engine, function)) => e
-            .with("engineStartMs", round(engine))
-            .with("functionStartMs", round(function)),
-        None => e,
     }
 }
 

@@ -1,0 +1,164 @@
+use super::*;
+use std::time::Duration;
+
+fn parse(text: &str) -> Result<Project, SpecErrors> {
+    let env = |name: &str| (name == "REGION").then(|| "cn-shanghai".to_string());
+    parse_project(text, Path::new("/p/s.yaml"), Path::new("/p"), &env)
+}
+
+const MINIMAL: &str = r#"
+edition: 3.0.0
+name: app
+vars: { region: "${env('REGION', 'cn-hangzhou')}" }
+resources:
+  web:
+    component: fc3
+    props:
+      region: ${vars.region}
+      functionName: web
+      runtime: custom-container
+      memorySize: 1024
+      timeout: 30
+      environmentVariables: { MODEL: v1, PORTS: 9000 }
+      customContainerConfig: { image: "web:latest", port: 8080, command: [serve, --fast] }
+      instanceLifecycleConfig:
+        initializer: { handler: index.init, timeout: 5 }
+        preStop: { handler: "", timeout: 9 }
+      triggers:
+        - { triggerName: http, triggerType: http, triggerConfig: { methods: [get, POST] } }
+"#;
+
+#[test]
+fn minimal_fc3_function_resolves() {
+    let p = parse(MINIMAL).unwrap();
+    assert_eq!(p.name, "app");
+    let f = &p.functions[0];
+    assert_eq!(f.name, "web");
+    assert_eq!(f.region, "cn-shanghai");
+    assert_eq!(f.memory_size_mb, 1024);
+    assert_eq!(f.timeout, Duration::from_secs(30));
+    assert_eq!(f.cpu, 0.35);
+    assert_eq!(f.instance_concurrency, 1);
+    assert_eq!(f.container.port, 8080);
+    assert_eq!(
+        f.container.command.as_deref(),
+        Some(&["serve".to_string(), "--fast".into()][..])
+    );
+    assert_eq!(f.environment_variables["PORTS"], "9000");
+    let init = f.initializer.as_ref().unwrap();
+    assert_eq!(init.action, HookAction::Handler("index.init".into()));
+    assert_eq!(init.timeout, Duration::from_secs(5));
+    assert!(
+        f.pre_stop.is_none(),
+        "an empty PreStop handler disables the hook"
+    );
+    let t = f.http_trigger.as_ref().unwrap();
+    assert!(t.allows("GET") && t.allows("post") && !t.allows("PUT"));
+}
+
+#[test]
+fn all_errors_are_reported_together_with_their_paths() {
+    let text = r#"
+edition: 3.0.0
+resources:
+  bad:
+    component: fc3
+    props:
+      functionName: bad
+      runtime: java11
+      memorySize: 100
+      timeout: 0
+      environmentVariables: { FC_SECRET: x }
+      instanceLifecycleConfig:
+        initializer: { handler: a, command: [b] }
+"#;
+    let errs = parse(text).unwrap_err();
+    let fields: Vec<&str> = errs.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "resources.bad.props.runtime",
+            "resources.bad.props.memorySize",
+            "resources.bad.props.timeout",
+            "resources.bad.props.environmentVariables.FC_SECRET",
+            "resources.bad.props.instanceLifecycleConfig.initializer",
+        ],
+        "{errs}"
+    );
+    let text = errs.to_string();
+    assert!(text.contains("has 5 problems"), "{text}");
+    assert!(
+        text.contains("memorySize: is `100`, allowed: a whole number from 128 to 32768"),
+        "{text}"
+    );
+}
+
+#[test]
+fn missing_image_and_unknown_variable_are_errors() {
+    let text = r#"
+edition: 3.0.0
+resources:
+  a:
+    component: fc3
+    props:
+      functionName: ${vars.nope}
+      runtime: custom-container
+      customContainerConfig: { port: 9000 }
+"#;
+    let errs = parse(text).unwrap_err().to_string();
+    assert!(
+            errs.contains("s.yaml:7:21: resources.a.props.functionName: `${vars.nope}`: `vars.nope` is not defined"),
+            "{errs}"
+        );
+}
+
+#[test]
+fn a_command_initializer_without_gpu_config_is_accepted_with_a_warning() {
+    let text = MINIMAL.replace(
+        "initializer: { handler: index.init, timeout: 5 }",
+        "initializer: { command: [/bin/sh, -c, 'exit 0'] }",
+    );
+    let p = parse(&text).unwrap();
+    let hook = p.functions[0].initializer.as_ref().unwrap();
+    assert_eq!(
+        hook.action,
+        HookAction::Command(vec!["/bin/sh".into(), "-c".into(), "exit 0".into()])
+    );
+    assert_eq!(hook.timeout, Duration::from_secs(3), "the default timeout");
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("FC accepts it only on GPU functions")),
+        "{:?}",
+        p.warnings
+    );
+    let with_gpu = text.replace(
+        "      triggers:",
+        "      gpuConfig: { gpuType: fc.gpu.ada.1, gpuMemorySize: 8192 }\n      triggers:",
+    );
+    assert!(parse(&with_gpu).unwrap().warnings.is_empty());
+}
+
+#[test]
+fn environment_over_4kb_is_refused() {
+    let big = "x".repeat(4100);
+    let text = MINIMAL.replace("MODEL: v1", &format!("MODEL: {big}"));
+    let errs = parse(&text).unwrap_err().to_string();
+    assert!(errs.contains("at most 4096 bytes"), "{errs}");
+}
+
+#[test]
+fn wrong_edition_and_bad_yaml_say_what_to_do() {
+    let errs = parse("edition: 2.0.0\nresources: {}")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errs.contains("/p/s.yaml:1:10: edition: is `2.0.0`, allowed: 3.0.0"),
+        "{errs}"
+    );
+    let errs = parse("edition: [").unwrap_err().to_string();
+    assert!(
+        errs.contains("s.yaml:2:1: this is not valid YAML"),
+        "{errs}"
+    );
+}

@@ -172,7 +172,7 @@ async fn run_command(
 }
 
 /// One run of a hook: its request id, `.start`/`.end` events, log lines and billing.
-struct HookRun<'a> {
+struct HookRecord<'a> {
     cx: HookContext<'a>,
     kind: HookKind,
     request_id: Arc<str>,
@@ -181,7 +181,7 @@ struct HookRun<'a> {
     own_lines: bool,
 }
 
-impl<'a> HookRun<'a> {
+impl<'a> HookRecord<'a> {
     /// `FC Initialize Start RequestId: ...`, the `.start` event, and the window that attributes log lines.
     fn begin(cx: HookContext<'a>, kind: HookKind, hook: &Hook) -> Self {
         let request_id = ids::request_id();
@@ -208,7 +208,7 @@ impl<'a> HookRun<'a> {
             );
         }
         instance.begin_activity(&request_id, kind);
-        HookRun {
+        HookRecord {
             cx,
             kind,
             request_id,
@@ -299,7 +299,7 @@ pub async fn run_initializer(cx: HookContext<'_>) -> Result<Duration, HookError>
     let Some(hook) = &cx.function.spec.initializer else {
         return Ok(Duration::ZERO);
     };
-    let run = HookRun::begin(cx, HookKind::Initialize, hook);
+    let run = HookRecord::begin(cx, HookKind::Initialize, hook);
     let outcome = match &hook.action {
         HookAction::Handler(_) => call_http(cx, &INITIALIZE, &run.request_id, hook.timeout)
             .await
@@ -348,7 +348,7 @@ async fn run_notice_hook(
     call: &HookCall,
     anyway: &str,
 ) {
-    let run = HookRun::begin(cx, kind, hook);
+    let run = HookRecord::begin(cx, kind, hook);
     let outcome = call_http(cx, call, &run.request_id, hook.timeout)
         .await
         .and_then(|answer| expect_success(call, answer));

@@ -48,6 +48,11 @@ const FC3_KEYS: &[&str] = &[
     "concurrencyConfig",
     "triggers",
 ];
+/// Whether FC 3.0's reader reads `key` of a function's props.
+pub(crate) fn reads_fc3(key: &str) -> bool {
+    FUNCTION_KEYS.contains(&key) || FC3_KEYS.contains(&key)
+}
+
 /// The keys only FC 2.0's `function` has.
 const FC2_KEYS: &[&str] = &[
     "name",

@@ -8,20 +8,26 @@ use crate::model::*;
 use serde_json::{Value as Json, json};
 use std::path::Path;
 
-/// The fields of UpdateFunction's body that fcemu applies.
-const APPLIED: [&str; 11] = [
-    "description",
-    "handler",
-    "cpu",
-    "memorySize",
-    "diskSize",
-    "timeout",
-    "instanceConcurrency",
-    "environmentVariables",
-    "customContainerConfig",
-    "instanceLifecycleConfig",
-    "gpuConfig",
+/// The fields the s.yaml reader reads that UpdateFunction does not change here: the function's name and
+/// place, its runtime (refused when changed), its code and layers (an update changes configuration), and
+/// what has an API of its own (triggers, provisioned instances, scaling and concurrency).
+const NOT_UPDATED: [&str; 10] = [
+    "functionName",
+    "region",
+    "runtime",
+    "code",
+    "layers",
+    "customRuntimeConfig",
+    "triggers",
+    "provisionConfig",
+    "scalingConfig",
+    "concurrencyConfig",
 ];
+
+/// Whether fcemu applies this field of UpdateFunction's body: every field the reader reads, but those.
+fn applied(key: &str) -> bool {
+    crate::function::reads_fc3(key) && !NOT_UPDATED.contains(&key)
+}
 
 /// A function changed by UpdateFunction, and the body's fields accepted that mean nothing locally.
 pub type Updated = (FunctionSpec, Vec<String>);
@@ -54,7 +60,7 @@ pub fn update_function(
                 ),
             )]);
         }
-        if !APPLIED.contains(&key.as_str()) {
+        if !applied(key) {
             if key != "runtime" && key != "functionName" {
                 ignored.push(key.clone());
             }
@@ -192,5 +198,37 @@ fn strip_nulls(v: &mut Json) {
     if let Json::Object(map) = v {
         map.retain(|_, v| !v.is_null());
         map.values_mut().for_each(strip_nulls);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_applies_the_configuration_and_lists_what_it_does_not_change() {
+        let applied_keys: Vec<&str> = [
+            "description",
+            "handler",
+            "cpu",
+            "memorySize",
+            "diskSize",
+            "timeout",
+            "instanceConcurrency",
+            "environmentVariables",
+            "customContainerConfig",
+            "instanceLifecycleConfig",
+            "gpuConfig",
+        ]
+        .into_iter()
+        .filter(|k| applied(k))
+        .collect();
+        assert_eq!(applied_keys.len(), 11, "{applied_keys:?}");
+        for key in NOT_UPDATED
+            .iter()
+            .chain(&["nasConfig", "vpcConfig", "role"])
+        {
+            assert!(!applied(key), "{key}");
+        }
     }
 }

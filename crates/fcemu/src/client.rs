@@ -1,9 +1,19 @@
 //! Talking to a running `fcemu up` over its control API.
 
-use crate::commands::args::Endpoint;
 use crate::failure::Failure;
 use futures_util::StreamExt;
 use std::path::Path;
+
+/// Where a client command finds the running `up`.
+#[derive(clap::Args, Clone)]
+pub struct Endpoint {
+    /// The running `fcemu up` to talk to (default: the one recorded in ./.fcemu/, else http://127.0.0.1:9000)
+    #[arg(long, env = "FCEMU_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// The token an `up` on a non-loopback address asks for (default: the one recorded in ./.fcemu/token)
+    #[arg(long, env = "FCEMU_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
 
 /// Where `up` records its address, so client commands run in the project folder find it.
 pub const ENDPOINT_FILE: &str = ".fcemu/endpoint";

@@ -1,11 +1,18 @@
 //! `--gpu auto|off|simulate`: which cards a run's GPU functions are placed on, checked against what the
 //! functions ask for before anything starts.
 
-use crate::commands::args::GpuSource;
 use crate::failure::Failure;
 use fcemu_control::GpuMode as Cards;
 use fcemu_gpu::{Card, Inventory, InventoryError, Nvml, Simulated};
 use fcemu_spec::{Project, SpecErrors};
+
+/// Where GPU functions get cards (`up --gpu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GpuSource {
+    Auto,
+    Off,
+    Simulate,
+}
 
 /// The simulated cards when `FCEMU_SIMULATED_GPUS` is not set: one 48 GB card.
 pub const DEFAULT_SIMULATED: &str = "ada:49152";

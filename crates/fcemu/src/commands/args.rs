@@ -1,5 +1,5 @@
-//! What several commands' arguments share: the output format, the endpoint of a running `up`, and the
-//! parsers clap runs on values that need more than a type (each says what was wrong and what to give).
+//! What several commands' arguments share: the output format, and the parsers clap runs on values that
+//! need more than a type (each says what was wrong and what to give).
 
 use clap::ValueEnum;
 use std::path::PathBuf;
@@ -9,25 +9,6 @@ use std::path::PathBuf;
 pub enum Format {
     Text,
     Json,
-}
-
-/// Where GPU functions get cards (`up --gpu`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum GpuSource {
-    Auto,
-    Off,
-    Simulate,
-}
-
-/// Where a client command finds the running `up`.
-#[derive(clap::Args, Clone)]
-pub struct Endpoint {
-    /// The running `fcemu up` to talk to (default: the one recorded in ./.fcemu/, else http://127.0.0.1:9000)
-    #[arg(long, env = "FCEMU_ENDPOINT")]
-    pub endpoint: Option<String>,
-    /// The token an `up` on a non-loopback address asks for (default: the one recorded in ./.fcemu/token)
-    #[arg(long, env = "FCEMU_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
 }
 
 pub fn parse_layer(s: &str) -> Result<(String, PathBuf), String> {

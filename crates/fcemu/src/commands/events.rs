@@ -1,7 +1,8 @@
 //! `fcemu events`: the lifecycle event stream of a running `up`.
 
+use crate::client::Endpoint;
 use crate::client::ndjson;
-use crate::commands::args::{Endpoint, Format};
+use crate::commands::args::Format;
 use crate::failure::Failure;
 use crate::output::event_line;
 

@@ -1,8 +1,9 @@
 //! `fcemu gpus`: the cards a running `up` places GPU functions on, and who holds which slice; without a
 //! running `up`, the cards this machine has (NVML).
 
+use crate::client::Endpoint;
 use crate::client::{named, try_get_json};
-use crate::commands::args::{Endpoint, Format};
+use crate::commands::args::Format;
 use crate::failure::Failure;
 use crate::gpu::nvml_cards;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! `fcemu invoke`: one event to a function of a running `up` (InvokeFunction), its response printed.
 
+use crate::client::Endpoint;
 use crate::client::{http, send};
-use crate::commands::args::Endpoint;
 use crate::failure::Failure;
 use fcemu_control::TimingMetric;
 use std::io::{IsTerminal, Read, Write};

@@ -1,7 +1,8 @@
 //! `fcemu logs`: the kept logs of a running `up`, by function, instance, request id or hook.
 
+use crate::client::Endpoint;
 use crate::client::ndjson;
-use crate::commands::args::{Endpoint, Format};
+use crate::commands::args::Format;
 use crate::failure::Failure;
 use crate::output::log_line;
 

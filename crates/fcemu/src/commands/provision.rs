@@ -1,7 +1,7 @@
 //! `fcemu provision`: provisioned instance adjustment on a running `up` (PutProvisionConfig).
 
+use crate::client::Endpoint;
 use crate::client::{http, send};
-use crate::commands::args::Endpoint;
 use crate::failure::Failure;
 
 /// Provisioned instance adjustment: keep N instances of a function created and initialized

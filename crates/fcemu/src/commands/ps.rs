@@ -1,7 +1,8 @@
 //! `fcemu ps`: the live instances of a running `up`.
 
+use crate::client::Endpoint;
 use crate::client::get_json;
-use crate::commands::args::{Endpoint, Format};
+use crate::commands::args::Format;
 use crate::failure::Failure;
 use serde_json::Value;
 use std::time::SystemTime;

@@ -1,7 +1,7 @@
 //! `fcemu reclaim`: destroy instances now, through PreStop, as idle reclamation would.
 
+use crate::client::Endpoint;
 use crate::client::{get_json, http, send};
-use crate::commands::args::Endpoint;
 use crate::failure::Failure;
 
 /// Destroy instances now, through PreStop, as idle reclamation would

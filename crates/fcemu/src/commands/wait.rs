@@ -1,8 +1,8 @@
 //! `fcemu wait EVENT`: returns once lifecycle events have happened in a running `up` (those already past
 //! count too), or fails after a timeout saying what happened instead. What a CI job asserts on hooks with.
 
+use crate::client::Endpoint;
 use crate::client::ndjson_until;
-use crate::commands::args::Endpoint;
 use crate::failure::Failure;
 use fcemu_control::EventKind;
 use std::collections::BTreeMap;

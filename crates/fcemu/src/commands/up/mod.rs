@@ -13,8 +13,9 @@ mod printers;
 mod watch;
 
 use crate::client::{ENDPOINT_FILE, TOKEN_FILE};
-use crate::commands::args::{Format, GpuSource, parse_layer, parse_runtime_image, parse_size};
+use crate::commands::args::{Format, parse_layer, parse_runtime_image, parse_size};
 use crate::failure::Failure;
+use crate::gpu::GpuSource;
 use crate::output::{info, warning};
 use crate::report;
 use fcemu_control::{ControlPlane, Options};

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Formatting, clippy and the house's shape, as CI checks them: no import circle inside a crate
-# (docs/architecture.md), no source file over 500 lines.
+# (docs/architecture.md), no source file over 500 lines, and every link of the docs inside the repository.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 cargo fmt --all -- --check
@@ -12,3 +12,4 @@ if [ -n "$long" ]; then
   echo "$long" >&2
   exit 1
 fi
+python3 scripts/check-docs.py

@@ -1,4 +1,4 @@
-//! The billing view (lifecycle.md): per function, what FC would bill. Invocations and hook executions are
+//! The billing view (docs/lifecycle.md): per function, what FC would bill. Invocations and hook executions are
 //! billed alike; frozen time is not billed.
 
 use fcemu_spec::FunctionSpec;

@@ -1,10 +1,10 @@
-//! The lifecycle event stream (interface.md): one JSON object per event, kept for the run and broadcast.
+//! The lifecycle event stream (docs/contract.md): one JSON object per event, kept for the run and broadcast.
 
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// The lifecycle events of interface.md (and fcemu's additions). The `instance.*` ones are an instance's
+/// The lifecycle events of docs/contract.md (and fcemu's additions). The `instance.*` ones are an instance's
 /// state transitions: only the state machine emits them (`crate::state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {

@@ -470,7 +470,7 @@ impl State {
         matches!(self, State::Stopping { .. } | State::Destroyed { .. })
     }
 
-    /// The state interface.md names, as `/_fcemu/instances` shows it.
+    /// The state docs/contract.md names, as `/_fcemu/instances` shows it.
     pub fn shown(&self, in_flight: u32) -> InstanceState {
         match self {
             State::Absent | State::Creating(_) => InstanceState::Creating,

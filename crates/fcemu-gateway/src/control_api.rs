@@ -1,4 +1,4 @@
-//! `/_fcemu/...`: fcemu's own control API (interface.md), what `fcemu ps`, `logs`, `events` and `reclaim`
+//! `/_fcemu/...`: fcemu's own control API (docs/contract.md), what `fcemu ps`, `logs`, `events` and `reclaim`
 //! talk to.
 
 use crate::{Call, json_response, ndjson_pages, ndjson_stream};

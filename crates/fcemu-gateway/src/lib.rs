@@ -1,5 +1,5 @@
 //! fcemu-gateway: the HTTP face of a running `fcemu up`. One listener serves HTTP trigger traffic, the
-//! `/_fcemu` control API and the subset of FC's 2023-03-30 OpenAPI (interface.md).
+//! `/_fcemu` control API and the subset of FC's 2023-03-30 OpenAPI (docs/contract.md).
 
 mod auth;
 mod control_api;

@@ -1,4 +1,4 @@
-//! The subset of FC's 2023-03-30 OpenAPI that fcemu serves (interface.md): InvokeFunction (sync, async,
+//! The subset of FC's 2023-03-30 OpenAPI that fcemu serves (docs/contract.md): InvokeFunction (sync, async,
 //! with its log tail), ListFunctions, GetFunction, UpdateFunction, ListInstances and the provision-config
 //! calls. The official SDK works against it with `endpoint` set to the listen address.
 

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-/// The labels every container fcemu creates carries (interface.md).
+/// The labels every container fcemu creates carries (docs/contract.md).
 pub mod labels {
     pub const MANAGED: &str = "fcemu.managed";
     pub const PROJECT: &str = "fcemu.project";

@@ -1,4 +1,4 @@
-// The timeline's data: fcemu's lifecycle events (interface.md) turned into one lane per instance, with its
+// The timeline's data: fcemu's lifecycle events (docs/contract.md) turned into one lane per instance, with its
 // Creating parts, requests, frozen spans, thaws, PreStop and destroy, and one row per cold start. Pure: no
 // page, no network; `node --test` runs its tests (model.test.js), and the page (app.js) draws what it holds.
 "use strict";

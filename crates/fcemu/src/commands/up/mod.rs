@@ -4,12 +4,14 @@
 //! threads of their own), and on a signal stop, with the billing table, the summary and the verdict.
 //!
 //! The parts: `banner.rs` (what it says), `files.rs` (what it keeps in `.fcemu/`), `printers.rs` (its
-//! output threads), `detach.rs` (`up -d` and the pid file), `watch.rs` (`--watch`).
+//! output threads), `signals.rs` (Ctrl-C and SIGTERM), `detach.rs` (`up -d` and the pid file), `watch.rs`
+//! (`--watch`).
 
 pub mod banner;
 pub mod detach;
 mod files;
 mod printers;
+mod signals;
 mod watch;
 
 use crate::client::{ENDPOINT_FILE, TOKEN_FILE};
@@ -22,6 +24,7 @@ use fcemu_control::{ControlPlane, Options};
 use fcemu_gateway::{Access, ServeOptions, Token};
 use fcemu_runtime::{DockerRuntime, labels, sweep};
 use fcemu_spec::Project;
+use signals::wait_for_signal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -380,19 +383,4 @@ fn access_for(addr: &SocketAddr, no_auth: bool) -> Result<Access, Failure> {
             "cannot make an access token for {addr}: the system's random source failed ({e}); listen on 127.0.0.1, or pass --no-auth"
         ))
     })
-}
-
-/// Ctrl-C or SIGTERM.
-pub async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

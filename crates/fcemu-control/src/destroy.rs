@@ -4,11 +4,16 @@
 
 use crate::hooks::{self, HookContext};
 use crate::instance::DestroyReason;
-use crate::pool::{EXIT_SETTLE, Lease, Pool};
+use crate::pool::{Lease, Pool};
 use crate::state::{Input, State};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// How long an instance whose process went away waits for the engine to report its container's exit
+/// (which says whether it exited or was OOM-killed) before it is destroyed as unhealthy. A busy engine
+/// reports an exit a second or two late.
+const EXIT_SETTLE: Duration = Duration::from_secs(5);
 
 /// After a broken connection, while its lease still holds the instance: one connection attempt tells
 /// whether the instance's process is still there. Refused, the instance leaves service at once; accepted,
@@ -25,6 +30,16 @@ pub(crate) async fn check_alive(lease: &Lease) {
 }
 
 impl Pool {
+    /// A connection to the instance broke, yet its port still answers: its process may be on its way out
+    /// (an OOM-killed process is torn down for a moment). It is not frozen until the engine has had time
+    /// to report an exit.
+    pub(crate) fn suspect(&self, id: &str) {
+        let mut st = self.lock();
+        if let Some(slot) = st.slots.iter_mut().find(|s| &*s.instance.id == id) {
+            slot.freeze_not_before = Some(tokio::time::Instant::now() + EXIT_SETTLE);
+        }
+    }
+
     /// Claims the destroy of an instance for `reason`: no request is placed on it from now on. False if it
     /// is gone, or already claimed by another destroy.
     pub(crate) fn begin_destroy(self: &Arc<Self>, id: &str, reason: DestroyReason) -> bool {

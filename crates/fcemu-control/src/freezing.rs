@@ -10,6 +10,18 @@ use crate::state::{Input, State};
 use std::sync::Arc;
 
 impl Pool {
+    /// Whether `up` was asked to freeze this instance when idle: not with `--no-freeze`, and not when it is
+    /// provisioned and keeps its resources allocated (FC's `alwaysAllocateCPU`; for a GPU function
+    /// `alwaysAllocateGPU`: false is FC's GPU idle mode).
+    pub(crate) fn freezes(&self, provisioned: bool) -> bool {
+        let provision = &self.function.spec.provision;
+        let kept_allocated = match self.function.spec.gpu {
+            Some(_) => provision.always_allocate_gpu,
+            None => provision.always_allocate_cpu,
+        };
+        self.shared.options.freeze && !(provisioned && kept_allocated)
+    }
+
     /// Freezes the instance after the freeze grace (and not before `not_before`), unless a request reaches
     /// it first (which ends idle period `period`).
     pub(crate) fn schedule_freeze(

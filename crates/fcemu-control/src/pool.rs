@@ -13,13 +13,8 @@ use crate::shared::Shared;
 use crate::state::{Input, Names, State};
 use serde::Serialize;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::sync::{Notify, Semaphore};
-
-/// How long an instance whose process went away waits for the engine to report its container's exit
-/// (which says whether it exited or was OOM-killed) before it is destroyed as unhealthy. A busy engine
-/// reports an exit a second or two late.
-pub(crate) const EXIT_SETTLE: Duration = Duration::from_secs(5);
 
 /// What `/_fcemu/instances` and `fcemu ps` show of an instance.
 #[derive(Debug, Clone, Serialize)]
@@ -250,34 +245,12 @@ impl Pool {
         }
     }
 
-    /// A connection to the instance broke, yet its port still answers: its process may be on its way out
-    /// (an OOM-killed process is torn down for a moment). It is not frozen until the engine has had time
-    /// to report an exit.
-    pub(crate) fn suspect(&self, id: &str) {
-        let mut st = self.lock();
-        if let Some(slot) = st.slots.iter_mut().find(|s| &*s.instance.id == id) {
-            slot.freeze_not_before = Some(tokio::time::Instant::now() + EXIT_SETTLE);
-        }
-    }
-
     pub(crate) fn state_of(&self, id: &str) -> Option<State> {
         self.lock().slot(id).map(|s| s.state.clone())
     }
 
     pub(crate) fn instance(&self, id: &str) -> Option<Arc<Instance>> {
         self.lock().slot(id).map(|s| s.instance.clone())
-    }
-
-    /// Whether `up` was asked to freeze this instance when idle: not with `--no-freeze`, and not when it is
-    /// provisioned and keeps its resources allocated (FC's `alwaysAllocateCPU`; for a GPU function
-    /// `alwaysAllocateGPU`: false is FC's GPU idle mode).
-    pub(crate) fn freezes(&self, provisioned: bool) -> bool {
-        let provision = &self.function.spec.provision;
-        let kept_allocated = match self.function.spec.gpu {
-            Some(_) => provision.always_allocate_gpu,
-            None => provision.always_allocate_cpu,
-        };
-        self.shared.options.freeze && !(provisioned && kept_allocated)
     }
 
     pub fn instance_infos(&self) -> Vec<InstanceInfo> {

@@ -29,6 +29,11 @@ pub fn info(line: &str) {
     }
 }
 
+/// A line for people beside a result that goes to stdout (a response body): on stderr.
+pub fn aside(line: &str) {
+    eprintln!("{line}");
+}
+
 /// Something that works, but not as the user may expect: always on stderr.
 pub fn warning(message: &str) {
     eprintln!("{}: {message}", styled("warning", "33"));

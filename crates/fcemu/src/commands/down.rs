@@ -4,6 +4,7 @@
 
 use super::up::detach;
 use crate::failure::Failure;
+use crate::output::info;
 use crate::report;
 use fcemu_control::summary::Summary;
 use fcemu_runtime::{DockerRuntime, sweep};
@@ -48,7 +49,9 @@ async fn stop_detached(
 ) -> Result<(), Failure> {
     let summary_file = dir.join(report::SUMMARY_FILE);
     let _ = std::fs::remove_file(&summary_file);
-    println!("stopping fcemu up (pid {pid}): PreStop on every instance, then remove");
+    info(&format!(
+        "stopping fcemu up (pid {pid}): PreStop on every instance, then remove"
+    ));
     // SAFETY: kill(2) with the pid of this project's detached `up`, checked (pid, start time, lock) just
     // before.
     unsafe {
@@ -74,19 +77,19 @@ async fn stop_detached(
             ))
         })?;
     let requests: u64 = summary.invocations.values().sum();
-    println!(
+    info(&format!(
         "{} hook runs, {} cold starts, {requests} requests; summary in {}",
         summary.hooks.len(),
         summary.cold_starts.len(),
         summary_file.display()
-    );
+    ));
     if let Some(junit) = junit {
         std::fs::write(junit, report::junit(&summary))
             .map_err(|e| Failure::environment(format!("cannot write {}: {e}", junit.display())))?;
     }
     let lines = report::verdict_lines(&summary);
     if summary.passed || no_verdict {
-        println!("{}", lines.join("\n"));
+        info(&lines.join("\n"));
         Ok(())
     } else {
         Err(Failure::user(lines.join("\n")))
@@ -100,9 +103,9 @@ async fn remove_leftovers() -> Result<(), Failure> {
     let removed = sweep(&docker, &[])
         .await
         .map_err(|e| Failure::environment(e.to_string()))?;
-    println!(
+    info(&format!(
         "removed {removed} container{} labelled fcemu.managed=true",
         if removed == 1 { "" } else { "s" }
-    );
+    ));
     Ok(())
 }

@@ -67,7 +67,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         .get("server-timing")
         .and_then(|v| v.to_str().ok())
     {
-        eprintln!("{}", cold_start_breakdown(timing));
+        crate::output::aside(&cold_start_breakdown(timing));
     }
     let error_type = response
         .headers()

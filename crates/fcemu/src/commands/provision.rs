@@ -3,6 +3,7 @@
 use crate::client::Endpoint;
 use crate::client::{http, send};
 use crate::failure::Failure;
+use crate::output::info;
 
 /// Provisioned instance adjustment: keep N instances of a function created and initialized
 #[derive(clap::Args)]
@@ -32,11 +33,11 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     )
     .await?;
     let status: serde_json::Value = response.json().await.unwrap_or_default();
-    println!(
+    info(&format!(
         "{function}: {} provisioned instance{} (target {})",
         status["current"],
         if status["current"] == 1 { "" } else { "s" },
         status["target"]
-    );
+    ));
     Ok(())
 }

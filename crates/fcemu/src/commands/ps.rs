@@ -86,7 +86,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         println!("{}", gpu_slice(i.get("gpu")));
     }
     if instances.is_empty() {
-        println!("(no live instances: the first request to a function creates one)");
+        crate::output::info("(no live instances: the first request to a function creates one)");
     }
     Ok(())
 }

@@ -77,7 +77,7 @@ pub async fn run(wanted: Args) -> Result<(), Failure> {
     };
     match outcome {
         Ok(Ok(true)) => {
-            println!("{what}: happened");
+            crate::output::info(&format!("{what}: happened"));
             Ok(())
         }
         Ok(Ok(false)) => Err(Failure::user(format!(

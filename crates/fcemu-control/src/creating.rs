@@ -111,7 +111,10 @@ impl Pool {
         if self.apply(id, Input::RuntimeReady { cold_start })
             != Some(State::Initializing { first: true })
         {
-            return Err(PlaceError::NotStarted(StartError::DiedInitializing));
+            return Err(PlaceError::NotStarted {
+                instance: id.clone(),
+                error: StartError::DiedInitializing,
+            });
         }
         self.spawn_exit_watch(&instance);
 
@@ -122,9 +125,10 @@ impl Pool {
     /// Creating failed: the instance is destroyed with the error, which is also the caller's answer.
     async fn not_started(self: &Arc<Self>, lease: Lease, e: StartError) -> PlaceError {
         let error = fcemu_runtime::error_chain(&e);
+        let instance = lease.instance.id.clone();
         self.destroy_held(lease, DestroyReason::InitFailed, Some(error))
             .await;
-        PlaceError::NotStarted(e)
+        PlaceError::NotStarted { instance, error: e }
     }
 
     /// Runs the Initializer on an instance held by `lease`: the end of Creating (`cold_start` then carries
@@ -172,7 +176,10 @@ impl Pool {
                         Ok(lease)
                     }
                     // It died while the Initializer ran: its exit is being handled.
-                    _ => Err(PlaceError::NotStarted(StartError::DiedInitializing)),
+                    _ => Err(PlaceError::NotStarted {
+                        instance: instance.id.clone(),
+                        error: StartError::DiedInitializing,
+                    }),
                 }
             }
             Some(Err(e)) if e.keeps_instance() && !shared.shutdown.is_cancelled() => {

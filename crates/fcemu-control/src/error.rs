@@ -144,14 +144,31 @@ pub enum PlaceError {
         #[source]
         error: HookError,
     },
-    /// The instance could not be created or its server never came up (FC's `FunctionNotStarted`).
-    #[error(transparent)]
-    NotStarted(StartError),
+    /// The instance made for this request could not be created, or its server never came up (FC's
+    /// `FunctionNotStarted`).
+    #[error("{error}")]
+    NotStarted {
+        instance: Arc<str>,
+        #[source]
+        error: StartError,
+    },
     /// No instance could take the request (FC's `ResourceExhausted`).
     #[error("{0}")]
     Exhausted(Exhaustion),
     #[error("fcemu is shutting down")]
     ShuttingDown,
+}
+
+impl PlaceError {
+    /// The instance the request was placed on, when it failed there (its Initializer failed, or it never
+    /// came to serve).
+    pub fn failed_on(&self) -> Option<&Arc<str>> {
+        match self {
+            PlaceError::Initialization { instance, .. }
+            | PlaceError::NotStarted { instance, .. } => Some(instance),
+            _ => None,
+        }
+    }
 }
 
 /// Why no instance could take a request.

@@ -6,7 +6,7 @@
 
 use crate::client::{Body, BoxError};
 use crate::control_plane::ControlPlane;
-use crate::error::{InvokeError, PlaceError};
+use crate::error::InvokeError;
 use crate::pool::{Lease, Pool};
 use crate::record::{Ended, InvokeRecord, TrackedBody};
 use crate::responses::{
@@ -146,15 +146,15 @@ impl ControlPlane {
                 Ok(lease) => lease,
                 Err(e) => {
                     let response = place_error_response(&e, &request_id, kind);
-                    if let PlaceError::Initialization { instance, error } = &e {
-                        crate::record::initialization_error(
+                    if let Some(instance) = e.failed_on() {
+                        crate::record::unserved(
                             &self.shared,
                             &pool.function.name,
                             instance,
                             &request_id,
                             arrived,
-                            response.status().as_u16(),
-                            &fcemu_runtime::error_chain(error),
+                            &response,
+                            &fcemu_runtime::error_chain(&e),
                         );
                     }
                     return response;

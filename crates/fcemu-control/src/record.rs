@@ -16,18 +16,24 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 
-/// A request whose instance's Initializer failed never reaches the function, and is answered
-/// `InitializationError`: its `invoke.start` (at its arrival) and `invoke.end` (`errorType`) still go on that
-/// instance's record, so the request is seen where it failed.
-pub(crate) fn initialization_error(
+/// A request whose instance failed before it could serve (its Initializer failed: `InitializationError`;
+/// it was never made or its server never came up: `FunctionNotStarted`) never reaches the function: its
+/// `invoke.start` (at its arrival) and `invoke.end` (`errorType`) still go on that instance's record, so the
+/// request is seen where it failed, and the run's verdict counts it.
+pub(crate) fn unserved(
     shared: &Shared,
     function: &Arc<str>,
     instance: &Arc<str>,
     request_id: &Arc<str>,
     arrived: std::time::SystemTime,
-    status: u16,
+    response: &http::Response<Body>,
     message: &str,
 ) {
+    let error_type = response
+        .headers()
+        .get(crate::headers::ERROR_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let mut start = Event::new(EventKind::InvokeStart, function, Some(instance))
         .request(request_id)
         .with("coldStart", false);
@@ -37,10 +43,10 @@ pub(crate) fn initialization_error(
     shared.events.emit(
         Event::new(EventKind::InvokeEnd, function, Some(instance))
             .request(request_id)
-            .status(status.into())
+            .status(response.status().as_u16().into())
             .duration(ms(took))
             .error(message)
-            .with("errorType", "InitializationError"),
+            .with("errorType", error_type),
     );
 }
 

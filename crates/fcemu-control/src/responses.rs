@@ -77,7 +77,7 @@ pub(crate) fn place_error_response(
         PlaceError::Initialization { .. } => {
             function_error_response(StatusCode::OK, "InitializationError", &message, request_id)
         }
-        PlaceError::NotStarted(_) => function_error_response(
+        PlaceError::NotStarted { .. } => function_error_response(
             function_error_status(kind),
             "FunctionNotStarted",
             &message,

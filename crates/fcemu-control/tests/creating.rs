@@ -254,6 +254,21 @@ async fn a_container_that_never_listens_fails_runtime_init_and_is_removed() {
             .contains("within 120 s")
     );
     assert!(fake.live().is_empty());
+    // The request is on the record of the instance it failed on, and fails the run's verdict.
+    let summary = cp.summary().await;
+    assert!(!summary.passed);
+    assert_eq!(
+        summary.failed_requests.len(),
+        1,
+        "{:?}",
+        summary.failed_requests
+    );
+    assert_eq!(summary.failed_requests[0]["status"], 502);
+    assert!(
+        summary.failed_requests[0]["instanceId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("c-"))
+    );
     shut_down(&cp, Duration::from_secs(1)).await;
 }
 

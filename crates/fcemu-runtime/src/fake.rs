@@ -35,6 +35,16 @@ struct FakeContainer {
     counters: Arc<FunctionCounters>,
 }
 
+impl FakeContainer {
+    /// The container ended (stopped, crashed, OOM-killed): its process is gone and its exit is reported.
+    fn exited(&mut self, exit: ContainerExit) {
+        self.state = ContainerState::Exited;
+        self.listener = None;
+        self.gone.send_replace(true);
+        self.exit.send_replace(Some(exit));
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContainerState {
     Created,
@@ -360,13 +370,10 @@ impl ContainerRuntime for FakeRuntime {
             })?;
         let mut inner = self.inner.lock().unwrap();
         if let Some(c) = inner.containers.get_mut(id) {
-            c.state = ContainerState::Exited;
-            c.listener = None;
-            c.gone.send_replace(true);
-            c.exit.send_replace(Some(ContainerExit {
+            c.exited(ContainerExit {
                 exit_code: 143,
                 oom_killed: false,
-            }));
+            });
             // The engine closes the log stream when the container stops.
             let (closed, _) = mpsc::unbounded_channel();
             c.log_tx = closed;

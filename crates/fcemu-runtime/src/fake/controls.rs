@@ -86,13 +86,10 @@ impl FakeRuntime {
     pub fn kill(&self, id: &str, exit_code: i64, oom_killed: bool) {
         let mut inner = self.inner.lock().unwrap();
         if let Some(c) = inner.containers.get_mut(id) {
-            c.state = ContainerState::Exited;
-            c.listener = None;
-            c.gone.send_replace(true);
-            c.exit.send_replace(Some(ContainerExit {
+            c.exited(ContainerExit {
                 exit_code,
                 oom_killed,
-            }));
+            });
         }
     }
 

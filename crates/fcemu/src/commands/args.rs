@@ -1,8 +1,19 @@
 //! What several commands' arguments share: the output format, and the parsers clap runs on values that
 //! need more than a type (each says what was wrong and what to give).
 
+use crate::client::Endpoint;
 use clap::ValueEnum;
 use std::path::PathBuf;
+
+/// What a client command that reads a running `up` is given: how to print, and which `up`.
+#[derive(clap::Args)]
+pub struct Reading {
+    /// text: lines for people; json: one JSON object (per line, for streams) for programs
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+}
 
 /// How a command prints: lines for people, or JSON for programs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -1,8 +1,8 @@
 //! `fcemu events`: the lifecycle event stream of a running `up`.
 
-use crate::client::Endpoint;
 use crate::client::ndjson;
 use crate::commands::args::Format;
+use crate::commands::args::Reading;
 use crate::failure::Failure;
 use crate::output::event_line;
 
@@ -11,17 +11,14 @@ use crate::output::event_line;
 pub struct Args {
     #[arg(short, long)]
     follow: bool,
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
     #[command(flatten)]
-    endpoint: Endpoint,
+    reading: Reading,
 }
 
 pub async fn run(args: Args) -> Result<(), Failure> {
     let Args {
         follow,
-        format,
-        endpoint,
+        reading: Reading { format, endpoint },
     } = args;
     let path = if follow {
         "/_fcemu/events?follow=true"

@@ -1,9 +1,9 @@
 //! `fcemu gpus`: the cards a running `up` places GPU functions on, and who holds which slice; without a
 //! running `up`, the cards this machine has (NVML).
 
-use crate::client::Endpoint;
 use crate::client::{named, try_get_json};
 use crate::commands::args::Format;
+use crate::commands::args::Reading;
 use crate::failure::Failure;
 use crate::gpu::nvml_cards;
 use serde_json::{Value, json};
@@ -11,14 +11,12 @@ use serde_json::{Value, json};
 /// The GPUs seen (a running up's cards and who holds which slice; else this machine's, through NVML)
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
     #[command(flatten)]
-    endpoint: Endpoint,
+    reading: Reading,
 }
 
 pub async fn run(args: Args) -> Result<(), Failure> {
-    let (endpoint, format) = (&args.endpoint, args.format);
+    let (endpoint, format) = (&args.reading.endpoint, args.reading.format);
     let view = match try_get_json(endpoint, "/_fcemu/gpus").await? {
         Some(view) => view,
         None if named(endpoint) => {

@@ -1,8 +1,8 @@
 //! `fcemu logs`: the kept logs of a running `up`, by function, instance, request id or hook.
 
-use crate::client::Endpoint;
 use crate::client::ndjson;
 use crate::commands::args::Format;
+use crate::commands::args::Reading;
 use crate::failure::Failure;
 use crate::output::log_line;
 
@@ -20,14 +20,12 @@ pub struct Args {
     hook: Option<String>,
     #[arg(short, long)]
     follow: bool,
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
     #[command(flatten)]
-    endpoint: Endpoint,
+    reading: Reading,
 }
 
 pub async fn run(q: Args) -> Result<(), Failure> {
-    let (follow, format) = (q.follow, q.format);
+    let (follow, format) = (q.follow, q.reading.format);
     let mut params = form_urlencoded::Serializer::new(String::new());
     for (key, value) in [
         ("function", &q.function),
@@ -43,7 +41,7 @@ pub async fn run(q: Args) -> Result<(), Failure> {
         params.append_pair("follow", "true");
     }
     let path = format!("/_fcemu/logs?{}", params.finish());
-    ndjson(&q.endpoint, &path, |record| match format {
+    ndjson(&q.reading.endpoint, &path, |record| match format {
         Format::Json => println!("{record}"),
         Format::Text => println!("{}", log_line(&record)),
     })

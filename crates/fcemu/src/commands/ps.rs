@@ -1,8 +1,8 @@
 //! `fcemu ps`: the live instances of a running `up`.
 
-use crate::client::Endpoint;
 use crate::client::get_json;
 use crate::commands::args::Format;
+use crate::commands::args::Reading;
 use crate::failure::Failure;
 use serde_json::Value;
 use std::time::SystemTime;
@@ -41,14 +41,12 @@ fn gpu_slice(slice: Option<&Value>) -> String {
 /// List the live instances of a running `up`
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
     #[command(flatten)]
-    endpoint: Endpoint,
+    reading: Reading,
 }
 
 pub async fn run(args: Args) -> Result<(), Failure> {
-    let (endpoint, format) = (&args.endpoint, args.format);
+    let (endpoint, format) = (&args.reading.endpoint, args.reading.format);
     let body = get_json(endpoint, "/_fcemu/instances").await?;
     if format == Format::Json {
         println!("{body}");

@@ -2,6 +2,7 @@
 
 mod context;
 mod freezer;
+mod host;
 mod image;
 mod logs;
 mod network;
@@ -9,6 +10,7 @@ mod task;
 pub use task::Task;
 
 pub use freezer::FreezeMethod;
+pub use host::{EngineHost, HostError, HostSource, TlsFiles};
 
 use crate::*;
 use bollard::Docker;
@@ -28,6 +30,7 @@ use std::time::{Duration, SystemTime};
 #[derive(Clone)]
 pub struct DockerRuntime {
     pub(crate) docker: Docker,
+    host: EngineHost,
     freezer: std::sync::Arc<freezer::Freezer>,
     /// The engine runs on this machine, so its clock is ours.
     local: bool,
@@ -76,20 +79,57 @@ pub(crate) fn is_not_found(e: &BollardError) -> bool {
 }
 
 impl DockerRuntime {
-    /// Connects as the docker CLI would (DOCKER_HOST or the local socket) and agrees on an API version, so an
-    /// older engine (20.10 speaks API 1.41) is talked to in its own version.
+    /// Connects to the engine the docker CLI would use (`host.rs`: DOCKER_HOST, a context, else the first
+    /// of this machine's sockets that answers) and agrees on an API version, so an older engine (20.10
+    /// speaks API 1.41) is talked to in its own version.
     pub async fn connect() -> Result<Self> {
-        let docker = Docker::connect_with_defaults()
-            .map_err(|e| RuntimeError::Unreachable { source: engine(e) })?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| RuntimeError::Unreachable { source: engine(e) })?;
-        let info = docker
-            .info()
-            .await
-            .map_err(|e| RuntimeError::Unreachable { source: engine(e) })?;
-        let local = std::env::var("DOCKER_HOST").map_or(true, |h| h.starts_with("unix://"));
+        let lookup = host::Lookup {
+            env: &|name| std::env::var(name).ok(),
+            home: std::env::home_dir(),
+        };
+        let candidates = host::candidates(&lookup)?;
+        let mut tried = Vec::new();
+        let mut last = None;
+        for host in candidates {
+            // A socket that is not there is passed over without a word, unless it was the last hope.
+            if host.socket().is_some_and(|s| !s.exists()) {
+                tried.push(host.describe());
+                continue;
+            }
+            match Self::connect_to(host.clone()).await {
+                Ok(runtime) => return Ok(runtime),
+                Err(e) => {
+                    tried.push(host.describe());
+                    last = Some(e);
+                }
+            }
+        }
+        Err(RuntimeError::Unreachable {
+            tried: tried.join(", "),
+            source: last.unwrap_or_else(|| "no engine socket exists on this machine".into()),
+        })
+    }
+
+    async fn connect_to(host: EngineHost) -> std::result::Result<Self, EngineError> {
+        // bollard's own per-request timeout; log follows and the event stream are not cut by it.
+        const TIMEOUT_S: u64 = 120;
+        let version = bollard::API_DEFAULT_VERSION;
+        let docker = match (&host.tls, host.url.as_str()) {
+            (Some(tls), url) => {
+                Docker::connect_with_ssl(url, &tls.key, &tls.cert, &tls.ca, TIMEOUT_S, version)
+            }
+            (None, url) if url.starts_with("unix://") => {
+                Docker::connect_with_unix(url, TIMEOUT_S, version)
+            }
+            (None, url) if url.starts_with("ssh://") => {
+                Docker::connect_with_ssh(url, TIMEOUT_S, version, None)
+            }
+            (None, url) => Docker::connect_with_http(url, TIMEOUT_S, version),
+        }
+        .map_err(engine)?;
+        let docker = docker.negotiate_version().await.map_err(engine)?;
+        let info = docker.info().await.map_err(engine)?;
+        let local = host.socket().is_some();
         let method = freezer::choose(
             info.cgroup_version.map(|v| v.to_string()).as_deref(),
             info.cgroup_driver.map(|d| d.to_string()).as_deref(),
@@ -97,11 +137,17 @@ impl DockerRuntime {
         );
         Ok(DockerRuntime {
             docker,
+            host,
             freezer: std::sync::Arc::new(freezer::Freezer::new(method)),
             local,
             networks: Default::default(),
             network_creation: Default::default(),
         })
+    }
+
+    /// The engine this runtime talks to, and how it was chosen.
+    pub fn host(&self) -> &EngineHost {
+        &self.host
     }
 
     /// How instances are frozen in this run (the cgroup's freezer, or the engine's pause and why).

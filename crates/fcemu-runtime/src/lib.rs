@@ -8,7 +8,7 @@ mod docker;
 #[cfg(feature = "fake")]
 pub mod fake;
 
-pub use docker::{DockerRuntime, Task};
+pub use docker::{DockerRuntime, EngineHost, HostError, HostSource, Task, TlsFiles};
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
@@ -172,12 +172,17 @@ pub type EngineError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error(
-        "cannot reach the Docker engine. Start Docker (e.g. `sudo systemctl start docker` or `sudo dockerd &`), or point DOCKER_HOST at a running engine, then try again"
+        "cannot reach the Docker engine (tried {tried}). Start Docker (e.g. `sudo systemctl start docker` or `sudo dockerd &`), or point DOCKER_HOST (or a docker context) at a running engine, then try again"
     )]
     Unreachable {
+        /// The engines tried, as `EngineHost::describe` names them.
+        tried: String,
         #[source]
         source: EngineError,
     },
+    /// The environment or the docker CLI's configuration names an engine that cannot be read.
+    #[error(transparent)]
+    NoEngine(#[from] docker::HostError),
     #[error(
         "image {image} is not available locally: build or load it first (docker build -t {image} .), or add x-fcemu-build to customContainerConfig"
     )]

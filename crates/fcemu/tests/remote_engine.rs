@@ -68,3 +68,76 @@ async fn a_remote_engine_shows_runtime_init_whole_and_freezes_through_its_pause(
     assert_eq!(code, 0);
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+/// A docker CLI configuration folder whose current context is `name`, an engine at `host`, as `docker context
+/// create NAME --docker host=HOST` and `docker context use NAME` leave it.
+fn docker_config(name: &str, host: &str) -> tempfile::TempDir {
+    use sha2::Digest;
+    let config = tempfile::tempdir().unwrap();
+    let id: String = sha2::Sha256::digest(name.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let meta = config.path().join("contexts/meta").join(id);
+    std::fs::create_dir_all(&meta).unwrap();
+    std::fs::write(
+        meta.join("meta.json"),
+        serde_json::json!({"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host}}})
+            .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        config.path().join("config.json"),
+        serde_json::json!({"auths": {}, "currentContext": name}).to_string(),
+    )
+    .unwrap();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docker_clis_current_context_names_the_engine_and_up_says_which() {
+    let docker = docker().await;
+    let project = TestProject::fixture(&[], "");
+    let host = engine_over_tcp().await;
+    let config = docker_config("lab", &host);
+    let config_dir = config.path().display().to_string();
+    let up = Up::start_with(
+        project.path(),
+        "127.0.0.1:0",
+        &[("DOCKER_HOST", ""), ("DOCKER_CONFIG", &config_dir)],
+        &[],
+    );
+    wait_for_output(&up, &format!("engine: {host} (docker context lab)")).await;
+    // Reached over TCP, the engine is remote to fcemu: its clock is not compared.
+    assert!(
+        up.printed("Runtime Init shown whole: the engine is remote"),
+        "{:#?}",
+        up.output()
+    );
+    let response = reqwest::get(format!("{}/state", up.url)).await.unwrap();
+    assert!(response.status().is_success());
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test]
+async fn a_context_that_is_not_there_stops_up_naming_it_and_what_to_do() {
+    let project = TestProject::fixture(&[], "");
+    let config = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(FCEMU)
+        .arg("up")
+        .arg(project.path())
+        .env("DOCKER_HOST", "")
+        .env("DOCKER_CONFIG", config.path())
+        .env("DOCKER_CONTEXT", "gone")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("the docker context `gone` (DOCKER_CONTEXT)")
+            && err.contains("docker context ls"),
+        "{err}"
+    );
+}

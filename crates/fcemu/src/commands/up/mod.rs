@@ -270,8 +270,10 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// How the engine freezes instances, and whether Runtime Init can be split in two.
+/// Which engine serves (and how it was chosen), how it freezes instances, and whether Runtime Init can be
+/// split in two.
 fn say_engine(docker: &DockerRuntime, no_freeze: bool) {
+    info(&format!("engine: {}", docker.host().describe()));
     if !no_freeze {
         info(&docker.freeze_method().describe());
     }

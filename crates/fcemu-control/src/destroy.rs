@@ -21,7 +21,7 @@ const EXIT_SETTLE: Duration = Duration::from_secs(5);
 pub(crate) async fn check_alive(lease: &Lease) {
     let instance = &lease.instance;
     let Some(addr) = instance.addr() else { return };
-    if lease.pool().shared.runtime.connect(addr).await.is_err() {
+    if lease.pool().shared.runtime.probe(addr).await.is_err() {
         instance.connections.clear();
         lease.pool().lost(&instance.id);
     } else {

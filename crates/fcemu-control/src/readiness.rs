@@ -66,7 +66,7 @@ impl Pool {
         let mut every_ms = tokio::time::interval(Duration::from_millis(1));
         every_ms.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            if self.shared.runtime.connect(addr).await.is_ok() {
+            if self.shared.runtime.probe(addr).await.is_ok() {
                 return Ok(());
             }
             if Instant::now() >= deadline {

@@ -6,17 +6,19 @@ mod host;
 mod image;
 mod logs;
 mod network;
+mod reach;
 mod task;
 pub use task::Task;
 
 pub use freezer::FreezeMethod;
 pub use host::{EngineHost, HostError, HostSource, TlsFiles};
+pub use reach::Reach;
 
 use crate::*;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig};
+use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StatsOptions,
     StopContainerOptions, WaitContainerOptions,
@@ -31,6 +33,8 @@ use std::time::{Duration, SystemTime};
 pub struct DockerRuntime {
     pub(crate) docker: Docker,
     host: EngineHost,
+    /// How instances' servers are reached from here (`reach.rs`).
+    reach: Reach,
     freezer: std::sync::Arc<freezer::Freezer>,
     /// The engine runs on this machine, so its clock is ours.
     local: bool,
@@ -130,6 +134,11 @@ impl DockerRuntime {
         let docker = docker.negotiate_version().await.map_err(engine)?;
         let info = docker.info().await.map_err(engine)?;
         let local = host.socket().is_some();
+        let reach = Reach::choose(
+            reach::remote_host(&host.url),
+            info.operating_system.as_deref().unwrap_or_default(),
+            info.security_options.as_deref().unwrap_or_default(),
+        );
         let method = freezer::choose(
             info.cgroup_version.map(|v| v.to_string()).as_deref(),
             info.cgroup_driver.map(|d| d.to_string()).as_deref(),
@@ -138,6 +147,7 @@ impl DockerRuntime {
         Ok(DockerRuntime {
             docker,
             host,
+            reach,
             freezer: std::sync::Arc::new(freezer::Freezer::new(method)),
             local,
             networks: Default::default(),
@@ -148,6 +158,20 @@ impl DockerRuntime {
     /// The engine this runtime talks to, and how it was chosen.
     pub fn host(&self) -> &EngineHost {
         &self.host
+    }
+
+    /// How instances' servers are reached in this run.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
+    }
+
+    /// Reaches instances through ports the engine publishes on `host` (`up --container-host`), whatever
+    /// the engine is.
+    pub fn reach_through(&mut self, host: IpAddr) {
+        self.reach = Reach::Published {
+            host,
+            why: "--container-host".into(),
+        };
     }
 
     /// How instances are frozen in this run (the cgroup's freezer, or the engine's pause and why).
@@ -171,9 +195,9 @@ impl DockerRuntime {
         self.freezer.set(id, frozen).await
     }
 
-    /// Where a started container's port is reached (its bridge address, else the host), and when the engine
-    /// says its process began (`State.StartedAt`).
-    async fn started(&self, id: &str) -> Result<(Option<IpAddr>, Option<String>)> {
+    /// Where a started container's `port` is reached (its bridge address, or the port published for it),
+    /// and when the engine says its process began (`State.StartedAt`).
+    async fn started(&self, id: &str, port: u16) -> Result<(SocketAddr, Option<String>)> {
         let info = self.docker.inspect_container(id, None).await.map_err(|e| {
             RuntimeError::InspectContainer {
                 id: id.into(),
@@ -181,14 +205,35 @@ impl DockerRuntime {
             }
         })?;
         let settings = info.network_settings.unwrap_or_default();
-        let ip = settings
-            .networks
-            .unwrap_or_default()
-            .into_values()
-            .filter_map(|n| n.ip_address)
-            .find(|ip| !ip.is_empty());
         let started_at = info.state.and_then(|s| s.started_at);
-        Ok((ip.and_then(|ip| ip.parse().ok()), started_at))
+        let addr = match &self.reach {
+            Reach::Bridge => {
+                let ip = settings
+                    .networks
+                    .unwrap_or_default()
+                    .into_values()
+                    .filter_map(|n| n.ip_address)
+                    .find(|ip| !ip.is_empty());
+                let ip = ip.and_then(|ip| ip.parse().ok());
+                SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), port)
+            }
+            Reach::Published { host, .. } => {
+                let published = settings
+                    .ports
+                    .unwrap_or_default()
+                    .remove(&format!("{port}/tcp"))
+                    .flatten()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find_map(|b| b.host_port?.parse::<u16>().ok())
+                    .ok_or_else(|| RuntimeError::InspectContainer {
+                        id: id.into(),
+                        source: format!("the engine published no host port for {port}/tcp").into(),
+                    })?;
+                SocketAddr::new(*host, published)
+            }
+        };
+        Ok((addr, started_at))
     }
 }
 
@@ -196,6 +241,9 @@ impl DockerRuntime {
 /// (setuid binaries, file capabilities), and it holds at most this many processes and threads, so a fork
 /// bomb in a function stops there and not at the machine's limit.
 const PIDS_LIMIT: i64 = 4096;
+
+/// How long a server behind a published port has to answer a probe before the next one is sent.
+const PUBLISHED_PROBE: Duration = Duration::from_secs(2);
 
 impl DockerRuntime {
     /// The engine's create call for an instance's container, its error as the engine gave it.
@@ -226,6 +274,16 @@ impl DockerRuntime {
                 security_opt: Some(vec!["no-new-privileges".into()]),
                 pids_limit: Some(PIDS_LIMIT),
                 network_mode: spec.network.clone(),
+                // An ephemeral host port for the function's, where the bridge is not routable.
+                port_bindings: self.reach.bind_ip().map(|ip| {
+                    HashMap::from([(
+                        format!("{}/tcp", spec.port),
+                        Some(vec![PortBinding {
+                            host_ip: Some(ip),
+                            host_port: Some(String::new()),
+                        }]),
+                    )])
+                }),
                 device_requests: spec.gpu.as_ref().map(|gpu| {
                     vec![DeviceRequest {
                         driver: Some("nvidia".into()),
@@ -265,6 +323,14 @@ fn engine_start(asked: SystemTime, started_at: &str, took: Duration) -> Option<D
 
 #[async_trait]
 impl ContainerRuntime for DockerRuntime {
+    async fn probe(&self, addr: SocketAddr) -> std::io::Result<()> {
+        match &self.reach {
+            Reach::Bridge => self.connect(addr).await.map(drop),
+            // The engine's proxy accepts for whatever is behind it: only an answer says a server is there.
+            Reach::Published { .. } => reach::served(addr, PUBLISHED_PROBE).await,
+        }
+    }
+
     async fn create(&self, spec: &ContainerSpec) -> Result<String> {
         if let Some(name) = &spec.network {
             self.ensure_network(name, &spec.labels).await?;
@@ -318,14 +384,11 @@ impl ContainerRuntime for DockerRuntime {
                 }
             }
         })?;
-        let (ip, started_at) = self.started(id).await?;
+        let (addr, started_at) = self.started(id, port).await?;
         let engine_start = started_at
             .filter(|_| self.local)
             .and_then(|at| engine_start(asked, &at, call.elapsed()));
-        Ok(Started {
-            addr: SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), port),
-            engine_start,
-        })
+        Ok(Started { addr, engine_start })
     }
 
     async fn pause(&self, id: &str) -> Result<()> {

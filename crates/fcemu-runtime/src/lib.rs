@@ -8,7 +8,7 @@ mod docker;
 #[cfg(feature = "fake")]
 pub mod fake;
 
-pub use docker::{DockerRuntime, EngineHost, HostError, HostSource, Task, TlsFiles};
+pub use docker::{DockerRuntime, EngineHost, HostError, HostSource, Reach, Task, TlsFiles};
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
@@ -343,6 +343,11 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         // Requests and responses are small and latency-bound: never wait to coalesce them.
         stream.set_nodelay(true)?;
         Ok(Box::new(stream))
+    }
+    /// Whether a server accepts connections at an address [`ContainerRuntime::start`] returned (Runtime
+    /// Init's readiness, and whether an instance's process is still there).
+    async fn probe(&self, addr: SocketAddr) -> std::io::Result<()> {
+        self.connect(addr).await.map(drop)
     }
     /// Creates (does not start) a container; returns its id.
     async fn create(&self, spec: &ContainerSpec) -> Result<String>;

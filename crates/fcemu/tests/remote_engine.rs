@@ -43,6 +43,12 @@ async fn a_remote_engine_shows_runtime_init_whole_and_freezes_through_its_pause(
         "{:#?}",
         up.output()
     );
+    // Over the network, the engine's bridge is taken as not routable: ports are published.
+    assert!(
+        up.printed("instances reached through ports published on 127.0.0.1"),
+        "{:#?}",
+        up.output()
+    );
 
     let response = reqwest::get(format!("{}/state", up.url)).await.unwrap();
     assert!(response.status().is_success());

@@ -22,6 +22,20 @@ pub enum Format {
     Json,
 }
 
+/// `--container-host`: an IP address, or a name this machine resolves.
+pub fn parse_container_host(s: &str) -> Result<std::net::IpAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(ip) = s.parse() {
+        return Ok(ip);
+    }
+    (s, 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .map(|a| a.ip())
+        .ok_or_else(|| format!("`{s}` is neither an IP address nor a name this machine resolves"))
+}
+
 pub fn parse_layer(s: &str) -> Result<(String, PathBuf), String> {
     // An ARN holds colons but no `=`.
     match s.split_once('=') {

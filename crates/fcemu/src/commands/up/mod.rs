@@ -15,7 +15,9 @@ mod signals;
 mod watch;
 
 use crate::client::{ENDPOINT_FILE, TOKEN_FILE};
-use crate::commands::args::{Format, parse_layer, parse_runtime_image, parse_size};
+use crate::commands::args::{
+    Format, parse_container_host, parse_layer, parse_runtime_image, parse_size,
+};
 use crate::failure::Failure;
 use crate::gpu::GpuSource;
 use crate::output::{info, warning};
@@ -80,6 +82,11 @@ pub struct Args {
     /// python3.10=my-python (an image with python3, or node for nodejs*; repeatable)
     #[arg(long = "runtime-image", value_name = "RUNTIME=IMAGE", value_parser = parse_runtime_image)]
     pub runtime_images: Vec<(String, String)>,
+    /// Reach instances through ports the engine publishes on this address (an IP or a name), instead of
+    /// at their bridge addresses: for an engine whose bridge is not routable from here that fcemu does not
+    /// recognise as such (fcemu chooses by itself for Docker Desktop, rootless and remote engines)
+    #[arg(long, env = "FCEMU_CONTAINER_HOST", value_name = "HOST", value_parser = parse_container_host)]
+    pub container_host: Option<std::net::IpAddr>,
     /// Run `fcemu build` first (the s.yaml's pre-deploy / pre-local actions, missing images)
     #[arg(long, env = "FCEMU_BUILD")]
     pub build: bool,
@@ -130,9 +137,12 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     for line in &gpus.warnings {
         warning(line);
     }
-    let docker = DockerRuntime::connect()
+    let mut docker = DockerRuntime::connect()
         .await
         .map_err(|e| Failure::environment(e.to_string()))?;
+    if let Some(host) = args.container_host {
+        docker.reach_through(host);
+    }
     say_engine(&docker, args.no_freeze);
     let project_label = [(
         labels::PROJECT.to_string(),
@@ -273,7 +283,11 @@ fn plural(n: usize) -> &'static str {
 /// Which engine serves (and how it was chosen), how it freezes instances, and whether Runtime Init can be
 /// split in two.
 fn say_engine(docker: &DockerRuntime, no_freeze: bool) {
-    info(&format!("engine: {}", docker.host().describe()));
+    info(&format!(
+        "engine: {}; {}",
+        docker.host().describe(),
+        docker.reach().describe()
+    ));
     if !no_freeze {
         info(&docker.freeze_method().describe());
     }

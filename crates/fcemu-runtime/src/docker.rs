@@ -1,6 +1,7 @@
 //! The Docker engine, through bollard.
 
 mod context;
+mod engine;
 mod freezer;
 mod host;
 mod image;
@@ -25,7 +26,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+
 use std::time::{Duration, SystemTime};
 
 /// The Docker engine fcemu drives. Cheap to clone.
@@ -83,97 +84,6 @@ pub(crate) fn is_not_found(e: &BollardError) -> bool {
 }
 
 impl DockerRuntime {
-    /// Connects to the engine the docker CLI would use (`host.rs`: DOCKER_HOST, a context, else the first
-    /// of this machine's sockets that answers) and agrees on an API version, so an older engine (20.10
-    /// speaks API 1.41) is talked to in its own version.
-    pub async fn connect() -> Result<Self> {
-        let lookup = host::Lookup {
-            env: &|name| std::env::var(name).ok(),
-            home: std::env::home_dir(),
-        };
-        let candidates = host::candidates(&lookup)?;
-        let mut tried = Vec::new();
-        let mut last = None;
-        for host in candidates {
-            // A socket that is not there is passed over without a word, unless it was the last hope.
-            if host.socket().is_some_and(|s| !s.exists()) {
-                tried.push(host.describe());
-                continue;
-            }
-            match Self::connect_to(host.clone()).await {
-                Ok(runtime) => return Ok(runtime),
-                Err(e) => {
-                    tried.push(host.describe());
-                    last = Some(e);
-                }
-            }
-        }
-        Err(RuntimeError::Unreachable {
-            tried: tried.join(", "),
-            source: last.unwrap_or_else(|| "no engine socket exists on this machine".into()),
-        })
-    }
-
-    async fn connect_to(host: EngineHost) -> std::result::Result<Self, EngineError> {
-        // bollard's own per-request timeout; log follows and the event stream are not cut by it.
-        const TIMEOUT_S: u64 = 120;
-        let version = bollard::API_DEFAULT_VERSION;
-        let docker = match (&host.tls, host.url.as_str()) {
-            (Some(tls), url) => {
-                Docker::connect_with_ssl(url, &tls.key, &tls.cert, &tls.ca, TIMEOUT_S, version)
-            }
-            (None, url) if url.starts_with("unix://") => {
-                Docker::connect_with_unix(url, TIMEOUT_S, version)
-            }
-            (None, url) if url.starts_with("ssh://") => {
-                Docker::connect_with_ssh(url, TIMEOUT_S, version, None)
-            }
-            (None, url) => Docker::connect_with_http(url, TIMEOUT_S, version),
-        }
-        .map_err(engine)?;
-        let docker = docker.negotiate_version().await.map_err(engine)?;
-        let info = docker.info().await.map_err(engine)?;
-        let local = host.socket().is_some();
-        let reach = Reach::choose(
-            reach::remote_host(&host.url),
-            info.operating_system.as_deref().unwrap_or_default(),
-            info.security_options.as_deref().unwrap_or_default(),
-        );
-        let method = freezer::choose(
-            info.cgroup_version.map(|v| v.to_string()).as_deref(),
-            info.cgroup_driver.map(|d| d.to_string()).as_deref(),
-            local,
-        );
-        Ok(DockerRuntime {
-            docker,
-            host,
-            reach,
-            freezer: std::sync::Arc::new(freezer::Freezer::new(method)),
-            local,
-            networks: Default::default(),
-            network_creation: Default::default(),
-        })
-    }
-
-    /// The engine this runtime talks to, and how it was chosen.
-    pub fn host(&self) -> &EngineHost {
-        &self.host
-    }
-
-    /// How instances' servers are reached in this run.
-    pub fn reach(&self) -> &Reach {
-        &self.reach
-    }
-
-    /// Reaches instances through ports the engine publishes on `host` (`up --container-host`), whatever
-    /// the engine is.
-    pub fn reach_through(&mut self, host: IpAddr) {
-        self.reach = Reach::Published {
-            host,
-            why: "--container-host".into(),
-        };
-    }
-
     /// How instances are frozen in this run (the cgroup's freezer, or the engine's pause and why).
     pub fn freeze_method(&self) -> FreezeMethod {
         self.freezer.method()
@@ -193,47 +103,6 @@ impl DockerRuntime {
         frozen: bool,
     ) -> Option<std::io::Result<()>> {
         self.freezer.set(id, frozen).await
-    }
-
-    /// Where a started container's `port` is reached (its bridge address, or the port published for it),
-    /// and when the engine says its process began (`State.StartedAt`).
-    async fn started(&self, id: &str, port: u16) -> Result<(SocketAddr, Option<String>)> {
-        let info = self.docker.inspect_container(id, None).await.map_err(|e| {
-            RuntimeError::InspectContainer {
-                id: id.into(),
-                source: engine(e),
-            }
-        })?;
-        let settings = info.network_settings.unwrap_or_default();
-        let started_at = info.state.and_then(|s| s.started_at);
-        let addr = match &self.reach {
-            Reach::Bridge => {
-                let ip = settings
-                    .networks
-                    .unwrap_or_default()
-                    .into_values()
-                    .filter_map(|n| n.ip_address)
-                    .find(|ip| !ip.is_empty());
-                let ip = ip.and_then(|ip| ip.parse().ok());
-                SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), port)
-            }
-            Reach::Published { host, .. } => {
-                let published = settings
-                    .ports
-                    .unwrap_or_default()
-                    .remove(&format!("{port}/tcp"))
-                    .flatten()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .find_map(|b| b.host_port?.parse::<u16>().ok())
-                    .ok_or_else(|| RuntimeError::InspectContainer {
-                        id: id.into(),
-                        source: format!("the engine published no host port for {port}/tcp").into(),
-                    })?;
-                SocketAddr::new(*host, published)
-            }
-        };
-        Ok((addr, started_at))
     }
 }
 

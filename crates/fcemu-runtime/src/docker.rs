@@ -11,6 +11,7 @@ mod reach;
 mod task;
 pub use task::Task;
 
+pub use engine::EngineVersion;
 pub use freezer::FreezeMethod;
 pub use host::{EngineHost, HostError, HostSource, TlsFiles};
 pub use reach::Reach;

@@ -8,7 +8,9 @@ mod docker;
 #[cfg(feature = "fake")]
 pub mod fake;
 
-pub use docker::{DockerRuntime, EngineHost, HostError, HostSource, Reach, Task, TlsFiles};
+pub use docker::{
+    DockerRuntime, EngineHost, EngineVersion, HostError, HostSource, Reach, Task, TlsFiles,
+};
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;

@@ -9,6 +9,18 @@ use crate::*;
 use bollard::Docker;
 use std::net::{IpAddr, Ipv4Addr};
 
+/// What an engine says it is.
+#[derive(Debug, Clone)]
+pub struct EngineVersion {
+    /// `Docker` or `Podman`.
+    pub product: &'static str,
+    pub version: String,
+    /// The newest API version it speaks.
+    pub api: String,
+    /// Whether it has the NVIDIA Container Toolkit's runtime (what a real card's device request needs).
+    pub nvidia: bool,
+}
+
 impl DockerRuntime {
     /// Connects to the engine the docker CLI would use (`host.rs`: DOCKER_HOST, a context, else the first
     /// of this machine's sockets that answers) and agrees on an API version, so an older engine (20.10
@@ -23,8 +35,9 @@ impl DockerRuntime {
         let mut last = None;
         for host in candidates {
             // A socket that is not there is passed over without a word, unless it was the last hope.
-            if host.socket().is_some_and(|s| !s.exists()) {
+            if let Some(socket) = host.socket().filter(|s| !s.exists()) {
                 tried.push(host.describe());
+                last = Some(format!("{} does not exist", socket.display()).into());
                 continue;
             }
             match Self::connect_to(host.clone()).await {
@@ -37,7 +50,7 @@ impl DockerRuntime {
         }
         Err(RuntimeError::Unreachable {
             tried: tried.join(", "),
-            source: last.unwrap_or_else(|| "no engine socket exists on this machine".into()),
+            source: last.unwrap_or_else(|| "no engine was named".into()),
         })
     }
 
@@ -79,6 +92,29 @@ impl DockerRuntime {
             local,
             networks: Default::default(),
             network_creation: Default::default(),
+        })
+    }
+
+    /// What the engine says it is, for `fcemu doctor`.
+    pub async fn engine_version(&self) -> Result<EngineVersion> {
+        let unreachable = |e| RuntimeError::Unreachable {
+            tried: self.host.describe(),
+            source: engine(e),
+        };
+        let version = self.docker.version().await.map_err(unreachable)?;
+        let info = self.docker.info().await.map_err(unreachable)?;
+        let podman = version
+            .components
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.name.contains("Podman"));
+        Ok(EngineVersion {
+            product: if podman { "Podman" } else { "Docker" },
+            version: version.version.unwrap_or_default(),
+            api: version.api_version.unwrap_or_default(),
+            nvidia: info
+                .runtimes
+                .is_some_and(|runtimes| runtimes.contains_key("nvidia")),
         })
     }
 

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod build;
+pub mod doctor;
 pub mod down;
 pub mod events;
 pub mod gpus;
@@ -32,6 +33,7 @@ pub enum Command {
     Validate(validate::Args),
     Down(down::Args),
     Gpus(gpus::Args),
+    Doctor(doctor::Args),
 }
 
 impl Command {
@@ -54,6 +56,7 @@ impl Command {
             Command::Validate(args) => validate::run(args),
             Command::Down(args) => down::run(args).await,
             Command::Gpus(args) => gpus::run(args).await,
+            Command::Doctor(args) => doctor::run(args).await,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The Docker engine, through bollard.
 
 mod context;
+mod copy;
 mod engine;
 mod freezer;
 mod host;
@@ -135,7 +136,8 @@ impl DockerRuntime {
                 // No swap beyond the limit: FC's memory size is a hard limit.
                 memory_swap: (memory > 0).then_some(memory),
                 nano_cpus: (spec.cpu > 0.0).then_some((spec.cpu * 1e9) as i64),
-                binds: (!spec.mounts.is_empty())
+                // Where the engine shares this machine's disk; elsewhere the folders are copied in.
+                binds: (self.local && !spec.mounts.is_empty())
                     .then(|| spec.mounts.iter().map(Mount::to_bind).collect()),
                 // An init process as PID 1 forwards SIGTERM to the function (a PID 1 without a handler
                 // ignores it, and every stop would wait for SIGKILL) and reaps its zombies.
@@ -205,7 +207,7 @@ impl ContainerRuntime for DockerRuntime {
         if let Some(name) = &spec.network {
             self.ensure_network(name, &spec.labels).await?;
         }
-        match self.create_container(spec).await {
+        let id = match self.create_container(spec).await {
             Err(e) if spec.network.is_some() && network::is_missing(&e) => {
                 // Removed behind this run's back (another `fcemu down`): made again.
                 let name = spec.network.as_deref().expect("checked above");
@@ -228,7 +230,15 @@ impl ContainerRuntime for DockerRuntime {
                     source: engine(e),
                 }
             }
-        })
+        })?;
+        if !self.local && !spec.mounts.is_empty() {
+            if let Err(e) = self.copy_mounts(&id, &spec.mounts).await {
+                // Not left half-made.
+                let _ = ContainerRuntime::remove(self, &id).await;
+                return Err(e);
+            }
+        }
+        Ok(id)
     }
 
     async fn start(&self, id: &str, port: u16) -> Result<Started> {

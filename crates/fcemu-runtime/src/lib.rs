@@ -211,6 +211,14 @@ pub enum RuntimeError {
         #[source]
         source: EngineError,
     },
+    #[error(
+        "copying the code, runtime and layers into container {id} failed (the engine does not share this machine's disk)"
+    )]
+    CopyIntoContainer {
+        id: String,
+        #[source]
+        source: EngineError,
+    },
     #[error("starting container {id} failed")]
     StartContainer {
         id: String,

@@ -147,3 +147,78 @@ async fn a_context_that_is_not_there_stops_up_naming_it_and_what_to_do() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_an_engine_that_does_not_share_the_disk_code_and_runtime_are_copied_in() {
+    let docker = docker().await;
+    assert!(
+        docker
+            .image_exists("fcemu-runtime-python:bookworm")
+            .await
+            .unwrap(),
+        "the image fcemu-runtime-python:bookworm is missing: run scripts/build-fixtures.sh first"
+    );
+    let project = TestProject::with_yaml(
+        r#"edition: 3.0.0
+name: copied
+resources:
+  py:
+    component: fc3
+    props:
+      region: cn-hangzhou
+      functionName: py
+      runtime: python3.10
+      handler: index.handler
+      code: ./code
+      timeout: 5
+      instanceLifecycleConfig:
+        initializer: { handler: index.initialize, timeout: 3 }
+      triggers:
+        - { triggerName: http, triggerType: http, triggerConfig: { methods: [GET] } }
+"#,
+    );
+    std::fs::create_dir(project.path().join("code")).unwrap();
+    std::fs::write(
+        project.path().join("code/index.py"),
+        r#"
+import json, os
+state = {}
+
+def initialize(context):
+    state["initialized"] = True
+
+def handler(event, context):
+    return {"statusCode": 200, "body": json.dumps({"initialized": state.get("initialized", False), "files": sorted(os.listdir("/code"))})}
+"#,
+    )
+    .unwrap();
+    let host = engine_over_tcp().await;
+    let up = Up::start_with(
+        project.path(),
+        "127.0.0.1:0",
+        &[("DOCKER_HOST", &host)],
+        &[],
+    );
+    let response = reqwest::get(format!("{}/hello", up.url)).await.unwrap();
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    assert!(status.is_success(), "{status} {body}: {:#?}", up.output());
+    assert_eq!(body["initialized"], true, "{body}");
+    // (Copied, the code is writable, where FC mounts it read-only: Python leaves its __pycache__.)
+    assert!(
+        body["files"]
+            .as_array()
+            .is_some_and(|f| f.contains(&serde_json::json!("index.py"))),
+        "{body}"
+    );
+    // Nothing of this machine's disk is mounted into the instance: it was copied.
+    let ids = container_ids(project.path());
+    let mounts = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{len .Mounts}}", &ids[0]])
+        .output()
+        .unwrap();
+    assert_eq!(text(&mounts.stdout).trim(), "0");
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -79,11 +79,18 @@ impl DockerRuntime {
             info.operating_system.as_deref().unwrap_or_default(),
             info.security_options.as_deref().unwrap_or_default(),
         );
-        let method = freezer::choose(
-            info.cgroup_version.map(|v| v.to_string()).as_deref(),
-            info.cgroup_driver.map(|d| d.to_string()).as_deref(),
-            local,
-        );
+        let podman = is_podman(&docker.version().await.map_err(engine)?);
+        let method = if podman {
+            freezer::FreezeMethod::Engine {
+                why: "Podman keeps its containers' cgroups in a layout of its own".into(),
+            }
+        } else {
+            freezer::choose(
+                info.cgroup_version.map(|v| v.to_string()).as_deref(),
+                info.cgroup_driver.map(|d| d.to_string()).as_deref(),
+                local,
+            )
+        };
         Ok(DockerRuntime {
             docker,
             host,
@@ -103,13 +110,12 @@ impl DockerRuntime {
         };
         let version = self.docker.version().await.map_err(unreachable)?;
         let info = self.docker.info().await.map_err(unreachable)?;
-        let podman = version
-            .components
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.name.contains("Podman"));
         Ok(EngineVersion {
-            product: if podman { "Podman" } else { "Docker" },
+            product: if is_podman(&version) {
+                "Podman"
+            } else {
+                "Docker"
+            },
             version: version.version.unwrap_or_default(),
             api: version.api_version.unwrap_or_default(),
             nvidia: info
@@ -181,4 +187,13 @@ impl DockerRuntime {
         };
         Ok((addr, started_at))
     }
+}
+
+/// Podman's Docker-compatible API names itself in its version's components.
+fn is_podman(version: &bollard::models::SystemVersion) -> bool {
+    version
+        .components
+        .iter()
+        .flatten()
+        .any(|c| c.name.contains("Podman"))
 }

@@ -62,6 +62,8 @@ enum Case {
     Thaw,
     Burst,
     Scale,
+    /// The warm and cold cases again, with instances reached through published ports.
+    Published,
 }
 
 /// How much of each case to run.
@@ -263,6 +265,21 @@ async fn main() -> Result<()> {
             report["cold"] = cold::cold(&docker, &main, &plan).await?;
         }
         main.stop()?;
+    }
+    if runs(Case::Published) {
+        eprintln!(
+            "published: the warm and cold cases with instances reached through ports published on 127.0.0.1"
+        );
+        let published = Fcemu::start(
+            &args.fcemu,
+            &project_yaml(1, 100),
+            &["--no-freeze", "--container-host", "127.0.0.1"],
+        )?;
+        report["published"] = json!({
+            "warm": warm(&docker, &published, &plan).await?,
+            "cold": cold::cold(&docker, &published, &plan).await?,
+        });
+        published.stop()?;
     }
     if runs(Case::Thaw) {
         eprintln!("thaw: a frozen instance through fcemu vs docker unpause + the direct request");

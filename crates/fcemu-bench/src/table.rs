@@ -110,6 +110,35 @@ pub fn print_table(r: &Value) {
             }
         }
     }
+    let p = &r["published"];
+    if !p.is_null() {
+        // Beside the bridge path of the same run: what reaching instances through the engine's published
+        // ports (Docker Desktop, rootless and remote engines) costs.
+        println!(
+            "{:<34} {:>12} {:>12} {:>12}",
+            "published ports (vs the bridge)", "published", "bridge", ""
+        );
+        for (name, published, bridge) in [
+            (
+                "  warm p50 (1 connection)",
+                &p["warm"]["fcemu_p50_ms"],
+                &w["fcemu_p50_ms"],
+            ),
+            (
+                "  cold start p50",
+                &p["cold"]["fcemu_p50_ms"],
+                &r["cold"]["fcemu_p50_ms"],
+            ),
+        ] {
+            println!(
+                "{:<34} {:>9.3} ms {:>9.3} ms {:>+9.3} ms",
+                name,
+                f(published),
+                f(bridge),
+                f(published) - f(bridge)
+            );
+        }
+    }
     let b = &r["burst"];
     if !b.is_null() {
         println!(

@@ -36,11 +36,11 @@ use std::time::{Duration, SystemTime};
 pub struct DockerRuntime {
     pub(crate) docker: Docker,
     host: EngineHost,
+    /// What the engine said it is when connected.
+    version: EngineVersion,
     /// How instances' servers are reached from here (`reach.rs`).
     reach: Reach,
     freezer: std::sync::Arc<freezer::Freezer>,
-    /// The engine runs on this machine, so its clock is ours.
-    local: bool,
     /// The projects' networks this runtime has made or found (see `network.rs`).
     networks: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Held while a network is looked for and made.
@@ -94,7 +94,7 @@ impl DockerRuntime {
     /// Whether Runtime Init can be split into the engine's start and the function's own: only where the
     /// engine's clock is this machine's.
     pub fn splits_runtime_init(&self) -> bool {
-        self.local
+        self.local()
     }
 
     /// Freezes or thaws a container through its cgroup, as instances are; None where the engine's pause is
@@ -137,7 +137,7 @@ impl DockerRuntime {
                 memory_swap: (memory > 0).then_some(memory),
                 nano_cpus: (spec.cpu > 0.0).then_some((spec.cpu * 1e9) as i64),
                 // Where the engine shares this machine's disk; elsewhere the folders are copied in.
-                binds: (self.local && !spec.mounts.is_empty())
+                binds: (self.local() && !spec.mounts.is_empty())
                     .then(|| spec.mounts.iter().map(Mount::to_bind).collect()),
                 // An init process as PID 1 forwards SIGTERM to the function (a PID 1 without a handler
                 // ignores it, and every stop would wait for SIGKILL) and reaps its zombies.
@@ -231,7 +231,7 @@ impl ContainerRuntime for DockerRuntime {
                 }
             }
         })?;
-        if !self.local && !spec.mounts.is_empty() {
+        if !self.local() && !spec.mounts.is_empty() {
             if let Err(e) = self.copy_mounts(&id, &spec.mounts).await {
                 // Not left half-made.
                 let _ = ContainerRuntime::remove(self, &id).await;
@@ -266,7 +266,7 @@ impl ContainerRuntime for DockerRuntime {
         })?;
         let (addr, started_at) = self.started(id, port).await?;
         let engine_start = started_at
-            .filter(|_| self.local)
+            .filter(|_| self.local())
             .and_then(|at| engine_start(asked, &at, call.elapsed()));
         Ok(Started { addr, engine_start })
     }

@@ -73,14 +73,27 @@ impl DockerRuntime {
         .map_err(engine)?;
         let docker = docker.negotiate_version().await.map_err(engine)?;
         let info = docker.info().await.map_err(engine)?;
+        let system = docker.version().await.map_err(engine)?;
+        let version = EngineVersion {
+            product: if is_podman(&system) {
+                "Podman"
+            } else {
+                "Docker"
+            },
+            version: system.version.unwrap_or_default(),
+            api: system.api_version.unwrap_or_default(),
+            nvidia: info
+                .runtimes
+                .as_ref()
+                .is_some_and(|runtimes| runtimes.contains_key("nvidia")),
+        };
         let local = host.socket().is_some();
         let reach = Reach::choose(
             reach::remote_host(&host.url),
             info.operating_system.as_deref().unwrap_or_default(),
             info.security_options.as_deref().unwrap_or_default(),
         );
-        let podman = is_podman(&docker.version().await.map_err(engine)?);
-        let method = if podman {
+        let method = if version.product == "Podman" {
             freezer::FreezeMethod::Engine {
                 why: "Podman keeps its containers' cgroups in a layout of its own".into(),
             }
@@ -94,34 +107,22 @@ impl DockerRuntime {
         Ok(DockerRuntime {
             docker,
             host,
+            version,
             reach,
             freezer: std::sync::Arc::new(freezer::Freezer::new(method)),
-            local,
             networks: Default::default(),
             network_creation: Default::default(),
         })
     }
 
-    /// What the engine says it is, for `fcemu doctor`.
-    pub async fn engine_version(&self) -> Result<EngineVersion> {
-        let unreachable = |e| RuntimeError::Unreachable {
-            tried: self.host.describe(),
-            source: engine(e),
-        };
-        let version = self.docker.version().await.map_err(unreachable)?;
-        let info = self.docker.info().await.map_err(unreachable)?;
-        Ok(EngineVersion {
-            product: if is_podman(&version) {
-                "Podman"
-            } else {
-                "Docker"
-            },
-            version: version.version.unwrap_or_default(),
-            api: version.api_version.unwrap_or_default(),
-            nvidia: info
-                .runtimes
-                .is_some_and(|runtimes| runtimes.contains_key("nvidia")),
-        })
+    /// What the engine said it is when connected.
+    pub fn engine_version(&self) -> &EngineVersion {
+        &self.version
+    }
+
+    /// The engine runs on this machine (a unix socket): its clock and its disk are ours.
+    pub(super) fn local(&self) -> bool {
+        self.host.socket().is_some()
     }
 
     /// The engine this runtime talks to, and how it was chosen.

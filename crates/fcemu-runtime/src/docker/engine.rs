@@ -88,8 +88,12 @@ impl DockerRuntime {
                 .is_some_and(|runtimes| runtimes.contains_key("nvidia")),
         };
         let local = host.socket().is_some();
+        let remote = match reach::remote_host(&host.url) {
+            Some(name) => Some((name, reach::resolve(name).await)),
+            None => None,
+        };
         let reach = Reach::choose(
-            reach::remote_host(&host.url),
+            remote,
             info.operating_system.as_deref().unwrap_or_default(),
             info.security_options.as_deref().unwrap_or_default(),
         );

@@ -17,11 +17,15 @@ pub enum Reach {
 
 impl Reach {
     /// The choice for an engine, from what it says of itself; `remote` is the host of a tcp or ssh
-    /// engine's address.
-    pub fn choose(remote: Option<&str>, operating_system: &str, security: &[String]) -> Reach {
+    /// engine's address, with the address it resolved to.
+    pub fn choose(
+        remote: Option<(&str, Option<IpAddr>)>,
+        operating_system: &str,
+        security: &[String],
+    ) -> Reach {
         let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        if let Some(host) = remote {
-            return match resolve(host) {
+        if let Some((host, resolved)) = remote {
+            return match resolved {
                 Some(ip) if ip.is_loopback() => Reach::Published {
                     host: ip,
                     why: format!("the engine at {host} is reached over the network"),
@@ -76,10 +80,11 @@ impl Reach {
     }
 }
 
-fn resolve(host: &str) -> Option<IpAddr> {
-    use std::net::ToSocketAddrs;
-    (host, 0)
-        .to_socket_addrs()
+/// A remote engine's host as an address (IPv4, as the engine publishes ports on), without blocking the
+/// runtime on the name service.
+pub async fn resolve(host: &str) -> Option<IpAddr> {
+    tokio::net::lookup_host((host, 0))
+        .await
         .ok()?
         .map(|a| a.ip())
         .find(IpAddr::is_ipv4)
@@ -160,7 +165,7 @@ mod tests {
         );
         assert!(matches!(&rootless, Reach::Published { host, .. } if host.is_loopback()));
         assert_eq!(rootless.bind_ip().as_deref(), Some("127.0.0.1"));
-        let remote = Reach::choose(Some("10.1.2.3"), "Ubuntu", &[]);
+        let remote = Reach::choose(Some(("10.1.2.3", "10.1.2.3".parse().ok())), "Ubuntu", &[]);
         assert_eq!(
             remote,
             Reach::Published {

@@ -157,6 +157,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         Err(e) => return Err(Failure::environment(e.to_string())),
     }
     prepare(&docker, &mut project, &args).await?;
+    crate::images::say_interpreters(&docker, &project, &project_label).await;
 
     let listener = TcpListener::bind(args.listen).await.map_err(|e| {
         Failure::environment(format!(
@@ -320,11 +321,6 @@ async fn prepare(
     crate::images::ensure_images(docker, project).await?;
     crate::layers::prepare(docker, project, &args.layers).await?;
     crate::shipped::provide(docker, project).await;
-    let project_label = [(
-        labels::PROJECT.to_string(),
-        project.dir.display().to_string(),
-    )];
-    crate::images::say_interpreters(docker, project, &project_label).await;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod image;
 mod logs;
 mod network;
 mod reach;
+mod ssh;
 mod task;
 pub use task::Task;
 

@@ -4,7 +4,7 @@
 
 use super::host::{self, EngineHost};
 use super::reach::{self, Reach};
-use super::{DockerRuntime, engine, freezer};
+use super::{DockerRuntime, engine, freezer, ssh};
 use crate::*;
 use bollard::Docker;
 use std::net::{IpAddr, Ipv4Addr};
@@ -66,7 +66,9 @@ impl DockerRuntime {
                 Docker::connect_with_unix(url, TIMEOUT_S, version)
             }
             (None, url) if url.starts_with("ssh://") => {
-                Docker::connect_with_ssh(url, TIMEOUT_S, version, None)
+                let config = std::env::var("FCEMU_SSH_CONFIG").ok();
+                let docker = ssh::connect(url, config.as_deref(), TIMEOUT_S).await;
+                Ok(docker.map_err(|e| format!("ssh to {url}: {e}"))?)
             }
             (None, url) => Docker::connect_with_http(url, TIMEOUT_S, version),
         }

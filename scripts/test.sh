@@ -12,6 +12,10 @@ apt_install chromium
 apt_install golang-go
 command -v pip >/dev/null || apt_install python3-pip
 bash scripts/build-fixtures.sh
+# The engine that is not this machine's (tests/remote_engine.rs): a dockerd and an sshd in a network
+# namespace of their own, removed when the tests end, whatever they did.
+bash scripts/remote-engine.sh up >/dev/null
+trap 'bash scripts/remote-engine.sh down' EXIT
 
 # fcemu's Python and Node.js runtimes, tested on the interpreters they run on (the runtime images').
 log "runtime tests: Python (fcemu-runtime-python:bookworm)"
@@ -38,6 +42,13 @@ networks=$(docker network ls -q --filter label=fcemu.managed=true | wc -l)
 if [ "$networks" -gt 0 ]; then
   docker network ls --filter label=fcemu.managed=true >&2
   echo "FAIL: $networks networks labelled fcemu.managed=true were left behind by the tests" >&2
+  exit 1
+fi
+remote=$(DOCKER_HOST=unix:///run/fcemu-remote/docker.sock docker ps -aq | wc -l)
+remote_networks=$(DOCKER_HOST=unix:///run/fcemu-remote/docker.sock docker network ls -q \
+  --filter label=fcemu.managed=true | wc -l)
+if [ "$remote" -gt 0 ] || [ "$remote_networks" -gt 0 ]; then
+  echo "FAIL: $remote containers and $remote_networks networks were left behind on the remote engine" >&2
   exit 1
 fi
 log "no fcemu container or network left behind"

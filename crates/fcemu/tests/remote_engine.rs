@@ -1,78 +1,184 @@
-//! A remote engine (here the local one, reached over TCP as a remote one would be): fcemu cannot compare its
-//! clock with this machine's, nor write its cgroups, so it shows Runtime Init whole and freezes through the
-//! engine's pause, and says both.
+//! A remote engine, for real: the dockerd that `scripts/remote-engine.sh` runs in a network namespace of its
+//! own, reached over TCP and over SSH. Its containers' addresses are not routable from here and its disk is
+//! not this machine's, so instances are reached through the ports it publishes, code is copied in, freezing
+//! is the engine's pause, and Runtime Init is shown whole (its clock is not ours). The same lifecycle the
+//! local engine's tests check, end to end.
 
 mod common;
 
+use common::remote::*;
 use common::up::*;
 use common::*;
+use std::time::Duration;
 
-/// The local engine, reached over TCP as a remote one would be: fcemu cannot compare its clock, nor write
-/// its cgroups.
-async fn engine_over_tcp() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                if let Ok(mut engine) =
-                    tokio::net::UnixStream::connect("/var/run/docker.sock").await
-                {
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut engine).await;
-                }
-            });
-        }
-    });
-    format!("tcp://{addr}")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_remote_engine_shows_runtime_init_whole_and_freezes_through_its_pause() {
-    let docker = docker().await;
+/// Cold start, Initializer once, a request, freezing through the engine's pause, thaw, logs, idle
+/// reclamation through PreStop, a second cold start, and PreStop at shutdown, against the remote engine
+/// reached through `env`; nothing is left on either engine.
+async fn the_lifecycle_on(remote: &RemoteEngine, env: &[(&str, &str)], engine_line: &str) {
+    let local = docker().await;
     let project = TestProject::fixture(&[], "");
-    let host = engine_over_tcp().await;
+    let _sweep = SweepOnDrop(remote, project.path());
     let up = Up::start_with(
         project.path(),
         "127.0.0.1:0",
-        &[("DOCKER_HOST", &host)],
-        &[],
+        env,
+        &["--idle-timeout", "3s"],
     );
-    wait_for_output(&up, "Runtime Init shown whole: the engine is remote").await;
+    wait_for_output(&up, engine_line).await;
+    for said in [
+        format!(
+            "instances reached through ports published on {}",
+            remote.address()
+        ),
+        "freezing through the engine's pause".to_string(),
+        "Runtime Init shown whole: the engine is remote".to_string(),
+    ] {
+        assert!(up.printed(&said), "{said:?} not in {:#?}", up.output());
+    }
+    let http = reqwest::Client::new();
+
+    let first = http
+        .post(format!("{}/some/path", up.url))
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200, "{:#?}", up.output());
+    let instance = first.headers()["x-fc-instance-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let request_id = first.headers()["x-fc-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let timing = first.headers()["server-timing"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(
-        up.printed("freezing through the engine's pause"),
-        "{:#?}",
-        up.output()
+        server_timing(&timing, "runtime-init").is_some()
+            && server_timing(&timing, "function-start").is_none(),
+        "Runtime Init whole where the clock is not ours: {timing}"
     );
-    // Over the network, the engine's bridge is taken as not routable: ports are published.
+    let echoed: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(echoed["body"], "payload");
+
+    // The instance lives on the remote engine, not here, at an address this machine cannot route to.
+    assert!(containers_of(&local, project.path()).await.is_empty());
+    let ids = remote.containers(project.path());
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let bridge_ip = remote.inspect(
+        &ids[0],
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+    );
+    let bridge = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect((bridge_ip.as_str(), 9000)),
+    )
+    .await;
     assert!(
-        up.printed("instances reached through ports published on 127.0.0.1"),
-        "{:#?}",
-        up.output()
+        !matches!(bridge, Ok(Ok(_))),
+        "the container's bridge address {bridge_ip} answered from here: the test engine is not remote"
+    );
+    // Nothing of this machine's disk is mounted there.
+    assert_eq!(remote.inspect(&ids[0], "{{len .Mounts}}"), "0");
+
+    // Idle, it is paused by the engine.
+    let mut paused = false;
+    for _ in 0..200 {
+        paused = remote.inspect(&ids[0], "{{.State.Paused}}") == "true";
+        if paused {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(paused, "never frozen: {:#?}", up.output());
+    // Thawed for the next request, on the same instance, which was initialized once.
+    let state: serde_json::Value = http
+        .get(format!("{}/state", up.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["initialize"], 1, "{state}");
+    assert_eq!(state["requests"], 2, "{state}");
+
+    // What the function printed came back through the engine's log stream, once.
+    let logs = fcemu(&["logs", "--endpoint", &up.url, "--request-id", &request_id]);
+    let printed = text(&logs.stdout);
+    assert_eq!(
+        printed.matches("invoke POST /some/path").count(),
+        1,
+        "{printed}"
     );
 
-    let response = reqwest::get(format!("{}/state", up.url)).await.unwrap();
-    assert!(response.status().is_success());
-    let header = response.headers()["server-timing"].to_str().unwrap();
-    assert!(server_timing(header, "runtime-init").is_some(), "{header}");
-    assert!(
-        server_timing(header, "engine-start").is_none()
-            && server_timing(header, "function-start").is_none(),
-        "no split where the clock is not ours: {header}"
-    );
-    let ready = &events_named(&up, "instance.ready").await[0];
-    assert!(ready.get("engineStartMs").is_none(), "{ready}");
-    wait_for_output(&up, "FC Instance Ready").await;
-    assert!(
-        !up.output()
+    // Idle past --idle-timeout, it is reclaimed through PreStop; the next request starts another.
+    wait_for_output_within(&up, "Reason: idle", Duration::from_secs(30)).await;
+    assert!(up.printed("pre-stop called (1)"), "{:#?}", up.output());
+    let again = http.get(format!("{}/state", up.url)).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_ne!(again.headers()["x-fc-instance-id"], instance.as_str());
+
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    assert_eq!(
+        output
             .iter()
-            .any(|l| l.contains("FC Instance Ready") && l.contains("engine start")),
-        "{:#?}",
-        up.output()
+            .filter(|l| l.contains("pre-stop called (1)"))
+            .count(),
+        2,
+        "PreStop once at reclamation, once at shutdown: {output:#?}"
     );
+    assert!(remote.containers(project.path()).is_empty());
+    assert!(containers_of(&local, project.path()).await.is_empty());
+}
 
-    let (code, _) = up.stop();
-    assert_eq!(code, 0);
-    assert_no_containers_left(&docker, project.path()).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lifecycle_on_a_remote_engine_over_tcp() {
+    let remote = remote_engine();
+    let line = format!("engine: {} (DOCKER_HOST)", remote.tcp);
+    the_lifecycle_on(&remote, &[("DOCKER_HOST", &remote.tcp)], &line).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lifecycle_on_a_remote_engine_over_ssh_through_one_master_connection() {
+    let remote = remote_engine();
+    let line = format!("engine: {} (DOCKER_HOST)", remote.ssh);
+    let env = [
+        ("DOCKER_HOST", remote.ssh.as_str()),
+        ("FCEMU_SSH_CONFIG", remote.ssh_config.as_str()),
+    ];
+    assert_eq!(
+        ssh_masters(remote.address()),
+        0,
+        "a master left from before"
+    );
+    // The most masters seen at once while up runs: the event stream, log follows and every create share
+    // one.
+    let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let watch = tokio::spawn({
+        let (most, address) = (most.clone(), remote.address().to_string());
+        async move {
+            loop {
+                most.fetch_max(ssh_masters(&address), std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+    the_lifecycle_on(&remote, &env, &line).await;
+    watch.abort();
+    assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // And the one master goes with up.
+    for _ in 0..200 {
+        if ssh_masters(remote.address()) == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the ssh master outlived fcemu up");
 }
 
 /// A docker CLI configuration folder whose current context is `name`, an engine at `host`, as `docker context
@@ -102,10 +208,10 @@ fn docker_config(name: &str, host: &str) -> tempfile::TempDir {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_docker_clis_current_context_names_the_engine_and_up_says_which() {
-    let docker = docker().await;
+    let remote = remote_engine();
     let project = TestProject::fixture(&[], "");
-    let host = engine_over_tcp().await;
-    let config = docker_config("lab", &host);
+    let _sweep = SweepOnDrop(&remote, project.path());
+    let config = docker_config("lab", &remote.tcp);
     let config_dir = config.path().display().to_string();
     let up = Up::start_with(
         project.path(),
@@ -113,18 +219,37 @@ async fn the_docker_clis_current_context_names_the_engine_and_up_says_which() {
         &[("DOCKER_HOST", ""), ("DOCKER_CONFIG", &config_dir)],
         &[],
     );
-    wait_for_output(&up, &format!("engine: {host} (docker context lab)")).await;
-    // Reached over TCP, the engine is remote to fcemu: its clock is not compared.
-    assert!(
-        up.printed("Runtime Init shown whole: the engine is remote"),
-        "{:#?}",
-        up.output()
-    );
+    wait_for_output(&up, &format!("engine: {} (docker context lab)", remote.tcp)).await;
     let response = reqwest::get(format!("{}/state", up.url)).await.unwrap();
     assert!(response.status().is_success());
+    assert_eq!(remote.containers(project.path()).len(), 1);
     let (code, _) = up.stop();
     assert_eq!(code, 0);
-    assert_no_containers_left(&docker, project.path()).await;
+    assert!(remote.containers(project.path()).is_empty());
+}
+
+#[tokio::test]
+async fn doctor_on_the_remote_engine_says_how_instances_are_reached_and_freezing_is_done() {
+    let remote = remote_engine();
+    let project = TestProject::fixture(&[], "");
+    let out = std::process::Command::new(FCEMU)
+        .args(["doctor", &project.path().display().to_string()])
+        .env("DOCKER_HOST", &remote.tcp)
+        .output()
+        .unwrap();
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    for line in [
+        format!("ok    engine     {} (DOCKER_HOST): Docker", remote.tcp),
+        format!(
+            "note  reach      instances reached through ports published on {}",
+            remote.address()
+        ),
+        "freezing through the engine's pause".to_string(),
+        "ok    image      fcemu-fixture:latest (function fixture): present".to_string(),
+    ] {
+        assert!(said.contains(&line), "{line:?} not in:\n{said}");
+    }
 }
 
 #[tokio::test]
@@ -150,14 +275,7 @@ async fn a_context_that_is_not_there_stops_up_naming_it_and_what_to_do() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_an_engine_that_does_not_share_the_disk_code_and_runtime_are_copied_in() {
-    let docker = docker().await;
-    assert!(
-        docker
-            .image_exists("fcemu-runtime-python:bookworm")
-            .await
-            .unwrap(),
-        "the image fcemu-runtime-python:bookworm is missing: run scripts/build-fixtures.sh first"
-    );
+    let remote = remote_engine();
     let project = TestProject::with_yaml(
         r#"edition: 3.0.0
 name: copied
@@ -192,11 +310,11 @@ def handler(event, context):
 "#,
     )
     .unwrap();
-    let host = engine_over_tcp().await;
+    let _sweep = SweepOnDrop(&remote, project.path());
     let up = Up::start_with(
         project.path(),
         "127.0.0.1:0",
-        &[("DOCKER_HOST", &host)],
+        &[("DOCKER_HOST", &remote.tcp)],
         &[],
     );
     let response = reqwest::get(format!("{}/hello", up.url)).await.unwrap();
@@ -212,13 +330,9 @@ def handler(event, context):
         "{body}"
     );
     // Nothing of this machine's disk is mounted into the instance: it was copied.
-    let ids = container_ids(project.path());
-    let mounts = std::process::Command::new("docker")
-        .args(["inspect", "-f", "{{len .Mounts}}", &ids[0]])
-        .output()
-        .unwrap();
-    assert_eq!(text(&mounts.stdout).trim(), "0");
+    let ids = remote.containers(project.path());
+    assert_eq!(remote.inspect(&ids[0], "{{len .Mounts}}"), "0");
     let (code, _) = up.stop();
     assert_eq!(code, 0);
-    assert_no_containers_left(&docker, project.path()).await;
+    assert!(remote.containers(project.path()).is_empty());
 }

@@ -332,6 +332,11 @@ function answerError(res, status, errorType, body) {
 }
 
 async function serve(req, res, body) {
+  if (req.method === 'OPTIONS' && req.url === '*') {
+    // fcemu's readiness probe through a published port: the server is there, and no handler runs.
+    answer(res, 200, {}, Buffer.alloc(0));
+    return;
+  }
   const context = createContext(req.headers);
   const control = req.headers['x-fc-control-path'] || '';
   const target = req.url;

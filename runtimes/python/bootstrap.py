@@ -315,6 +315,9 @@ class Runtime(BaseHTTPRequestHandler):
 
     def dispatch(self):
         body = self.read_body()
+        if self.command == "OPTIONS" and self.path == "*":
+            # fcemu's readiness probe through a published port: the server is there, and no handler runs.
+            return self.answer(200, {}, b"")
         headers = {k.lower(): v for k, v in self.headers.items()}
         context = FCContext(headers)
         control = headers.get("x-fc-control-path", "")

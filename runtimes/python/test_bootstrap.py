@@ -186,6 +186,14 @@ class Hooks(RuntimeTest):
         self.assertEqual(headers["x-fc-error-type"], "InitializeError")
         self.assertEqual(json.loads(body)["errorMessage"], "the model is missing")
 
+    def test_the_readiness_probe_is_answered_without_running_the_handler(self):
+        r = self.runtime("index.logs")
+        status, _, body = r.request("OPTIONS", "*")
+        self.assertEqual((status, body), (200, b""))
+        out = r.stop()
+        self.assertNotIn("FC Invoke Start", out)
+        self.assertNotIn("plain print", out)
+
     def test_a_hook_without_a_handler_is_404(self):
         self.assertEqual(self.runtime("index.echo").request("GET", "/pre-stop")[0], 404)
 

@@ -179,6 +179,15 @@ test('Initializer, PreFreeze and PreStop get the context', async (t) => {
   assert.match(out, /r-stop \[verbose\] pre-stop called/);
 });
 
+test('the readiness probe is answered without running the handler', async (t) => {
+  const r = await startRuntime(t, 'index.logs');
+  const { status, body } = await r.request('OPTIONS', '*');
+  assert.equal(status, 200);
+  assert.equal(body.length, 0);
+  const out = await r.stop();
+  assert.ok(!out.includes('FC Invoke Start') && !out.includes('console line'), out);
+});
+
 test('a hook that fails is a failure with its error; one without a handler is 404', async (t) => {
   const r = await startRuntime(t, 'index.echoAsync', { FCEMU_INITIALIZER: 'index.failingHook' });
   const { status, headers, body } = await r.request('POST', '/initialize');

@@ -123,7 +123,17 @@ pub async fn served(addr: SocketAddr, within: Duration) -> std::io::Result<()> {
                 std::io::ErrorKind::ConnectionRefused,
                 format!("nothing serves behind {addr}"),
             )),
-            _ => Ok(()),
+            _ => {
+                // The rest of the answer is read before the connection closes, off the cold start's
+                // path: closed with unread bytes, the connection would be reset under the server's
+                // last write, and a server may print that as an error of the function's.
+                tokio::spawn(async move {
+                    let mut rest = Vec::new();
+                    let drain = stream.read_to_end(&mut rest);
+                    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+                });
+                Ok(())
+            }
         }
     };
     tokio::time::timeout(within, exchange).await.map_err(|_| {

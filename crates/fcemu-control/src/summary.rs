@@ -172,7 +172,9 @@ fn summarize(events: &[Value]) -> Summary {
                 open.remove(&text(e, "requestId"));
                 let status = e.get("status").and_then(Value::as_i64).unwrap_or_default();
                 *invocations.entry(status.to_string()).or_default() += 1;
-                if status >= 500 {
+                // An event invocation that failed in fcemu (its instance never served: FC answers
+                // FunctionNotStarted with HTTP 200) carries the error, whatever the status.
+                if status >= 500 || e.get("error").is_some() {
                     failed_requests.push(request_of(e));
                 }
             }
@@ -246,5 +248,11 @@ mod tests {
         assert!(!s.passed);
         assert_eq!(s.failed_requests.len(), 2);
         assert_eq!(s.failed_requests[1]["error"], "started and never answered");
+
+        let mut not_started = ok.to_vec();
+        not_started.push(json!({"event": "invoke.end", "requestId": "r7", "status": 200, "errorType": "FunctionNotStarted", "error": "the function's server did not accept connections"}));
+        let s = summarize(&not_started);
+        assert!(!s.passed);
+        assert_eq!(s.failed_requests[0]["requestId"], "r7");
     }
 }

@@ -1,7 +1,6 @@
 //! The Docker engine, through bollard.
 
 mod context;
-mod copy;
 mod engine;
 mod freezer;
 mod host;
@@ -11,6 +10,7 @@ mod network;
 mod reach;
 mod ssh;
 mod task;
+mod volume;
 pub use task::Task;
 
 pub use engine::EngineVersion;
@@ -46,6 +46,10 @@ pub struct DockerRuntime {
     networks: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Held while a network is looked for and made.
     network_creation: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The content volumes this runtime has filled (see `volume.rs`).
+    volumes: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Held while a content volume is looked for and filled.
+    volume_creation: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A failed engine call in the engine's own words (`No such container: ... (HTTP 404)`), with bollard's
@@ -122,6 +126,7 @@ impl DockerRuntime {
     async fn create_container(
         &self,
         spec: &ContainerSpec,
+        binds: Option<Vec<String>>,
     ) -> std::result::Result<String, BollardError> {
         let memory = i64::from(spec.memory_mb) * 1024 * 1024;
         let body = ContainerCreateBody {
@@ -137,9 +142,7 @@ impl DockerRuntime {
                 // No swap beyond the limit: FC's memory size is a hard limit.
                 memory_swap: (memory > 0).then_some(memory),
                 nano_cpus: (spec.cpu > 0.0).then_some((spec.cpu * 1e9) as i64),
-                // Where the engine shares this machine's disk; elsewhere the folders are copied in.
-                binds: (self.local() && !spec.mounts.is_empty())
-                    .then(|| spec.mounts.iter().map(Mount::to_bind).collect()),
+                binds,
                 // An init process as PID 1 forwards SIGTERM to the function (a PID 1 without a handler
                 // ignores it, and every stop would wait for SIGKILL) and reaps its zombies.
                 init: Some(true),
@@ -208,13 +211,20 @@ impl ContainerRuntime for DockerRuntime {
         if let Some(name) = &spec.network {
             self.ensure_network(name, &spec.labels).await?;
         }
-        let id = match self.create_container(spec).await {
+        // The folders themselves where the engine shares this machine's disk; elsewhere volumes filled with
+        // their content.
+        let binds = match spec.mounts.is_empty() {
+            true => None,
+            false if self.local() => Some(spec.mounts.iter().map(Mount::to_bind).collect()),
+            false => Some(self.content_binds(spec).await?),
+        };
+        let id = match self.create_container(spec, binds.clone()).await {
             Err(e) if spec.network.is_some() && network::is_missing(&e) => {
                 // Removed behind this run's back (another `fcemu down`): made again.
                 let name = spec.network.as_deref().expect("checked above");
                 self.forget_network(name);
                 self.ensure_network(name, &spec.labels).await?;
-                self.create_container(spec).await
+                self.create_container(spec, binds).await
             }
             created => created,
         }
@@ -232,13 +242,6 @@ impl ContainerRuntime for DockerRuntime {
                 }
             }
         })?;
-        if !self.local() && !spec.mounts.is_empty() {
-            if let Err(e) = self.copy_mounts(&id, &spec.mounts).await {
-                // Not left half-made.
-                let _ = ContainerRuntime::remove(self, &id).await;
-                return Err(e);
-            }
-        }
         Ok(id)
     }
 
@@ -433,8 +436,9 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
-    async fn remove_networks(&self, labels: &[(String, String)]) -> Result<usize> {
-        self.remove_managed_networks(labels).await
+    async fn remove_unused(&self, labels: &[(String, String)]) -> Result<usize> {
+        Ok(self.remove_managed_networks(labels).await?
+            + self.remove_content_volumes(labels).await?)
     }
 
     async fn list_managed(&self, labels: &[(String, String)]) -> Result<Vec<ManagedContainer>> {

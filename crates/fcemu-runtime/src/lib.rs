@@ -299,8 +299,8 @@ pub enum RuntimeError {
         #[source]
         source: EngineError,
     },
-    #[error("removing fcemu's networks failed")]
-    RemoveNetworks {
+    #[error("removing fcemu's unused networks and volumes failed")]
+    RemoveUnused {
         #[source]
         source: EngineError,
     },
@@ -382,9 +382,9 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     async fn remove(&self, id: &str) -> Result<()>;
     /// Containers carrying all of the given `key=value` labels (besides `fcemu.managed=true`), running or not.
     async fn list_managed(&self, labels: &[(String, String)]) -> Result<Vec<ManagedContainer>>;
-    /// Removes the networks labelled `fcemu.managed=true` and `labels` that no container uses any more;
-    /// how many. An engine without networks of fcemu's own has none to remove.
-    async fn remove_networks(&self, _labels: &[(String, String)]) -> Result<usize> {
+    /// Removes the networks and content volumes labelled `fcemu.managed=true` and `labels` that no container
+    /// uses any more; how many. An engine without networks or volumes of fcemu's own has none to remove.
+    async fn remove_unused(&self, _labels: &[(String, String)]) -> Result<usize> {
         Ok(0)
     }
 }
@@ -401,6 +401,6 @@ pub async fn sweep(runtime: &dyn ContainerRuntime, labels: &[(String, String)]) 
         runtime.remove(&c.id).await?;
         removed += 1;
     }
-    runtime.remove_networks(labels).await?;
+    runtime.remove_unused(labels).await?;
     Ok(removed)
 }

@@ -274,7 +274,7 @@ async fn a_context_that_is_not_there_stops_up_naming_it_and_what_to_do() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_an_engine_that_does_not_share_the_disk_code_and_runtime_are_copied_in() {
+async fn on_an_engine_that_does_not_share_the_disk_code_and_runtime_are_volumes_filled_once() {
     let remote = remote_engine();
     let project = TestProject::with_yaml(
         r#"edition: 3.0.0
@@ -306,7 +306,7 @@ def initialize(context):
     state["initialized"] = True
 
 def handler(event, context):
-    return {"statusCode": 200, "body": json.dumps({"initialized": state.get("initialized", False), "files": sorted(os.listdir("/code"))})}
+    return {"statusCode": 200, "body": json.dumps({"initialized": state.get("initialized", False), "files": sorted(os.listdir("/code")), "writable": os.access("/code", os.W_OK)})}
 "#,
     )
     .unwrap();
@@ -322,17 +322,43 @@ def handler(event, context):
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     assert!(status.is_success(), "{status} {body}: {:#?}", up.output());
     assert_eq!(body["initialized"], true, "{body}");
-    // (Copied, the code is writable, where FC mounts it read-only: Python leaves its __pycache__.)
     assert!(
         body["files"]
             .as_array()
             .is_some_and(|f| f.contains(&serde_json::json!("index.py"))),
         "{body}"
     );
-    // Nothing of this machine's disk is mounted into the instance: it was copied.
+    assert_eq!(body["writable"], false, "read-only, as FC mounts code");
+    // A second instance mounts the same volumes: they were filled once.
+    invoke_cold(&up, "py");
     let ids = remote.containers(project.path());
-    assert_eq!(remote.inspect(&ids[0], "{{len .Mounts}}"), "0");
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let mounts: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            remote.inspect(
+                id,
+                "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} rw={{.RW}};{{end}}",
+            )
+        })
+        .collect();
+    assert_eq!(mounts[0], mounts[1]);
+    assert!(
+        mounts[0].contains(" /code rw=false;")
+            && mounts[0]
+                .split(';')
+                .filter(|m| !m.is_empty())
+                .all(|m| m.starts_with("volume fcemu-") && m.ends_with("rw=false")),
+        "nothing of this machine's disk is mounted, every folder is a volume: {mounts:?}"
+    );
     let (code, _) = up.stop();
     assert_eq!(code, 0);
     assert!(remote.containers(project.path()).is_empty());
+    let filter = format!("label=fcemu.project={}", project.path().display());
+    let volumes = remote.docker(&["volume", "ls", "-q", "--filter", &filter]);
+    assert_eq!(
+        text(&volumes.stdout).trim(),
+        "",
+        "the volumes go with the run"
+    );
 }

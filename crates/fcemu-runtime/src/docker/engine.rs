@@ -118,6 +118,8 @@ impl DockerRuntime {
             freezer: std::sync::Arc::new(freezer::Freezer::new(method)),
             networks: Default::default(),
             network_creation: Default::default(),
+            volumes: Default::default(),
+            volume_creation: Default::default(),
         })
     }
 

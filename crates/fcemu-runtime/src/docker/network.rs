@@ -109,7 +109,7 @@ impl DockerRuntime {
             .docker
             .list_networks(Some(options))
             .await
-            .map_err(|e| RuntimeError::RemoveNetworks { source: engine(e) })?;
+            .map_err(|e| RuntimeError::RemoveUnused { source: engine(e) })?;
         let mut removed = 0;
         for network in found {
             // Never touch a network without the label, whatever the engine's filter did.
@@ -133,7 +133,7 @@ impl DockerRuntime {
                     status_code: 404 | 409 | 403,
                     ..
                 }) => {}
-                Err(e) => return Err(RuntimeError::RemoveNetworks { source: engine(e) }),
+                Err(e) => return Err(RuntimeError::RemoveUnused { source: engine(e) }),
             }
         }
         Ok(removed)

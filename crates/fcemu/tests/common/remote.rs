@@ -88,6 +88,7 @@ impl RemoteEngine {
         }
         let filter = format!("label=fcemu.project={}", project.display());
         self.docker(&["network", "prune", "-f", "--filter", &filter]);
+        self.docker(&["volume", "prune", "-f", "--filter", &filter]);
     }
 }
 

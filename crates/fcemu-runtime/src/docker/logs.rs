@@ -1,5 +1,6 @@
-//! Following what a container prints: the engine's timestamped frames split into lines, each line once
-//! (a rotating log is sent again in part), and the log configuration instances get.
+//! Following what a container prints: the engine's timestamped frames joined into whole lines, each line
+//! once and none lost (a rotating log is sent again in part; Podman's follow stops short), and the log
+//! configuration instances get.
 
 use super::engine;
 use crate::*;
@@ -10,59 +11,165 @@ use futures_util::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 
 /// Everything the container prints, from its start, until it stops.
-pub(super) fn follow(docker: &Docker, id: &str) -> BoxStream<'static, Result<LogLine>> {
+///
+/// On Docker a line the engine sends again (after a rotation) is dropped (`SeenLines`). Podman never sends
+/// one again (and stamps lines to the second only, where two equal lines in a second would look like one
+/// sent again), but Podman 4's follow skips lines of a log written fast, and ends when the container exits
+/// before the end of its file. There, once the follow ends, the whole log is read again (that read is
+/// complete) and the lines the follow did not deliver come after it, with their own stamps.
+pub(super) fn follow(
+    docker: &Docker,
+    id: &str,
+    podman: bool,
+) -> BoxStream<'static, Result<LogLine>> {
+    // On Podman a line the follow cut short is not delivered: the read after it has all of it.
+    let followed = read(docker, id, true, !podman);
+    if !podman {
+        let mut seen = SeenLines::default();
+        return followed
+            .try_filter(move |line| std::future::ready(seen.first_time(line)))
+            .boxed();
+    }
+    let delivered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let counted = followed.inspect_ok({
+        let delivered = delivered.clone();
+        move |line| delivered.lock().unwrap().push(fingerprint(line))
+    });
+    let (docker, id) = (docker.clone(), id.to_string());
+    let missed = futures_util::stream::once(async move {
+        let delivered = std::mem::take(&mut *delivered.lock().unwrap());
+        // What the follow delivered is the whole log with gaps, in its order: a line of the whole log
+        // that is the next one delivered was delivered; any other was missed.
+        let mut next = 0;
+        read(&docker, &id, false, true).try_filter(move |line| {
+            let was_delivered = delivered.get(next) == Some(&fingerprint(line));
+            next += usize::from(was_delivered);
+            std::future::ready(!was_delivered)
+        })
+    })
+    .flatten();
+    counted.chain(missed).boxed()
+}
+
+/// A line's stream and text, hashed.
+fn fingerprint(line: &LogLine) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (line.stream as u8, &line.line).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The container's log as whole lines: followed until the container stops, or as it is now. At its end, a
+/// last line without a newline is delivered if `last_part` says so.
+fn read(
+    docker: &Docker,
+    id: &str,
+    follow: bool,
+    last_part: bool,
+) -> BoxStream<'static, Result<LogLine>> {
     let options = LogsOptions {
-        follow: true,
+        follow,
         stdout: true,
         stderr: true,
         timestamps: true,
         ..Default::default()
     };
     let id_owned = id.to_string();
-    let mut seen = SeenLines::default();
+    let mut lines = Lines::default();
     docker
         .logs(id, Some(options))
         .map_err(move |e| RuntimeError::Logs {
             id: id_owned.clone(),
             source: engine(e),
         })
-        .map_ok(move |chunk| {
-            let (stream, bytes) = match chunk {
-                bollard::container::LogOutput::StdErr { message } => {
-                    (OutputStream::Stderr, message)
+        .map(Some)
+        // The end of the log completes a last line printed without a newline.
+        .chain(futures_util::stream::iter([None]))
+        .map(move |frame| {
+            let complete = match frame {
+                Some(Ok(chunk)) => {
+                    let (stream, bytes) = match chunk {
+                        bollard::container::LogOutput::StdErr { message } => {
+                            (OutputStream::Stderr, message)
+                        }
+                        other => (OutputStream::Stdout, other.into_bytes()),
+                    };
+                    lines.frame(&bytes, stream)
                 }
-                other => (OutputStream::Stdout, other.into_bytes()),
+                Some(Err(e)) => return futures_util::stream::iter(vec![Err(e)]),
+                None if last_part => lines.rest(),
+                None => Vec::new(),
             };
-            let mut lines = parse_log_frame(&bytes, stream);
-            lines.retain(|line| seen.first_time(line));
-            futures_util::stream::iter(lines.into_iter().map(Ok))
+            futures_util::stream::iter(complete.into_iter().map(Ok).collect::<Vec<_>>())
         })
-        .try_flatten()
+        .flatten()
         .boxed()
 }
 
-/// Splits a timestamped log frame (`2024-01-01T00:00:00.123456789Z text\n...`) into lines.
-fn parse_log_frame(frame: &[u8], stream: OutputStream) -> Vec<LogLine> {
-    let text = String::from_utf8_lossy(frame);
-    text.split_terminator('\n')
-        .map(|raw| {
-            let (ts, line) = match raw.split_once(' ') {
-                Some((ts, rest)) => match humantime::parse_rfc3339(ts) {
-                    Ok(t) => (t, rest),
-                    Err(_) => (SystemTime::now(), raw),
-                },
-                None => match humantime::parse_rfc3339(raw) {
-                    Ok(t) => (t, ""),
-                    Err(_) => (SystemTime::now(), raw),
+/// Frames into whole lines. An engine sends a long line in parts (Docker past 16 KB; Podman wherever its
+/// read of the log file ended), each part a frame with a stamp of its own; a part without a newline waits for
+/// the rest, and the line keeps its first part's stamp.
+#[derive(Default)]
+struct Lines {
+    /// Per stream (stdout, stderr): the start of a line not yet ended.
+    pending: [Option<LogLine>; 2],
+}
+
+impl Lines {
+    fn frame(&mut self, frame: &[u8], stream: OutputStream) -> Vec<LogLine> {
+        let text = String::from_utf8_lossy(frame);
+        let mut complete = Vec::new();
+        let mut pieces = text.split_inclusive('\n').peekable();
+        while let Some(raw) = pieces.next() {
+            let ended = raw.ends_with('\n');
+            let (ts, part) = stamped(raw.trim_end_matches('\n'));
+            let line = match self.pending[stream as usize].take() {
+                Some(mut started) => {
+                    started.line.push_str(part);
+                    started
+                }
+                None => LogLine {
+                    ts,
+                    stream,
+                    line: part.to_string(),
                 },
             };
-            LogLine {
-                ts,
-                stream,
-                line: line.trim_end_matches('\r').to_string(),
+            if ended {
+                complete.push(finished(line));
+            } else {
+                // Only the last piece of a frame can be unended.
+                debug_assert!(pieces.peek().is_none());
+                self.pending[stream as usize] = Some(line);
             }
-        })
-        .collect()
+        }
+        complete
+    }
+
+    /// What is left when the log ends: lines printed without a final newline.
+    fn rest(&mut self) -> Vec<LogLine> {
+        self.pending
+            .iter_mut()
+            .filter_map(Option::take)
+            .map(finished)
+            .collect()
+    }
+}
+
+fn finished(mut line: LogLine) -> LogLine {
+    if line.line.ends_with('\r') {
+        line.line.pop();
+    }
+    line
+}
+
+/// A piece of a frame's stamp (`2024-01-01T00:00:00.123456789Z`) and its text; a piece without one is
+/// stamped now.
+fn stamped(raw: &str) -> (SystemTime, &str) {
+    let (ts, rest) = raw.split_once(' ').unwrap_or((raw, ""));
+    match humantime::parse_rfc3339(ts) {
+        Ok(t) => (t, rest),
+        Err(_) => (SystemTime::now(), raw),
+    }
 }
 
 /// Where an instance's output goes: json-file (which the engine can follow, whatever the daemon's default
@@ -121,7 +228,7 @@ mod tests {
     fn log_frames_split_into_stamped_lines() {
         let frame =
             b"2024-05-01T10:00:00.123456789Z first line\n2024-05-01T10:00:00.200000000Z second\n";
-        let lines = parse_log_frame(frame, OutputStream::Stdout);
+        let lines = Lines::default().frame(frame, OutputStream::Stdout);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].line, "first line");
         assert_eq!(lines[1].line, "second");
@@ -167,8 +274,44 @@ mod tests {
 
     #[test]
     fn a_frame_without_timestamp_keeps_its_text() {
-        let lines = parse_log_frame(b"no stamp here\n", OutputStream::Stderr);
+        let lines = Lines::default().frame(b"no stamp here\n", OutputStream::Stderr);
         assert_eq!(lines[0].line, "no stamp here");
         assert_eq!(lines[0].stream, OutputStream::Stderr);
+    }
+
+    #[test]
+    fn a_line_sent_in_parts_is_one_line_with_its_first_parts_stamp() {
+        let mut lines = Lines::default();
+        let out = OutputStream::Stdout;
+        let err = OutputStream::Stderr;
+        assert!(
+            lines
+                .frame(b"2026-12-02T06:28:55Z line 512", out)
+                .is_empty()
+        );
+        // The other stream goes on meanwhile.
+        let e = lines.frame(b"2026-12-02T06:28:56Z oops\r\n", err);
+        assert_eq!(e[0].line, "oops");
+        assert!(
+            lines
+                .frame(b"2026-12-02T06:28:56Z  padding", out)
+                .is_empty()
+        );
+        let done = lines.frame(
+            b"2026-12-02T06:28:57Z -end\n2026-12-02T06:28:57Z next\n",
+            out,
+        );
+        let texts: Vec<&str> = done.iter().map(|l| l.line.as_str()).collect();
+        assert_eq!(texts, ["line 512 padding-end", "next"]);
+        assert_eq!(
+            done[0].ts,
+            humantime::parse_rfc3339("2026-12-02T06:28:55Z").unwrap()
+        );
+        // A last line without a newline comes when the log ends.
+        assert!(lines.frame(b"2026-12-02T06:28:58Z bye", out).is_empty());
+        let rest = lines.rest();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].line, "bye");
+        assert!(lines.rest().is_empty());
     }
 }

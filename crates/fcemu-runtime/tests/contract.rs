@@ -279,7 +279,7 @@ async fn a_rotated_log_is_followed_without_repeats() {
         host_config: Some(HostConfig {
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".into()),
-                config: Some(rotate.into()),
+                config: Some(rotate),
             }),
             ..Default::default()
         }),

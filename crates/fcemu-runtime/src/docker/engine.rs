@@ -21,6 +21,13 @@ pub struct EngineVersion {
     pub nvidia: bool,
 }
 
+impl EngineVersion {
+    /// `Docker 20.10.24, API 1.41`, as `up` and `fcemu doctor` say it.
+    pub fn describe(&self) -> String {
+        format!("{} {}, API {}", self.product, self.version, self.api)
+    }
+}
+
 impl DockerRuntime {
     /// Connects to the engine the docker CLI would use (`host.rs`: DOCKER_HOST, a context, else the first
     /// of this machine's sockets that answers) and agrees on an API version, so an older engine (20.10

@@ -22,8 +22,17 @@ pub(super) fn follow(
     id: &str,
     podman: bool,
 ) -> BoxStream<'static, Result<LogLine>> {
-    // On Podman a line the follow cut short is not delivered: the read after it has all of it.
-    let followed = read(docker, id, true, !podman);
+    // On Podman a line the follow cut short is not delivered (the read after it has all of it), and a line
+    // is stamped when it comes: Podman's stamp, to the second, would put a request's lines before it.
+    let followed = read(
+        docker,
+        id,
+        Reading {
+            follow: true,
+            last_part: !podman,
+            stamped_on_receipt: podman,
+        },
+    );
     if !podman {
         let mut seen = SeenLines::default();
         return followed
@@ -41,7 +50,12 @@ pub(super) fn follow(
         // What the follow delivered is the whole log with gaps, in its order: a line of the whole log
         // that is the next one delivered was delivered; any other was missed.
         let mut next = 0;
-        read(&docker, &id, false, true).try_filter(move |line| {
+        let whole = Reading {
+            follow: false,
+            last_part: true,
+            stamped_on_receipt: false,
+        };
+        read(&docker, &id, whole).try_filter(move |line| {
             let was_delivered = delivered.get(next) == Some(&fingerprint(line));
             next += usize::from(was_delivered);
             std::future::ready(!was_delivered)
@@ -59,16 +73,20 @@ fn fingerprint(line: &LogLine) -> u64 {
     hasher.finish()
 }
 
-/// The container's log as whole lines: followed until the container stops, or as it is now. At its end, a
-/// last line without a newline is delivered if `last_part` says so.
-fn read(
-    docker: &Docker,
-    id: &str,
+/// How a log is read.
+struct Reading {
+    /// Until the container stops, or as the log is now.
     follow: bool,
+    /// At the end, a last line without a newline is delivered.
     last_part: bool,
-) -> BoxStream<'static, Result<LogLine>> {
+    /// A line's stamp is when it came here, not the engine's.
+    stamped_on_receipt: bool,
+}
+
+/// The container's log as whole lines.
+fn read(docker: &Docker, id: &str, how: Reading) -> BoxStream<'static, Result<LogLine>> {
     let options = LogsOptions {
-        follow,
+        follow: how.follow,
         stdout: true,
         stderr: true,
         timestamps: true,
@@ -94,10 +112,15 @@ fn read(
                         }
                         other => (OutputStream::Stdout, other.into_bytes()),
                     };
-                    lines.frame(&bytes, stream)
+                    let mut complete = lines.frame(&bytes, stream);
+                    if how.stamped_on_receipt {
+                        let now = SystemTime::now();
+                        complete.iter_mut().for_each(|line| line.ts = now);
+                    }
+                    complete
                 }
                 Some(Err(e)) => return futures_util::stream::iter(vec![Err(e)]),
-                None if last_part => lines.rest(),
+                None if how.last_part => lines.rest(),
                 None => Vec::new(),
             };
             futures_util::stream::iter(complete.into_iter().map(Ok).collect::<Vec<_>>())

@@ -116,13 +116,7 @@ async fn checks(args: &Args) -> Vec<Check> {
     let version = docker.engine_version();
     checks.push(Check::ok(
         "engine",
-        format!(
-            "{}: {} {}, API {}",
-            docker.host().describe(),
-            version.product,
-            version.version,
-            version.api
-        ),
+        format!("{}: {}", docker.host().describe(), version.describe()),
     ));
     checks.push(match docker.reach() {
         Reach::Bridge => Check::ok("reach", docker.reach().describe()),

@@ -4,7 +4,7 @@
 //! they fail with a message that says so: they never skip.
 #![allow(dead_code)]
 
-pub mod remote;
+pub mod engines;
 pub mod up;
 
 use fcemu_runtime::{ContainerRuntime, DockerRuntime, labels};

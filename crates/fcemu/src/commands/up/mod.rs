@@ -285,8 +285,9 @@ fn plural(n: usize) -> &'static str {
 /// split in two.
 fn say_engine(docker: &DockerRuntime, no_freeze: bool) {
     info(&format!(
-        "engine: {}; {}",
+        "engine: {}: {}; {}",
         docker.host().describe(),
+        docker.engine_version().describe(),
         docker.reach().describe()
     ));
     if !no_freeze {

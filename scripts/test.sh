@@ -12,10 +12,11 @@ apt_install chromium
 apt_install golang-go
 command -v pip >/dev/null || apt_install python3-pip
 bash scripts/build-fixtures.sh
-# The engine that is not this machine's (tests/remote_engine.rs): a dockerd and an sshd in a network
-# namespace of their own, removed when the tests end, whatever they did.
+# The engines that are not this machine's Docker, stopped when the tests end, whatever they did: a dockerd
+# and an sshd in a network namespace of their own (tests/remote_engine.rs), and Podman (tests/podman.rs).
+trap 'bash scripts/remote-engine.sh down; bash scripts/podman-engine.sh down' EXIT
 bash scripts/remote-engine.sh up >/dev/null
-trap 'bash scripts/remote-engine.sh down' EXIT
+bash scripts/podman-engine.sh up >/dev/null
 
 # fcemu's Python and Node.js runtimes, tested on the interpreters they run on (the runtime images').
 log "runtime tests: Python (fcemu-runtime-python:bookworm)"
@@ -32,6 +33,9 @@ docker run --rm --label fcemu.managed=true -v "$ROOT/crates/fcemu-gateway/src/ui
 log "cargo test (unit tests on the fake runtime, integration and end-to-end tests on Docker)"
 cargo test --workspace --locked "$@"
 
+log "the runtime contract suite on Podman"
+DOCKER_HOST=unix:///run/fcemu-podman/podman.sock cargo test --locked -p fcemu-runtime --test contract
+
 left=$(docker ps -aq --filter label=fcemu.managed=true | wc -l)
 if [ "$left" -gt 0 ]; then
   docker ps -a --filter label=fcemu.managed=true >&2
@@ -42,6 +46,11 @@ networks=$(docker network ls -q --filter label=fcemu.managed=true | wc -l)
 if [ "$networks" -gt 0 ]; then
   docker network ls --filter label=fcemu.managed=true >&2
   echo "FAIL: $networks networks labelled fcemu.managed=true were left behind by the tests" >&2
+  exit 1
+fi
+podman_left=$(DOCKER_HOST=unix:///run/fcemu-podman/podman.sock docker ps -aq | wc -l)
+if [ "$podman_left" -gt 0 ]; then
+  echo "FAIL: $podman_left containers were left behind on Podman" >&2
   exit 1
 fi
 remote=$(DOCKER_HOST=unix:///run/fcemu-remote/docker.sock docker ps -aq | wc -l)

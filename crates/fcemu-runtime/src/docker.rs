@@ -3,6 +3,7 @@
 mod context;
 mod engine;
 mod freezer;
+mod gpu;
 mod host;
 mod image;
 mod logs;
@@ -22,7 +23,7 @@ use crate::*;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, PortBinding};
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StatsOptions,
     StopContainerOptions, WaitContainerOptions,
@@ -171,39 +172,6 @@ impl DockerRuntime {
         };
         let created = self.docker.create_container(Some(options), body).await?;
         Ok(created.id)
-    }
-}
-
-impl DockerRuntime {
-    /// A card for a container, as this engine takes it: Docker through the NVIDIA Container Toolkit's
-    /// device request; Podman as a CDI device (`nvidia.com/gpu=UUID`), which its Docker API takes from
-    /// Podman 5 on.
-    fn gpu_request(&self, gpu: &GpuRequest) -> DeviceRequest {
-        if self.version.product == "Podman" {
-            return DeviceRequest {
-                driver: Some("cdi".into()),
-                device_ids: Some(
-                    gpu.device_ids
-                        .iter()
-                        .map(|uuid| format!("nvidia.com/gpu={uuid}"))
-                        .collect(),
-                ),
-                ..Default::default()
-            };
-        }
-        DeviceRequest {
-            driver: Some("nvidia".into()),
-            device_ids: Some(gpu.device_ids.clone()),
-            capabilities: Some(vec![vec!["gpu".into()]]),
-            ..Default::default()
-        }
-    }
-
-    /// Whether a device request reaches the container: Podman before 5 drops it without a word, and the
-    /// function would start without its card.
-    fn passes_gpus(&self) -> bool {
-        let major = |v: &str| v.split('.').next().and_then(|m| m.parse::<u32>().ok());
-        self.version.product != "Podman" || major(&self.version.version).is_some_and(|m| m >= 5)
     }
 }
 

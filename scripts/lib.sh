@@ -46,3 +46,18 @@ debian_mirror() {
   fi
   echo "${uri:-http://deb.debian.org/debian}"
 }
+
+# Loads images from this machine's engine into the engine at DOCKER_HOST=$1 (another dockerd, Podman) where
+# that engine lacks them or has another build of them.
+load_images_into() {
+  local host=$1 image here there
+  shift
+  for image in "$@"; do
+    here=$(docker image inspect -f '{{.Id}}' "$image")
+    there=$(DOCKER_HOST="$host" docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
+    if [ "${there#sha256:}" != "${here#sha256:}" ]; then
+      log "loading $image into $host"
+      docker save "$image" | DOCKER_HOST="$host" docker load -q >/dev/null
+    fi
+  done
+}

@@ -24,7 +24,7 @@ podman_() { as_root env CONTAINERS_CONF="$RUN/containers.conf" podman "$@"; }
 
 up() {
   if [ -f "$ENV_FILE" ] && DOCKER_HOST="unix://$SOCKET" docker version >/dev/null 2>&1; then
-    load_images
+    load_images_into "unix://$SOCKET" "${IMAGES[@]}"
     cat "$ENV_FILE"
     return 0
   fi
@@ -50,22 +50,8 @@ EOF
     echo "podman's service did not come up; see $RUN/service.log" >&2
     return 1
   fi
-  load_images
+  load_images_into "unix://$SOCKET" "${IMAGES[@]}"
   echo "FCEMU_PODMAN_SOCKET=unix://$SOCKET" | as_root tee "$ENV_FILE"
-}
-
-# The images, loaded from this machine's engine where Podman lacks them or has another build of them (its
-# storage outlives `down`).
-load_images() {
-  for image in "${IMAGES[@]}"; do
-    local here there
-    here=$(docker image inspect -f '{{.Id}}' "$image")
-    there=$(podman_ image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
-    if [ "sha256:$there" != "$here" ] && [ "$there" != "$here" ]; then
-      log "podman: loading $image"
-      docker save "$image" | podman_ load -q >/dev/null
-    fi
-  done
 }
 
 down() {

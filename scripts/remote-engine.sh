@@ -36,7 +36,7 @@ IMAGES=(fcemu-fixture:latest fcemu-runtime-python:bookworm)
 
 up() {
   if [ -f "$ENV_FILE" ] && DOCKER_HOST="tcp://$NS_IP:2375" docker info >/dev/null 2>&1; then
-    load_images
+    load_images_into "unix://$RUN/docker.sock" "${IMAGES[@]}"
     cat "$ENV_FILE"
     return 0
   fi
@@ -72,7 +72,7 @@ up() {
 
   ssh_up
 
-  load_images
+  load_images_into "unix://$RUN/docker.sock" "${IMAGES[@]}"
 
   as_root tee "$ENV_FILE" >/dev/null <<EOF
 FCEMU_REMOTE_TCP=tcp://$NS_IP:2375
@@ -81,20 +81,6 @@ FCEMU_REMOTE_SSH_CONFIG=$RUN/ssh_config
 FCEMU_REMOTE_SOCKET=unix://$RUN/docker.sock
 EOF
   cat "$ENV_FILE"
-}
-
-# The images, loaded from this machine's engine where that engine lacks them or has another build of them
-# (the data root, and so its images, outlives `down`).
-load_images() {
-  for image in "${IMAGES[@]}"; do
-    local here there
-    here=$(docker image inspect -f '{{.Id}}' "$image")
-    there=$(DOCKER_HOST="unix://$RUN/docker.sock" docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
-    if [ "$here" != "$there" ]; then
-      log "remote engine: loading $image"
-      docker save "$image" | DOCKER_HOST="unix://$RUN/docker.sock" docker load -q >/dev/null
-    fi
-  done
 }
 
 # An sshd on the namespace's address that admits one key, whose forced command is the docker CLI's own

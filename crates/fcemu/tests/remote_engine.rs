@@ -19,7 +19,7 @@ async fn the_lifecycle_on_a_remote_engine_over_tcp() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_lifecycle_on_a_remote_engine_over_ssh_through_one_master_connection() {
+async fn the_lifecycle_on_a_remote_engine_over_ssh_through_shared_master_connections() {
     let remote = remote_engine();
     let line = format!("engine: {} (DOCKER_HOST)", remote.ssh);
     let env = [
@@ -31,8 +31,8 @@ async fn the_lifecycle_on_a_remote_engine_over_ssh_through_one_master_connection
         0,
         "a master left from before"
     );
-    // The most masters seen at once while up runs: the event stream, log follows and every create share
-    // one.
+    // The most masters seen at once while up runs: the event stream, log follows and every create of
+    // one instance at a time share one.
     let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let watch = tokio::spawn({
         let (most, address) = (most.clone(), remote.address().to_string());
@@ -46,14 +46,53 @@ async fn the_lifecycle_on_a_remote_engine_over_ssh_through_one_master_connection
     the_lifecycle_on(&remote, &env, &line).await;
     watch.abort();
     assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 1);
-    // And the one master goes with up.
+    wait_for_no_ssh_master(&remote).await;
+
+    // More sessions at once than sshd lets one connection carry (10: here 12 instances' log follows, the
+    // event stream and their creates): another master takes the rest, and every request is answered.
+    let project = TestProject::fixture(&[], "");
+    let _sweep = SweepOnDrop(&remote, project.path());
+    let up = Up::start_with(
+        project.path(),
+        "127.0.0.1:0",
+        &env,
+        &["--max-instances", "12"],
+    );
+    let http = reqwest::Client::new();
+    let requests: Vec<_> = (0..12)
+        .map(|_| {
+            let (http, url) = (http.clone(), format!("{}/sleep?ms=1000", up.url));
+            tokio::spawn(async move { http.get(url).send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for request in requests {
+        statuses.push(request.await.unwrap().map_err(|e| e.to_string()));
+    }
+    assert!(
+        statuses.iter().all(|s| s == &Ok(200)),
+        "{statuses:?}: {:#?}",
+        up.output()
+    );
+    assert!(
+        ssh_masters(remote.address()) > 1,
+        "the sessions did not fit one master"
+    );
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert!(remote.containers(project.path()).is_empty());
+    wait_for_no_ssh_master(&remote).await;
+}
+
+/// The ssh masters go with up.
+async fn wait_for_no_ssh_master(remote: &TestEngine) {
     for _ in 0..200 {
         if ssh_masters(remote.address()) == 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("the ssh master outlived fcemu up");
+    panic!("an ssh master outlived fcemu up");
 }
 
 /// A docker CLI configuration folder whose current context is `name`, an engine at `host`, as `docker context

@@ -175,6 +175,16 @@ impl DockerRuntime {
     }
 }
 
+/// The labels a project's shared things (its network, its content volumes) carry: `fcemu.managed` and
+/// `fcemu.project` of an instance's `labels`, so a sweep of the project finds them.
+fn shared_labels(labels: &std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
+    labels
+        .iter()
+        .filter(|(k, _)| *k == labels::MANAGED || *k == labels::PROJECT)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// The engine's filter for what carries `fcemu.managed=true` and `labels` (containers and networks alike).
 fn managed_filter(labels: &[(String, String)]) -> HashMap<String, Vec<String>> {
     let mut filter = vec![format!("{}=true", labels::MANAGED)];
@@ -347,7 +357,7 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     fn logs(&self, id: &str) -> BoxStream<'static, Result<LogLine>> {
-        logs::follow(&self.docker, id, self.version.product == "Podman")
+        logs::follow(&self.docker, id, self.version.is_podman())
     }
 
     async fn wait_exit(&self, id: &str) -> Result<ContainerExit> {

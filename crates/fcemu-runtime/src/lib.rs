@@ -80,8 +80,13 @@ pub struct Mount {
 impl Mount {
     /// Docker's `host:container[:ro]` form.
     pub fn to_bind(&self) -> String {
+        self.bind_from(&self.host.display().to_string())
+    }
+
+    /// The same form with another source: a volume's name where the engine does not share this disk.
+    pub fn bind_from(&self, source: &str) -> String {
         let mode = if self.read_only { ":ro" } else { "" };
-        format!("{}:{}{mode}", self.host.display(), self.container)
+        format!("{source}:{}{mode}", self.container)
     }
 }
 

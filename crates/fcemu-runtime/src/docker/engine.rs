@@ -26,6 +26,11 @@ impl EngineVersion {
     pub fn describe(&self) -> String {
         format!("{} {}, API {}", self.product, self.version, self.api)
     }
+
+    /// Podman's Docker-compatible API, where it differs from Docker's (freezing, logs, GPUs).
+    pub fn is_podman(&self) -> bool {
+        self.product == "Podman"
+    }
 }
 
 impl DockerRuntime {
@@ -106,7 +111,7 @@ impl DockerRuntime {
             info.operating_system.as_deref().unwrap_or_default(),
             info.security_options.as_deref().unwrap_or_default(),
         );
-        let method = if version.product == "Podman" {
+        let method = if version.is_podman() {
             freezer::FreezeMethod::Engine {
                 why: "Podman keeps its containers' cgroups in a layout of its own".into(),
             }

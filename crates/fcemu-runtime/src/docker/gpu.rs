@@ -9,7 +9,7 @@ impl DockerRuntime {
     /// device request; Podman as a CDI device (`nvidia.com/gpu=UUID`), which its Docker API takes from
     /// Podman 5 on.
     pub(super) fn gpu_request(&self, gpu: &GpuRequest) -> DeviceRequest {
-        if self.version.product == "Podman" {
+        if self.version.is_podman() {
             return DeviceRequest {
                 driver: Some("cdi".into()),
                 device_ids: Some(
@@ -33,6 +33,6 @@ impl DockerRuntime {
     /// function would start without its card.
     pub(super) fn passes_gpus(&self) -> bool {
         let major = |v: &str| v.split('.').next().and_then(|m| m.parse::<u32>().ok());
-        self.version.product != "Podman" || major(&self.version.version).is_some_and(|m| m >= 5)
+        !self.version.is_podman() || major(&self.version.version).is_some_and(|m| m >= 5)
     }
 }

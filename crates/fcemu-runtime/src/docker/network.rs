@@ -74,11 +74,7 @@ impl DockerRuntime {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> crate::Result<()> {
-        let labels: HashMap<String, String> = labels
-            .iter()
-            .filter(|(k, _)| *k == labels::MANAGED || *k == labels::PROJECT)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let labels = super::shared_labels(labels);
         let request = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".into()),

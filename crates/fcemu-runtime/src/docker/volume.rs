@@ -15,7 +15,6 @@ use bollard::query_parameters::{
     UploadToContainerOptions,
 };
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 
 /// Where the filling container sees the volume.
 const FILL_AT: &str = "/fcemu-fill";
@@ -27,8 +26,7 @@ impl DockerRuntime {
         let mut binds = Vec::with_capacity(spec.mounts.len());
         for mount in &spec.mounts {
             let volume = self.content_volume(mount, spec).await?;
-            let mode = if mount.read_only { ":ro" } else { "" };
-            binds.push(format!("{volume}:{}{mode}", mount.container));
+            binds.push(mount.bind_from(&volume));
         }
         Ok(binds)
     }
@@ -70,11 +68,7 @@ impl DockerRuntime {
         labels: &std::collections::BTreeMap<String, String>,
         tar: Vec<u8>,
     ) -> std::result::Result<(), EngineError> {
-        let labels: HashMap<String, String> = labels
-            .iter()
-            .filter(|(k, _)| *k == labels::MANAGED || *k == labels::PROJECT)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let labels = super::shared_labels(labels);
         // A volume of that content left by an earlier run is filled again: it may have been cut short.
         let _ = self
             .docker

@@ -158,7 +158,7 @@ impl Pool {
             {
                 tracing::warn!("{}", fcemu_runtime::error_chain(&e));
             }
-            instance.wait_log_pump(Duration::from_secs(2)).await;
+            instance.wait_log_pump(Duration::from_secs(5)).await;
             if let Err(e) = shared.runtime.remove(&container_id).await {
                 tracing::warn!("{}", fcemu_runtime::error_chain(&e));
             }

@@ -8,6 +8,7 @@ mod host;
 mod image;
 mod logs;
 mod network;
+mod podman_logs;
 mod reach;
 mod ssh;
 mod task;
@@ -51,6 +52,8 @@ pub struct DockerRuntime {
     volumes: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Held while a content volume is looked for and filled.
     volume_creation: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Thaws through the engine, for Podman's log follows that a pause ended (`podman_logs.rs`).
+    thaws: podman_logs::Thaws,
 }
 
 /// A failed engine call in the engine's own words (`No such container: ... (HTTP 404)`), with bollard's
@@ -314,7 +317,9 @@ impl ContainerRuntime for DockerRuntime {
             .map_err(|e| RuntimeError::UnpauseContainer {
                 id: id.into(),
                 source: engine(e),
-            })
+            })?;
+        self.thaws.thawed(id);
+        Ok(())
     }
 
     async fn exec(&self, id: &str, command: &[String]) -> Result<ExecOutput> {
@@ -357,7 +362,8 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     fn logs(&self, id: &str) -> BoxStream<'static, Result<LogLine>> {
-        logs::follow(&self.docker, id, self.version.is_podman())
+        let podman = self.version.is_podman().then_some(&self.thaws);
+        logs::follow(&self.docker, id, podman)
     }
 
     async fn wait_exit(&self, id: &str) -> Result<ContainerExit> {

@@ -132,6 +132,7 @@ impl DockerRuntime {
             network_creation: Default::default(),
             volumes: Default::default(),
             volume_creation: Default::default(),
+            thaws: Default::default(),
         })
     }
 

@@ -1,6 +1,5 @@
 //! Following what a container prints: the engine's timestamped frames joined into whole lines, each line
-//! once and none lost (a rotating log is sent again in part; Podman's follow stops short), and the log
-//! configuration instances get.
+//! once and none lost (a rotating log is sent again in part), and the log configuration instances get.
 
 use super::engine;
 use crate::*;
@@ -10,86 +9,50 @@ use bollard::query_parameters::LogsOptions;
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 
-/// Everything the container prints, from its start, until it stops.
-///
-/// On Docker a line the engine sends again (after a rotation) is dropped (`SeenLines`). Podman never sends
-/// one again (and stamps lines to the second only, where two equal lines in a second would look like one
-/// sent again), but Podman 4's follow skips lines of a log written fast, and ends when the container exits
-/// before the end of its file. There, once the follow ends, the whole log is read again (that read is
-/// complete) and the lines the follow did not deliver come after it, with their own stamps.
+/// Everything the container prints, from its start, until it stops. A line the engine sends again (after
+/// a rotation) is dropped (`SeenLines`). Podman's follow is not whole: `podman_logs.rs` makes it so.
 pub(super) fn follow(
     docker: &Docker,
     id: &str,
-    podman: bool,
+    podman: Option<&super::podman_logs::Thaws>,
 ) -> BoxStream<'static, Result<LogLine>> {
-    // On Podman a line the follow cut short is not delivered (the read after it has all of it), and a line
-    // is stamped when it comes: Podman's stamp, to the second, would put a request's lines before it.
-    let followed = read(
-        docker,
-        id,
-        Reading {
-            follow: true,
-            last_part: !podman,
-            stamped_on_receipt: podman,
-        },
-    );
-    if !podman {
-        let mut seen = SeenLines::default();
-        return followed
-            .try_filter(move |line| std::future::ready(seen.first_time(line)))
-            .boxed();
+    if let Some(thaws) = podman {
+        return super::podman_logs::follow(docker, id, thaws);
     }
-    let delivered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let counted = followed.inspect_ok({
-        let delivered = delivered.clone();
-        move |line| delivered.lock().unwrap().push(fingerprint(line))
-    });
-    let (docker, id) = (docker.clone(), id.to_string());
-    let missed = futures_util::stream::once(async move {
-        let delivered = std::mem::take(&mut *delivered.lock().unwrap());
-        // What the follow delivered is the whole log with gaps, in its order: a line of the whole log
-        // that is the next one delivered was delivered; any other was missed.
-        let mut next = 0;
-        let whole = Reading {
-            follow: false,
-            last_part: true,
-            stamped_on_receipt: false,
-        };
-        read(&docker, &id, whole).try_filter(move |line| {
-            let was_delivered = delivered.get(next) == Some(&fingerprint(line));
-            next += usize::from(was_delivered);
-            std::future::ready(!was_delivered)
-        })
-    })
-    .flatten();
-    counted.chain(missed).boxed()
-}
-
-/// A line's stream and text, hashed.
-fn fingerprint(line: &LogLine) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (line.stream as u8, &line.line).hash(&mut hasher);
-    hasher.finish()
+    let mut seen = SeenLines::default();
+    read(docker, id, Reading::FOLLOW)
+        .try_filter(move |line| std::future::ready(seen.first_time(line)))
+        .boxed()
 }
 
 /// How a log is read.
-struct Reading {
+#[derive(Clone, Copy)]
+pub(super) struct Reading {
     /// Until the container stops, or as the log is now.
-    follow: bool,
+    pub follow: bool,
     /// At the end, a last line without a newline is delivered.
-    last_part: bool,
-    /// A line's stamp is when it came here, not the engine's.
-    stamped_on_receipt: bool,
+    pub last_part: bool,
+    /// Only lines the engine stamped at or after this second (Unix time; 0: all).
+    pub since: i32,
 }
 
-/// The container's log as whole lines.
-fn read(docker: &Docker, id: &str, how: Reading) -> BoxStream<'static, Result<LogLine>> {
+impl Reading {
+    /// Following from the start, until the container stops.
+    pub const FOLLOW: Reading = Reading {
+        follow: true,
+        last_part: true,
+        since: 0,
+    };
+}
+
+/// The container's log as whole lines, stamped by the engine.
+pub(super) fn read(docker: &Docker, id: &str, how: Reading) -> BoxStream<'static, Result<LogLine>> {
     let options = LogsOptions {
         follow: how.follow,
         stdout: true,
         stderr: true,
         timestamps: true,
+        since: how.since,
         ..Default::default()
     };
     let id_owned = id.to_string();
@@ -112,12 +75,7 @@ fn read(docker: &Docker, id: &str, how: Reading) -> BoxStream<'static, Result<Lo
                         }
                         other => (OutputStream::Stdout, other.into_bytes()),
                     };
-                    let mut complete = lines.frame(&bytes, stream);
-                    if how.stamped_on_receipt {
-                        let now = SystemTime::now();
-                        complete.iter_mut().for_each(|line| line.ts = now);
-                    }
-                    complete
+                    lines.frame(&bytes, stream)
                 }
                 Some(Err(e)) => return futures_util::stream::iter(vec![Err(e)]),
                 None if how.last_part => lines.rest(),

@@ -166,6 +166,46 @@ async fn doctor_on_the_remote_engine_says_how_instances_are_reached_and_freezing
     }
 }
 
+/// An engine behind a socket of this machine whose containers live elsewhere (a VM's engine with its
+/// socket forwarded here: Colima, Lima, Rancher Desktop): its facts say nothing of it, and trying its bridge
+/// finds it. Here: the namespaced engine through its own socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_on_a_socket_whose_bridge_does_not_answer_here_is_reached_through_published_ports()
+ {
+    let remote = remote_engine();
+    let project = TestProject::fixture(&[], "");
+    let _sweep = SweepOnDrop(&remote, project.path());
+    let doctor = std::process::Command::new(FCEMU)
+        .args(["doctor", &project.path().display().to_string()])
+        .env("DOCKER_HOST", &remote.socket)
+        .output()
+        .unwrap();
+    let said = text(&doctor.stdout);
+    let line = "note  reach      instances reached through ports published on 127.0.0.1 (the engine's bridge (10.204.0.1) does not answer from here)";
+    assert!(said.contains(line), "{line:?} not in:\n{said}");
+
+    // The ports it publishes on its own machine are reached at that machine's address.
+    let up = Up::start_with(
+        project.path(),
+        "127.0.0.1:0",
+        &[("DOCKER_HOST", &remote.socket)],
+        &["--container-host", remote.address()],
+    );
+    wait_for_output(
+        &up,
+        &format!(
+            "instances reached through ports published on {} (--container-host)",
+            remote.address()
+        ),
+    )
+    .await;
+    let response = reqwest::get(format!("{}/state", up.url)).await.unwrap();
+    assert_eq!(response.status(), 200, "{:#?}", up.output());
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    assert!(remote.containers(project.path()).is_empty());
+}
+
 #[tokio::test]
 async fn a_context_that_is_not_there_stops_up_naming_it_and_what_to_do() {
     let project = TestProject::fixture(&[], "");

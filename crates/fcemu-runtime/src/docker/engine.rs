@@ -106,11 +106,19 @@ impl DockerRuntime {
             Some(name) => Some((name, reach::resolve(name).await)),
             None => None,
         };
-        let reach = Reach::choose(
+        let mut reach = Reach::choose(
             remote,
             info.operating_system.as_deref().unwrap_or_default(),
             info.security_options.as_deref().unwrap_or_default(),
         );
+        // Podman's bridge device is there only while a container runs on it: nothing to try yet.
+        let gateway = match version.is_podman() {
+            true => None,
+            false => bridge_gateway(&docker).await,
+        };
+        if let Some(gateway) = gateway.filter(|_| reach == Reach::Bridge) {
+            reach = reach.tried(gateway, reach::bridge_answers(gateway).await);
+        }
         let method = if version.is_podman() {
             freezer::FreezeMethod::Engine {
                 why: "Podman keeps its containers' cgroups in a layout of its own".into(),
@@ -218,4 +226,23 @@ fn is_podman(version: &bollard::models::SystemVersion) -> bool {
         .iter()
         .flatten()
         .any(|c| c.name.contains("Podman"))
+}
+
+/// The gateway of one of the engine's bridge networks (Docker's `bridge` first): where the bridge is tried
+/// from here.
+async fn bridge_gateway(docker: &Docker) -> Option<IpAddr> {
+    let options = bollard::query_parameters::ListNetworksOptions {
+        filters: Some(std::collections::HashMap::from([(
+            "driver".to_string(),
+            vec!["bridge".to_string()],
+        )])),
+    };
+    let mut networks = docker.list_networks(Some(options)).await.ok()?;
+    // The default network first: it is there from the engine's start, the same in every run.
+    networks.sort_by_key(|n| !matches!(n.name.as_deref(), Some("bridge")));
+    networks
+        .into_iter()
+        .flat_map(|n| n.ipam.and_then(|ipam| ipam.config).unwrap_or_default())
+        .filter_map(|config| config.gateway?.parse::<IpAddr>().ok())
+        .find(IpAddr::is_ipv4)
 }

@@ -59,6 +59,19 @@ impl Reach {
         Reach::Bridge
     }
 
+    /// The choice the engine's facts left at the bridge, once the bridge was tried: kept where its
+    /// gateway answers from here (`bridge_answers`). An engine in a VM whose socket is forwarded here
+    /// (Colima, Lima, Rancher Desktop, OrbStack) says nothing of the VM, and is found so.
+    pub fn tried(self, gateway: IpAddr, answers: bool) -> Reach {
+        match self {
+            Reach::Bridge if !answers => Reach::Published {
+                host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                why: format!("the engine's bridge ({gateway}) does not answer from here"),
+            },
+            chosen => chosen,
+        }
+    }
+
     /// How `up` says it.
     pub fn describe(&self) -> String {
         match self {
@@ -78,6 +91,24 @@ impl Reach {
             Reach::Published { .. } => Some("0.0.0.0".into()),
         }
     }
+}
+
+/// Whether a bridge whose gateway is `gateway` is routable from here: the gateway is an address of this
+/// machine (the engine's own bridge device: binding to it succeeds), or a connection to it is refused,
+/// which only a machine that holds the address does.
+pub async fn bridge_answers(gateway: IpAddr) -> bool {
+    // The discard port: nothing of the engine's listens there.
+    std::net::UdpSocket::bind((gateway, 0)).is_ok() || refused(SocketAddr::new(gateway, 9)).await
+}
+
+/// Whether a connection to `addr` is refused. One accepted, lost or unanswered within a moment is a
+/// network between here and there (a VM's, or a proxy's).
+async fn refused(addr: SocketAddr) -> bool {
+    let connect = tokio::net::TcpStream::connect(addr);
+    matches!(
+        tokio::time::timeout(Duration::from_millis(300), connect).await,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    )
 }
 
 /// A remote engine's host as an address (IPv4, as the engine publishes ports on), without blocking the
@@ -185,6 +216,35 @@ mod tests {
         );
         assert_eq!(remote.bind_ip().as_deref(), Some("0.0.0.0"));
         assert_eq!(Reach::Bridge.bind_ip(), None);
+    }
+
+    #[tokio::test]
+    async fn a_bridge_is_kept_only_where_its_gateway_answers_from_here() {
+        let gateway: IpAddr = "172.17.0.1".parse().unwrap();
+        assert_eq!(Reach::Bridge.tried(gateway, true), Reach::Bridge);
+        assert_eq!(
+            Reach::Bridge.tried(gateway, false),
+            Reach::Published {
+                host: "127.0.0.1".parse().unwrap(),
+                why: "the engine's bridge (172.17.0.1) does not answer from here".into()
+            }
+        );
+        // What the facts chose is not tried again.
+        let remote = Reach::Published {
+            host: "10.1.2.3".parse().unwrap(),
+            why: "remote".into(),
+        };
+        assert_eq!(remote.clone().tried(gateway, true), remote);
+
+        // An address of this machine answers; so does one that refuses, and not one where something
+        // between accepts whatever comes.
+        assert!(bridge_answers("127.0.0.1".parse().unwrap()).await);
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_addr = closed.local_addr().unwrap();
+        drop(closed);
+        assert!(refused(closed_addr).await);
+        let accepting = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        assert!(!refused(accepting.local_addr().unwrap()).await);
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 
 mod context;
 mod engine;
+mod error;
 mod freezer;
 mod gpu;
 mod host;
@@ -16,6 +17,7 @@ mod volume;
 pub use task::Task;
 
 pub use engine::EngineVersion;
+pub(crate) use error::{engine, is_not_found};
 pub use freezer::FreezeMethod;
 pub use host::{EngineHost, HostError, HostSource, TlsFiles};
 pub use reach::Reach;
@@ -54,44 +56,6 @@ pub struct DockerRuntime {
     volume_creation: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Thaws through the engine, for Podman's log follows that a pause ended (`podman_logs.rs`).
     thaws: podman_logs::Thaws,
-}
-
-/// A failed engine call in the engine's own words (`No such container: ... (HTTP 404)`), with bollard's
-/// error kept inside for whoever needs to look at it.
-#[derive(Debug)]
-pub struct DockerError(pub BollardError);
-
-impl std::fmt::Display for DockerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            BollardError::DockerResponseServerError {
-                status_code,
-                message,
-            } => write!(f, "{message} (HTTP {status_code})"),
-            other => other.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for DockerError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
-}
-
-/// Boxed as a [`RuntimeError`]'s source.
-pub(crate) fn engine(e: BollardError) -> EngineError {
-    Box::new(DockerError(e))
-}
-
-pub(crate) fn is_not_found(e: &BollardError) -> bool {
-    matches!(
-        e,
-        BollardError::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
 }
 
 impl DockerRuntime {

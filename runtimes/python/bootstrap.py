@@ -38,6 +38,15 @@ class HandlerError(Exception):
     """A handler that cannot be found or loaded: the user's mistake, said plainly."""
 
 
+class ReportedError(Exception):
+    """An error the function reported itself, as FC's body (`errorMessage`, `errorType`, `stackTrace`): a
+    runtime whose handlers run in another process (Go's) passes it on as it came."""
+
+    def __init__(self, body):
+        super().__init__(body.get("errorMessage", ""))
+        self.body = body
+
+
 # Libraries FC's Python runtime ships that code imports without installing them (fcemu says which).
 SHIPPED_BY_FC = set(filter(None, os.environ.get("FCEMU_SHIPPED_LIBRARIES", "").split(",")))
 # Where fcemu puts those of them a function imports, when it could fetch them: last on the path, as they
@@ -180,6 +189,8 @@ def say(line):
 
 def error_body(e):
     """FC's body for an error in a handler: message, type and stack trace."""
+    if isinstance(e, ReportedError):
+        return e.body
     frames = traceback.extract_tb(e.__traceback__)
     # The runtime's and the import machinery's frames say nothing about the user's code.
     frames = [f for f in frames if f.filename != __file__ and "importlib" not in f.filename]
@@ -192,6 +203,13 @@ def error_body(e):
         "errorType": type(e).__name__,
         "stackTrace": stack,
     }
+
+
+def stack_line(frame):
+    """A stack trace's frame as a line: Python's are lines already; Go's SDK sends {label, path, line}."""
+    if isinstance(frame, dict):
+        return f"{frame.get('label', '')} ({frame.get('path', '')}:{frame.get('line', '')})"
+    return str(frame)
 
 
 def to_bytes(value):
@@ -362,14 +380,26 @@ class Runtime(BaseHTTPRequestHandler):
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 raise
             result, ok = error_body(e), False
-            logging.getLogger("fc").error("%s: %s\n%s", result["errorType"], result["errorMessage"],
-                                          "\n".join(result["stackTrace"]))
+            stack = "".join("\n" + stack_line(frame) for frame in result["stackTrace"])
+            logging.getLogger("fc").error("%s: %s%s", result["errorType"], result["errorMessage"], stack)
         say(f"FC {word} End RequestId: {context.request_id}")
         return ok, result
 
+    # What runs the user's code; a runtime whose code runs elsewhere (Go's) puts its own here.
+    def call_handler(self, event, context):
+        """The handler called with an event (bytes); what it returned."""
+        return load_handler(os.environ.get("FC_FUNCTION_HANDLER", "index.handler"))(event, context)
+
+    def call_http_handler(self, event, context):
+        """The handler called with an HTTP trigger event (JSON bytes); what it returned."""
+        return self.call_handler(event, context)
+
+    def call_hook(self, word, name, context):
+        """The hook `name` (FC's `word` for it: Initialize, PreStop, PreFreeze) called."""
+        return load_handler(name)(context)
+
     def invoke_event(self, body, context):
-        handler = os.environ.get("FC_FUNCTION_HANDLER", "index.handler")
-        ok, result = self.run("Invoke", context, lambda: load_handler(handler)(body, context))
+        ok, result = self.run("Invoke", context, lambda: self.call_handler(body, context))
         if ok:
             self.answer(200, {}, to_bytes(result))
         else:
@@ -384,7 +414,7 @@ class Runtime(BaseHTTPRequestHandler):
             event = http_trigger_event(self.command, self.path, dict(self.headers.items()), body,
                                        context, client_ip)
             call = lambda: http_trigger_response(
-                load_handler(handler)(json.dumps(event).encode(), context))
+                self.call_http_handler(json.dumps(event).encode(), context))
         ok, result = self.run("Invoke", context, call)
         if ok:
             self.answer(*result)
@@ -397,7 +427,7 @@ class Runtime(BaseHTTPRequestHandler):
         if not name:
             self.answer(404, {}, f"no {word} handler is set".encode())
             return
-        ok, result = self.run(word, context, lambda: load_handler(name)(context))
+        ok, result = self.run(word, context, lambda: self.call_hook(word, name, context))
         if ok:
             self.answer(200, {}, b"")
         else:

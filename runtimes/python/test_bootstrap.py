@@ -28,12 +28,12 @@ def free_port():
 class Runtime:
     """bootstrap.py in a process of its own, with the environment fcemu gives a container."""
 
-    def __init__(self, handler, **env):
+    def __init__(self, handler, script=BOOTSTRAP, code=CODE, **env):
         self.port = free_port()
-        environment = dict(os.environ, FC_FUNC_CODE_PATH=CODE, FC_CUSTOM_LISTEN_PORT=str(self.port),
+        environment = dict(os.environ, FC_FUNC_CODE_PATH=code, FC_CUSTOM_LISTEN_PORT=str(self.port),
                            FC_FUNCTION_HANDLER=handler, FC_FUNCTION_NAME="fn", FC_REGION="cn-hangzhou",
                            FC_ACCOUNT_ID="1234", **env)
-        self.process = subprocess.Popen([sys.executable, "-u", BOOTSTRAP], env=environment,
+        self.process = subprocess.Popen([sys.executable, "-u", script], env=environment,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 10
         while True:

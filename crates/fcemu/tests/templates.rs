@@ -23,24 +23,7 @@ async fn docker_with_custom_runtime() -> fcemu_runtime::DockerRuntime {
 
 /// A copy of `fixtures/templates/NAME`, whole, in a project folder of its own.
 fn template(name: &str) -> TestProject {
-    fn copy(from: &Path, to: &Path) {
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                std::fs::create_dir_all(&target).unwrap();
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
-    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/templates")
-        .join(name);
-    let project = TestProject::with_yaml("");
-    copy(&from, project.path());
-    project
+    TestProject::copy_of(&Path::new("templates").join(name))
 }
 
 fn build(project: &TestProject) -> std::process::Output {

@@ -4,6 +4,7 @@
 //! they fail with a message that says so: they never skip.
 #![allow(dead_code)]
 
+pub mod calls;
 pub mod engines;
 pub mod up;
 
@@ -89,6 +90,28 @@ resources:
             .replace(image, &tag);
         std::fs::write(project.path().join("s.yaml"), yaml).unwrap();
         (project, tag)
+    }
+
+    /// A copy of `fixtures/NAME` (a folder under it), whole, in a project folder of its own.
+    pub fn copy_of(name: &Path) -> Self {
+        fn copy(from: &Path, to: &Path) {
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                let target = to.join(entry.file_name());
+                if entry.file_type().unwrap().is_dir() {
+                    std::fs::create_dir_all(&target).unwrap();
+                    copy(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), target).unwrap();
+                }
+            }
+        }
+        let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures")
+            .join(name);
+        let project = TestProject::with_yaml("");
+        copy(&from, project.path());
+        project
     }
 
     pub fn path(&self) -> &Path {

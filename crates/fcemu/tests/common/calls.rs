@@ -1,0 +1,57 @@
+//! Calls a test makes of a running `fcemu up`: requests, its logs, its destroy events.
+
+use super::up::*;
+use std::time::{Duration, Instant};
+
+pub async fn send(method: reqwest::Method, url: String, body: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(method, url)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn get(url: String) -> reqwest::Response {
+    send(reqwest::Method::GET, url, "").await
+}
+
+pub fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `fcemu logs` of the running `up`, with more arguments.
+pub fn logs(up: &Up, args: &[&str]) -> String {
+    let out = fcemu(&[&["logs", "--endpoint", &up.url], args].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The `instance.destroyed` events so far.
+pub async fn destroyed(up: &Up) -> Vec<serde_json::Value> {
+    up.get_json_lines("/_fcemu/events")
+        .await
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "instance.destroyed")
+        .collect()
+}
+
+pub async fn wait_destroyed(up: &Up, count: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = destroyed(up).await;
+        if events.len() >= count {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} instance(s) were not destroyed: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

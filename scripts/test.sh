@@ -22,6 +22,9 @@ bash scripts/podman-engine.sh up >/dev/null
 log "runtime tests: Python (fcemu-runtime-python:bookworm)"
 docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -e PYTHONDONTWRITEBYTECODE=1 -w /tmp \
   fcemu-runtime-python:bookworm python3 -m unittest discover -s /runtimes/python
+log "runtime tests: Go (fcemu-runtime-go:bookworm)"
+docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -e PYTHONDONTWRITEBYTECODE=1 -w /tmp \
+  fcemu-runtime-go:bookworm python3 -m unittest discover -s /runtimes/go
 log "runtime tests: Node.js (fcemu-runtime-nodejs:bookworm)"
 docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -w /tmp \
   fcemu-runtime-nodejs:bookworm node --test /runtimes/nodejs/test/

@@ -42,6 +42,8 @@ pub(crate) fn container_spec(
         let search = match language {
             Language::Python => ("PYTHONPATH", "/opt/python"),
             Language::Nodejs => ("NODE_PATH", "/opt/nodejs/node_modules"),
+            // A layer's shared libraries, for an executable linked against them.
+            Language::Go => ("LD_LIBRARY_PATH", "/opt/lib"),
         };
         if spec.container.opt.is_some() && !spec.environment_variables.contains_key(search.0) {
             env.push((search.0.into(), search.1.into()));

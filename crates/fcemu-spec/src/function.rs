@@ -119,9 +119,10 @@ pub(crate) fn function(
     let handler = f
         .string(cx, "handler")
         .unwrap_or_else(|| "index.handler".into());
-    let built_in = runtime.as_ref().and_then(Runtime::language).is_some();
-    if built_in {
-        check_handler(cx, &f.field("handler"), &handler);
+    let language = runtime.as_ref().and_then(Runtime::language);
+    let built_in = language.is_some();
+    if let Some(language) = language {
+        check_handler(cx, &f.field("handler"), &handler, language);
     }
     let description = f.string(cx, "description").unwrap_or_default();
     let cpu = f.number(cx, "cpu", (0.05, 16.0), 0.35);
@@ -166,7 +167,8 @@ pub(crate) fn function(
     };
     let pre_stop = hook(cx, &lifecycle, "preStop");
     let pre_freeze = hook(cx, &lifecycle, "preFreeze");
-    if built_in {
+    // Go's hooks are the functions its executable registered: any handler name turns them on, as on FC.
+    if built_in && language != Some(Language::Go) {
         let hooks = [
             ("initializer", &initializer),
             ("preStop", &pre_stop),
@@ -174,7 +176,7 @@ pub(crate) fn function(
         ];
         for (key, hook) in hooks {
             if let Some(handler) = hook.as_ref().and_then(Hook::handler) {
-                check_handler(cx, &lifecycle.field(key), handler);
+                check_handler(cx, &lifecycle.field(key), handler, Language::Python);
             }
         }
     }
@@ -411,15 +413,21 @@ fn triggers(cx: &mut Cx, edition: Edition, p: &Fields) -> Option<HttpTrigger> {
 }
 
 /// A built-in runtime's handler names a module and a function in it: `index.handler` is `handler` in
-/// `index.py` or `index.js`.
-fn check_handler(cx: &mut Cx, field: &str, handler: &str) {
-    let ok = handler
-        .rsplit_once('.')
-        .is_some_and(|(module, function)| !module.is_empty() && !function.is_empty());
+/// `index.py` or `index.js`. Go's names the function's executable in the code folder.
+fn check_handler(cx: &mut Cx, field: &str, handler: &str, language: Language) {
+    let ok = match language {
+        Language::Go => !handler.is_empty() && !handler.contains('/'),
+        Language::Python | Language::Nodejs => handler
+            .rsplit_once('.')
+            .is_some_and(|(module, function)| !module.is_empty() && !function.is_empty()),
+    };
     if !ok {
-        cx.error(
-            field,
-            format!("is \"{handler}\", allowed: MODULE.FUNCTION, e.g. index.handler for the function `handler` in index.py or index.js"),
-        );
+        let allowed = match language {
+            Language::Go => "the name of the function's executable in the code folder, e.g. main",
+            Language::Python | Language::Nodejs => {
+                "MODULE.FUNCTION, e.g. index.handler for the function `handler` in index.py or index.js"
+            }
+        };
+        cx.error(field, format!("is \"{handler}\", allowed: {allowed}"));
     }
 }

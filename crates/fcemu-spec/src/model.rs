@@ -96,6 +96,8 @@ pub enum Runtime {
 pub enum Language {
     Python,
     Nodejs,
+    /// A Linux executable built with FC's Go SDK, served FC's runtime API by fcemu's runtime.
+    Go,
 }
 
 /// The runtime names fcemu accepts, by family, as `validate` and `up` list them.
@@ -114,6 +116,12 @@ pub const PYTHON_RUNTIMES: [&str; 5] = [
     "python3.12",
 ];
 pub const NODEJS_RUNTIMES: [&str; 5] = ["nodejs12", "nodejs14", "nodejs16", "nodejs18", "nodejs20"];
+pub const GO_RUNTIMES: [&str; 1] = ["go1"];
+
+/// The built-in runtime names fcemu serves, as `validate`, `up` and `--runtime-image` list them.
+pub fn built_in_runtimes() -> Vec<&'static str> {
+    [&PYTHON_RUNTIMES[..], &NODEJS_RUNTIMES[..], &GO_RUNTIMES[..]].concat()
+}
 
 /// Where a built-in runtime's container sees fcemu's runtime files (mounted read-only). Not under `/opt`,
 /// which is the layers' own.
@@ -124,6 +132,7 @@ impl Language {
         match self {
             Language::Python => "python",
             Language::Nodejs => "nodejs",
+            Language::Go => "go",
         }
     }
 
@@ -158,13 +167,15 @@ impl Language {
                 ("tablestore", "tablestore"),
                 ("co", "co"),
             ],
+            Language::Go => &[],
         }
     }
 
-    /// The interpreter's executable in the image.
+    /// The interpreter's executable in the image: the one fcemu's runtime runs on (for Go, the runtime API's
+    /// server; the function is its own executable).
     pub fn interpreter(self) -> &'static str {
         match self {
-            Language::Python => "python3",
+            Language::Python | Language::Go => "python3",
             Language::Nodejs => "node",
         }
     }
@@ -178,6 +189,7 @@ impl Language {
                 format!("{RUNTIME_FILES_DIR}/bootstrap.py"),
             ],
             Language::Nodejs => vec![format!("{RUNTIME_FILES_DIR}/bootstrap.js")],
+            Language::Go => vec!["-u".to_string(), format!("{RUNTIME_FILES_DIR}/go.py")],
         };
         std::iter::once(self.interpreter().to_string())
             .chain(bootstrap)
@@ -210,16 +222,14 @@ impl Runtime {
             Language::Python
         } else if NODEJS_RUNTIMES.contains(&name) {
             Language::Nodejs
+        } else if GO_RUNTIMES.contains(&name) {
+            Language::Go
         } else {
-            let known = [
-                &CUSTOM_RUNTIMES[..],
-                &PYTHON_RUNTIMES[..],
-                &NODEJS_RUNTIMES[..],
-            ]
-            .concat()
-            .join(", ");
+            let known = [&CUSTOM_RUNTIMES[..], &built_in_runtimes()[..]]
+                .concat()
+                .join(", ");
             let name = name.to_string();
-            let fc_runs_it = ["java", "php", "go", "dotnet"]
+            let fc_runs_it = ["java", "php", "dotnet"]
                 .into_iter()
                 .any(|family| name.starts_with(family));
             return Err(match fc_runs_it {

@@ -13,17 +13,23 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// fcemu's runtime for each language, built into the binary.
-fn runtime_source(language: Language) -> (&'static str, &'static str) {
+/// fcemu's runtime for each language, built into the binary: its files' names and contents. Go's serves
+/// FC's runtime API on top of the Python runtime's instance contract.
+fn runtime_source(language: Language) -> &'static [(&'static str, &'static str)] {
+    const PYTHON: (&str, &str) = (
+        "bootstrap.py",
+        include_str!("../../../runtimes/python/bootstrap.py"),
+    );
     match language {
-        Language::Python => (
-            "bootstrap.py",
-            include_str!("../../../runtimes/python/bootstrap.py"),
-        ),
-        Language::Nodejs => (
+        Language::Python => &[PYTHON],
+        Language::Nodejs => &[(
             "bootstrap.js",
             include_str!("../../../runtimes/nodejs/bootstrap.js"),
-        ),
+        )],
+        Language::Go => &[
+            PYTHON,
+            ("go.py", include_str!("../../../runtimes/go/go.py")),
+        ],
     }
 }
 
@@ -75,13 +81,19 @@ pub(crate) fn make_once(dir: &Path, fill: impl FnOnce(&Path) -> io::Result<()>) 
 
 /// The folder with fcemu's runtime for `language`, written to the cache if it is not there yet.
 fn runtime_files(cache: &Path, language: Language) -> io::Result<PathBuf> {
-    let (name, source) = runtime_source(language);
-    let dir = cache.join("runtime").join(format!(
-        "{}-{}",
-        language.name(),
-        content_key(source.as_bytes())
-    ));
-    make_once(&dir, |staging| std::fs::write(staging.join(name), source))?;
+    let files = runtime_source(language);
+    let contents: Vec<u8> = files
+        .iter()
+        .flat_map(|(name, source)| [name.as_bytes(), source.as_bytes()].concat())
+        .collect();
+    let dir = cache
+        .join("runtime")
+        .join(format!("{}-{}", language.name(), content_key(&contents)));
+    make_once(&dir, |staging| {
+        files
+            .iter()
+            .try_for_each(|(name, source)| std::fs::write(staging.join(name), source))
+    })?;
     Ok(dir)
 }
 
@@ -148,6 +160,8 @@ pub fn language_dockerfile(language: Language) -> String {
     let package = match language {
         Language::Python => "python3",
         Language::Nodejs => "nodejs",
+        // The runtime API's server; what a Go executable needs of the system (TLS roots, zones).
+        Language::Go => "python3 ca-certificates tzdata",
     };
     format!(
         "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends {package} && rm -rf /var/lib/apt/lists/*\nLABEL {}=true\n",
@@ -177,6 +191,9 @@ pub async fn interpreter_version(
         Language::Python => version.to_string(),
         Language::Nodejs if !version.is_empty() => format!("Node.js {version}"),
         Language::Nodejs => return None,
+        Language::Go => {
+            format!("{version}, which serves FC's runtime API to the handler's executable")
+        }
     };
     if version.is_empty() || version.contains('\n') {
         return None;
@@ -254,11 +271,15 @@ mod tests {
         let dir = runtime_files(cache.path(), Language::Python).unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.join("bootstrap.py")).unwrap(),
-            runtime_source(Language::Python).1
+            runtime_source(Language::Python)[0].1
         );
         assert_eq!(runtime_files(cache.path(), Language::Python).unwrap(), dir);
         let node = runtime_files(cache.path(), Language::Nodejs).unwrap();
         assert!(node.join("bootstrap.js").is_file());
         assert_ne!(node, dir);
+        // Go's runtime is Python's instance contract and its own runtime API, side by side.
+        let go = runtime_files(cache.path(), Language::Go).unwrap();
+        assert!(go.join("go.py").is_file() && go.join("bootstrap.py").is_file());
+        assert_ne!(go, dir);
     }
 }

@@ -162,3 +162,27 @@ fn wrong_edition_and_bad_yaml_say_what_to_do() {
         "{errs}"
     );
 }
+
+#[test]
+fn a_go_handler_names_an_executable_and_its_hooks_are_any_name() {
+    let go = |handler: &str| {
+        format!(
+            "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: go1\n      handler: {handler}\n      code: /usr/share\n      instanceLifecycleConfig:\n        initializer: {{ handler: \"true\" }}\n        preStop: {{ handler: pre-stop }}\n"
+        )
+    };
+    let project = parse(&go("main")).unwrap();
+    let f = &project.functions[0];
+    assert_eq!(f.runtime.language(), Some(Language::Go));
+    assert_eq!(f.handler, "main");
+    assert!(f.initializer.is_some() && f.pre_stop.is_some());
+    let errs = parse(&go("bin/main")).unwrap_err().to_string();
+    assert!(
+        errs.contains("the name of the function's executable in the code folder, e.g. main"),
+        "{errs}"
+    );
+    // Python's rule is its own.
+    let errs = parse(&go("main").replace("go1", "python3.10"))
+        .unwrap_err()
+        .to_string();
+    assert!(errs.contains("MODULE.FUNCTION"), "{errs}");
+}

@@ -58,8 +58,7 @@ pub fn parse_runtime_image(s: &str) -> Result<(String, String), String> {
     let runtimes = || {
         [
             &fcemu_spec::CUSTOM_RUNTIMES[1..],
-            &fcemu_spec::PYTHON_RUNTIMES[..],
-            &fcemu_spec::NODEJS_RUNTIMES[..],
+            &fcemu_spec::built_in_runtimes()[..],
         ]
         .concat()
     };

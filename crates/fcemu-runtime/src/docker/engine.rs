@@ -111,13 +111,12 @@ impl DockerRuntime {
             info.operating_system.as_deref().unwrap_or_default(),
             info.security_options.as_deref().unwrap_or_default(),
         );
-        // Podman's bridge device is there only while a container runs on it: nothing to try yet.
-        let gateway = match version.is_podman() {
-            true => None,
-            false => bridge_gateway(&docker).await,
-        };
-        if let Some(gateway) = gateway.filter(|_| reach == Reach::Bridge) {
-            reach = reach.tried(gateway, reach::bridge_answers(gateway).await);
+        // Only a bridge the facts left is tried. Podman's bridge device is there only while a container
+        // runs on it: nothing to try yet.
+        if reach == Reach::Bridge && !version.is_podman() {
+            if let Some(gateway) = bridge_gateway(&docker).await {
+                reach = reach.tried(gateway, reach::bridge_answers(gateway).await);
+            }
         }
         let method = if version.is_podman() {
             freezer::FreezeMethod::Engine {

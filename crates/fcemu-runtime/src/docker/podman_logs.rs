@@ -50,7 +50,6 @@ pub(super) fn follow(
                     Some(log.look().await),
                 ),
                 Step::Whole => {
-                    log.thaws.forget(&log.id);
                     let how = Reading {
                         follow: false,
                         last_part: true,
@@ -109,14 +108,15 @@ impl Log {
             .boxed()
     }
 
-    /// What follows a follow that ended, from the container's state.
+    /// What follows a follow that ended, from the container's state. The thaw signal lives while it
+    /// waits.
     async fn look(&self) -> Step {
         let thawed = self.thaws.signal(&self.id);
-        loop {
+        let next = loop {
             let state = self.docker.inspect_container(&self.id, None).await;
             let status = state.ok().and_then(|c| c.state).and_then(|s| s.status);
             match status {
-                Some(Status::RUNNING) => return Step::Follow,
+                Some(Status::RUNNING) => break Step::Follow,
                 // Thawed by fcemu, or (paused from outside) seen thawed within a second.
                 Some(Status::PAUSED) => {
                     let _ = tokio::time::timeout(Duration::from_secs(1), thawed.notified()).await;
@@ -125,9 +125,11 @@ impl Log {
                 Some(Status::STOPPING | Status::RESTARTING | Status::CREATED) => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                _ => return Step::Whole,
+                _ => break Step::Whole,
             }
-        }
+        };
+        self.thaws.forget(&self.id);
+        next
     }
 }
 

@@ -168,7 +168,7 @@ pub(crate) fn function(
     let pre_stop = hook(cx, &lifecycle, "preStop");
     let pre_freeze = hook(cx, &lifecycle, "preFreeze");
     // Go's hooks are the functions its executable registered: any handler name turns them on, as on FC.
-    if built_in && language != Some(Language::Go) {
+    if let Some(language) = language.filter(|l| *l != Language::Go) {
         let hooks = [
             ("initializer", &initializer),
             ("preStop", &pre_stop),
@@ -176,7 +176,7 @@ pub(crate) fn function(
         ];
         for (key, hook) in hooks {
             if let Some(handler) = hook.as_ref().and_then(Hook::handler) {
-                check_handler(cx, &lifecycle.field(key), handler, Language::Python);
+                check_handler(cx, &lifecycle.field(key), handler, language);
             }
         }
     }

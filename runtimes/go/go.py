@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import bootstrap as fc
 
@@ -121,14 +121,9 @@ class Invocations:
 INVOCATIONS = Invocations()
 
 
-class RuntimeApi(BaseHTTPRequestHandler):
+class RuntimeApi(fc.QuietHandler):
     """FC's runtime API, for the function's executable only (on loopback)."""
-    protocol_version = "HTTP/1.1"
     server_version = "fcemu-go-runtime-api"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format, *args):
-        pass
 
     def do_GET(self):
         if self.path != API + "next":

@@ -298,9 +298,9 @@ HOOKS = {
 ONE_AT_A_TIME = threading.Lock()
 
 
-class Runtime(BaseHTTPRequestHandler):
+class QuietHandler(BaseHTTPRequestHandler):
+    """An HTTP/1.1 server's handler that prints nothing of its own."""
     protocol_version = "HTTP/1.1"
-    server_version = "fcemu-python"
     # The head and the body go out in two writes: without this, the body waits for the client's delayed
     # acknowledgement of the head (40 ms on Linux).
     disable_nagle_algorithm = True
@@ -308,6 +308,10 @@ class Runtime(BaseHTTPRequestHandler):
     def log_message(self, format, *args):
         # The access log is fcemu's to keep; the function's output stays the function's own.
         pass
+
+
+class Runtime(QuietHandler):
+    server_version = "fcemu-python"
 
     def do_GET(self):
         self.dispatch()

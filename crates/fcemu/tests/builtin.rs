@@ -197,15 +197,11 @@ async fn a_python_function_lives_through_its_hooks_freezes_and_restarts() {
     );
 
     // PreStop at reclaim, then at shutdown.
-    let out = fcemu(&["reclaim", &restarted, "--endpoint", &up.url]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    wait_destroyed(&up, 2).await;
-    let pre_stop = logs(&up, &["--hook", "PreStop", "--instance", &restarted]);
+    let pre_stop = reclaim_through_pre_stop(&up, &restarted, 2).await;
     assert!(
         pre_stop.contains("[INFO] flushing: 1 texts tagged by this instance"),
         "{pre_stop}"
     );
-    assert!(pre_stop.contains("FC PreStop End RequestId"), "{pre_stop}");
     get(format!("{}/py-tagger/beats", up.url)).await;
     let (code, output) = up.stop();
     assert_eq!(code, 0, "{output:#?}");

@@ -103,12 +103,8 @@ async fn a_go_function_built_with_fcs_sdk_lives_through_its_hooks_freezes_and_re
     );
 
     // PreStop at reclaim, then at shutdown.
-    let out = fcemu(&["reclaim", &restarted, "--endpoint", &up.url]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    wait_destroyed(&up, 2).await;
-    let pre_stop = logs(&up, &["--hook", "PreStop", "--instance", &restarted]);
+    let pre_stop = reclaim_through_pre_stop(&up, &restarted, 2).await;
     assert!(pre_stop.contains("go-fn pre-stop"), "{pre_stop}");
-    assert!(pre_stop.contains("FC PreStop End RequestId"), "{pre_stop}");
     get(format!("{}/again", up.url)).await;
     let (code, output) = up.stop();
     assert_eq!(code, 0, "{output:#?}");

@@ -55,3 +55,14 @@ pub async fn wait_destroyed(up: &Up, count: usize) -> Vec<serde_json::Value> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Reclaims `instance` with `fcemu reclaim`, waits until `destroyed` instances in all are gone, and returns
+/// its PreStop hook's logs, which end with FC's PreStop End line.
+pub async fn reclaim_through_pre_stop(up: &Up, instance: &str, destroyed: usize) -> String {
+    let out = fcemu(&["reclaim", instance, "--endpoint", &up.url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_destroyed(up, destroyed).await;
+    let pre_stop = logs(up, &["--hook", "PreStop", "--instance", instance]);
+    assert!(pre_stop.contains("FC PreStop End RequestId"), "{pre_stop}");
+    pre_stop
+}

@@ -263,7 +263,7 @@ fn code(cx: &mut Cx, edition: Edition, f: &Fields, runtime: &str, dir: &Path) ->
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
     if is_zip && !path.is_file() {
-        cx.error(
+        cx.missing_code(
             &f.field(key),
             format!(
                 "{} does not exist: give the path of your code's .zip, or of its folder",
@@ -271,7 +271,7 @@ fn code(cx: &mut Cx, edition: Edition, f: &Fields, runtime: &str, dir: &Path) ->
             ),
         );
     } else if !is_zip && !path.is_dir() {
-        cx.error(&f.field(key), format!("{} is not a folder or a .zip: the code is mounted at /code, so give its folder (or a .zip of it)", path.display()));
+        cx.missing_code(&f.field(key), format!("{} is not a folder or a .zip: the code is mounted at /code, so give its folder (or a .zip of it)", path.display()));
     } else {
         host_folder(
             cx,

@@ -15,13 +15,41 @@ pub struct SpecError {
 }
 
 /// Collects errors and warnings while a file is read.
+#[derive(Default)]
 pub(crate) struct Cx {
     pub errors: Vec<SpecError>,
     pub warnings: Vec<String>,
     pub ignored: Vec<String>,
+    /// Code folders and `.zip`s that are not there: errors (at this place among them), unless the
+    /// function's actions make them.
+    pub unbuilt: Vec<(usize, SpecError)>,
 }
 
 impl Cx {
+    /// A function's code that is not there (yet): `load` decides whether it is an error.
+    pub(crate) fn missing_code(&mut self, field: &str, message: String) {
+        let error = SpecError {
+            field: field.to_string(),
+            message,
+            position: None,
+        };
+        self.unbuilt.push((self.errors.len(), error));
+    }
+
+    /// The missing code said since `from` of `unbuilt`, taken back: made errors where nothing makes it
+    /// (in the place each was said), or returned.
+    pub(crate) fn take_unbuilt(&mut self, from: usize, made: bool) -> Vec<SpecError> {
+        let missing: Vec<_> = self.unbuilt.drain(from..).collect();
+        if made {
+            return missing.into_iter().map(|(_, e)| e).collect();
+        }
+        // The last first, so each earlier place still stands.
+        for (at, e) in missing.into_iter().rev() {
+            self.errors.insert(at, e);
+        }
+        Vec::new()
+    }
+
     pub(crate) fn error(&mut self, field: &str, message: String) {
         self.errors.push(SpecError {
             field: field.to_string(),

@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Everything wrong with one file.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub struct SpecErrors {
     pub file: PathBuf,
     pub errors: Vec<SpecError>,
@@ -155,11 +155,7 @@ pub fn parse_project(
             }),
         }],
     })?;
-    let mut cx = Cx {
-        errors: vec![],
-        warnings: vec![],
-        ignored: vec![],
-    };
+    let mut cx = Cx::default();
     let Some(root) = document.as_mapping() else {
         return Err(single(
             file,
@@ -186,6 +182,8 @@ pub fn parse_project(
     // Each function with the path of the field that names it (for the duplicate-name error).
     let mut functions: Vec<(FunctionSpec, String)> = vec![];
     let mut actions = BTreeMap::new();
+    // Code the functions' actions make, not there yet.
+    let mut unbuilt = Vec::new();
     let (section, edition) = match edition.as_str() {
         "3.0.0" | "3" => ("resources", Edition::Fc3),
         "1.0.0" | "1" => ("services", Edition::Fc2),
@@ -255,6 +253,7 @@ pub fn parse_project(
             }
         };
         let props_fields = Fields::new(&mut cx, Some(&props), props_path.clone());
+        let unbuilt_before = cx.unbuilt.len();
         let spec = match edition {
             Edition::Fc3 => function(
                 &mut cx,
@@ -284,8 +283,16 @@ pub fn parse_project(
                 function(&mut cx, edition, &key, &f, region, &props_fields, dir)
             }
         };
+        // Code that is not there is an error, unless the function's actions make it (a pre-deploy
+        // `go build -o target/main` into `code: ./code/target`, as the Go templates do): then it is
+        // `fcemu build`'s to make, and only serving the function needs it.
         if let Some(spec) = spec {
             let steps = crate::actions::actions(&mut cx, entry, &path, &scope, dir);
+            for mut e in cx.take_unbuilt(unbuilt_before, !steps.is_empty()) {
+                e.message
+                    .push_str("; its actions make it: run `fcemu build` first");
+                unbuilt.push(e);
+            }
             if !steps.is_empty() {
                 actions.insert(spec.name.clone(), steps);
             }
@@ -294,6 +301,8 @@ pub fn parse_project(
                 Edition::Fc2 => format!("{props_path}.function.name"),
             };
             functions.push((spec, name_path));
+        } else {
+            cx.take_unbuilt(unbuilt_before, false);
         }
     }
 
@@ -317,11 +326,11 @@ pub fn parse_project(
             ),
         );
     }
+    let locations = Locations::index(text);
+    for e in cx.errors.iter_mut().chain(&mut unbuilt) {
+        e.position = locations.find(&e.field);
+    }
     if !cx.errors.is_empty() {
-        let locations = Locations::index(text);
-        for e in &mut cx.errors {
-            e.position = locations.find(&e.field);
-        }
         return Err(SpecErrors {
             file: file.to_path_buf(),
             errors: cx.errors,
@@ -336,6 +345,10 @@ pub fn parse_project(
         layer_paths,
         warnings: cx.warnings,
         ignored: cx.ignored,
+        unbuilt: (!unbuilt.is_empty()).then(|| SpecErrors {
+            file: file.to_path_buf(),
+            errors: unbuilt,
+        }),
     })
 }
 

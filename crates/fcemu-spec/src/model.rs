@@ -28,6 +28,10 @@ pub struct Project {
     /// Things worth saying that are not errors (triggers not emulated, hooks FC would reject, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Code that is not there yet and that the functions' actions make (`fcemu build`): what serving
+    /// the project says is missing until then.
+    #[serde(skip)]
+    pub unbuilt: Option<crate::SpecErrors>,
     /// Fields accepted and ignored because they mean nothing locally (VPC, NAS, logs, layers, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<String>,

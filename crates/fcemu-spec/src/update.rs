@@ -79,11 +79,7 @@ pub fn update_function(
         }
     }
     let props: serde_yaml::Value = serde_yaml::to_value(&props).expect("JSON converts to YAML");
-    let mut cx = Cx {
-        errors: vec![],
-        warnings: vec![],
-        ignored: vec![],
-    };
+    let mut cx = Cx::default();
     let fields = Fields::new(&mut cx, Some(&props), String::new());
     let updated = function(
         &mut cx,
@@ -94,6 +90,8 @@ pub fn update_function(
         &fields,
         dir,
     );
+    // An update names code that is there: no action runs for it.
+    cx.take_unbuilt(0, false);
     if !cx.errors.is_empty() {
         return Err(cx
             .errors

@@ -130,7 +130,13 @@ pub fn prepare(project: &mut Project) -> Result<(), Failure> {
     let cache = cache_dir();
     let mut runtimes = BTreeMap::new();
     for f in &mut project.functions {
-        if let Some(code) = f.container.code.as_mut().filter(|c| is_zip(c)) {
+        // A .zip that is not there yet is one `fcemu build` makes.
+        if let Some(code) = f
+            .container
+            .code
+            .as_mut()
+            .filter(|c| is_zip(c) && c.is_file())
+        {
             *code = unpack_code(&cache, code)
                 .map_err(|e| Failure::user(format!("function {}: {e}", f.name)))?;
         }

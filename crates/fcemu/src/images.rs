@@ -18,6 +18,19 @@ pub fn load(
     template: Option<&Path>,
     runtime_images: &[(String, String)],
 ) -> Result<Project, Failure> {
+    let project = load_to_build(dir, template, runtime_images)?;
+    match &project.unbuilt {
+        Some(unbuilt) => Err(Failure::user(unbuilt.to_string())),
+        None => Ok(project),
+    }
+}
+
+/// As `load`, for `fcemu build`: code that the functions' actions make need not be there yet.
+pub fn load_to_build(
+    dir: &Path,
+    template: Option<&Path>,
+    runtime_images: &[(String, String)],
+) -> Result<Project, Failure> {
     let mut project =
         fcemu_spec::load_project(dir, template).map_err(|e| Failure::user(e.to_string()))?;
     apply_runtime_images(&mut project, runtime_images);

@@ -26,6 +26,15 @@ async fn a_go_function_built_with_fcs_sdk_lives_through_its_hooks_freezes_and_re
         "the image {GO_IMAGE} is missing: run scripts/build-fixtures.sh first"
     );
     let project = TestProject::copy_of(Path::new("go-example"));
+    // As a fresh clone has it: the code folder (`code: ./code/target`) is what the build makes.
+    let _ = std::fs::remove_dir_all(project.path().join("code/target"));
+    let unbuilt = fcemu(&["up", &project.path().display().to_string()]);
+    assert_eq!(unbuilt.status.code(), Some(1), "{}", text(&unbuilt.stderr));
+    assert!(
+        text(&unbuilt.stderr).contains("its actions make it: run `fcemu build` first"),
+        "{}",
+        text(&unbuilt.stderr)
+    );
     let built = fcemu(&["build", &project.path().display().to_string()]);
     assert!(built.status.success(), "{}", text(&built.stderr));
     assert!(project.path().join("code/target/main").is_file());

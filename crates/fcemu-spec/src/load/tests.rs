@@ -186,3 +186,42 @@ fn a_go_handler_names_an_executable_and_its_hooks_are_any_name() {
         .to_string();
     assert!(errs.contains("MODULE.FUNCTION"), "{errs}");
 }
+
+#[test]
+fn code_the_functions_actions_make_need_not_be_there_before_the_build() {
+    let yaml = |actions: &str| {
+        format!(
+            "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n{actions}    props:\n      functionName: f\n      runtime: go1\n      handler: main\n      code: ./code/target\n"
+        )
+    };
+    let built_by_an_action = yaml(
+        "    actions:\n      pre-deploy:\n        - run: go build -o target/main .\n          path: ./code\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("code")).unwrap();
+    let in_dir = |text: &str| {
+        let file = dir.path().join("s.yaml");
+        parse_project(text, &file, dir.path(), &|_: &str| None)
+    };
+    let project = in_dir(&built_by_an_action).unwrap();
+    let unbuilt = project.unbuilt.expect("the missing folder is said");
+    assert_eq!(unbuilt.errors.len(), 1);
+    assert!(
+        unbuilt.errors[0]
+            .message
+            .ends_with("its actions make it: run `fcemu build` first"),
+        "{unbuilt}"
+    );
+    assert_eq!(
+        unbuilt.errors[0].position.map(|p| p.line),
+        Some(13),
+        "at code:"
+    );
+    // Without an action to make it, it is an error, as before.
+    let errs = in_dir(&yaml("")).unwrap_err().to_string();
+    assert!(
+        errs.contains("/code/target is not a folder or a .zip"),
+        "{errs}"
+    );
+    assert!(!errs.contains("fcemu build"), "{errs}");
+}

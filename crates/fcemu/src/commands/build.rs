@@ -38,7 +38,8 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result<(), Failure> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
-    let project = crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
+    let project =
+        crate::images::load_to_build(&dir, args.template.as_deref(), &args.runtime_images)?;
     build(&project).await
 }
 

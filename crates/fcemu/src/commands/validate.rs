@@ -24,6 +24,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let project = fcemu_spec::load_project(&dir, template.as_deref())
         .map_err(|e| Failure::user(e.to_string()))?;
     crate::output::say_warnings(&project, verbose);
+    for missing in project.unbuilt.iter().flat_map(|u| &u.errors) {
+        crate::output::note(&format!("{}: {}", missing.field, missing.message));
+    }
     let text = serde_json::to_string_pretty(&project).unwrap_or_default();
     println!("{text}");
     Ok(())

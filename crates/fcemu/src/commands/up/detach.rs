@@ -109,7 +109,11 @@ pub fn project_dir(dir: Option<&Path>, template: Option<&Path>) -> Result<PathBu
 pub async fn start(args: &super::Args) -> Result<(), Failure> {
     let dir = project_dir(args.dir.as_deref(), args.template.as_deref())?;
     // The s.yaml's problems are said here, at once.
-    let project = crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
+    let project = match args.build {
+        // What the build makes need not be there before it.
+        true => crate::images::load_to_build(&dir, args.template.as_deref(), &args.runtime_images)?,
+        false => crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?,
+    };
     if let Some(pid) = running(&dir) {
         return Err(Failure::user(format!(
             "fcemu up already runs detached in {} (pid {pid}): `fcemu down` there stops it",

@@ -122,7 +122,11 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         return detach::start(&args).await;
     }
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let mut project = crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?;
+    let mut project = match args.build {
+        // What the build makes need not be there before it.
+        true => crate::images::load_to_build(&dir, args.template.as_deref(), &args.runtime_images)?,
+        false => crate::images::load(&dir, args.template.as_deref(), &args.runtime_images)?,
+    };
     // A `.fcemu` a repository made a link is refused before anything is written.
     crate::state::dir(&project.dir).map_err(|e| Failure::user(e.to_string()))?;
     let _pid_file = match detach::is_detached_child() {
@@ -309,6 +313,11 @@ async fn prepare(
 ) -> Result<(), Failure> {
     if args.build {
         super::build::build(project).await?;
+        if project.unbuilt.is_some() {
+            // The code the build made is there now: the project is read again, with it.
+            *project =
+                crate::images::load(&project.dir, args.template.as_deref(), &args.runtime_images)?;
+        }
     } else {
         let unbuilt = super::build::never_built(project);
         if !unbuilt.is_empty() {

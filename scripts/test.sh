@@ -47,7 +47,9 @@ if [ "$left" -gt 0 ]; then
 fi
 networks=$(docker network ls -q --filter label=fcemu.managed=true | wc -l)
 if [ "$networks" -gt 0 ]; then
-  docker network ls --filter label=fcemu.managed=true >&2
+  # Whose project each is and what the engine still counts on it, for whoever reads a failed run.
+  docker network inspect --format '{{.Name}} {{json .Labels}} {{json .Containers}}' \
+    $(docker network ls -q --filter label=fcemu.managed=true) >&2
   echo "FAIL: $networks networks labelled fcemu.managed=true were left behind by the tests" >&2
   exit 1
 fi

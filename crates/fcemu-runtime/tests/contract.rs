@@ -432,3 +432,34 @@ async fn a_gpu_request_is_a_device_request_and_an_engine_without_the_driver_says
     }
     docker.remove(&id).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projects_network_stays_while_a_container_uses_it_and_goes_with_the_last() {
+    let run = "contract-network";
+    let _sweep = Sweep(run);
+    let docker = docker().await;
+    let network = format!("fcemu-contract-net-{}", unique_name());
+    let labels = [(labels::PROJECT.to_string(), run.to_string())];
+    let spec = ContainerSpec {
+        network: Some(network.clone()),
+        ..spec(run, &[])
+    };
+    let id = docker.create(&spec).await.unwrap();
+    let addr = docker.start(&id, 9000).await.unwrap().addr;
+    until_listening(&docker, addr).await;
+
+    // The run's sweep of unused networks finds this one in use: its container stays connected and serving.
+    assert_eq!(docker.remove_unused(&labels).await.unwrap(), 0);
+    assert!(get(&docker, addr, "/state").await.contains("200"));
+
+    docker.remove(&id).await.unwrap();
+    assert_eq!(docker.remove_unused(&labels).await.unwrap(), 1);
+    let inspected = std::process::Command::new("docker")
+        .args(["network", "inspect", &network])
+        .output()
+        .unwrap();
+    assert!(
+        !inspected.status.success(),
+        "the network goes with its last container"
+    );
+}

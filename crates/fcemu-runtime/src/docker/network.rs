@@ -7,8 +7,8 @@
 use super::{DockerRuntime, engine};
 use crate::{RuntimeError, labels};
 use bollard::errors::Error as BollardError;
-use bollard::models::NetworkCreateRequest;
-use bollard::query_parameters::ListNetworksOptions;
+use bollard::models::{NetworkCreateRequest, NetworkDisconnectRequest};
+use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
 use std::collections::{BTreeMap, HashMap};
 
 /// Whether a failed create call says the container's network does not exist.
@@ -93,7 +93,7 @@ impl DockerRuntime {
         }
     }
 
-    /// Removes fcemu's networks with these labels; a network some container still uses stays.
+    /// Removes fcemu's networks with these labels; a network some container is on stays.
     pub(super) async fn remove_managed_networks(
         &self,
         labels: &[(String, String)],
@@ -117,14 +117,22 @@ impl DockerRuntime {
             let Some(id) = network.id.filter(|_| managed) else {
                 continue;
             };
-            match self.docker.remove_network(&id).await {
+            // Asked first, not left to the engine's refusal: Podman removes a network its containers use.
+            if self.network_in_use(&id).await? {
+                continue;
+            }
+            let mut result = self.docker.remove_network(&id).await;
+            if is_in_use(&result) && self.disconnect_stale_endpoints(&id).await {
+                result = self.docker.remove_network(&id).await;
+            }
+            match result {
                 Ok(()) => {
                     if let Some(name) = &network.name {
                         self.forget_network(name);
                     }
                     removed += 1
                 }
-                // Gone meanwhile, or still in use by a container of a run that goes on.
+                // Gone meanwhile, or taken by a container of a run that goes on since it was asked.
                 Err(BollardError::DockerResponseServerError {
                     status_code: 404 | 409 | 403,
                     ..
@@ -134,4 +142,59 @@ impl DockerRuntime {
         }
         Ok(removed)
     }
+
+    /// Whether any container, running or not, is on the network.
+    async fn network_in_use(&self, network: &str) -> crate::Result<bool> {
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "network".to_string(),
+                vec![network.to_string()],
+            )])),
+            ..Default::default()
+        };
+        let on_it = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| RuntimeError::RemoveUnused { source: engine(e) })?;
+        Ok(!on_it.is_empty())
+    }
+
+    /// Force-disconnects the endpoints of `network` whose container is gone; whether there were any. Docker
+    /// can keep an endpoint of a removed container (seen on 20.10 after a container that failed to start or
+    /// was killed mid-start), and then refuses to remove the network for ever ("has active endpoints"); a
+    /// forced disconnect by the endpoint's name (the container's) clears it. Endpoints of containers that
+    /// still exist are left: they belong to a run that goes on.
+    async fn disconnect_stale_endpoints(&self, network: &str) -> bool {
+        let Ok(inspected) = self.docker.inspect_network(network, None).await else {
+            return false;
+        };
+        let mut disconnected = false;
+        for (container, endpoint) in inspected.containers.unwrap_or_default() {
+            let gone = match self.docker.inspect_container(&container, None).await {
+                Err(e) => super::is_not_found(&e),
+                Ok(_) => false,
+            };
+            let Some(name) = endpoint.name.filter(|_| gone) else {
+                continue;
+            };
+            let request = NetworkDisconnectRequest {
+                container: name,
+                force: Some(true),
+            };
+            disconnected |= self
+                .docker
+                .disconnect_network(network, request)
+                .await
+                .is_ok();
+        }
+        disconnected
+    }
+}
+
+/// Whether a network removal was refused because the engine counts endpoints on it.
+fn is_in_use<T>(result: &Result<T, BollardError>) -> bool {
+    matches!(result, Err(BollardError::DockerResponseServerError { status_code: 403 | 409, message })
+        if message.contains("active endpoints"))
 }

@@ -16,14 +16,7 @@ const NODEJS_IMAGE: &str = "fcemu-runtime-nodejs:bookworm";
 
 /// Docker, with the built-in runtimes' images there.
 async fn docker_with_runtimes() -> fcemu_runtime::DockerRuntime {
-    let docker = docker().await;
-    for image in [PYTHON_IMAGE, NODEJS_IMAGE] {
-        assert!(
-            docker.image_exists(image).await.unwrap(),
-            "the image {image} is missing: run scripts/build-fixtures.sh first"
-        );
-    }
-    docker
+    docker_with(&[PYTHON_IMAGE, NODEJS_IMAGE]).await
 }
 
 /// A copy of an example project of `fixtures/` (its s.yaml and its code folder).

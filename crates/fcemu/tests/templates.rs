@@ -13,12 +13,7 @@ use std::time::{Duration, Instant};
 const CUSTOM_IMAGE: &str = "fcemu-runtime-custom:bookworm";
 
 async fn docker_with_custom_runtime() -> fcemu_runtime::DockerRuntime {
-    let docker = docker().await;
-    assert!(
-        docker.image_exists(CUSTOM_IMAGE).await.unwrap(),
-        "the image {CUSTOM_IMAGE} is missing: run scripts/build-fixtures.sh first"
-    );
-    docker
+    docker_with(&[CUSTOM_IMAGE]).await
 }
 
 /// A copy of `fixtures/templates/NAME`, whole, in a project folder of its own.

@@ -6,6 +6,7 @@
 
 pub mod calls;
 pub mod engines;
+pub mod example_walk;
 pub mod up;
 
 use fcemu_runtime::{ContainerRuntime, DockerRuntime, labels};
@@ -14,13 +15,20 @@ use std::path::{Path, PathBuf};
 pub const FIXTURE_IMAGE: &str = "fcemu-fixture:latest";
 
 pub async fn docker() -> DockerRuntime {
+    docker_with(&[FIXTURE_IMAGE]).await
+}
+
+/// Docker, with these images there (scripts/build-fixtures.sh builds them all).
+pub async fn docker_with(images: &[&str]) -> DockerRuntime {
     let docker = DockerRuntime::connect()
         .await
         .unwrap_or_else(|e| panic!("these tests need a running Docker engine: {e}"));
-    assert!(
-        docker.image_exists(FIXTURE_IMAGE).await.unwrap(),
-        "the image {FIXTURE_IMAGE} is missing: run scripts/build-fixtures.sh first"
-    );
+    for image in [FIXTURE_IMAGE].iter().chain(images) {
+        assert!(
+            docker.image_exists(image).await.unwrap(),
+            "the image {image} is missing: run scripts/build-fixtures.sh first"
+        );
+    }
     docker
 }
 

@@ -3,7 +3,7 @@
 #   fcemu-fixture:latest        the fixture function (static Rust binary + busybox, FROM scratch)
 #   fcemu-debian-flask:bookworm a minimal Debian with python3-flask (debootstrap, docker import)
 #   fcemu-debian-gpu:bookworm   the same with curl and jq, for the GPU example's Initializer
-#   fcemu-runtime-python:bookworm, fcemu-runtime-nodejs:bookworm  the built-in runtimes' interpreters
+#   fcemu-runtime-{python,nodejs,go,php,custom}:bookworm  the runtimes' interpreters (build-runtime-images.sh)
 # The example project's own image (fixtures/example) is built by `fcemu up` itself, from x-fcemu-build.
 # Pass --no-flask to build only the fixture function.
 source "$(dirname "$0")/lib.sh"

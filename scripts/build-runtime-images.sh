@@ -5,6 +5,7 @@
 #   fcemu-runtime-nodejs:bookworm  Debian's nodejs
 #   fcemu-runtime-go:bookworm      Debian's python3 (fcemu's Go runtime serves FC's runtime API on it), TLS
 #                                  roots and time zones, for the function's own executable
+#   fcemu-runtime-php:bookworm     Debian's php-cli, with TLS roots for the function's own HTTPS calls
 #   fcemu-runtime-custom:bookworm  FC's custom runtime environment (custom, custom.debian10/11/12): Python
 #                                  with pip, Node.js, Java, PHP, curl, at FC's /var/fc/lang paths
 # fcemu mounts its own runtime and the function's code into them; they hold only the interpreter.
@@ -16,4 +17,5 @@ ensure_docker
 bash scripts/build-debian-image.sh fcemu-runtime-python:bookworm python3
 bash scripts/build-debian-image.sh fcemu-runtime-nodejs:bookworm nodejs
 bash scripts/build-debian-image.sh fcemu-runtime-go:bookworm "python3 ca-certificates tzdata"
+bash scripts/build-debian-image.sh fcemu-runtime-php:bookworm "php-cli ca-certificates"
 bash scripts/build-debian-image.sh fcemu-runtime-custom:bookworm "$(cat runtimes/custom/packages)" runtimes/custom/fc-paths.sh

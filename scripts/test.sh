@@ -18,13 +18,16 @@ trap 'bash scripts/remote-engine.sh down; bash scripts/podman-engine.sh down' EX
 bash scripts/remote-engine.sh up >/dev/null
 bash scripts/podman-engine.sh up >/dev/null
 
-# fcemu's Python and Node.js runtimes, tested on the interpreters they run on (the runtime images').
+# fcemu's Python, Go, PHP and Node.js runtimes, tested on the interpreters they run on (the runtime images').
 log "runtime tests: Python (fcemu-runtime-python:bookworm)"
 docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -e PYTHONDONTWRITEBYTECODE=1 -w /tmp \
   fcemu-runtime-python:bookworm python3 -m unittest discover -s /runtimes/python
 log "runtime tests: Go (fcemu-runtime-go:bookworm)"
 docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -e PYTHONDONTWRITEBYTECODE=1 -w /tmp \
   fcemu-runtime-go:bookworm python3 -m unittest discover -s /runtimes/go
+log "runtime tests: PHP (fcemu-runtime-php:bookworm)"
+docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -w /tmp \
+  fcemu-runtime-php:bookworm php /runtimes/php/test/bootstrap_test.php
 log "runtime tests: Node.js (fcemu-runtime-nodejs:bookworm)"
 docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -w /tmp \
   fcemu-runtime-nodejs:bookworm node --test /runtimes/nodejs/test/

@@ -40,13 +40,18 @@ pub(crate) fn container_spec(
         // FC puts a built-in runtime's layer folders on its search paths (a custom runtime's s.yaml
         // names them itself).
         let search = match language {
-            Language::Python => ("PYTHONPATH", "/opt/python"),
-            Language::Nodejs => ("NODE_PATH", "/opt/nodejs/node_modules"),
+            Language::Python => Some(("PYTHONPATH", "/opt/python")),
+            Language::Nodejs => Some(("NODE_PATH", "/opt/nodejs/node_modules")),
             // A layer's shared libraries, for an executable linked against them.
-            Language::Go => ("LD_LIBRARY_PATH", "/opt/lib"),
+            Language::Go => Some(("LD_LIBRARY_PATH", "/opt/lib")),
+            // fcemu's PHP runtime puts /opt/php on the include path itself.
+            Language::Php => None,
         };
-        if spec.container.opt.is_some() && !spec.environment_variables.contains_key(search.0) {
-            env.push((search.0.into(), search.1.into()));
+        if let Some((name, value)) = search
+            && spec.container.opt.is_some()
+            && !spec.environment_variables.contains_key(name)
+        {
+            env.push((name.into(), value.into()));
         }
     }
     if let Some(gpu) = &spec.gpu {

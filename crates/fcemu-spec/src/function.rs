@@ -413,19 +413,19 @@ fn triggers(cx: &mut Cx, edition: Edition, p: &Fields) -> Option<HttpTrigger> {
 }
 
 /// A built-in runtime's handler names a module and a function in it: `index.handler` is `handler` in
-/// `index.py` or `index.js`. Go's names the function's executable in the code folder.
+/// `index.py`, `index.js` or `index.php`. Go's names the function's executable in the code folder.
 fn check_handler(cx: &mut Cx, field: &str, handler: &str, language: Language) {
     let ok = match language {
         Language::Go => !handler.is_empty() && !handler.contains('/'),
-        Language::Python | Language::Nodejs => handler
+        Language::Python | Language::Nodejs | Language::Php => handler
             .rsplit_once('.')
             .is_some_and(|(module, function)| !module.is_empty() && !function.is_empty()),
     };
     if !ok {
         let allowed = match language {
             Language::Go => "the name of the function's executable in the code folder, e.g. main",
-            Language::Python | Language::Nodejs => {
-                "MODULE.FUNCTION, e.g. index.handler for the function `handler` in index.py or index.js"
+            Language::Python | Language::Nodejs | Language::Php => {
+                "MODULE.FUNCTION, e.g. index.handler for the function `handler` in index.py, index.js or index.php"
             }
         };
         cx.error(field, format!("is \"{handler}\", allowed: {allowed}"));

@@ -102,6 +102,8 @@ pub enum Language {
     Nodejs,
     /// A Linux executable built with FC's Go SDK, served FC's runtime API by fcemu's runtime.
     Go,
+    /// FC's PHP programming model on php-cli.
+    Php,
 }
 
 /// The runtime names fcemu accepts, by family, as `validate` and `up` list them.
@@ -121,10 +123,17 @@ pub const PYTHON_RUNTIMES: [&str; 5] = [
 ];
 pub const NODEJS_RUNTIMES: [&str; 5] = ["nodejs12", "nodejs14", "nodejs16", "nodejs18", "nodejs20"];
 pub const GO_RUNTIMES: [&str; 1] = ["go1"];
+pub const PHP_RUNTIMES: [&str; 2] = ["php7.2", "php8.x"];
 
 /// The built-in runtime names fcemu serves, as `validate`, `up` and `--runtime-image` list them.
 pub fn built_in_runtimes() -> Vec<&'static str> {
-    [&PYTHON_RUNTIMES[..], &NODEJS_RUNTIMES[..], &GO_RUNTIMES[..]].concat()
+    [
+        &PYTHON_RUNTIMES[..],
+        &NODEJS_RUNTIMES[..],
+        &GO_RUNTIMES[..],
+        &PHP_RUNTIMES[..],
+    ]
+    .concat()
 }
 
 /// Where a built-in runtime's container sees fcemu's runtime files (mounted read-only). Not under `/opt`,
@@ -137,6 +146,7 @@ impl Language {
             Language::Python => "python",
             Language::Nodejs => "nodejs",
             Language::Go => "go",
+            Language::Php => "php",
         }
     }
 
@@ -171,7 +181,7 @@ impl Language {
                 ("tablestore", "tablestore"),
                 ("co", "co"),
             ],
-            Language::Go => &[],
+            Language::Go | Language::Php => &[],
         }
     }
 
@@ -181,6 +191,7 @@ impl Language {
         match self {
             Language::Python | Language::Go => "python3",
             Language::Nodejs => "node",
+            Language::Php => "php",
         }
     }
 
@@ -194,6 +205,7 @@ impl Language {
             ],
             Language::Nodejs => vec![format!("{RUNTIME_FILES_DIR}/bootstrap.js")],
             Language::Go => vec!["-u".to_string(), format!("{RUNTIME_FILES_DIR}/go.py")],
+            Language::Php => vec![format!("{RUNTIME_FILES_DIR}/bootstrap.php")],
         };
         std::iter::once(self.interpreter().to_string())
             .chain(bootstrap)
@@ -228,12 +240,14 @@ impl Runtime {
             Language::Nodejs
         } else if GO_RUNTIMES.contains(&name) {
             Language::Go
+        } else if PHP_RUNTIMES.contains(&name) {
+            Language::Php
         } else {
             let known = [&CUSTOM_RUNTIMES[..], &built_in_runtimes()[..]]
                 .concat()
                 .join(", ");
             let name = name.to_string();
-            let fc_runs_it = ["java", "php", "dotnet"]
+            let fc_runs_it = ["java", "dotnet"]
                 .into_iter()
                 .any(|family| name.starts_with(family));
             return Err(match fc_runs_it {

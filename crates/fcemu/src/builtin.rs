@@ -30,6 +30,21 @@ fn runtime_source(language: Language) -> &'static [(&'static str, &'static str)]
             PYTHON,
             ("go.py", include_str!("../../../runtimes/go/go.py")),
         ],
+        Language::Php => &[
+            (
+                "bootstrap.php",
+                include_str!("../../../runtimes/php/bootstrap.php"),
+            ),
+            (
+                "server.php",
+                include_str!("../../../runtimes/php/server.php"),
+            ),
+            (
+                "runtime.php",
+                include_str!("../../../runtimes/php/runtime.php"),
+            ),
+            ("psr7.php", include_str!("../../../runtimes/php/psr7.php")),
+        ],
     }
 }
 
@@ -168,6 +183,7 @@ pub fn language_dockerfile(language: Language) -> String {
         Language::Nodejs => "nodejs",
         // The runtime API's server; what a Go executable needs of the system (TLS roots, zones).
         Language::Go => "python3 ca-certificates tzdata",
+        Language::Php => "php-cli ca-certificates",
     };
     format!(
         "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends {package} && rm -rf /var/lib/apt/lists/*\nLABEL {}=true\n",
@@ -200,6 +216,12 @@ pub async fn interpreter_version(
         Language::Go => {
             format!("{version}, which serves FC's runtime API to the handler's executable")
         }
+        // "PHP 8.2.7 (cli) (built: ...)" and more lines: its first two words.
+        Language::Php => version
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     if version.is_empty() || version.contains('\n') {
         return None;

@@ -225,3 +225,31 @@ fn code_the_functions_actions_make_need_not_be_there_before_the_build() {
     );
     assert!(!errs.contains("fcemu build"), "{errs}");
 }
+
+#[test]
+fn php_functions_are_served_and_their_handlers_name_a_file_and_a_function() {
+    let php = |runtime: &str, handler: &str| {
+        format!(
+            "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: {runtime}\n      handler: {handler}\n      code: /usr/share\n      instanceLifecycleConfig:\n        preStop: {{ handler: index.preStop }}\n"
+        )
+    };
+    for runtime in ["php7.2", "php8.x"] {
+        let project = parse(&php(runtime, "index.handler")).unwrap();
+        assert_eq!(project.functions[0].runtime.language(), Some(Language::Php));
+        assert_eq!(
+            Language::Php.entrypoint(),
+            ["php", "/var/fcemu/runtime/bootstrap.php"]
+        );
+    }
+    let errs = parse(&php("php8.x", "index")).unwrap_err().to_string();
+    assert!(
+        errs.contains("in index.py, index.js or index.php"),
+        "{errs}"
+    );
+    // A PHP version FC has no runtime for is no runtime, not one to come.
+    let errs = parse(&php("php7.4", "index.handler"))
+        .unwrap_err()
+        .to_string();
+    assert!(errs.contains("is \"php7.4\", allowed: "), "{errs}");
+    assert!(errs.contains("php7.2, php8.x"), "{errs}");
+}

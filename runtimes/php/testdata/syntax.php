@@ -1,0 +1,4 @@
+<?php
+function handler($event, $context) {
+    return 'unfinished'
+}

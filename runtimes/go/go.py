@@ -158,6 +158,10 @@ class GoRuntime(fc.Runtime):
     def call_handler(self, event, context):
         return INVOCATIONS.call("Invoke", event, context, self.fc_headers())
 
+    def process_ends(self):
+        # The executable ended: go.py ends once this answer is out.
+        return INVOCATIONS.exit_code is not None
+
     def call_http_handler(self, event, context):
         # The SDK answers with the HTTP trigger response as JSON.
         returned = self.call_handler(event, context)

@@ -33,8 +33,9 @@ class GoRuntimeTest(unittest.TestCase):
         self.runtime.stop()
 
     def test_an_event_goes_to_the_executable_and_its_result_comes_back(self):
-        status, _, body = self.runtime.invoke(b'{"do": "echo", "n": 1}')
+        status, headers, body = self.runtime.invoke(b'{"do": "echo", "n": 1}')
         self.assertEqual(status, 200)
+        self.assertNotIn("connection", headers, "the connection is kept for the next request")
         self.assertEqual(json.loads(body), {"do": "echo", "n": 1})
         out = self.runtime.stop()
         self.assertIn("function started", out)
@@ -93,6 +94,8 @@ class GoRuntimeTest(unittest.TestCase):
         error = json.loads(body)
         self.assertEqual(error["errorType"], "Runtime.ExitError")
         self.assertIn("status 3", error["errorMessage"])
+        # What tells fcemu not to freeze the instance while its process ends.
+        self.assertEqual(headers.get("connection"), "close")
         self.assertEqual(self.runtime.process.wait(timeout=10), 3)
 
 

@@ -39,7 +39,10 @@ $GLOBALS['fcLogger'] = new FcemuLogger();
 $fcemuServer = new FcemuServer((int) (getenv('FC_CUSTOM_LISTEN_PORT') ?: '9000'));
 // The files loaded, each with what its loading threw (null: it loaded).
 $fcemuLoaded = [];
-register_shutdown_function('fcemu_answer_fatal_error');
+// Registered once shutdown begins, so that it runs after the function's own shutdown functions.
+register_shutdown_function(function () {
+    register_shutdown_function('fcemu_answer_fatal_error');
+});
 
 // The loop is at the file's top level so that the code's files are loaded in the global scope.
 while (true) {

@@ -209,13 +209,19 @@ function fcemu_end(FcemuCall $call, array $answer): void
     $call->request->answer($status, $headers, $body);
 }
 
-/** Should PHP stop during a call (a fatal error, exit()), its request is answered before the process ends. */
+/**
+ * Should PHP stop during a call (a fatal error, exit()), its request is answered and the process ends at
+ * once: fcemu freezes an instance as soon as its answer is in, and PHP's own teardown (destructors, modules)
+ * would then be frozen half-way, with the port closed, until the next thaw. The port closes first, so that
+ * fcemu finds the instance gone rather than placing a request on it.
+ */
 function fcemu_answer_fatal_error(): void
 {
     $call = $GLOBALS['fcemuCurrentCall'];
     if ($call === null) {
         return;
     }
+    $GLOBALS['fcemuServer']->stopListening();
     $last = error_get_last();
     $body = [
         'errorMessage' => $last === null ? 'the function ended the PHP process' : $last['message'],
@@ -224,7 +230,13 @@ function fcemu_answer_fatal_error(): void
     ];
     $status = $call->kind === 'event' ? 200 : ($call->kind === 'http' ? 502 : 500);
     $type = $call->kind === 'hook' ? $call->word . 'Error' : 'UnhandledInvocationError';
+    // `Connection: close` tells fcemu that the process ends: it does not freeze the instance.
+    $call->request->close = true;
     fcemu_end($call, [$status, ['content-type' => 'application/json', 'x-fc-error-type' => $type], fcemu_json($body)]);
+    // 9 is SIGKILL (its constant comes with pcntl); a PHP without posix (--runtime-image) ends as it does.
+    if (function_exists('posix_kill')) {
+        posix_kill(posix_getpid(), 9);
+    }
 }
 
 function fcemu_say(string $line): void

@@ -72,6 +72,12 @@ final class FcemuServer
         $this->listener = $listener;
     }
 
+    /** New connections are refused from now on. */
+    public function stopListening(): void
+    {
+        fclose($this->listener);
+    }
+
     /** Waits for the next whole request on any connection. */
     public function next(): FcemuRequest
     {

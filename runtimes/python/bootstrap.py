@@ -366,6 +366,10 @@ class Runtime(QuietHandler):
         for k, v in headers.items():
             self.send_header(k, v)
         self.send_header("content-length", str(len(body)))
+        if self.process_ends():
+            # fcemu then takes the instance out of service instead of freezing it half-ended.
+            self.send_header("connection", "close")
+            self.close_connection = True
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -388,6 +392,11 @@ class Runtime(QuietHandler):
             logging.getLogger("fc").error("%s: %s%s", result["errorType"], result["errorMessage"], stack)
         say(f"FC {word} End RequestId: {context.request_id}")
         return ok, result
+
+    def process_ends(self):
+        """Whether this runtime's process ends after the answer being sent: a runtime whose process can end
+        under a request (Go's, when the executable exits) says so here."""
+        return False
 
     # What runs the user's code; a runtime whose code runs elsewhere (Go's) puts its own here.
     def call_handler(self, event, context):

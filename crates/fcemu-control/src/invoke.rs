@@ -329,6 +329,9 @@ async fn deliver(
     let outcome = tokio::time::timeout(timeout, exchange).await;
     let failure = match outcome {
         Ok(Ok(reply)) => {
+            if ends_its_process(&pool, &reply) {
+                pool.lost(&instance.id);
+            }
             return Delivery::Answered(answer(reply, record, connection, cold, request_id));
         }
         Ok(Err(Sent::NotReached(req))) => {
@@ -404,6 +407,18 @@ fn was_reset(e: &hyper::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionReset)
     })
+}
+
+/// Whether a built-in runtime said its process ends after this answer: fcemu's runtimes answer
+/// `Connection: close` only then (the handler called exit(), a fatal error). The instance leaves service at
+/// once and its exit destroys it, rather than being frozen, as an answered instance is, with its process
+/// half-ended (its init not yet gone), where a later thaw would find its port closed.
+fn ends_its_process(pool: &Pool, reply: &Response<ReplyBody>) -> bool {
+    pool.function.spec.runtime.language().is_some()
+        && reply
+            .headers()
+            .get(header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
 }
 
 /// The instance's response, with FC's response headers: a whole body accounted for now, a streamed one

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{get, plane, project, settle};
+use common::{built_in_project, get, plane, project, settle};
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_instance_is_frozen_and_thawed_for_the_next_request() {
@@ -193,5 +193,22 @@ async fn a_timed_out_request_does_not_delay_the_freeze_of_its_healthy_instance()
     settle().await;
     let container = fake.live().pop().unwrap();
     assert_eq!(fake.state(&container), Some(ContainerState::Paused));
+    shut_down(&cp, Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_built_in_runtime_whose_process_ends_after_its_answer_is_destroyed_unfrozen() {
+    // fcemu's runtimes answer `Connection: close` when the handler ended the process (PHP's exit()): frozen
+    // then, the container would never finish exiting, and a later thaw would find its port closed.
+    let (cp, fake) = plane(built_in_project(), Options::default());
+    let answered = get(&cp, "/exit-after-answer").await;
+    assert_eq!(answered.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let destroyed =
+        first_event(&cp, "instance.destroyed").expect("the ended instance is destroyed");
+    assert_eq!(destroyed.reason.as_deref(), Some("exited"));
+    assert!(first_event(&cp, "instance.frozen").is_none());
+    assert!(first_event(&cp, "prestop.start").is_none());
+    assert!(fake.live().is_empty());
     shut_down(&cp, Duration::from_secs(1)).await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{get, plane, project, settle};
+use common::{built_in_project, get, plane, project, settle};
 
 #[tokio::test(start_paused = true)]
 async fn logs_are_attributed_to_requests_and_hooks() {
@@ -163,13 +163,6 @@ async fn function_timeout_answers_at_once_and_keeps_the_instance() {
         .collect();
     assert!(ends[1].extra.get("timedOut").is_none(), "{:?}", ends[1]);
     shut_down(&cp, Duration::from_secs(1)).await;
-}
-
-/// The one-function project, served as a built-in runtime (the fake serves it as any other).
-fn built_in_project() -> fcemu_spec::Project {
-    let mut p = project("", &[]);
-    p.functions[0].runtime = fcemu_spec::Runtime::parse("python3.10").unwrap();
-    p
 }
 
 #[tokio::test(start_paused = true)]

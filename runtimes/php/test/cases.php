@@ -7,6 +7,7 @@ test('the event is the body and the return value the response', function () {
     same($status, 200, 'status');
     same($body, '{"prompt":"cat"}', 'body');
     check(!isset($headers['x-fc-error-type']), 'no error type');
+    check(!isset($headers['connection']), 'the connection is kept for the next request');
     // A chunked body arrives whole.
     same($r->request('POST', '/invoke', ['body' => 'in chunks', 'chunked' => true])[2], 'in chunks', 'chunked');
     $r->stop();
@@ -120,12 +121,18 @@ test('a function that ends the process is answered before it ends', function () 
     list($status, $headers, $body) = $r->invoke();
     same([$status, $headers['x-fc-error-type']], [200, 'UnhandledInvocationError'], 'answer');
     same(json_decode($body, true)['errorType'], 'ProcessExited', 'type');
-    $deadline = microtime(true) + 10;
+    // What tells fcemu not to freeze the instance while its process ends.
+    same($headers['connection'] ?? null, 'close', 'connection');
+    // At once, not after PHP's teardown (an object's destructor here sleeps 30 s): an instance must not be
+    // frozen with its process half-ended.
+    $deadline = microtime(true) + 5;
     while (!$r->exited() && microtime(true) < $deadline) {
         usleep(20000);
     }
     check($r->exited(), 'the process ended');
-    check(strpos($r->stop(), 'FC Invoke End RequestId: ' . RID) !== false, 'the End line printed');
+    $out = $r->stop();
+    $own = strpos($out, "the function's own shutdown function ran");
+    check($own !== false && $own < strpos($out, 'FC Invoke End RequestId: ' . RID), "its shutdown functions ran first: $out");
 });
 
 test('FC 3.0 HTTP triggers get the HTTP trigger event', function () {

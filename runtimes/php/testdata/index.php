@@ -68,8 +68,21 @@ function fails($event, $context)
     return divide(1, 0);
 }
 
+/** Holds up PHP's own teardown after exit(): the runtime ends the process before it. */
+class SlowToDestroy
+{
+    public function __destruct()
+    {
+        sleep(30);
+    }
+}
+
 function fatal($event, $context)
 {
+    $GLOBALS['slow'] = new SlowToDestroy();
+    register_shutdown_function(function () {
+        echo "the function's own shutdown function ran\n";
+    });
     exit(3);
 }
 

@@ -42,6 +42,13 @@ resources:
         .unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
+/// The one-function project, served as a built-in runtime (the fake serves it as any other).
+pub fn built_in_project() -> Project {
+    let mut p = project("", &[]);
+    p.functions[0].runtime = fcemu_spec::Runtime::parse("python3.10").unwrap();
+    p
+}
+
 pub fn plane(project: Project, options: Options) -> (ControlPlane, FakeRuntime) {
     let fake = FakeRuntime::new();
     (

@@ -93,6 +93,13 @@ impl FakeRuntime {
         }
     }
 
+    /// The container's port refuses new connections; those open stay.
+    pub fn stop_listening(&self, id: &str) {
+        if let Some(c) = self.inner.lock().unwrap().containers.get_mut(id) {
+            c.listener = None;
+        }
+    }
+
     /// The function's process is gone (connections to its port are refused) while its container has not
     /// exited (yet): what the engine reports only later, or, for a process that left a child behind, never.
     pub fn process_gone(&self, id: &str) {

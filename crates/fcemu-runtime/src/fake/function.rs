@@ -31,6 +31,18 @@ impl FakeFunction {
         });
     }
 
+    /// The container (its init) exits 100 ms from now, and not while it is paused: a frozen container never
+    /// finishes exiting.
+    fn exit_soon(&self, exit_code: i64, oom_killed: bool) {
+        let (runtime, id, mut paused) =
+            (self.runtime.clone(), self.id.clone(), self.paused.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = paused.wait_for(|p| !*p).await;
+            runtime.kill(&id, exit_code, oom_killed);
+        });
+    }
+
     /// The response, or None when the process dies mid-request (the connection is dropped unanswered).
     pub(super) async fn handle(
         &self,
@@ -99,8 +111,7 @@ impl FakeFunction {
                 return None;
             }
             (_, "/crash-slowly") => {
-                // The function's process dies now; the container (its init) exits 100 ms later, and not
-                // while it is paused: a frozen container never finishes exiting. With `?port=open` the
+                // The function's process dies now; the container exits soon. With `?port=open` the
                 // port still accepts meanwhile, as when the OOM killer's victim is still being torn down.
                 self.say(
                     OutputStream::Stderr,
@@ -109,14 +120,24 @@ impl FakeFunction {
                 if req.uri().query() != Some("port=open") {
                     self.runtime.process_gone(&self.id);
                 }
-                let (runtime, id, mut paused) =
-                    (self.runtime.clone(), self.id.clone(), self.paused.clone());
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    let _ = paused.wait_for(|p| !*p).await;
-                    runtime.kill(&id, 137, true);
-                });
+                self.exit_soon(137, true);
                 return None;
+            }
+            (_, "/exit-after-answer") => {
+                // As fcemu's built-in runtimes end on exit(): the port closes, the answer says
+                // `Connection: close`, and the container exits 100 ms later (never while paused).
+                self.say(
+                    OutputStream::Stdout,
+                    &format!("exiting after the answer request {rid}"),
+                );
+                self.runtime.stop_listening(&self.id);
+                self.exit_soon(3, false);
+                return Some(
+                    Response::builder()
+                        .header("connection", "close")
+                        .body(Full::new(Bytes::new()))
+                        .unwrap(),
+                );
             }
             (_, "/body") => {
                 // Answers the request body as it came (a body that breaks off ends the connection).

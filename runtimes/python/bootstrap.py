@@ -38,6 +38,10 @@ class HandlerError(Exception):
     """A handler that cannot be found or loaded: the user's mistake, said plainly."""
 
 
+class ProcessExited(Exception):
+    """The handler ended the process; answered as its error before the process ends."""
+
+
 class ReportedError(Exception):
     """An error the function reported itself, as FC's body (`errorMessage`, `errorType`, `stackTrace`): a
     runtime whose handlers run in another process (Go's) passes it on as it came."""
@@ -348,6 +352,10 @@ class Runtime(QuietHandler):
         # keeps idle connections open), and handlers take turns.
         with ONE_AT_A_TIME:
             self.serve(body, headers, context, control, path)
+            if self.exit_code is not None:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(self.exit_code)
 
     def serve(self, body, headers, context, control, path):
         Current.request_id = context.request_id
@@ -385,18 +393,28 @@ class Runtime(QuietHandler):
             result = call()
             ok = True
         except BaseException as e:
-            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            if isinstance(e, KeyboardInterrupt):
                 raise
+            if isinstance(e, SystemExit):
+                # The handler ended the process (sys.exit()): its request is answered, then the process
+                # ends as it asked, rather than only this connection's thread.
+                self.exit_code = e.code if isinstance(e.code, int) else int(e.code is not None)
+                if isinstance(e.code, str):
+                    print(e.code, file=sys.stderr)
+                e = ProcessExited(f"the function ended the Python process (sys.exit({e.code!r}))")
             result, ok = error_body(e), False
             stack = "".join("\n" + stack_line(frame) for frame in result["stackTrace"])
             logging.getLogger("fc").error("%s: %s%s", result["errorType"], result["errorMessage"], stack)
         say(f"FC {word} End RequestId: {context.request_id}")
         return ok, result
 
+    # Set when the handler ended the process: it ends with this code once its request is answered.
+    exit_code = None
+
     def process_ends(self):
-        """Whether this runtime's process ends after the answer being sent: a runtime whose process can end
-        under a request (Go's, when the executable exits) says so here."""
-        return False
+        """Whether this runtime's process ends after the answer being sent (the handler called sys.exit()): a
+        runtime whose process can end under a request otherwise (Go's, when the executable exits) says so."""
+        return self.exit_code is not None
 
     # What runs the user's code; a runtime whose code runs elsewhere (Go's) puts its own here.
     def call_handler(self, event, context):

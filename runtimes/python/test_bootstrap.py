@@ -127,6 +127,15 @@ class EventFunctions(RuntimeTest):
         self.assertEqual(status, 200, "the same process answers again")
         self.assertIn("FC Invoke End RequestId", r.stop())
 
+    def test_a_handler_that_calls_sys_exit_is_answered_and_the_process_ends_with_its_code(self):
+        r = self.runtime("index.exits")
+        status, headers, body = r.invoke()
+        self.assertEqual((status, headers["x-fc-error-type"]), (200, "UnhandledInvocationError"))
+        self.assertEqual(json.loads(body)["errorType"], "ProcessExited")
+        # What tells fcemu not to freeze the instance while its process ends.
+        self.assertEqual(headers.get("connection"), "close")
+        self.assertEqual(r.process.wait(timeout=10), 3)
+
     def test_a_missing_handler_says_which_module_or_function(self):
         for handler, expected in [("nomodule.handler", "module 'nomodule' not found"),
                                   ("index.nofunction", "module 'index' has no function 'nofunction'")]:

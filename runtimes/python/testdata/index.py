@@ -2,6 +2,7 @@
 import base64
 import json
 import logging
+import sys
 
 calls = []
 
@@ -48,6 +49,10 @@ def logs(event, context):
     logging.getLogger().info("root logger line")
     context.logger.warning("context logger line")
     return "logged"
+
+
+def exits(event, context):
+    sys.exit(3)
 
 
 def fails(event, context):

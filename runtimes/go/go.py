@@ -11,11 +11,17 @@ instance's loopback, and passes it each request and hook as FC does:
   POST /2020-11-11/runtime/invocation/{id}/response     its result
   POST /2020-11-11/runtime/invocation/{id}/error        its error: {errorMessage, errorType, stackTrace}
 
+An FC 2.0 HTTP function (`fc.StartHttp`, in a project of s.yaml edition 1.0.0) gets the request as FC's Go
+runtime passes it: the body as the payload and the rest in `x-fc-http-params` (base64 of JSON: path, method,
+requestURI, clientIP, host, queriesMap, headersMap); its response comes back as the body, with the status and
+headers in the response's own `x-fc-http-params` (base64 of JSON: status, headersMap).
+
 Towards fcemu it keeps the contract every built-in runtime keeps (bootstrap.py: the HTTP trigger event, FC's
 Start and End lines, errors, one request at a time). The instance is ready once the executable asks for its
 first invocation; when the executable exits, so does the instance, as on FC.
 """
 
+import base64
 import json
 import os
 import signal
@@ -24,6 +30,7 @@ import sys
 import threading
 import time
 from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 import bootstrap as fc
 
@@ -43,13 +50,13 @@ class Invocations:
     def __init__(self):
         self.changed = threading.Condition()
         self.pending = None  # (request id, headers, payload) not yet taken by `next`
-        self.answers = {}  # request id -> (ok, body)
+        self.answers = {}  # request id -> (ok, body, x-fc-http-params)
         self.asked = False  # the executable asked for its first invocation: it is up
         self.exit_code = None  # the executable ended
 
-    def call(self, word, payload, context, headers):
-        """Hands one invocation to the executable and waits for its answer: the result's bytes, or its
-        error raised as FC's body."""
+    def call(self, word, payload, context, headers, http_params=""):
+        """Hands one invocation to the executable and waits for its answer: the result's bytes and the
+        answer's x-fc-http-params (an HTTP function's), or its error raised as FC's body."""
         request_id = context.request_id
         timeout = headers.get("x-fc-initialization-timeout" if word == "Initialize" else
                               "x-fc-function-timeout") or "0"
@@ -64,6 +71,8 @@ class Invocations:
             "x-fc-service-logproject": "",
             "x-fc-service-logstore": "",
         })
+        if http_params:
+            invocation["x-fc-http-params"] = http_params
         with self.changed:
             self.pending = (request_id, invocation, payload)
             self.changed.notify_all()
@@ -76,9 +85,9 @@ class Invocations:
                 "errorType": "Runtime.ExitError",
                 "stackTrace": [],
             })
-        ok, body = answer
+        ok, body, answered_params = answer
         if ok:
-            return body
+            return body, answered_params
         try:
             error = json.loads(body)
         except ValueError:
@@ -100,9 +109,9 @@ class Invocations:
             pending, self.pending = self.pending, None
             return pending
 
-    def answer(self, request_id, ok, body):
+    def answer(self, request_id, ok, body, http_params):
         with self.changed:
-            self.answers[request_id] = (ok, body)
+            self.answers[request_id] = (ok, body, http_params)
             self.changed.notify_all()
 
     def ended(self, code):
@@ -141,7 +150,7 @@ class RuntimeApi(fc.QuietHandler):
         request_id, _, outcome = self.path[len(API):].rpartition("/")
         if not self.path.startswith(API) or outcome not in ("response", "error") or not request_id:
             return self.reply(404, f"no such runtime API path: POST {self.path}".encode())
-        INVOCATIONS.answer(request_id, outcome == "response", body)
+        INVOCATIONS.answer(request_id, outcome == "response", body, self.headers.get("x-fc-http-params", ""))
         self.reply(200, b"")
 
     def reply(self, status, body):
@@ -156,7 +165,23 @@ class GoRuntime(fc.Runtime):
     server_version = "fcemu-go"
 
     def call_handler(self, event, context):
-        return INVOCATIONS.call("Invoke", event, context, self.fc_headers())
+        return INVOCATIONS.call("Invoke", event, context, self.fc_headers())[0]
+
+    def call_http_function(self, body, headers, context):
+        path, _, query = self.path.partition("?")
+        request = {
+            "path": path, "method": self.command, "requestURI": self.path,
+            "clientIP": headers.get("x-fc-client-ip") or self.client_address[0],
+            "host": headers.get("host", ""),
+            "queriesMap": parse_qs(query, keep_blank_values=True),
+            "headersMap": go_header_map(self.headers.items()),
+        }
+        encoded = base64.b64encode(json.dumps(request).encode()).decode()
+        body, answered = INVOCATIONS.call("Invoke", body, context, self.fc_headers(), encoded)
+        response = json.loads(base64.b64decode(answered)) if answered else {}
+        headers = [(name, value) for name, values in (response.get("headersMap") or {}).items()
+                   for value in values]
+        return int(response.get("status") or 200), headers, body
 
     def process_ends(self):
         # The executable ended: go.py ends once this answer is out.
@@ -175,6 +200,18 @@ class GoRuntime(fc.Runtime):
 
     def fc_headers(self):
         return {k.lower(): v for k, v in self.headers.items()}
+
+
+def go_header_map(headers):
+    """The client's headers as Go's http.Header holds them: canonical names (the SDK's Header.Get looks them
+    up so), each with its values; fcemu's own x-fc-* headers left out."""
+    canonical = {}
+    for name, value in headers:
+        if name.lower().startswith("x-fc-"):
+            continue
+        key = "-".join(part.capitalize() for part in name.split("-"))
+        canonical.setdefault(key, []).append(value)
+    return canonical
 
 
 def start_function():

@@ -99,6 +99,27 @@ class GoRuntimeTest(unittest.TestCase):
         self.assertEqual(self.runtime.process.wait(timeout=10), 3)
 
 
+class HttpFunctionTest(unittest.TestCase):
+    def test_fc2_http_functions_get_the_request_in_http_params_and_answer_status_and_headers_in_theirs(self):
+        runtime = go_runtime(FCEMU_EDITION="2.0")
+        self.addCleanup(runtime.stop)
+        status, headers, body = runtime.request(
+            "POST", "/items/7?color=red&color=blue&empty=", b"the body", control="/items/7",
+            headers={"X-Custom": "yes", "content-type": "text/plain"})
+        self.assertEqual(status, 201)
+        self.assertEqual(headers["content-type"], "application/json")
+        seen = json.loads(body)
+        self.assertEqual(seen["body"], "the body")
+        request = seen["request"]
+        self.assertEqual((request["method"], request["path"], request["requestURI"]),
+                         ("POST", "/items/7", "/items/7?color=red&color=blue&empty="))
+        self.assertEqual(request["queriesMap"], {"color": ["red", "blue"], "empty": [""]})
+        # Canonical names, as Go's http.Header keeps them; fcemu's x-fc-* headers are not the client's.
+        self.assertEqual(request["headersMap"]["X-Custom"], ["yes"])
+        self.assertEqual(request["headersMap"]["Content-Type"], ["text/plain"])
+        self.assertFalse(any(name.lower().startswith("x-fc-") for name in request["headersMap"]), request)
+
+
 class MissingExecutableTest(unittest.TestCase):
     def test_a_handler_that_names_no_file_says_how_to_build_one(self):
         with self.assertRaises(AssertionError) as failed:

@@ -370,8 +370,9 @@ class Runtime(QuietHandler):
             Current.request_id = ""
 
     def answer(self, status, headers, body):
+        """`headers` a dict, or (name, value) pairs where a name repeats (Set-Cookie)."""
         self.send_response(status)
-        for k, v in headers.items():
+        for k, v in headers.items() if isinstance(headers, dict) else headers:
             self.send_header(k, v)
         self.send_header("content-length", str(len(body)))
         if self.process_ends():
@@ -425,6 +426,11 @@ class Runtime(QuietHandler):
         """The handler called with an HTTP trigger event (JSON bytes); what it returned."""
         return self.call_handler(event, context)
 
+    def call_http_function(self, body, headers, context):
+        """FC 2.0's HTTP function called with this request; (status, headers, body)."""
+        handler = os.environ.get("FC_FUNCTION_HANDLER", "index.handler")
+        return wsgi_call(load_handler(handler), self, body, headers, context)
+
     def call_hook(self, word, name, context):
         """The hook `name` (FC's `word` for it: Initialize, PreStop, PreFreeze) called."""
         return load_handler(name)(context)
@@ -437,10 +443,9 @@ class Runtime(QuietHandler):
             self.answer_error(200, "UnhandledInvocationError", result)
 
     def invoke_http(self, body, headers, context):
-        handler = os.environ.get("FC_FUNCTION_HANDLER", "index.handler")
         client_ip = self.client_address[0]
         if os.environ.get("FCEMU_EDITION") == "2.0":
-            call = lambda: wsgi_call(load_handler(handler), self, body, headers, context)
+            call = lambda: self.call_http_function(body, headers, context)
         else:
             event = http_trigger_event(self.command, self.path, dict(self.headers.items()), body,
                                        context, client_ip)

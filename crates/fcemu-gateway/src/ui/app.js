@@ -52,6 +52,8 @@ async function follow() {
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
       // The stream replays the run from its start: a reconnect starts a fresh model.
       model = new timeline.Model();
+      lastColdStarts = -1;
+      modelChanged();
       status.textContent = "live";
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
@@ -69,6 +71,7 @@ async function follow() {
           }
         }
         dirty = true;
+        modelChanged();
         status.textContent = `live · ${model.events} events · ${model.lanes.size} instances`;
       }
       status.textContent = "fcemu up has stopped";
@@ -377,8 +380,26 @@ document.getElementById("zoom-out").addEventListener("click", () => zoom(1.5));
 
 // ---- the loop ---------------------------------------------------------------------------------------------
 
+// The text panels follow the event stream, not the animation frames: a hidden tab gets no frames, and a
+// headless browser may run none before it reads the page. At most two updates a second under a flood of
+// events, and always one after the last of them.
 let lastSummary = 0;
 let lastColdStarts = -1;
+let summaryTimer = null;
+function modelChanged() {
+  if (summaryTimer !== null) return;
+  const wait = Math.max(0, 500 - (Date.now() - lastSummary));
+  summaryTimer = setTimeout(() => {
+    summaryTimer = null;
+    lastSummary = Date.now();
+    summarize();
+    if (model.coldStarts.length !== lastColdStarts) {
+      lastColdStarts = model.coldStarts.length;
+      fillColdStarts();
+    }
+  }, wait);
+}
+
 let lastDraw = 0;
 function frame() {
   // Following, the axis moves on its own: ten frames a second are enough for it.
@@ -387,14 +408,6 @@ function frame() {
     draw();
     dirty = false;
     lastDraw = now;
-  }
-  if (now - lastSummary > 500) {
-    lastSummary = now;
-    summarize();
-    if (model.coldStarts.length !== lastColdStarts) {
-      lastColdStarts = model.coldStarts.length;
-      fillColdStarts();
-    }
   }
   requestAnimationFrame(frame);
 }

@@ -6,6 +6,8 @@
 #   fcemu-runtime-go:bookworm      Debian's python3 (fcemu's Go runtime serves FC's runtime API on it), TLS
 #                                  roots and time zones, for the function's own executable
 #   fcemu-runtime-php:bookworm     Debian's php-cli, with TLS roots for the function's own HTTPS calls
+#   fcemu-runtime-java:bookworm    Debian's OpenJDK 17 (a JDK: fcemu compiles its Java runtime in it), with
+#                                  the Jackson and Servlet API that runtime uses
 #   fcemu-runtime-custom:bookworm  FC's custom runtime environment (custom, custom.debian10/11/12): Python
 #                                  with pip, Node.js, Java, PHP, curl, at FC's /var/fc/lang paths
 # fcemu mounts its own runtime and the function's code into them; they hold only the interpreter.
@@ -18,4 +20,6 @@ bash scripts/build-debian-image.sh fcemu-runtime-python:bookworm python3
 bash scripts/build-debian-image.sh fcemu-runtime-nodejs:bookworm nodejs
 bash scripts/build-debian-image.sh fcemu-runtime-go:bookworm "python3 ca-certificates tzdata"
 bash scripts/build-debian-image.sh fcemu-runtime-php:bookworm "php-cli ca-certificates"
+bash scripts/build-debian-image.sh fcemu-runtime-java:bookworm \
+  "openjdk-17-jdk-headless,libjackson2-databind-java,libservlet-api-java,ca-certificates"
 bash scripts/build-debian-image.sh fcemu-runtime-custom:bookworm "$(cat runtimes/custom/packages)" runtimes/custom/fc-paths.sh

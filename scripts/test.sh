@@ -7,9 +7,10 @@ cd "$ROOT"
 ensure_docker
 # The timeline page's test drives a real browser.
 apt_install chromium
-# The template projects' build actions run on this machine, as Serverless Devs runs them: `go build` and
-# `pip install -t`.
+# The template projects' build actions run on this machine, as Serverless Devs runs them: `go build`,
+# `pip install -t` and the Java example's `javac` and `jar`.
 apt_install golang-go
+command -v javac >/dev/null || apt_install openjdk-17-jdk-headless
 command -v pip >/dev/null || apt_install python3-pip
 bash scripts/build-fixtures.sh
 # The engines that are not this machine's Docker, stopped when the tests end, whatever they did: a dockerd
@@ -28,6 +29,9 @@ docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -e P
 log "runtime tests: PHP (fcemu-runtime-php:bookworm)"
 docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -w /tmp \
   fcemu-runtime-php:bookworm php /runtimes/php/test/bootstrap_test.php
+log "runtime tests: Java (fcemu-runtime-java:bookworm)"
+docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -w /tmp \
+  fcemu-runtime-java:bookworm sh /runtimes/java/test/run.sh
 log "runtime tests: Node.js (fcemu-runtime-nodejs:bookworm)"
 docker run --rm --label fcemu.managed=true -v "$ROOT/runtimes:/runtimes:ro" -w /tmp \
   fcemu-runtime-nodejs:bookworm node --test /runtimes/nodejs/test/

@@ -44,8 +44,9 @@ pub(crate) fn container_spec(
             Language::Nodejs => Some(("NODE_PATH", "/opt/nodejs/node_modules")),
             // A layer's shared libraries, for an executable linked against them.
             Language::Go => Some(("LD_LIBRARY_PATH", "/opt/lib")),
-            // fcemu's PHP runtime puts /opt/php on the include path itself.
-            Language::Php => None,
+            // fcemu's PHP runtime puts /opt/php on the include path itself, its Java runtime a layer's
+            // /opt/java/lib/*.jar on the code's class path.
+            Language::Php | Language::Java => None,
         };
         if let Some((name, value)) = search
             && spec.container.opt.is_some()

@@ -259,19 +259,17 @@ fn code(cx: &mut Cx, edition: Edition, f: &Fields, runtime: &str, dir: &Path) ->
         return None;
     };
     let path: PathBuf = dir.join(&rel).components().collect();
-    let is_zip = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+    let is_zip = is_code_archive(&path);
     if is_zip && !path.is_file() {
         cx.missing_code(
             &f.field(key),
             format!(
-                "{} does not exist: give the path of your code's .zip, or of its folder",
+                "{} does not exist: give the path of your code's .zip (a Java function's .jar), or of its folder",
                 path.display()
             ),
         );
     } else if !is_zip && !path.is_dir() {
-        cx.missing_code(&f.field(key), format!("{} is not a folder or a .zip: the code is mounted at /code, so give its folder (or a .zip of it)", path.display()));
+        cx.missing_code(&f.field(key), format!("{} is not a folder or a .zip: the code is mounted at /code, so give its folder (or a .zip of it, or a Java function's .jar)", path.display()));
     } else {
         host_folder(
             cx,
@@ -311,6 +309,12 @@ pub(crate) fn host_folder(cx: &mut Cx, field: &str, path: &Path, project: &Path,
             project.display()
         ));
     }
+}
+
+/// A code `.zip`, or a Java function's `.jar` (a zip too): FC unpacks either into /code.
+pub fn is_code_archive(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip") || e.eq_ignore_ascii_case("jar"))
 }
 
 #[cfg(test)]

@@ -413,10 +413,14 @@ fn triggers(cx: &mut Cx, edition: Edition, p: &Fields) -> Option<HttpTrigger> {
 }
 
 /// A built-in runtime's handler names a module and a function in it: `index.handler` is `handler` in
-/// `index.py`, `index.js` or `index.php`. Go's names the function's executable in the code folder.
+/// `index.py`, `index.js` or `index.php`. Go's names the function's executable in the code folder; Java's a
+/// class and its method, `example.App::handleRequest`.
 fn check_handler(cx: &mut Cx, field: &str, handler: &str, language: Language) {
     let ok = match language {
         Language::Go => !handler.is_empty() && !handler.contains('/'),
+        Language::Java => handler
+            .split_once("::")
+            .is_some_and(|(class, method)| !class.is_empty() && !method.is_empty()),
         Language::Python | Language::Nodejs | Language::Php => handler
             .rsplit_once('.')
             .is_some_and(|(module, function)| !module.is_empty() && !function.is_empty()),
@@ -424,6 +428,9 @@ fn check_handler(cx: &mut Cx, field: &str, handler: &str, language: Language) {
     if !ok {
         let allowed = match language {
             Language::Go => "the name of the function's executable in the code folder, e.g. main",
+            Language::Java => {
+                "package.Class::method, e.g. example.App::handleRequest for the method handleRequest of class example.App"
+            }
             Language::Python | Language::Nodejs | Language::Php => {
                 "MODULE.FUNCTION, e.g. index.handler for the function `handler` in index.py, index.js or index.php"
             }

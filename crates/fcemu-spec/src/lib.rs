@@ -14,6 +14,7 @@ mod model;
 mod update;
 pub mod vars;
 
+pub use container::is_code_archive;
 pub use diff::changed_fields;
 pub use fields::SpecError;
 pub use load::{SpecErrors, find_template, load_project, load_project_with_env, parse_project};

@@ -104,6 +104,8 @@ pub enum Language {
     Go,
     /// FC's PHP programming model on php-cli.
     Php,
+    /// FC's Java programming model (fc-java-core's handlers) on Debian's OpenJDK.
+    Java,
 }
 
 /// The runtime names fcemu accepts, by family, as `validate` and `up` list them.
@@ -124,6 +126,9 @@ pub const PYTHON_RUNTIMES: [&str; 5] = [
 pub const NODEJS_RUNTIMES: [&str; 5] = ["nodejs12", "nodejs14", "nodejs16", "nodejs18", "nodejs20"];
 pub const GO_RUNTIMES: [&str; 1] = ["go1"];
 pub const PHP_RUNTIMES: [&str; 2] = ["php7.2", "php8.x"];
+/// All on Debian's OpenJDK 17 unless `--runtime-image java8=IMAGE` names another JDK: fcemu's runtime is Java 8
+/// class files, so any JDK from 8 on runs it.
+pub const JAVA_RUNTIMES: [&str; 4] = ["java8", "java11", "java17", "java21"];
 
 /// The built-in runtime names fcemu serves, as `validate`, `up` and `--runtime-image` list them.
 pub fn built_in_runtimes() -> Vec<&'static str> {
@@ -132,6 +137,7 @@ pub fn built_in_runtimes() -> Vec<&'static str> {
         &NODEJS_RUNTIMES[..],
         &GO_RUNTIMES[..],
         &PHP_RUNTIMES[..],
+        &JAVA_RUNTIMES[..],
     ]
     .concat()
 }
@@ -147,6 +153,7 @@ impl Language {
             Language::Nodejs => "nodejs",
             Language::Go => "go",
             Language::Php => "php",
+            Language::Java => "java",
         }
     }
 
@@ -181,7 +188,7 @@ impl Language {
                 ("tablestore", "tablestore"),
                 ("co", "co"),
             ],
-            Language::Go | Language::Php => &[],
+            Language::Go | Language::Php | Language::Java => &[],
         }
     }
 
@@ -192,6 +199,7 @@ impl Language {
             Language::Python | Language::Go => "python3",
             Language::Nodejs => "node",
             Language::Php => "php",
+            Language::Java => "java",
         }
     }
 
@@ -206,6 +214,13 @@ impl Language {
             Language::Nodejs => vec![format!("{RUNTIME_FILES_DIR}/bootstrap.js")],
             Language::Go => vec!["-u".to_string(), format!("{RUNTIME_FILES_DIR}/go.py")],
             Language::Php => vec![format!("{RUNTIME_FILES_DIR}/bootstrap.php")],
+            // fcemu's runtime, compiled (fcemu-runtime-java:bookworm, once per content), and the Jackson it
+            // reads JSON with; the function's code gets a class loader of its own.
+            Language::Java => vec![
+                "-cp".to_string(),
+                format!("{RUNTIME_FILES_DIR}/classes:{RUNTIME_FILES_DIR}/lib/*"),
+                "fcemu.runtime.Bootstrap".to_string(),
+            ],
         };
         std::iter::once(self.interpreter().to_string())
             .chain(bootstrap)
@@ -216,11 +231,11 @@ impl Language {
 /// A `runtime:` value fcemu does not run, with the ones it does.
 #[derive(Debug, thiserror::Error)]
 pub enum UnknownRuntime {
-    /// One of FC's built-in runtimes that fcemu has no runtime for.
+    /// FC's .NET runtimes: fcemu has no runtime for them, and Debian packages no .NET to run one on.
     #[error(
-        "is \"{name}\": fcemu does not run this built-in runtime yet (it runs {known}). Run the function as a custom container: build an image that starts an HTTP server on port 9000 answering POST /invoke (and /initialize, /pre-stop if you use the hooks), then use runtime: custom-container with customContainerConfig.image"
+        "is \"{name}\": fcemu has no .NET runtime (it runs {known}). Run the function as a custom container: publish it into an image with the .NET runtime (`dotnet publish`, FROM an image of yours with .NET) whose entrypoint starts an HTTP server on port 9000 answering POST /invoke (and POST /initialize, GET /pre-stop if you use the hooks), then use runtime: custom-container with customContainerConfig.image"
     )]
-    NotYet { name: String, known: String },
+    DotNet { name: String, known: String },
     #[error("is \"{name}\", allowed: {known}")]
     Unknown { name: String, known: String },
 }
@@ -242,16 +257,15 @@ impl Runtime {
             Language::Go
         } else if PHP_RUNTIMES.contains(&name) {
             Language::Php
+        } else if JAVA_RUNTIMES.contains(&name) {
+            Language::Java
         } else {
             let known = [&CUSTOM_RUNTIMES[..], &built_in_runtimes()[..]]
                 .concat()
                 .join(", ");
             let name = name.to_string();
-            let fc_runs_it = ["java", "dotnet"]
-                .into_iter()
-                .any(|family| name.starts_with(family));
-            return Err(match fc_runs_it {
-                true => UnknownRuntime::NotYet { name, known },
+            return Err(match name.starts_with("dotnet") {
+                true => UnknownRuntime::DotNet { name, known },
                 false => UnknownRuntime::Unknown { name, known },
             });
         };

@@ -45,8 +45,48 @@ fn runtime_source(language: Language) -> &'static [(&'static str, &'static str)]
             ),
             ("psr7.php", include_str!("../../../runtimes/php/psr7.php")),
         ],
+        Language::Java => JAVA,
     }
 }
+
+/// A file of fcemu's Java runtime, by its path under runtimes/java.
+macro_rules! java_file {
+    ($path:literal) => {
+        (
+            $path,
+            include_str!(concat!("../../../runtimes/java/", $path)),
+        )
+    };
+}
+
+/// The Java runtime's sources and the script that compiles them (in the language's image, once per content:
+/// `compile_java_runtimes`).
+const JAVA: &[(&str, &str)] = &[
+    java_file!("compile.sh"),
+    java_file!("src/fcemu/runtime/Bootstrap.java"),
+    java_file!("src/fcemu/runtime/Call.java"),
+    java_file!("src/fcemu/runtime/ContextValues.java"),
+    java_file!("src/fcemu/runtime/Errors.java"),
+    java_file!("src/fcemu/runtime/Functions.java"),
+    java_file!("src/fcemu/runtime/HttpTrigger.java"),
+    java_file!("src/fcemu/runtime/Json.java"),
+    java_file!("src/fcemu/runtime/Logger.java"),
+    java_file!("src/fcemu/runtime/Servlets.java"),
+    java_file!("servlet/fcemu/runtime/servlet/BodyInputStream.java"),
+    java_file!("servlet/fcemu/runtime/servlet/BodyOutputStream.java"),
+    java_file!("fc/com/aliyun/fc/runtime/Context.java"),
+    java_file!("fc/com/aliyun/fc/runtime/Credentials.java"),
+    java_file!("fc/com/aliyun/fc/runtime/FunctionComputeLogger.java"),
+    java_file!("fc/com/aliyun/fc/runtime/FunctionInitializer.java"),
+    java_file!("fc/com/aliyun/fc/runtime/FunctionParam.java"),
+    java_file!("fc/com/aliyun/fc/runtime/HttpRequestHandler.java"),
+    java_file!("fc/com/aliyun/fc/runtime/OpenTracing.java"),
+    java_file!("fc/com/aliyun/fc/runtime/PojoRequestHandler.java"),
+    java_file!("fc/com/aliyun/fc/runtime/PreFreezeHandler.java"),
+    java_file!("fc/com/aliyun/fc/runtime/PreStopHandler.java"),
+    java_file!("fc/com/aliyun/fc/runtime/Service.java"),
+    java_file!("fc/com/aliyun/fc/runtime/StreamRequestHandler.java"),
+];
 
 pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FCEMU_CACHE_DIR") {
@@ -82,19 +122,45 @@ pub(crate) fn make_once(dir: &Path, fill: impl FnOnce(&Path) -> io::Result<()>) 
         .prefix(".staging-")
         .tempdir_in(parent)?;
     fill(staging.path())?;
+    put_in_place(staging, dir)
+}
+
+/// A filled staging folder takes the name of the cache entry `dir`, unless another run made it first.
+pub(crate) fn put_in_place(staging: tempfile::TempDir, dir: &Path) -> io::Result<()> {
     match std::fs::rename(staging.path(), dir) {
         Ok(()) => {
             // Renamed away: nothing is left for the guard to remove.
             let _ = staging.keep();
             Ok(())
         }
-        // Another run made it first.
         Err(_) if dir.is_dir() => Ok(()),
         Err(e) => Err(e),
     }
 }
 
-/// The folder with fcemu's runtime for `language`, written to the cache if it is not there yet.
+/// Runs a task that makes a cache entry to its end; `what` names it in the error should it fail, with the
+/// last lines it printed.
+pub(crate) async fn run_to_success(
+    docker: &DockerRuntime,
+    task: &fcemu_runtime::Task,
+    what: &str,
+) -> Result<(), Failure> {
+    let mut tail = crate::build_env::Tail::default();
+    let code = docker
+        .run_task(task, &mut |line| tail.push(line))
+        .await
+        .map_err(|e| Failure::environment(e.to_string()))?;
+    match code {
+        0 => Ok(()),
+        _ => Err(Failure::environment(format!(
+            "{what} exited with {code}:\n{}",
+            tail.text()
+        ))),
+    }
+}
+
+/// The folder with fcemu's runtime for `language`, written to the cache if it is not there yet. Java's is the
+/// folder its sources compile into, made later (`compile_java_runtimes`), when the engine is reached.
 fn runtime_files(cache: &Path, language: Language) -> io::Result<PathBuf> {
     let files = runtime_source(language);
     let contents: Vec<u8> = files
@@ -105,11 +171,87 @@ fn runtime_files(cache: &Path, language: Language) -> io::Result<PathBuf> {
         .join("runtime")
         .join(format!("{}-{}", language.name(), content_key(&contents)));
     make_once(&dir, |staging| {
-        files
-            .iter()
-            .try_for_each(|(name, source)| std::fs::write(staging.join(name), source))
+        files.iter().try_for_each(|(name, source)| {
+            let path = staging.join(name);
+            std::fs::create_dir_all(path.parent().expect("a file has a parent"))?;
+            std::fs::write(path, source)
+        })
     })?;
-    Ok(dir)
+    Ok(match language {
+        Language::Java => compiled_java(&dir),
+        _ => dir,
+    })
+}
+
+/// Where the Java runtime whose sources are in `sources` is compiled to.
+fn compiled_java(sources: &Path) -> PathBuf {
+    let name = sources.file_name().expect("a cache entry has a name");
+    sources.with_file_name(format!("{}-compiled", name.to_string_lossy()))
+}
+
+/// Compiles fcemu's Java runtime for the project's Java functions where it is not compiled yet: its
+/// compile.sh, in the Java runtime's own image (its JDK, Debian's Jackson and Servlet API), whatever image
+/// the functions run on (Java 8 class files run on any JDK from 8 on).
+pub async fn compile_java_runtimes(
+    docker: &DockerRuntime,
+    project: &Project,
+) -> Result<(), Failure> {
+    let compiled = project
+        .functions
+        .iter()
+        .filter(|f| f.runtime.language() == Some(Language::Java))
+        .filter_map(|f| f.container.runtime_files.clone())
+        .collect::<std::collections::BTreeSet<_>>();
+    for dir in compiled.into_iter().filter(|d| !d.is_dir()) {
+        let image = Language::Java.default_image();
+        crate::images::ensure_language_image(docker, Language::Java, "java8").await?;
+        let sources = dir.with_file_name(
+            dir.file_name()
+                .expect("a cache entry has a name")
+                .to_string_lossy()
+                .trim_end_matches("-compiled"),
+        );
+        let parent = dir.parent().expect("a cache entry has a parent");
+        let cannot_write = |e: io::Error| {
+            Failure::environment(format!(
+                "cannot write fcemu's Java runtime into {}: {e}. Set FCEMU_CACHE_DIR to a folder you can write",
+                parent.display()
+            ))
+        };
+        let staging = tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempdir_in(parent)
+            .map_err(cannot_write)?;
+        let task = fcemu_runtime::Task {
+            image: image.clone(),
+            command: ["sh", "/src/compile.sh", "/src", "/out"]
+                .map(String::from)
+                .into(),
+            mounts: vec![
+                fcemu_runtime::Mount {
+                    host: sources,
+                    container: "/src".into(),
+                    read_only: true,
+                },
+                fcemu_runtime::Mount {
+                    host: staging.path().to_path_buf(),
+                    container: "/out".into(),
+                    read_only: false,
+                },
+            ],
+            user: crate::build_env::BuildEnv::of_this_machine().user(),
+            ..Default::default()
+        };
+        run_to_success(docker, &task, &format!("compiling fcemu's Java runtime in {image}"))
+            .await
+            .map_err(|e| {
+                Failure::environment(format!(
+                    "{e}\nRebuild the image (`docker rmi {image}`, then `bash scripts/build-runtime-images.sh`): it needs a JDK, libjackson2-databind-java and libservlet-api-java"
+                ))
+            })?;
+        put_in_place(staging, &dir).map_err(cannot_write)?;
+    }
+    Ok(())
 }
 
 /// A code `.zip` unpacked into the cache (once per content); the folder it is in.
@@ -135,11 +277,6 @@ pub(crate) fn unpack_zip(dir: &Path, zip: &Path) -> Result<PathBuf, Failure> {
     Ok(dir)
 }
 
-fn is_zip(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
-}
-
 /// Unpacks code zips and points each built-in function at fcemu's runtime for its language.
 pub fn prepare(project: &mut Project) -> Result<(), Failure> {
     let cache = cache_dir();
@@ -150,7 +287,7 @@ pub fn prepare(project: &mut Project) -> Result<(), Failure> {
             .container
             .code
             .as_mut()
-            .filter(|c| is_zip(c) && c.is_file())
+            .filter(|c| fcemu_spec::is_code_archive(c) && c.is_file())
         {
             *code = unpack_code(&cache, code)
                 .map_err(|e| Failure::user(format!("function {}: {e}", f.name)))?;
@@ -184,6 +321,10 @@ pub fn language_dockerfile(language: Language) -> String {
         // The runtime API's server; what a Go executable needs of the system (TLS roots, zones).
         Language::Go => "python3 ca-certificates tzdata",
         Language::Php => "php-cli ca-certificates",
+        // A JDK, as fcemu compiles its runtime in this image; the JSON and Servlet API libraries it uses.
+        Language::Java => {
+            "openjdk-17-jdk-headless libjackson2-databind-java libservlet-api-java ca-certificates"
+        }
     };
     format!(
         "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends {package} && rm -rf /var/lib/apt/lists/*\nLABEL {}=true\n",
@@ -204,8 +345,13 @@ pub async fn interpreter_version(
     if let Ok(version) = std::fs::read_to_string(&remembered) {
         return Some(version);
     }
+    // Java 8's `java` knows only -version.
+    let flag = match language {
+        Language::Java => "-version",
+        _ => "--version",
+    };
     let printed = docker
-        .run_once(image, &[language.interpreter(), "--version"], project_label)
+        .run_once(image, &[language.interpreter(), flag], project_label)
         .await
         .ok()?;
     let version = printed.trim();
@@ -215,6 +361,20 @@ pub async fn interpreter_version(
         Language::Nodejs => return None,
         Language::Go => {
             format!("{version}, which serves FC's runtime API to the handler's executable")
+        }
+        // `openjdk version "17.0.15" 2025-04-15` and more lines: "OpenJDK 17.0.15".
+        Language::Java => {
+            let first = version.lines().next().unwrap_or_default();
+            let number = first.split('"').nth(1).unwrap_or_default();
+            let vendor = match first.starts_with("openjdk") {
+                true => "OpenJDK".to_string(),
+                false => first
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            };
+            format!("{vendor} {number}")
         }
         // "PHP 8.2.7 (cli) (built: ...)" and more lines: its first two words.
         Language::Php => version
@@ -309,5 +469,47 @@ mod tests {
         let go = runtime_files(cache.path(), Language::Go).unwrap();
         assert!(go.join("go.py").is_file() && go.join("bootstrap.py").is_file());
         assert_ne!(go, dir);
+        // Java's sources are written in their folders; the runtime is where they compile to, beside them.
+        let java = runtime_files(cache.path(), Language::Java).unwrap();
+        assert!(!java.exists());
+        let sources = java.with_file_name(
+            java.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches("-compiled"),
+        );
+        assert_eq!(compiled_java(&sources), java);
+        assert!(sources.join("compile.sh").is_file());
+        assert!(sources.join("src/fcemu/runtime/Bootstrap.java").is_file());
+        assert!(
+            sources
+                .join("fc/com/aliyun/fc/runtime/Context.java")
+                .is_file()
+        );
+    }
+
+    #[test]
+    fn the_java_runtime_built_into_fcemu_has_every_source_file_of_runtimes_java() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtimes/java");
+        let mut on_disk = Vec::new();
+        let mut folders = vec![root.join("src"), root.join("servlet"), root.join("fc")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else {
+                    on_disk.push(path.strip_prefix(&root).unwrap().display().to_string());
+                }
+            }
+        }
+        for file in &on_disk {
+            assert!(
+                JAVA.iter().any(|(name, _)| name == file),
+                "{file} is in runtimes/java but not in builtin.rs's JAVA list"
+            );
+        }
+        assert_eq!(JAVA.len(), on_disk.len() + 1, "the sources and compile.sh");
     }
 }

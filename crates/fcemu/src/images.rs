@@ -6,7 +6,7 @@
 use crate::failure::Failure;
 use crate::output::info;
 use fcemu_runtime::DockerRuntime;
-use fcemu_spec::{Project, Runtime};
+use fcemu_spec::{Language, Project, Runtime};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -70,21 +70,10 @@ pub async fn ensure_images(docker: &DockerRuntime, project: &Project) -> Result<
         }
         match &f.runtime {
             Runtime::BuiltIn { language, name } if *image == language.default_image() => {
-                let context =
-                    tempfile::tempdir().map_err(|e| Failure::environment(e.to_string()))?;
-                std::fs::write(
-                    context.path().join("Dockerfile"),
-                    crate::builtin::language_dockerfile(*language),
-                )
-                .map_err(|e| Failure::environment(e.to_string()))?;
-                build_image(docker, context.path(), "Dockerfile", image)
+                build_language_image(docker, *language, name)
                     .await
                     .map_err(|e| {
-                        Failure::user(format!(
-                            "runtime {name} of function {} runs on {image}, which is not here, and building it from debian:bookworm-slim failed ({e}). Without a registry, make it from Debian packages: `bash scripts/build-runtime-images.sh` (debootstrap); or pass --runtime-image {name}=IMAGE with a local image that has {}.",
-                            f.name,
-                            language.interpreter()
-                        ))
+                        Failure::user(format!("runtime {name} of function {}{e}", f.name))
                     })?;
             }
             Runtime::BuiltIn { language, name } => {
@@ -126,7 +115,46 @@ pub async fn ensure_images(docker: &DockerRuntime, project: &Project) -> Result<
             }
         }
     }
-    Ok(())
+    // Java's runtime compiles in its language's image, which is there now if a function runs on it.
+    crate::builtin::compile_java_runtimes(docker, project).await
+}
+
+/// Makes sure a language's own image is here (built from Debian's packages when it is not).
+pub async fn ensure_language_image(
+    docker: &DockerRuntime,
+    language: Language,
+    runtime: &str,
+) -> Result<(), Failure> {
+    match docker.image_exists(&language.default_image()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => build_language_image(docker, language, runtime)
+            .await
+            .map_err(|e| Failure::user(format!("fcemu's {} runtime{e}", language.name()))),
+        Err(e) => Err(Failure::environment(e.to_string())),
+    }
+}
+
+/// Builds a language's image from debian:bookworm-slim; the error, after what it is for, says how else.
+async fn build_language_image(
+    docker: &DockerRuntime,
+    language: Language,
+    runtime: &str,
+) -> Result<(), String> {
+    let image = language.default_image();
+    let context = tempfile::tempdir().map_err(|e| e.to_string())?;
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        crate::builtin::language_dockerfile(language),
+    )
+    .map_err(|e| e.to_string())?;
+    build_image(docker, context.path(), "Dockerfile", &image)
+        .await
+        .map_err(|e| {
+            format!(
+                " runs on {image}, which is not here, and building it from debian:bookworm-slim failed ({e}). Without a registry, make it from Debian packages: `bash scripts/build-runtime-images.sh` (debootstrap); or pass --runtime-image {runtime}=IMAGE with a local image that has {}.",
+                language.interpreter()
+            )
+        })
 }
 
 /// Makes sure FC's custom runtime environment image is here: the custom runtimes run on it, and builds

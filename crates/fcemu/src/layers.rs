@@ -284,25 +284,9 @@ pub(crate) async fn fill_with_pip(
         user: env.user(),
         ..Default::default()
     };
-    let mut tail = crate::build_env::Tail::default();
-    let code = docker
-        .run_task(&task, &mut |line| tail.push(line))
-        .await
-        .map_err(|e| Failure::environment(e.to_string()))?;
-    if code != 0 {
-        return Err(Failure::environment(format!(
-            "pip exited with {code}:\n{}",
-            tail.text()
-        )));
-    }
+    crate::builtin::run_to_success(docker, &task, "pip").await?;
     // Files pip wrote as root in a container: readable by all, as a layer is.
-    match std::fs::rename(staging.path(), dir) {
-        Ok(()) => {
-            let _ = staging.keep();
-        }
-        Err(_) if dir.is_dir() => {}
-        Err(e) => return Err(cannot_write(e)),
-    }
+    crate::builtin::put_in_place(staging, dir).map_err(cannot_write)?;
     info(&format!("made {}", dir.display()));
     Ok(())
 }

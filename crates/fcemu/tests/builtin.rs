@@ -350,15 +350,15 @@ def handler(environ, start_response):
 }
 
 #[test]
-fn a_java_function_is_refused_with_the_way_to_run_it() {
+fn a_dotnet_function_is_refused_with_the_way_to_run_it() {
     let project = TestProject::with_yaml(
-        "edition: 3.0.0\nname: j\nresources:\n  j:\n    component: fc3\n    props:\n      functionName: j\n      runtime: java11\n      handler: example.App::handleRequest\n      code: ./target\n",
+        "edition: 3.0.0\nname: d\nresources:\n  d:\n    component: fc3\n    props:\n      functionName: d\n      runtime: dotnet6\n      handler: App::App.Handler::Handle\n      code: ./target\n",
     );
     let out = fcemu(&["validate", &project.path().display().to_string()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.contains(r#"runtime: is "java11": fcemu does not run this built-in runtime yet"#),
+        err.contains(r#"runtime: is "dotnet6": fcemu has no .NET runtime"#),
         "{err}"
     );
     assert!(err.contains("runtime: custom-container"), "{err}");
@@ -400,7 +400,7 @@ async fn runtime_image_runs_a_python_function_on_the_users_own_image() {
         err.contains("fcemu-no-such-python:1") && err.contains("needs python3"),
         "{err}"
     );
-    let bad = fcemu(&["up", "--runtime-image", "java11=x"]);
+    let bad = fcemu(&["up", "--runtime-image", "dotnet6=x"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         text(&bad.stderr).contains("python3.10"),

@@ -212,12 +212,12 @@ async fn down_after_a_failed_pre_stop_exits_1_and_names_it() {
 async fn up_detached_fails_on_a_bad_s_yaml_or_a_taken_port_leaving_nothing_running() {
     docker().await;
     let bad = TestProject::with_yaml(
-        "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: java8\n",
+        "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: dotnetcore3.1\n",
     );
     let out = fcemu_in(bad.path(), &["up", "-d", "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("runtime: is \"java8\""),
+        text(&out.stderr).contains("runtime: is \"dotnetcore3.1\""),
         "{}",
         text(&out.stderr)
     );

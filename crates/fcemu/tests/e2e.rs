@@ -330,7 +330,7 @@ async fn a_missing_image_without_build_exits_1_and_says_what_to_do() {
 #[test]
 fn a_bad_s_yaml_exits_1_with_every_problem() {
     let project = TestProject::with_yaml(
-        "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: java8\n      memorySize: 1\n",
+        "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: dotnetcore3.1\n      memorySize: 1\n",
     );
     let out = fcemu(&["validate", project.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::example_walk::{Example, walk_the_lifecycle};
+use common::example_walk::{Example, built_example, walk_the_lifecycle};
 use common::up::*;
 use common::*;
 use std::path::Path;
@@ -13,20 +13,7 @@ const GO_IMAGE: &str = "fcemu-runtime-go:bookworm";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_go_function_built_with_fcs_sdk_lives_through_its_hooks_freezes_and_restarts() {
     let docker = docker_with(&[GO_IMAGE]).await;
-    let project = TestProject::copy_of(Path::new("go-example"));
-    // As a fresh clone has it: the code folder (`code: ./code/target`) is what the build makes.
-    let _ = std::fs::remove_dir_all(project.path().join("code/target"));
-    let unbuilt = fcemu(&["up", &project.path().display().to_string()]);
-    assert_eq!(unbuilt.status.code(), Some(1), "{}", text(&unbuilt.stderr));
-    assert!(
-        text(&unbuilt.stderr).contains("its actions make it: run `fcemu build` first"),
-        "{}",
-        text(&unbuilt.stderr)
-    );
-    let built = fcemu(&["build", &project.path().display().to_string()]);
-    assert!(built.status.success(), "{}", text(&built.stderr));
-    assert!(project.path().join("code/target/main").is_file());
-
+    let project = built_example("go-example", "code/target/main");
     let up = Up::start(project.path(), &[]);
     wait_for_output(
         &up,

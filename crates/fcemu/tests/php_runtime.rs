@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::calls::*;
-use common::example_walk::{Example, walk_the_lifecycle};
+use common::example_walk::{Example, walk_the_exits, walk_the_lifecycle};
 use common::up::*;
 use common::*;
 use std::path::Path;
@@ -45,39 +44,6 @@ async fn a_php_handler_that_calls_exit_is_answered_and_its_instance_ends_unfroze
         "the example's handler reads `fail` where the test adds `exit`"
     );
     std::fs::write(&code, exits).unwrap();
-    let up = Up::start(project.path(), &[]);
-    wait_for_output(&up, "Ctrl-C").await;
-    let url = format!("{}/2023-03-30/functions/php-fn/invocations", up.url);
-    // Each exit is answered, its instance goes, and the next request is served by a new one.
-    let rounds = 5;
-    for round in 1..=rounds {
-        let ended = send(reqwest::Method::POST, url.clone(), r#"{"exit":true}"#).await;
-        assert_eq!(
-            header(&ended, "x-fc-error-type"),
-            "UnhandledInvocationError"
-        );
-        let error: serde_json::Value = ended.json().await.unwrap();
-        assert_eq!(error["errorType"], "ProcessExited", "{error}");
-        let destroyed = wait_destroyed(&up, round).await;
-        assert!(
-            destroyed.iter().all(|e| e["reason"] == "exited"),
-            "{destroyed:?}"
-        );
-        let served = send(reqwest::Method::POST, url.clone(), "{}").await;
-        assert_eq!(served.status(), 200);
-        let body: serde_json::Value = served.json().await.unwrap();
-        assert_eq!(
-            body["initialized"], 1,
-            "a new instance ran its Initializer: {body}"
-        );
-    }
-    // An instance that ended was never frozen on its way out: nothing is left to run PreStop on, and the
-    // run's verdict is clean.
-    let (code, output) = up.stop();
-    assert_eq!(code, 0, "{output:#?}");
-    assert!(
-        !output.iter().any(|l| l.contains("PreStop Failed")),
-        "{output:#?}"
-    );
+    walk_the_exits(Up::start(project.path(), &[]), "php-fn").await;
     assert_no_containers_left(&docker, project.path()).await;
 }

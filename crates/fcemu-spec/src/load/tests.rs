@@ -65,7 +65,7 @@ resources:
     component: fc3
     props:
       functionName: bad
-      runtime: java11
+      runtime: dotnetcore3.1
       memorySize: 100
       timeout: 0
       environmentVariables: { FC_SECRET: x }
@@ -224,6 +224,49 @@ fn code_the_functions_actions_make_need_not_be_there_before_the_build() {
         "{errs}"
     );
     assert!(!errs.contains("fcemu build"), "{errs}");
+}
+
+#[test]
+fn java_functions_are_served_and_their_handlers_name_a_class_and_a_method() {
+    let java = |runtime: &str, handler: &str, pre_stop: &str| {
+        format!(
+            "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: {runtime}\n      handler: {handler}\n      code: /usr/share\n      instanceLifecycleConfig:\n        preStop: {{ handler: \"{pre_stop}\" }}\n"
+        )
+    };
+    for runtime in ["java8", "java11", "java17", "java21"] {
+        let project = parse(&java(
+            runtime,
+            "example.App::handleRequest",
+            "example.App::preStop",
+        ))
+        .unwrap();
+        assert_eq!(
+            project.functions[0].runtime.language(),
+            Some(Language::Java)
+        );
+        assert_eq!(
+            project.functions[0].container.image,
+            "fcemu-runtime-java:bookworm"
+        );
+    }
+    let errs = parse(&java("java11", "example.App", "example.App::"))
+        .unwrap_err()
+        .to_string();
+    assert!(errs.contains("has 2 problems"), "{errs}");
+    assert!(
+        errs.contains("props.handler: is \"example.App\", allowed: package.Class::method, e.g. example.App::handleRequest"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("preStop: is \"example.App::\", allowed: package.Class::method"),
+        "{errs}"
+    );
+    // .NET has no runtime here: the message says how to run it.
+    let errs = parse(&java("dotnet6", "App::App.Function::Handler", "x"))
+        .unwrap_err()
+        .to_string();
+    assert!(errs.contains("fcemu has no .NET runtime"), "{errs}");
+    assert!(errs.contains("runtime: custom-container"), "{errs}");
 }
 
 #[test]

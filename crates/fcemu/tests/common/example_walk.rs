@@ -7,10 +7,73 @@
 //! function, greeting}`, an event with `{initialized, memory, requestId}`, fails on `{"fail": true}` with
 //! "the event asked to fail", sleeps `{"sleepMs": N}`, has a 3 s timeout and 128 MB, and prints
 //! "NAME initialized N" and "NAME pre-stop" from its hooks.
+//!
+//! Also: an example built by its own actions as a fresh clone has it, and a handler that ends its process.
 
+use super::TestProject;
 use super::calls::*;
-use super::up::Up;
+use super::up::{Up, fcemu, text, wait_for_output};
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// fixtures/NAME as a fresh clone has it (nothing under code/target), built by its own actions with
+/// `fcemu build` after `up` refused it for want of them; `made` is a file the build makes.
+pub fn built_example(name: &str, made: &str) -> TestProject {
+    let project = TestProject::copy_of(Path::new(name));
+    let _ = std::fs::remove_dir_all(project.path().join("code/target"));
+    build_unbuilt(&project, made);
+    project
+}
+
+/// `up` refuses the project until `fcemu build` has run its actions; then `made` is there.
+pub fn build_unbuilt(project: &TestProject, made: &str) {
+    let unbuilt = fcemu(&["up", &project.path().display().to_string()]);
+    assert_eq!(unbuilt.status.code(), Some(1), "{}", text(&unbuilt.stderr));
+    assert!(
+        text(&unbuilt.stderr).contains("its actions make it: run `fcemu build` first"),
+        "{}",
+        text(&unbuilt.stderr)
+    );
+    let built = fcemu(&["build", &project.path().display().to_string()]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    assert!(project.path().join(made).is_file(), "{made} is built");
+}
+
+/// The example's handler, changed to end its process on `{"exit": true}`: each such event is answered
+/// ProcessExited, its instance goes (reason "exited"), and a new one, initialized again, serves the next
+/// request; an instance that ended was never frozen on its way out, so nothing is left to run PreStop on,
+/// and the run's verdict is clean. `up` is stopped at the end.
+pub async fn walk_the_exits(up: Up, function: &str) {
+    wait_for_output(&up, "Ctrl-C").await;
+    let url = format!("{}/2023-03-30/functions/{function}/invocations", up.url);
+    for round in 1..=3 {
+        let ended = send(reqwest::Method::POST, url.clone(), r#"{"exit":true}"#).await;
+        assert_eq!(
+            header(&ended, "x-fc-error-type"),
+            "UnhandledInvocationError"
+        );
+        let error: serde_json::Value = ended.json().await.unwrap();
+        assert_eq!(error["errorType"], "ProcessExited", "{error}");
+        let destroyed = wait_destroyed(&up, round).await;
+        assert!(
+            destroyed.iter().all(|e| e["reason"] == "exited"),
+            "{destroyed:?}"
+        );
+        let served = send(reqwest::Method::POST, url.clone(), "{}").await;
+        assert_eq!(served.status(), 200);
+        let body: serde_json::Value = served.json().await.unwrap();
+        assert_eq!(
+            body["initialized"], 1,
+            "a new instance ran its Initializer: {body}"
+        );
+    }
+    let (code, output) = up.stop();
+    assert_eq!(code, 0, "{output:#?}");
+    assert!(
+        !output.iter().any(|l| l.contains("PreStop Failed")),
+        "{output:#?}"
+    );
+}
 
 /// What differs between the examples.
 pub struct Example<'a> {

@@ -137,7 +137,7 @@ async fn a_python_function_lives_through_its_hooks_freezes_and_restarts() {
         rid.as_str(),
         "the context's request id is FC's"
     );
-    let mine = logs(&up, &["--request-id", &rid]);
+    let mine = request_logs(&up, &rid).await;
     assert_eq!(
         mine.matches(&format!("FC Invoke Start RequestId: {rid}"))
             .count(),
@@ -236,7 +236,7 @@ async fn a_node_function_from_a_zip_lives_through_its_hooks_and_restarts() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["greeting"], "hello, Ada");
     assert_eq!(body["requestId"], rid.as_str());
-    let mine = logs(&up, &["--request-id", &rid]);
+    let mine = request_logs(&up, &rid).await;
     assert!(
         mine.contains(&format!("{rid} [verbose] greeting Ada")),
         "{mine}"

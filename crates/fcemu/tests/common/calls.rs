@@ -31,6 +31,20 @@ pub fn logs(up: &Up, args: &[&str]) -> String {
     text(&out.stdout)
 }
 
+/// A finished request's log lines, once its `FC Invoke End` line is in: the function's output reaches fcemu
+/// through the engine's log stream, which may lag behind the answer.
+pub async fn request_logs(up: &Up, rid: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines = logs(up, &["--request-id", rid]);
+        if lines.contains(&format!("FC Invoke End RequestId: {rid}")) {
+            return lines;
+        }
+        assert!(Instant::now() < deadline, "no End line for {rid}: {lines}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The `instance.destroyed` events so far.
 pub async fn destroyed(up: &Up) -> Vec<serde_json::Value> {
     up.get_json_lines("/_fcemu/events")

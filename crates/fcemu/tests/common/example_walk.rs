@@ -103,7 +103,7 @@ pub async fn walk_the_lifecycle(up: Up, example: Example<'_>) {
     assert_eq!(body["requestId"], rid.as_str(), "the context's request id");
     assert_eq!(body["function"], function);
     assert_eq!(body["greeting"], example.greeting);
-    let mine = logs(&up, &["--request-id", &rid]);
+    let mine = request_logs(&up, &rid).await;
     assert_eq!(
         mine.matches(&format!("FC Invoke Start RequestId: {rid}"))
             .count(),

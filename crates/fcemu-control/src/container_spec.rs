@@ -81,7 +81,8 @@ pub(crate) fn container_spec(
         entrypoint: spec.container.entrypoint.clone(),
         command: spec.container.command.clone(),
         // Custom and built-in runtimes: the code folder, read-only, as FC mounts it, and the layers at
-        // /opt; built-in ones also see fcemu's runtime for their language.
+        // /opt; built-in ones also see fcemu's runtime for their language. Any runtime: the NAS and OSS
+        // mount points, each a folder on this machine.
         mounts: [
             (&spec.container.code, "/code"),
             (&spec.container.runtime_files, RUNTIME_FILES_DIR),
@@ -95,6 +96,13 @@ pub(crate) fn container_spec(
                 read_only: true,
             })
         })
+        .chain(spec.container.storage.iter().filter_map(|m| {
+            m.host.as_ref().map(|host| Mount {
+                host: host.clone(),
+                container: m.mount_dir.clone(),
+                read_only: m.read_only,
+            })
+        }))
         .collect(),
         working_dir: spec.container.code.as_ref().map(|_| "/code".to_string()),
         // A real card: the engine's NVIDIA driver makes it visible; a simulated one has no device.

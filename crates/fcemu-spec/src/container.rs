@@ -137,6 +137,8 @@ pub(crate) fn container(
                 health_check,
                 layers: vec![],
                 opt: None,
+                storage: Vec::new(),
+                nas_owner: None,
             })
         }
         Some(Runtime::Custom(name)) => {
@@ -161,6 +163,8 @@ pub(crate) fn container(
                 health_check,
                 layers: f.string_list(cx, "layers").unwrap_or_default(),
                 opt: None,
+                storage: Vec::new(),
+                nas_owner: None,
             })
         }
         Some(Runtime::BuiltIn { language, name }) => {
@@ -177,6 +181,8 @@ pub(crate) fn container(
                 health_check: None,
                 layers: f.string_list(cx, "layers").unwrap_or_default(),
                 opt: None,
+                storage: Vec::new(),
+                nas_owner: None,
             })
         }
         None => None,

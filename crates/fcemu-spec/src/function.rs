@@ -47,6 +47,8 @@ const FC3_KEYS: &[&str] = &[
     "scalingConfig",
     "concurrencyConfig",
     "triggers",
+    "nasConfig",
+    "ossMountConfig",
 ];
 /// Whether FC 3.0's reader reads `key` of a function's props.
 pub(crate) fn reads_fc3(key: &str) -> bool {
@@ -153,6 +155,13 @@ pub(crate) fn function(
 
     // The container is read whatever the runtime, so its own mistakes are reported too.
     let container = container(cx, edition, f, runtime.as_ref(), dir);
+    let service = (edition == Edition::Fc2).then(|| triggers_of.sub(cx, "service"));
+    let (storage, nas_owner) = crate::storage::storage(cx, edition, f, service.as_ref());
+    let container = container.map(|c| ContainerConfig {
+        storage,
+        nas_owner,
+        ..c
+    });
 
     let lifecycle = f.sub(cx, "instanceLifecycleConfig");
     let initializer = match edition {

@@ -11,6 +11,7 @@ mod layers;
 mod load;
 pub mod locate;
 mod model;
+mod storage;
 mod update;
 pub mod vars;
 

@@ -10,8 +10,9 @@ use std::path::Path;
 
 /// The fields the s.yaml reader reads that UpdateFunction does not change here: the function's name and
 /// place, its runtime (refused when changed), its code and layers (an update changes configuration), and
-/// what has an API of its own (triggers, provisioned instances, scaling and concurrency).
-const NOT_UPDATED: [&str; 10] = [
+/// what has an API of its own (triggers, provisioned instances, scaling and concurrency), and the shared
+/// storage.
+const NOT_UPDATED: [&str; 12] = [
     "functionName",
     "region",
     "runtime",
@@ -22,6 +23,9 @@ const NOT_UPDATED: [&str; 10] = [
     "provisionConfig",
     "scalingConfig",
     "concurrencyConfig",
+    // The folders standing in for them are made when `up` starts.
+    "nasConfig",
+    "ossMountConfig",
 ];
 
 /// Whether fcemu applies this field of UpdateFunction's body: every field the reader reads, but those.
@@ -105,6 +109,8 @@ pub fn update_function(
     updated.region = spec.region.clone();
     updated.container.build = spec.container.build.clone();
     updated.container.runtime_files = spec.container.runtime_files.clone();
+    updated.container.storage = spec.container.storage.clone();
+    updated.container.nas_owner = spec.container.nas_owner;
     Ok((updated, ignored))
 }
 

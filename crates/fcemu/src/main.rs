@@ -13,6 +13,7 @@ mod output;
 mod report;
 mod shipped;
 mod state;
+mod storage;
 
 // Every request allocates and frees many small buffers (headers, records), some of them freed on the
 // printer's thread: mimalloc's thread-local free lists make that a fraction of glibc malloc's cost.

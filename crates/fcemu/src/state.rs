@@ -20,6 +20,17 @@ pub fn dir(project_dir: &Path) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// A folder under the state folder (`.fcemu/storage/nas/...`), each level made when missing (0700) and
+/// refused when it is a link.
+pub fn folder(project_dir: &Path, parts: &[&str]) -> std::io::Result<PathBuf> {
+    let mut dir = self::dir(project_dir)?;
+    for part in parts {
+        dir.push(part);
+        ensure(&dir)?;
+    }
+    Ok(dir)
+}
+
 /// `dir` made when missing, refused when it is a link or not a folder; this user's alone when fcemu made it.
 fn ensure(dir: &Path) -> std::io::Result<()> {
     match std::fs::symlink_metadata(dir) {
@@ -113,5 +124,19 @@ mod tests {
         let linked = state.join("token");
         std::os::unix::fs::symlink(&endpoint, &linked).unwrap();
         assert_eq!(read_own(&linked), None);
+    }
+
+    #[test]
+    fn a_folder_under_the_state_folder_is_refused_where_a_repository_made_any_level_a_link() {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let storage = crate::state::folder(project.path(), &["storage"]).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), storage.join("nas")).unwrap();
+        let error = folder(project.path(), &["storage", "nas", "x"]).unwrap_err();
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        let made = folder(project.path(), &["storage", "oss", "y"]).unwrap();
+        assert_eq!(made, project.path().join(".fcemu/storage/oss/y"));
+        assert!(made.is_dir());
     }
 }

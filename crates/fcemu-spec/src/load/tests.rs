@@ -227,6 +227,65 @@ fn code_the_functions_actions_make_need_not_be_there_before_the_build() {
 }
 
 #[test]
+fn nas_and_oss_mount_points_are_read_in_both_editions() {
+    let fc3 = "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: custom-container\n      customContainerConfig: { image: x:1 }\n      nasConfig:\n        userId: 1000\n        groupId: 1001\n        mountPoints:\n          - { serverAddr: 'abc.cn-hangzhou.nas.aliyuncs.com:/models/', mountDir: /mnt/models/ }\n      ossMountConfig:\n        mountPoints:\n          - { bucketName: pics, bucketPath: /in, endpoint: 'http://oss-cn-hangzhou-internal.aliyuncs.com', mountDir: /mnt/pics, readOnly: true }\n";
+    let project = parse(fc3).unwrap();
+    let c = &project.functions[0].container;
+    assert_eq!(c.nas_owner, Some((1000, 1001)));
+    let seen: Vec<_> = c
+        .storage
+        .iter()
+        .map(|m| (m.kind, m.source.as_str(), m.mount_dir.as_str(), m.read_only))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                StorageKind::Nas,
+                "abc.cn-hangzhou.nas.aliyuncs.com:/models",
+                "/mnt/models",
+                false
+            ),
+            (StorageKind::Oss, "pics:/in", "/mnt/pics", true),
+        ]
+    );
+    assert!(
+        !project.ignored.iter().any(|f| f.contains("nasConfig")),
+        "{:?}",
+        project.ignored
+    );
+
+    // FC 2.0: the service's, and `auto`.
+    let fc2 = "edition: 1.0.0\nservices:\n  s:\n    component: fc\n    props:\n      service:\n        name: s\n        nasConfig: auto\n      function:\n        name: f\n        runtime: custom-container\n        customContainerConfig: { image: x:1 }\n";
+    let project = parse(fc2).unwrap();
+    let m = &project.functions[0].container.storage[0];
+    assert_eq!(
+        (m.source.as_str(), m.mount_dir.as_str()),
+        ("auto", "/mnt/auto")
+    );
+
+    // What cannot be mounted, said with where.
+    let bad = "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: custom-container\n      customContainerConfig: { image: x:1 }\n      nasConfig:\n        mountPoints:\n          - { mountDir: /mnt/a }\n          - { serverAddr: 'a:/x', mountDir: /code }\n          - { serverAddr: 'a:/y', mountDir: /mnt/b/../../etc }\n      ossMountConfig:\n        mountPoints:\n          - { bucketName: b, mountDir: /mnt/c }\n          - { bucketName: b, mountDir: /mnt/c/ }\n";
+    let errs = parse(bad).unwrap_err().to_string();
+    assert!(errs.contains("has 4 problems"), "{errs}");
+    assert!(
+        errs.contains("nasConfig.mountPoints[0].serverAddr: is required"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains(
+            "nasConfig.mountPoints[1].mountDir: is /code, allowed: an absolute folder other than"
+        ),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("nasConfig.mountPoints[2].mountDir: is /mnt/b/../../etc"),
+        "{errs}"
+    );
+    assert!(errs.contains("mounts two things at /mnt/c"), "{errs}");
+}
+
+#[test]
 fn java_functions_are_served_and_their_handlers_name_a_class_and_a_method() {
     let java = |runtime: &str, handler: &str, pre_stop: &str| {
         format!(

@@ -54,6 +54,25 @@ pub fn parse_layer(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
+/// `--mount /mnt/nas=./data`: the folder that stands in for what a function mounts at that mountDir.
+pub fn parse_mount(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((dir, path)) if dir.starts_with('/') && !path.is_empty() => {
+            let path = PathBuf::from(path);
+            match path.is_dir() {
+                true => Ok((format!("/{}", dir.trim_matches('/')), path)),
+                false => Err(format!(
+                    "{} is not a folder: give the folder on this machine the instances see at {dir}",
+                    path.display()
+                )),
+            }
+        }
+        _ => Err(format!(
+            "`{s}` is not MOUNTDIR=DIR, e.g. --mount /mnt/nas=./models (MOUNTDIR as nasConfig or ossMountConfig names it)"
+        )),
+    }
+}
+
 pub fn parse_runtime_image(s: &str) -> Result<(String, String), String> {
     let runtimes = || {
         [

@@ -16,7 +16,7 @@ mod watch;
 
 use crate::client::{ENDPOINT_FILE, TOKEN_FILE};
 use crate::commands::args::{
-    Format, parse_container_host, parse_layer, parse_runtime_image, parse_size,
+    Format, parse_container_host, parse_layer, parse_mount, parse_runtime_image, parse_size,
 };
 use crate::failure::Failure;
 use crate::gpu::GpuSource;
@@ -94,6 +94,10 @@ pub struct Args {
     /// acs:fc:cn-hangzhou:123:layers/mine/versions/1=./layers/mine (repeatable)
     #[arg(long = "layer", value_name = "ARN=DIR|ZIP", value_parser = parse_layer)]
     pub layers: Vec<(String, PathBuf)>,
+    /// The folder that stands in for what a function mounts at MOUNTDIR (a mount point of nasConfig or
+    /// ossMountConfig), instead of one under .fcemu/storage/, e.g. /mnt/nas=./models (repeatable)
+    #[arg(long = "mount", value_name = "MOUNTDIR=DIR", value_parser = parse_mount)]
+    pub mounts: Vec<(String, PathBuf)>,
     /// Serve in the background: return once serving and the provisioned instances are ready (output in
     /// .fcemu/up.log; `fcemu down` stops it)
     #[arg(short = 'd', long)]
@@ -207,6 +211,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             template: args.template.clone(),
             runtime_images: args.runtime_images.clone(),
             layers: args.layers.clone(),
+            mounts: args.mounts.clone(),
         },
         &project,
         args.watch,
@@ -330,6 +335,7 @@ async fn prepare(
     }
     crate::images::ensure_images(docker, project).await?;
     crate::layers::prepare(docker, project, &args.layers).await?;
+    crate::storage::prepare(project, &args.mounts)?;
     crate::shipped::provide(docker, project).await;
     Ok(())
 }

@@ -30,6 +30,7 @@ pub struct Source {
     pub template: Option<PathBuf>,
     pub runtime_images: Vec<(String, String)>,
     pub layers: Vec<(String, PathBuf)>,
+    pub mounts: Vec<(String, PathBuf)>,
 }
 
 /// Keeps the watch going; dropping it stops it.
@@ -244,7 +245,9 @@ impl Reloader {
                 .push("image rebuilt".into());
         }
         let ready = match images::ensure_images(&self.docker, &project).await {
-            Ok(()) => crate::layers::prepare(&self.docker, &mut project, &self.source.layers).await,
+            Ok(()) => crate::layers::prepare(&self.docker, &mut project, &self.source.layers)
+                .await
+                .and_then(|()| crate::storage::prepare(&mut project, &self.source.mounts)),
             Err(e) => Err(e),
         };
         if ready.is_ok() {

@@ -60,7 +60,7 @@ macro_rules! java_file {
 }
 
 /// The Java runtime's sources and the script that compiles them (in the language's image, once per content:
-/// `compile_java_runtimes`).
+/// java.rs).
 const JAVA: &[(&str, &str)] = &[
     java_file!("compile.sh"),
     java_file!("src/fcemu/runtime/Bootstrap.java"),
@@ -160,7 +160,7 @@ pub(crate) async fn run_to_success(
 }
 
 /// The folder with fcemu's runtime for `language`, written to the cache if it is not there yet. Java's is the
-/// folder its sources compile into, made later (`compile_java_runtimes`), when the engine is reached.
+/// folder its sources compile into, made later (java.rs), when the engine is reached.
 fn runtime_files(cache: &Path, language: Language) -> io::Result<PathBuf> {
     let files = runtime_source(language);
     let contents: Vec<u8> = files
@@ -184,74 +184,9 @@ fn runtime_files(cache: &Path, language: Language) -> io::Result<PathBuf> {
 }
 
 /// Where the Java runtime whose sources are in `sources` is compiled to.
-fn compiled_java(sources: &Path) -> PathBuf {
+pub(crate) fn compiled_java(sources: &Path) -> PathBuf {
     let name = sources.file_name().expect("a cache entry has a name");
     sources.with_file_name(format!("{}-compiled", name.to_string_lossy()))
-}
-
-/// Compiles fcemu's Java runtime for the project's Java functions where it is not compiled yet: its
-/// compile.sh, in the Java runtime's own image (its JDK, Debian's Jackson and Servlet API), whatever image
-/// the functions run on (Java 8 class files run on any JDK from 8 on).
-pub async fn compile_java_runtimes(
-    docker: &DockerRuntime,
-    project: &Project,
-) -> Result<(), Failure> {
-    let compiled = project
-        .functions
-        .iter()
-        .filter(|f| f.runtime.language() == Some(Language::Java))
-        .filter_map(|f| f.container.runtime_files.clone())
-        .collect::<std::collections::BTreeSet<_>>();
-    for dir in compiled.into_iter().filter(|d| !d.is_dir()) {
-        let image = Language::Java.default_image();
-        crate::images::ensure_language_image(docker, Language::Java, "java8").await?;
-        let sources = dir.with_file_name(
-            dir.file_name()
-                .expect("a cache entry has a name")
-                .to_string_lossy()
-                .trim_end_matches("-compiled"),
-        );
-        let parent = dir.parent().expect("a cache entry has a parent");
-        let cannot_write = |e: io::Error| {
-            Failure::environment(format!(
-                "cannot write fcemu's Java runtime into {}: {e}. Set FCEMU_CACHE_DIR to a folder you can write",
-                parent.display()
-            ))
-        };
-        let staging = tempfile::Builder::new()
-            .prefix(".staging-")
-            .tempdir_in(parent)
-            .map_err(cannot_write)?;
-        let task = fcemu_runtime::Task {
-            image: image.clone(),
-            command: ["sh", "/src/compile.sh", "/src", "/out"]
-                .map(String::from)
-                .into(),
-            mounts: vec![
-                fcemu_runtime::Mount {
-                    host: sources,
-                    container: "/src".into(),
-                    read_only: true,
-                },
-                fcemu_runtime::Mount {
-                    host: staging.path().to_path_buf(),
-                    container: "/out".into(),
-                    read_only: false,
-                },
-            ],
-            user: crate::build_env::BuildEnv::of_this_machine().user(),
-            ..Default::default()
-        };
-        run_to_success(docker, &task, &format!("compiling fcemu's Java runtime in {image}"))
-            .await
-            .map_err(|e| {
-                Failure::environment(format!(
-                    "{e}\nRebuild the image (`docker rmi {image}`, then `bash scripts/build-runtime-images.sh`): it needs a JDK, libjackson2-databind-java and libservlet-api-java"
-                ))
-            })?;
-        put_in_place(staging, &dir).map_err(cannot_write)?;
-    }
-    Ok(())
 }
 
 /// A code `.zip` unpacked into the cache (once per content); the folder it is in.

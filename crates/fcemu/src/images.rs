@@ -115,8 +115,15 @@ pub async fn ensure_images(docker: &DockerRuntime, project: &Project) -> Result<
             }
         }
     }
-    // Java's runtime compiles in its language's image, which is there now if a function runs on it.
-    crate::builtin::compile_java_runtimes(docker, project).await
+    // Java's runtime compiles in its language's image, whatever image the functions run on.
+    if project
+        .functions
+        .iter()
+        .any(|f| f.runtime.language() == Some(Language::Java))
+    {
+        ensure_language_image(docker, Language::Java, "java8").await?;
+    }
+    crate::java::compile_runtimes(docker, project).await
 }
 
 /// Makes sure a language's own image is here (built from Debian's packages when it is not).

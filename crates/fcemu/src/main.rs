@@ -8,6 +8,7 @@ mod custom;
 mod failure;
 mod gpu;
 mod images;
+mod java;
 mod layers;
 mod output;
 mod report;

@@ -502,7 +502,8 @@ def wsgi_call(app, request, body, headers, context):
 
     def start_response(status, response_headers, exc_info=None):
         started["status"] = int(status.split(" ", 1)[0])
-        started["headers"] = dict(response_headers)
+        # As pairs: a name may repeat (Set-Cookie), and each value is sent.
+        started["headers"] = list(response_headers)
         return lambda data: chunks.append(data)
 
     chunks = []
@@ -512,7 +513,7 @@ def wsgi_call(app, request, body, headers, context):
     finally:
         if hasattr(result, "close"):
             result.close()
-    return started.get("status", 200), started.get("headers", {}), b"".join(to_bytes(c) for c in chunks)
+    return started.get("status", 200), started.get("headers", []), b"".join(to_bytes(c) for c in chunks)
 
 
 def main():

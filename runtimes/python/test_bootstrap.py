@@ -66,7 +66,11 @@ class Runtime:
         self.connection.request(method, path, body=body, headers=h,
                                 encode_chunked="Transfer-Encoding" in h)
         r = self.connection.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        headers = {}
+        for k, v in r.getheaders():
+            # A repeated header's values, joined as one line would carry them.
+            headers[k.lower()] = headers[k.lower()] + ", " + v if k.lower() in headers else v
+        return r.status, headers, r.read()
 
     def invoke(self, event=b""):
         return self.request("POST", "/invoke", event)
@@ -261,6 +265,7 @@ class HttpTriggers(RuntimeTest):
         status, headers, body = r.request("POST", "/a%20b?x=1", b"payload", control="/http-invoke")
         self.assertEqual(status, 202)
         self.assertEqual(headers["x-path"], "/a b")
+        self.assertEqual(headers["set-cookie"], "a=1, b=2", "each value the application gave")
         self.assertEqual(body, b"method=POST query=x=1 body=payload fn=fn")
 
 

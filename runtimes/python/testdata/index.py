@@ -84,7 +84,8 @@ def http_plain(event, context):
 
 def wsgi(environ, start_response):
     body = environ["wsgi.input"].read()
-    start_response("202 Accepted", [("Content-Type", "text/plain"), ("X-Path", environ["PATH_INFO"])])
+    start_response("202 Accepted", [("Content-Type", "text/plain"), ("X-Path", environ["PATH_INFO"]),
+                                    ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
     return [b"method=", environ["REQUEST_METHOD"].encode(), b" query=", environ["QUERY_STRING"].encode(),
             b" body=", body, b" fn=", environ["fc.context"].function.name.encode()]
 

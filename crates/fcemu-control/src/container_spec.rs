@@ -55,6 +55,20 @@ pub(crate) fn container_spec(
             env.push((name.into(), value.into()));
         }
     }
+    // FC gives a function with a role its credentials in the environment too (its SDKs read them there).
+    if let Some(c) = options.credentials_of(spec) {
+        env.push((
+            "ALIBABA_CLOUD_ACCESS_KEY_ID".into(),
+            c.access_key_id.clone(),
+        ));
+        env.push((
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
+            c.access_key_secret.clone(),
+        ));
+        if let Some(token) = &c.security_token {
+            env.push(("ALIBABA_CLOUD_SECURITY_TOKEN".into(), token.clone()));
+        }
+    }
     if let Some(gpu) = &spec.gpu {
         env.push((
             "FC_GPU_MEMORY_SIZE".into(),

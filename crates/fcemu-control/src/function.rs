@@ -34,7 +34,12 @@ impl Function {
         version: u32,
         billing: Arc<Billing>,
     ) -> Self {
-        let headers = FcHeaders::new(&spec, &options.region_of(&spec), &options.account_id);
+        let headers = FcHeaders::new(
+            &spec,
+            &options.region_of(&spec),
+            &options.account_id,
+            options.credentials_of(&spec),
+        );
         Function {
             name: spec.name.as_str().into(),
             spec,

@@ -27,7 +27,12 @@ fn value(text: &str) -> HeaderValue {
 }
 
 impl FcHeaders {
-    pub fn new(spec: &FunctionSpec, region: &str, account_id: &str) -> Self {
+    pub fn new(
+        spec: &FunctionSpec,
+        region: &str,
+        account_id: &str,
+        credentials: Option<&crate::options::Credentials>,
+    ) -> Self {
         let mut h = HeaderMap::new();
         let mut set = |name: &'static str, text: &str| {
             h.insert(HeaderName::from_static(name), value(text));
@@ -52,6 +57,15 @@ impl FcHeaders {
         set("x-fc-qualifier", "LATEST");
         set("x-fc-version-id", "LATEST");
         set("x-fc-retry-count", "0");
+        // The role's temporary credentials, as FC passes them to a function with a role.
+        if let Some(c) = credentials {
+            set("x-fc-access-key-id", &c.access_key_id);
+            set("x-fc-access-key-secret", &c.access_key_secret);
+            set(
+                "x-fc-security-token",
+                c.security_token.as_deref().unwrap_or(""),
+            );
+        }
         FcHeaders(h)
     }
 

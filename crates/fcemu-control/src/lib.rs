@@ -47,8 +47,8 @@ pub use instance::{DestroyReason, Instance, InstanceState};
 pub use invoke::COLD_START_HEADER;
 pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
 pub use options::{
-    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_INSTANCES, MAX_BODY_BYTES, MAX_HEADER_BYTES,
-    MAX_PATH_BYTES, Options,
+    Credentials, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_INSTANCES, MAX_BODY_BYTES,
+    MAX_HEADER_BYTES, MAX_PATH_BYTES, Options,
 };
 pub use pool::InstanceInfo;
 pub use provision::{ProvisionStatus, TargetRefused, provision_retry_delay};

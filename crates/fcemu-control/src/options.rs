@@ -35,9 +35,41 @@ pub struct Options {
     pub history: usize,
     /// The cards GPU functions' instances are placed on.
     pub gpus: GpuMode,
+    /// What stands in for the temporary credentials of a function's role: every request of a function with
+    /// a `role` carries them, as FC's do. None with `--no-credentials`, or when none were found.
+    pub credentials: Option<Credentials>,
+}
+
+/// An AccessKey pair, with its STS token when it is temporary. Never printed: its Debug shows the key id's
+/// last four characters only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    pub security_token: Option<String>,
+}
+
+impl Credentials {
+    /// `…ABCD`: enough to tell keys apart, nothing to use.
+    pub fn key_hint(&self) -> String {
+        let chars: Vec<char> = self.access_key_id.chars().collect();
+        let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+        format!("…{tail}")
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials(key {})", self.key_hint())
+    }
 }
 
 impl Options {
+    /// The credentials a function's requests carry: those standing in for its role's, when it has one.
+    pub fn credentials_of(&self, spec: &FunctionSpec) -> Option<&Credentials> {
+        self.credentials.as_ref().filter(|_| spec.role.is_some())
+    }
+
     /// The region a function's instances see: `--region`'s override, or the function's own.
     pub fn region_of(&self, spec: &FunctionSpec) -> String {
         self.region_override
@@ -70,6 +102,7 @@ impl Default for Options {
                 .unwrap_or_else(|_| fcemu_spec::LOCAL_ACCOUNT_ID.into()),
             history: journal::DEFAULT_CAPACITY,
             gpus: GpuMode::Off,
+            credentials: None,
         }
     }
 }

@@ -49,6 +49,7 @@ const FC3_KEYS: &[&str] = &[
     "triggers",
     "nasConfig",
     "ossMountConfig",
+    "role",
 ];
 /// Whether FC 3.0's reader reads `key` of a function's props.
 pub(crate) fn reads_fc3(key: &str) -> bool {
@@ -157,6 +158,11 @@ pub(crate) fn function(
     let container = container(cx, edition, f, runtime.as_ref(), dir);
     let service = (edition == Edition::Fc2).then(|| triggers_of.sub(cx, "service"));
     let (storage, nas_owner) = crate::storage::storage(cx, edition, f, service.as_ref());
+    let role = match &service {
+        Some(service) => service.string(cx, "role"),
+        None => f.string(cx, "role"),
+    }
+    .filter(|r| !r.is_empty());
     let container = container.map(|c| ContainerConfig {
         storage,
         nas_owner,
@@ -261,6 +267,7 @@ pub(crate) fn function(
         provision,
         reserved_concurrency,
         http_trigger,
+        role,
     })
 }
 

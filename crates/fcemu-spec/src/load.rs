@@ -178,6 +178,12 @@ pub fn parse_project(
             .unwrap_or_default(),
         None => file_stem(dir),
     };
+    // The Serverless Devs access whose keys deploy the project (and, here, stand in for its roles').
+    let access = root
+        .get("access")
+        .and_then(|v| resolve(&mut cx, v, "access", &scope))
+        .map(|v| vars::scalar_text(&v))
+        .filter(|a| !a.is_empty());
 
     // Each function with the path of the field that names it (for the duplicate-name error).
     let mut functions: Vec<(FunctionSpec, String)> = vec![];
@@ -340,6 +346,7 @@ pub fn parse_project(
         dir: dir.to_path_buf(),
         template: file.to_path_buf(),
         name,
+        access,
         functions: functions.into_iter().map(|(f, _)| f).collect(),
         actions,
         layer_paths,

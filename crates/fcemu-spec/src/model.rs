@@ -16,6 +16,9 @@ pub struct Project {
     pub template: PathBuf,
     /// The application name (`name:` at the top of s.yaml).
     pub name: String,
+    /// `access:` at the top of s.yaml: the Serverless Devs access (in `~/.s/access.yaml`) it deploys with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
     pub functions: Vec<FunctionSpec>,
     /// Each function's Serverless Devs `actions` that prepare it (`fcemu build` runs them), by function
     /// name; a function without any has no entry.
@@ -344,6 +347,8 @@ pub struct FunctionSpec {
     /// `concurrencyConfig.reservedConcurrency`: a cap on the number of instances.
     pub reserved_concurrency: Option<u32>,
     pub http_trigger: Option<HttpTrigger>,
+    /// `role` (FC 2.0: the service's): the RAM role whose temporary credentials each request carries.
+    pub role: Option<String>,
 }
 
 /// How the function's container is made and reached.

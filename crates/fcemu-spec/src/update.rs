@@ -12,7 +12,7 @@ use std::path::Path;
 /// place, its runtime (refused when changed), its code and layers (an update changes configuration), and
 /// what has an API of its own (triggers, provisioned instances, scaling and concurrency), and the shared
 /// storage.
-const NOT_UPDATED: [&str; 12] = [
+const NOT_UPDATED: [&str; 13] = [
     "functionName",
     "region",
     "runtime",
@@ -26,6 +26,8 @@ const NOT_UPDATED: [&str; 12] = [
     // The folders standing in for them are made when `up` starts.
     "nasConfig",
     "ossMountConfig",
+    // Whose credentials the requests carry is settled when `up` starts.
+    "role",
 ];
 
 /// Whether fcemu applies this field of UpdateFunction's body: every field the reader reads, but those.
@@ -111,6 +113,7 @@ pub fn update_function(
     updated.container.runtime_files = spec.container.runtime_files.clone();
     updated.container.storage = spec.container.storage.clone();
     updated.container.nas_owner = spec.container.nas_owner;
+    updated.role = spec.role.clone();
     Ok((updated, ignored))
 }
 

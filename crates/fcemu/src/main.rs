@@ -4,6 +4,7 @@ mod build_env;
 mod builtin;
 mod client;
 mod commands;
+mod credentials;
 mod custom;
 mod failure;
 mod gpu;

@@ -98,6 +98,10 @@ pub struct Args {
     /// ossMountConfig), instead of one under .fcemu/storage/, e.g. /mnt/nas=./models (repeatable)
     #[arg(long = "mount", value_name = "MOUNTDIR=DIR", value_parser = parse_mount)]
     pub mounts: Vec<(String, PathBuf)>,
+    /// Send functions with a role no credentials (by default they get those of the s.yaml's access in
+    /// ~/.s/access.yaml, or of ALIBABA_CLOUD_ACCESS_KEY_ID and _SECRET in the environment)
+    #[arg(long, env = "FCEMU_NO_CREDENTIALS")]
+    pub no_credentials: bool,
     /// Serve in the background: return once serving and the provisioned instances are ready (output in
     /// .fcemu/up.log; `fcemu down` stops it)
     #[arg(short = 'd', long)]
@@ -185,6 +189,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         freeze_grace: args.freeze_grace,
         history: args.history,
         gpus: gpus.cards,
+        credentials: crate::credentials::find(&project, args.no_credentials),
         ..Options::default()
     };
     let access = access_for(&addr, args.no_auth)?;

@@ -11,6 +11,7 @@ mod layers;
 mod load;
 pub mod locate;
 mod model;
+mod mount;
 mod storage;
 mod update;
 pub mod vars;
@@ -20,6 +21,7 @@ pub use diff::changed_fields;
 pub use fields::SpecError;
 pub use load::{SpecErrors, find_template, load_project, load_project_with_env, parse_project};
 pub use model::*;
+pub use mount::{StorageKind, StorageMount};
 pub use update::{to_props, update_function};
 
 /// The account id a local run reports (`x-fc-account-id`, `FC_ACCOUNT_ID`) unless `FCEMU_ACCOUNT_ID` is set.

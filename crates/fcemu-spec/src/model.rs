@@ -1,6 +1,7 @@
 //! The resolved function model: what an s.yaml means once variables are resolved and fields validated.
 //! Every other crate works from these types, never from YAML.
 
+use crate::mount::StorageMount;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -381,30 +382,6 @@ pub struct ContainerConfig {
     pub storage: Vec<StorageMount>,
     /// `nasConfig`'s `userId` and `groupId`: who owns the NAS folders' files (FC's 10003 by default).
     pub nas_owner: Option<(u32, u32)>,
-}
-
-/// Shared storage FC mounts in every instance of a function: a NAS file system's folder or an OSS bucket's.
-/// Locally a folder on this machine, bind-mounted at `mount_dir`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct StorageMount {
-    pub kind: StorageKind,
-    /// What is mounted, as the s.yaml names it: NAS's `server:/folder` (`auto` for `nasConfig: auto`), OSS's
-    /// `bucket:/path`. Mount points that name the same share one folder, across functions and runs.
-    pub source: String,
-    /// Where the instance sees it.
-    pub mount_dir: String,
-    /// OSS's `readOnly`: the instance cannot write to it.
-    pub read_only: bool,
-    /// The folder on this machine: `up` fills it in (under `.fcemu/storage/`, or `--mount MOUNTDIR=DIR`).
-    pub host: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum StorageKind {
-    Nas,
-    Oss,
 }
 
 /// FC's `healthCheckConfig`: an HTTP GET probe that defines when the server is ready.

@@ -3,7 +3,8 @@
 //! reads what is mounted where.
 
 use crate::fields::{Cx, Fields, describe};
-use crate::model::{Edition, RUNTIME_FILES_DIR, StorageKind, StorageMount};
+use crate::model::{Edition, RUNTIME_FILES_DIR};
+use crate::mount::{StorageKind, StorageMount};
 use serde_yaml::Value;
 
 /// Where FC mounts `nasConfig: auto`, the NAS file system Serverless Devs makes for the function.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::StorageKind;
 use std::time::Duration;
 
 fn parse(text: &str) -> Result<Project, SpecErrors> {

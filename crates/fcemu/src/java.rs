@@ -55,6 +55,10 @@ pub async fn compile_runtimes(docker: &DockerRuntime, project: &Project) -> Resu
             user: crate::build_env::BuildEnv::of_this_machine().user(),
             ..Default::default()
         };
+        // Seconds, once per version of the runtime: said, so that the pause is not a mystery.
+        crate::output::info(&format!(
+            "compiling fcemu's Java runtime in {image} (once per version of it)"
+        ));
         crate::builtin::run_to_success(docker, &task, &format!("compiling fcemu's Java runtime in {image}"))
             .await
             .map_err(|e| {

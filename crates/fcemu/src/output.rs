@@ -73,6 +73,34 @@ pub fn say_warnings(project: &fcemu_spec::Project, verbose: bool) {
     }
 }
 
+/// What `up` emulates of the wiring FC gives functions, and with what (`validate --verbose`; `up` says it as
+/// it prepares each).
+pub fn say_emulated(project: &fcemu_spec::Project) {
+    for f in &project.functions {
+        for m in &f.container.storage {
+            let (what, folder) = match m.kind {
+                fcemu_spec::StorageKind::Nas => ("NAS", "nas"),
+                fcemu_spec::StorageKind::Oss => ("OSS bucket", "oss"),
+            };
+            note(&format!(
+                "function {}: {what} {} at {}{}: emulated by a folder under .fcemu/storage/{folder}/ shared by whatever mounts the same (or --mount {}=DIR)",
+                f.name,
+                m.source,
+                m.mount_dir,
+                if m.read_only { ", read-only" } else { "" },
+                m.mount_dir
+            ));
+        }
+        if let Some(role) = &f.role {
+            note(&format!(
+                "function {}: role {role}: its requests carry the keys of access {} in ~/.s/access.yaml, or of ALIBABA_CLOUD_ACCESS_KEY_ID in the environment (--no-credentials: none)",
+                f.name,
+                project.access.as_deref().unwrap_or("default")
+            ));
+        }
+    }
+}
+
 /// `text` with every control character but tab written as an escape (`\x1b`, `\r`, `\u{9b}`); the text
 /// itself when it has none, which is nearly always.
 pub fn printable(text: &str) -> Cow<'_, str> {

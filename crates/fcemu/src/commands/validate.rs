@@ -9,7 +9,8 @@ pub struct Args {
     dir: Option<PathBuf>,
     #[arg(short = 't', long = "template")]
     template: Option<PathBuf>,
-    /// Also list the fields that are accepted but mean nothing locally
+    /// Also list what is emulated and how (mounts, credentials), and the fields that are accepted but mean
+    /// nothing locally
     #[arg(short, long)]
     verbose: bool,
 }
@@ -24,6 +25,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let project = fcemu_spec::load_project(&dir, template.as_deref())
         .map_err(|e| Failure::user(e.to_string()))?;
     crate::output::say_warnings(&project, verbose);
+    if verbose {
+        crate::output::say_emulated(&project);
+    }
     for missing in project.unbuilt.iter().flat_map(|u| &u.errors) {
         crate::output::note(&format!("{}: {}", missing.field, missing.message));
     }

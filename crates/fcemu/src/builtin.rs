@@ -184,9 +184,15 @@ fn runtime_files(cache: &Path, language: Language) -> io::Result<PathBuf> {
 }
 
 /// Where the Java runtime whose sources are in `sources` is compiled to.
-pub(crate) fn compiled_java(sources: &Path) -> PathBuf {
+fn compiled_java(sources: &Path) -> PathBuf {
     let name = sources.file_name().expect("a cache entry has a name");
     sources.with_file_name(format!("{}-compiled", name.to_string_lossy()))
+}
+
+/// The sources of the compiled Java runtime in `compiled`: [`compiled_java`]'s other way.
+pub(crate) fn java_sources(compiled: &Path) -> PathBuf {
+    let name = compiled.file_name().expect("a cache entry has a name");
+    compiled.with_file_name(name.to_string_lossy().trim_end_matches("-compiled"))
 }
 
 /// A code `.zip` unpacked into the cache (once per content); the folder it is in.
@@ -407,13 +413,8 @@ mod tests {
         // Java's sources are written in their folders; the runtime is where they compile to, beside them.
         let java = runtime_files(cache.path(), Language::Java).unwrap();
         assert!(!java.exists());
-        let sources = java.with_file_name(
-            java.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .trim_end_matches("-compiled"),
-        );
+        let sources = java_sources(&java);
+        assert_ne!(sources, java);
         assert_eq!(compiled_java(&sources), java);
         assert!(sources.join("compile.sh").is_file());
         assert!(sources.join("src/fcemu/runtime/Bootstrap.java").is_file());

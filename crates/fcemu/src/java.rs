@@ -18,12 +18,7 @@ pub async fn compile_runtimes(docker: &DockerRuntime, project: &Project) -> Resu
         .collect::<std::collections::BTreeSet<_>>();
     for dir in compiled.into_iter().filter(|d| !d.is_dir()) {
         let image = Language::Java.default_image();
-        let sources = dir.with_file_name(
-            dir.file_name()
-                .expect("a cache entry has a name")
-                .to_string_lossy()
-                .trim_end_matches("-compiled"),
-        );
+        let sources = crate::builtin::java_sources(&dir);
         let parent = dir.parent().expect("a cache entry has a parent");
         let cannot_write = |e: io::Error| {
             Failure::environment(format!(

@@ -6,14 +6,12 @@
 use crate::failure::Failure;
 use crate::output::info;
 use fcemu_spec::{Project, StorageKind, StorageMount};
-use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Fills in each mount point's folder, making those under `.fcemu/storage/` on first use, and says once what
 /// stands in for what.
 pub fn prepare(project: &mut Project, given: &[(String, PathBuf)]) -> Result<(), Failure> {
-    let mut said = BTreeSet::new();
     for f in &mut project.functions {
         let owner = f.container.nas_owner;
         for m in &mut f.container.storage {
@@ -29,21 +27,20 @@ pub fn prepare(project: &mut Project, given: &[(String, PathBuf)]) -> Result<(),
                     ))
                 })?,
             };
-            if said.insert((f.name.clone(), m.mount_dir.clone())) {
-                info(&format!(
-                    "function {}: {} at {}{} is {}{}",
-                    f.name,
-                    what(m),
-                    m.mount_dir,
-                    if m.read_only { " (read-only)" } else { "" },
-                    host.display(),
-                    if made {
-                        ", a new, empty folder: put there what the function expects to find (or pass --mount MOUNTDIR=DIR)"
-                    } else {
-                        ""
-                    }
-                ));
-            }
+            // Said once per function and mount point (a function's mount points each have their own mountDir).
+            info(&format!(
+                "function {}: {} at {}{} is {}{}",
+                f.name,
+                what(m),
+                m.mount_dir,
+                if m.read_only { " (read-only)" } else { "" },
+                host.display(),
+                if made {
+                    ", a new, empty folder: put there what the function expects to find (or pass --mount MOUNTDIR=DIR)"
+                } else {
+                    ""
+                }
+            ));
             m.host = Some(host);
         }
     }

@@ -13,6 +13,9 @@ apt_install golang-go
 command -v javac >/dev/null || apt_install openjdk-17-jdk-headless
 command -v pip >/dev/null || apt_install python3-pip
 bash scripts/build-fixtures.sh
+# HTTP triggers with authType function are called by the official SDK, as a user's client calls them.
+FCEMU_SDK_PYTHON="$(bash scripts/sdk-venv.sh)"
+export FCEMU_SDK_PYTHON
 # The engines that are not this machine's Docker, stopped when the tests end, whatever they did: a dockerd
 # and an sshd in a network namespace of their own (tests/remote_engine.rs), and Podman (tests/podman.rs).
 trap 'bash scripts/remote-engine.sh down; bash scripts/podman-engine.sh down' EXIT

@@ -14,7 +14,7 @@ use crate::pool::{InstanceInfo, Pool};
 use crate::provision::{ProvisionStatus, TargetRefused};
 use crate::shared::Shared;
 use fcemu_runtime::ContainerRuntime;
-use fcemu_spec::Project;
+use fcemu_spec::{CustomDomain, Project};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -37,10 +37,16 @@ pub(crate) struct Functions {
     pub(crate) retiring: Vec<Arc<Pool>>,
     /// The one function with an HTTP trigger, when there is exactly one: it takes every path.
     single_trigger: Option<Arc<str>>,
+    /// The project's custom domains, whose routes take trigger traffic before the rule above.
+    pub(crate) domains: Arc<[CustomDomain]>,
 }
 
 impl Functions {
-    pub(crate) fn new(serving: BTreeMap<String, Arc<Pool>>, retiring: Vec<Arc<Pool>>) -> Self {
+    pub(crate) fn new(
+        serving: BTreeMap<String, Arc<Pool>>,
+        retiring: Vec<Arc<Pool>>,
+        domains: Arc<[CustomDomain]>,
+    ) -> Self {
         let mut with_trigger = serving
             .values()
             .filter(|p| p.function.spec.http_trigger.is_some());
@@ -52,6 +58,7 @@ impl Functions {
             serving: Arc::new(serving),
             retiring,
             single_trigger,
+            domains,
         }
     }
 }
@@ -81,9 +88,14 @@ impl ControlPlane {
                 (spec.name.clone(), Arc::new(Pool::new(function, &shared)))
             })
             .collect();
+        let project_domains = shared.project.domains.clone().into();
         let cp = ControlPlane {
             shared,
-            functions: Arc::new(RwLock::new(Functions::new(functions, Vec::new()))),
+            functions: Arc::new(RwLock::new(Functions::new(
+                functions,
+                Vec::new(),
+                project_domains,
+            ))),
             updating: Default::default(),
         };
         cp.spawn_idle_reaper();
@@ -141,6 +153,16 @@ impl ControlPlane {
     /// The one function with an HTTP trigger, when there is exactly one: every path goes to it.
     pub fn single_trigger(&self) -> Option<Arc<str>> {
         self.functions.read().unwrap().single_trigger.clone()
+    }
+
+    /// The custom domains whose routes are served now.
+    pub fn domains(&self) -> Arc<[CustomDomain]> {
+        self.functions.read().unwrap().domains.clone()
+    }
+
+    /// Serves these custom domains' routes from now on (a re-read s.yaml's).
+    pub fn set_domains(&self, domains: Vec<CustomDomain>) {
+        self.functions.write().unwrap().domains = domains.into();
     }
 
     /// The function served under that name now (its spec, version and billing).

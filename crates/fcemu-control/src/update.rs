@@ -88,7 +88,8 @@ impl ControlPlane {
             let mut functions = self.functions.write().unwrap();
             let mut retiring = std::mem::take(&mut functions.retiring);
             retiring.extend(retired.iter().cloned());
-            *functions = Functions::new(serving, retiring);
+            let domains = functions.domains.clone();
+            *functions = Functions::new(serving, retiring, domains);
         }
         for r in &rolled {
             self.shared.events.emit(

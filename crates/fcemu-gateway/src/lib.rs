@@ -3,14 +3,17 @@
 
 mod auth;
 mod control_api;
+mod jwt;
 mod openapi;
+mod signature;
+mod trigger;
 mod ui;
 
 pub use auth::{Access, Call, Token};
 
 use bytes::Bytes;
 use fcemu_control::{
-    Body, BoxError, ControlPlane, InvocationKind, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_PATH_BYTES,
+    Body, BoxError, ControlPlane, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_PATH_BYTES,
     fc_error_response, ids,
 };
 use http::{Request, Response, StatusCode};
@@ -35,6 +38,18 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// Who may call what changes state.
     pub access: Access,
+    /// How HTTP triggers' `authType` is checked.
+    pub trigger_auth: TriggerAuthCheck,
+}
+
+/// How the gateway checks HTTP triggers' and custom domains' `authType`.
+#[derive(Debug, Clone, Default)]
+pub struct TriggerAuthCheck {
+    /// The AccessKey that `authType: function` signatures are checked with (None: none is known, and such
+    /// requests are refused saying so).
+    pub keys: Option<fcemu_control::Credentials>,
+    /// `--no-trigger-auth`: every trigger served as anonymous.
+    pub off: bool,
 }
 
 impl Default for ServeOptions {
@@ -43,6 +58,7 @@ impl Default for ServeOptions {
             grace: Duration::from_millis(250),
             header_read_timeout: Duration::from_secs(10),
             access: Access::open(),
+            trigger_auth: TriggerAuthCheck::default(),
         }
     }
 }
@@ -58,7 +74,9 @@ pub async fn serve(
         Ok(addr) => options.access.clone().bound_to(addr),
         Err(_) => options.access.clone(),
     };
-    let gateway = Arc::new(Gateway::new(cp, access));
+    let mut gateway = Gateway::new(cp, access);
+    gateway.trigger_auth = options.trigger_auth.clone();
+    let gateway = Arc::new(gateway);
     // HTTP/1.1, as FC's HTTP triggers speak it to clients; no protocol sniffing on every connection.
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -98,6 +116,7 @@ pub async fn serve(
 pub struct Gateway {
     cp: ControlPlane,
     access: Access,
+    pub(crate) trigger_auth: TriggerAuthCheck,
 }
 
 pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
@@ -162,7 +181,11 @@ fn limited(req: Request<Body>) -> Request<Body> {
 
 impl Gateway {
     pub fn new(cp: ControlPlane, access: Access) -> Self {
-        Gateway { cp, access }
+        Gateway {
+            cp,
+            access,
+            trigger_auth: TriggerAuthCheck::default(),
+        }
     }
 
     /// Answers one request. Any body will do: hyper's from a connection, or one a test builds.
@@ -194,85 +217,6 @@ impl Gateway {
             return openapi::handle(&self.cp, &rest, req).await;
         }
         self.trigger(req).await
-    }
-
-    /// HTTP trigger traffic: one trigger takes every path; with several, the first segment names the function.
-    async fn trigger(&self, req: Request<Body>) -> Response<Body> {
-        let (function, req) = match self.cp.single_trigger() {
-            Some(name) => (name.to_string(), req),
-            None => match self.route_by_segment(req) {
-                Ok(routed) => routed,
-                Err(segment) => return self.no_function_at(&segment),
-            },
-        };
-        let Some(spec) = self.cp.function(&function) else {
-            return not_found(&function);
-        };
-        if let Some(trigger) = &spec.spec.http_trigger {
-            if !trigger.allows(req.method().as_str()) {
-                return fc_error_response(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "MethodNotAllowed",
-                    &format!(
-                        "the HTTP trigger {} of function {function} does not accept {}; it accepts {}",
-                        trigger.name,
-                        req.method(),
-                        trigger.methods.join(", ")
-                    ),
-                    &ids::request_id(),
-                );
-            }
-        }
-        self.cp
-            .invoke(&function, limited(req), InvocationKind::HttpTrigger)
-            .await
-    }
-
-    /// `/FUNCTION/rest` reaches FUNCTION as `/rest`. Err: the first segment names no function with a trigger.
-    fn route_by_segment(&self, req: Request<Body>) -> Result<(String, Request<Body>), String> {
-        let path = req.uri().path();
-        let trimmed = path.trim_start_matches('/');
-        let (first, rest) = trimmed
-            .split_once('/')
-            .map(|(a, b)| (a, format!("/{b}")))
-            .unwrap_or((trimmed, "/".into()));
-        let function = first.to_string();
-        if self
-            .cp
-            .function(&function)
-            .is_none_or(|f| f.spec.http_trigger.is_none())
-        {
-            return Err(function);
-        }
-        let (mut parts, body) = req.into_parts();
-        let query = parts
-            .uri
-            .query()
-            .map(|q| format!("?{q}"))
-            .unwrap_or_default();
-        parts.uri = format!("{rest}{query}")
-            .parse()
-            .unwrap_or_else(|_| http::Uri::from_static("/"));
-        Ok((function, Request::from_parts(parts, body)))
-    }
-
-    fn no_function_at(&self, segment: &str) -> Response<Body> {
-        let names: Vec<String> = self
-            .cp
-            .functions()
-            .iter()
-            .filter(|f| f.spec.http_trigger.is_some())
-            .map(|f| format!("/{}/", f.name))
-            .collect();
-        fc_error_response(
-            StatusCode::NOT_FOUND,
-            "FunctionNotFound",
-            &format!(
-                "no function with an HTTP trigger is named `{segment}`; with several functions the first path segment names one: {}",
-                names.join(", ")
-            ),
-            &ids::request_id(),
-        )
     }
 }
 

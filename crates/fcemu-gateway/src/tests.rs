@@ -276,4 +276,5 @@ async fn with_a_token_only_its_holder_may_change_state_and_traffic_stays_open() 
     cp.shutdown(Duration::from_secs(1)).await;
 }
 
+mod domains;
 mod wire;

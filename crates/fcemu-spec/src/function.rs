@@ -383,7 +383,8 @@ fn hook(cx: &mut Cx, lifecycle: &Fields, key: &str) -> Option<Hook> {
     }
 }
 
-const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
+pub(crate) const HTTP_METHODS: [&str; 7] =
+    ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
 
 fn triggers(cx: &mut Cx, edition: Edition, p: &Fields) -> Option<HttpTrigger> {
     let list = p.get("triggers")?;
@@ -423,7 +424,12 @@ fn triggers(cx: &mut Cx, edition: Edition, p: &Fields) -> Option<HttpTrigger> {
                 );
             }
         }
-        http = Some(HttpTrigger { name, methods });
+        let auth = crate::auth::trigger_auth(cx, &config, "authType", "authConfig");
+        http = Some(HttpTrigger {
+            name,
+            methods,
+            auth,
+        });
     }
     http
 }

@@ -2,6 +2,7 @@
 //! Pure: no I/O beyond reading the project's files.
 
 mod actions;
+mod auth;
 mod container;
 mod diff;
 mod domain;
@@ -12,16 +13,19 @@ mod load;
 pub mod locate;
 mod model;
 mod mount;
+mod routes;
 mod storage;
 mod update;
 pub mod vars;
 
+pub use auth::{ClaimPass, JwtAuth, ParamKind, TokenSource, TriggerAuth};
 pub use container::is_code_archive;
 pub use diff::changed_fields;
 pub use fields::SpecError;
 pub use load::{SpecErrors, find_template, load_project, load_project_with_env, parse_project};
 pub use model::*;
 pub use mount::{StorageKind, StorageMount};
+pub use routes::{CustomDomain, Rewrite, RewriteRule, Route, RoutePath, Routed, route};
 pub use update::{to_props, update_function};
 
 /// The account id a local run reports (`x-fc-account-id`, `FC_ACCOUNT_ID`) unless `FCEMU_ACCOUNT_ID` is set.

@@ -190,6 +190,7 @@ pub fn parse_project(
     let mut actions = BTreeMap::new();
     // Code the functions' actions make, not there yet.
     let mut unbuilt = Vec::new();
+    let mut domains = Vec::new();
     let (section, edition) = match edition.as_str() {
         "3.0.0" | "3" => ("resources", Edition::Fc3),
         "1.0.0" | "1" => ("services", Edition::Fc2),
@@ -230,7 +231,7 @@ pub fn parse_project(
             .get("component")
             .map(vars::scalar_text)
             .unwrap_or_default();
-        if component == "fc3-domain" || component.starts_with("fc3-domain@") {
+        if crate::domain::is_fc3_domain(&component) {
             continue;
         }
         if !component_ok(&component) {
@@ -274,7 +275,7 @@ pub fn parse_project(
                 note_ignored(
                     &mut cx,
                     &props_fields,
-                    &[&["region", "service", "function", "triggers"]],
+                    &[&["region", "service", "function", "triggers", "customDomains"]],
                 );
                 let region = props_fields.string(&mut cx, "region");
                 let f = props_fields.sub(&mut cx, "function");
@@ -286,7 +287,16 @@ pub fn parse_project(
                     );
                     continue;
                 }
-                function(&mut cx, edition, &key, &f, region, &props_fields, dir)
+                let spec = function(&mut cx, edition, &key, &f, region, &props_fields, dir);
+                if let Some(spec) = &spec {
+                    domains.extend(crate::domain::fc2_domains(
+                        &mut cx,
+                        &props_fields,
+                        &key,
+                        &spec.name,
+                    ));
+                }
+                spec
             }
         };
         // Code that is not there is an error, unless the function's actions make it (a pre-deploy
@@ -313,9 +323,10 @@ pub fn parse_project(
     }
 
     if edition == Edition::Fc3 {
-        let mut specs: Vec<&mut FunctionSpec> = functions.iter_mut().map(|(f, _)| f).collect();
-        crate::domain::apply_routes(&mut cx, entries, &scope, &mut specs);
+        domains = crate::domain::fc3_domains(&mut cx, entries, &scope);
     }
+    let mut specs: Vec<&mut FunctionSpec> = functions.iter_mut().map(|(f, _)| f).collect();
+    crate::domain::connect(&mut cx, &domains, &mut specs);
     let layer_paths = crate::layers::layer_paths(&mut cx, root, dir);
     let mut seen = BTreeMap::new();
     for (f, name_path) in &functions {
@@ -348,6 +359,7 @@ pub fn parse_project(
         name,
         access,
         functions: functions.into_iter().map(|(f, _)| f).collect(),
+        domains,
         actions,
         layer_paths,
         warnings: cx.warnings,

@@ -21,6 +21,9 @@ pub struct Project {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access: Option<String>,
     pub functions: Vec<FunctionSpec>,
+    /// Custom domains (`fc3-domain`, FC 2.0's `customDomains`): their routes take HTTP trigger traffic.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<crate::CustomDomain>,
     /// Each function's Serverless Devs `actions` that prepare it (`fcemu build` runs them), by function
     /// name; a function without any has no entry.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -460,6 +463,9 @@ pub struct HttpTrigger {
     pub name: String,
     /// Upper-case HTTP methods the trigger accepts.
     pub methods: Vec<String>,
+    /// Who may call it.
+    #[serde(flatten)]
+    pub auth: crate::TriggerAuth,
 }
 
 impl HttpTrigger {

@@ -190,8 +190,10 @@ pub fn to_props(spec: &FunctionSpec) -> serde_json::Map<String, Json> {
         props["concurrencyConfig"] = json!({ "reservedConcurrency": n });
     }
     if let Some(t) = &spec.http_trigger {
+        let mut config = json!({ "methods": t.methods });
+        crate::auth::write_auth(&t.auth, &mut config);
         props["triggers"] = json!([{ "triggerName": t.name, "triggerType": "http",
-                                     "triggerConfig": { "methods": t.methods } }]);
+                                     "triggerConfig": config }]);
     }
     strip_nulls(&mut props);
     match props {

@@ -99,6 +99,54 @@ pub fn say_emulated(project: &fcemu_spec::Project) {
             ));
         }
     }
+    for (what, auth) in protected(project) {
+        note(&format!("{what}: {}", auth_said(auth)));
+    }
+    for d in &project.domains {
+        for r in &d.routes {
+            note(&format!(
+                "custom domain {} ({}): route {} -> function {}: routed by fcemu on its listen address, in FC's order (exact paths, then the longest prefix)",
+                d.domain_name, d.resource, r.path, r.function_name
+            ));
+        }
+    }
+}
+
+/// Each HTTP trigger and custom domain whose authType is not anonymous, named.
+pub fn protected(project: &fcemu_spec::Project) -> Vec<(String, &fcemu_spec::TriggerAuth)> {
+    let triggers = project.functions.iter().filter_map(|f| {
+        let t = f.http_trigger.as_ref()?;
+        Some((
+            format!("function {}'s HTTP trigger {}", f.name, t.name),
+            &t.auth,
+        ))
+    });
+    let domains = project
+        .domains
+        .iter()
+        .map(|d| (format!("custom domain {}", d.domain_name), &d.auth));
+    triggers
+        .chain(domains)
+        .filter(|(_, auth)| **auth != fcemu_spec::TriggerAuth::Anonymous)
+        .collect()
+}
+
+/// What fcemu checks for an authType.
+pub fn auth_said(auth: &fcemu_spec::TriggerAuth) -> String {
+    match auth {
+        fcemu_spec::TriggerAuth::Anonymous => "anyone may call it".into(),
+        fcemu_spec::TriggerAuth::Function => "authType function: requests must be signed with the AccessKey of the access (FC's signature or the SDKs' ACS3-HMAC-SHA256), else FC's 403".into(),
+        fcemu_spec::TriggerAuth::Jwt(jwt) => format!(
+            "authType jwt: a token in {} must verify against its {} JWKS key{} and be unexpired, else FC's 403",
+            jwt.token_lookup
+                .iter()
+                .map(|t| format!("{:?} {}", t.kind, t.name).to_lowercase())
+                .collect::<Vec<_>>()
+                .join(" or "),
+            jwt.jwks["keys"].as_array().map_or(0, Vec::len),
+            if jwt.jwks["keys"].as_array().map_or(0, Vec::len) == 1 { "" } else { "s" },
+        ),
+    }
 }
 
 /// `text` with every control character but tab written as an escape (`\x1b`, `\r`, `\u{9b}`); the text

@@ -102,14 +102,9 @@ async fn a_function_with_a_role_gets_the_accesss_credentials_and_nothing_tells_t
     let project = TestProject::with_yaml(&yaml());
     std::fs::create_dir(project.path().join("code")).unwrap();
     std::fs::write(project.path().join("code/index.py"), HANDLER).unwrap();
-    let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir(home.path().join(".s")).unwrap();
-    std::fs::write(
-        home.path().join(".s/access.yaml"),
-        format!("default:\n  AccessKeyID: LTAIdefaultnotthis\n  AccessKeySecret: other\nci:\n  AccountID: '1234'\n  AccessKeyID: LTAIfromtheaccessWXYZ\n  AccessKeySecret: {SECRET}\n  SecurityToken: {TOKEN}\n"),
-    )
-    .unwrap();
-    let home_dir = home.path().display().to_string();
+    let (home, home_dir) = home_with_access(&format!(
+        "default:\n  AccessKeyID: LTAIdefaultnotthis\n  AccessKeySecret: other\nci:\n  AccountID: '1234'\n  AccessKeyID: LTAIfromtheaccessWXYZ\n  AccessKeySecret: {SECRET}\n  SecurityToken: {TOKEN}\n"
+    ));
 
     // From the s.yaml's access (`ci`, not `default`).
     let up = Up::start_with(project.path(), "127.0.0.1:0", &[("HOME", &home_dir)], &[]);

@@ -180,7 +180,8 @@ impl FakeFunction {
                 )
             })
             .collect();
-        let body = serde_json::json!({ "path": path, "headers": headers });
+        let body =
+            serde_json::json!({ "path": path, "query": req.uri().query(), "headers": headers });
         Some(
             Response::builder()
                 .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))

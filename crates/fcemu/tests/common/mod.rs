@@ -164,6 +164,15 @@ pub async fn containers_of(docker: &DockerRuntime, project_dir: &Path) -> Vec<St
         .collect()
 }
 
+/// A home folder whose Serverless Devs access file (`.s/access.yaml`) holds `access_yaml`, and its path.
+pub fn home_with_access(access_yaml: &str) -> (tempfile::TempDir, String) {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".s")).unwrap();
+    std::fs::write(home.path().join(".s/access.yaml"), access_yaml).unwrap();
+    let path = home.path().display().to_string();
+    (home, path)
+}
+
 pub async fn assert_no_containers_left(docker: &DockerRuntime, project_dir: &Path) {
     let left = containers_of(docker, project_dir).await;
     assert!(left.is_empty(), "containers left behind: {left:?}");

@@ -86,6 +86,7 @@ pub fn banner(project: &Project, url: &str, gpus: &[String], max_instances: u32)
             }
         ));
     }
+    lines.extend(domain_lines(project, url));
     lines.push(format!(
         "  invoke API           {url}/2023-03-30/functions/NAME/invocations"
     ));
@@ -101,6 +102,73 @@ pub fn banner(project: &Project, url: &str, gpus: &[String], max_instances: u32)
     lines.extend(gpus.iter().map(|line| format!("  {line}")));
     lines.push("Ctrl-C to stop".into());
     lines.join("\n")
+}
+
+/// Each custom domain's routes, which take trigger traffic first (in FC's order: exact paths, then the
+/// longest prefix).
+fn domain_lines(project: &Project, url: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let several = project.domains.len() > 1;
+    for d in &project.domains {
+        let only = match url.split_once("://") {
+            Some((scheme, authority)) if several && d.domain_name != "auto" => format!(
+                "; its routes alone with Host: {0}, or {scheme}://{0}.localhost:{1}/",
+                d.domain_name.trim_start_matches("*."),
+                authority.rsplit_once(':').map_or("80", |(_, port)| port)
+            ),
+            _ => String::new(),
+        };
+        lines.push(format!(
+            "  custom domain        {} ({}){only}",
+            d.domain_name, d.resource
+        ));
+        for r in &d.routes {
+            let methods = if r.methods.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", r.methods.join(", "))
+            };
+            let rewrite = if r.rewrite.is_empty() {
+                ""
+            } else {
+                "  (path rewritten by its rewriteConfig)"
+            };
+            lines.push(format!(
+                "    {url}{:<16} -> {}{methods}{rewrite}",
+                r.path, r.function_name
+            ));
+        }
+    }
+    lines
+}
+
+/// What checks each protected trigger and domain: its authType, or nothing with --no-trigger-auth.
+pub fn say_trigger_auth(project: &Project, check: &fcemu_gateway::TriggerAuthCheck) {
+    let protected = crate::output::protected(project);
+    if protected.is_empty() {
+        return;
+    }
+    if check.off {
+        let names: Vec<&str> = protected.iter().map(|(what, _)| what.as_str()).collect();
+        info(&format!(
+            "trigger auth: none (--no-trigger-auth): {} served as anonymous",
+            names.join(", ")
+        ));
+        return;
+    }
+    for (what, auth) in &protected {
+        let keys = match (auth, &check.keys) {
+            (fcemu_spec::TriggerAuth::Function, Some(keys)) => format!(" (key {})", keys.key_hint()),
+            (fcemu_spec::TriggerAuth::Function, None) => {
+                "; no AccessKey is known, so every request is refused: give the access's keys, or --no-trigger-auth".into()
+            }
+            _ => String::new(),
+        };
+        info(&format!(
+            "trigger auth: {what}: {}{keys}",
+            crate::output::auth_said(auth)
+        ));
+    }
 }
 
 /// Who can reach `addr`, and what they need: off loopback a warning, and the token (on a terminal only: a

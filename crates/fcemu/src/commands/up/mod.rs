@@ -23,7 +23,7 @@ use crate::gpu::GpuSource;
 use crate::output::{info, warning};
 use crate::report;
 use fcemu_control::{ControlPlane, Options};
-use fcemu_gateway::{Access, ServeOptions, Token};
+use fcemu_gateway::{Access, ServeOptions, Token, TriggerAuthCheck};
 use fcemu_runtime::{DockerRuntime, labels, sweep};
 use fcemu_spec::Project;
 use signals::wait_for_signal;
@@ -102,6 +102,10 @@ pub struct Args {
     /// ~/.s/access.yaml, or of ALIBABA_CLOUD_ACCESS_KEY_ID and _SECRET in the environment)
     #[arg(long, env = "FCEMU_NO_CREDENTIALS")]
     pub no_credentials: bool,
+    /// Serve every HTTP trigger and custom domain as anonymous, whatever its authType (by default
+    /// `function` needs a request signed with the access's AccessKey, and `jwt` a token its JWKS verifies)
+    #[arg(long, env = "FCEMU_NO_TRIGGER_AUTH")]
+    pub no_trigger_auth: bool,
     /// Serve in the background: return once serving and the provisioned instances are ready (output in
     /// .fcemu/up.log; `fcemu down` stops it)
     #[arg(short = 'd', long)]
@@ -192,6 +196,10 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         credentials: crate::credentials::find(&project, args.no_credentials),
         ..Options::default()
     };
+    let trigger_auth = TriggerAuthCheck {
+        keys: options.credentials.clone(),
+        off: args.no_trigger_auth,
+    };
     let access = access_for(&addr, args.no_auth)?;
     let cp = ControlPlane::new(project.clone(), Arc::new(docker.clone()), options);
     let state_file = project.dir.join(ENDPOINT_FILE);
@@ -228,6 +236,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         &gpus.lines,
         args.max_instances,
     ));
+    banner::say_trigger_auth(&project, &trigger_auth);
     banner::say_reach(addr, &access, &token_file, &url, args.format);
 
     let stop_printing = Arc::new(AtomicBool::new(false));
@@ -251,6 +260,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         },
         ServeOptions {
             access,
+            trigger_auth,
             ..ServeOptions::default()
         },
     ));

@@ -199,7 +199,7 @@ impl Reloader {
         self.failed = applied.is_none();
     }
 
-    /// How many functions changed, or None when the change was not applied.
+    /// How many functions changed (the routes counting as one), or None when the change was not applied.
     async fn try_reload(&mut self) -> Option<usize> {
         let mut project = match images::load(
             &self.source.dir,
@@ -274,6 +274,11 @@ impl Reloader {
         }
         let functions = std::mem::take(&mut project.functions);
         let rolled = self.cp.update(functions, &forced).await;
+        let domains_changed = routes_of(&self.cp.domains()) != routes_of(&project.domains);
+        if domains_changed {
+            info("custom domain routes changed: requests are routed by the new ones");
+            self.cp.set_domains(project.domains.clone());
+        }
         self.prints = now;
         if !rolled.is_empty() {
             crate::output::say_warnings(&project, false);
@@ -292,6 +297,11 @@ impl Reloader {
                 ),
             });
         }
-        Some(rolled.len())
+        Some(rolled.len() + usize::from(domains_changed))
     }
+}
+
+/// What routes where, to tell whether a re-read s.yaml changed it.
+fn routes_of(domains: &[fcemu_spec::CustomDomain]) -> String {
+    serde_json::to_string(domains).unwrap_or_default()
 }

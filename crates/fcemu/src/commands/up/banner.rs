@@ -54,8 +54,16 @@ pub fn banner(project: &Project, url: &str, gpus: &[String], max_instances: u32)
         .iter()
         .filter(|f| f.http_trigger.is_some())
         .collect();
+    let routed = |name: &str| {
+        project
+            .domains
+            .iter()
+            .flat_map(|d| &d.routes)
+            .any(|r| r.function_name == name)
+    };
     for f in &project.functions {
         let route = match (&f.http_trigger, with_trigger.len()) {
+            _ if routed(&f.name) => "through the custom domain's routes (below)".to_string(),
             (Some(t), 1) => format!("{url}/  [{}]", t.methods.join(", ")),
             (Some(t), _) => format!("{url}/{}/  [{}]", f.name, t.methods.join(", ")),
             (None, _) => "no HTTP trigger".to_string(),
@@ -155,6 +163,26 @@ pub fn say_trigger_auth(project: &Project, check: &fcemu_gateway::TriggerAuthChe
             names.join(", ")
         ));
         return;
+    }
+    // A domain's routes are guarded by the domain's authConfig, not by the trigger of the function they
+    // reach: say so where the two differ, so an open route to a protected function is no surprise.
+    for d in &project.domains {
+        for f in &project.functions {
+            let trigger_auth = f.http_trigger.as_ref().map(|t| &t.auth);
+            let reached = d.routes.iter().any(|r| r.function_name == f.name);
+            if reached && trigger_auth.is_some_and(|a| *a != d.auth) {
+                info(&format!(
+                    "trigger auth: custom domain {} routes to {}, whose trigger's authType differs: requests through the domain are checked by the domain's authConfig ({}), as on FC",
+                    d.domain_name,
+                    f.name,
+                    match d.auth {
+                        fcemu_spec::TriggerAuth::Anonymous => "anonymous",
+                        fcemu_spec::TriggerAuth::Function => "function",
+                        fcemu_spec::TriggerAuth::Jwt(_) => "jwt",
+                    }
+                ));
+            }
+        }
     }
     for (what, auth) in &protected {
         let keys = match (auth, &check.keys) {

@@ -78,7 +78,19 @@ impl ControlPlane {
             illegal: Default::default(),
             gpus: gpu::Gpus::new(&options_gpus),
             changed: Default::default(),
+            async_configs: Default::default(),
         });
+        {
+            let mut configs = shared.async_configs.lock().unwrap();
+            for f in &shared.project.functions {
+                if let Some(config) = &f.async_invoke {
+                    configs.insert(
+                        f.name.clone(),
+                        crate::async_config::StoredAsyncConfig::new(config.clone()),
+                    );
+                }
+            }
+        }
         let functions = shared
             .project
             .functions

@@ -28,10 +28,18 @@ pub enum EventKind {
     ProvisionChanged,
     /// A function rolled to a new configuration, or added or removed (`up --watch`, UpdateFunction).
     FunctionUpdated,
+    /// An asynchronous invocation was queued.
+    AsyncEnqueued,
+    /// A try of one failed, and it will be tried again.
+    AsyncRetried,
+    /// One grew older than `maxAsyncEventAgeInSeconds` before it finished.
+    AsyncExpired,
+    /// One's outcome went to its destination.
+    DestinationDelivered,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::InstanceCreating,
         EventKind::InstanceCreated,
         EventKind::InstanceRuntimeReady,
@@ -50,6 +58,10 @@ impl EventKind {
         EventKind::PrefreezeEnd,
         EventKind::ProvisionChanged,
         EventKind::FunctionUpdated,
+        EventKind::AsyncEnqueued,
+        EventKind::AsyncRetried,
+        EventKind::AsyncExpired,
+        EventKind::DestinationDelivered,
     ];
 
     /// The name in the event stream.
@@ -73,6 +85,10 @@ impl EventKind {
             EventKind::PrefreezeEnd => "prefreeze.end",
             EventKind::ProvisionChanged => "provision.changed",
             EventKind::FunctionUpdated => "function.updated",
+            EventKind::AsyncEnqueued => "async.enqueued",
+            EventKind::AsyncRetried => "async.retried",
+            EventKind::AsyncExpired => "async.expired",
+            EventKind::DestinationDelivered => "destination.delivered",
         }
     }
 

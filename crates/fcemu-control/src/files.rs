@@ -4,16 +4,42 @@
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Creates `path` (or truncates it) for writing, mode 0600, refusing a symbolic link or anything that is not
 /// a plain file.
 pub fn create_private(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
+    let file = open_private(
+        path,
+        OpenOptions::new().write(true).create(true).truncate(true),
+    )?;
+    // A file that was there keeps its mode through the truncation: make it this user's alone.
+    file.set_permissions(Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
+/// Opens `path` to add to its end (creating it, mode 0600), with the same refusals.
+pub fn append_private(path: &Path) -> io::Result<File> {
+    open_private(path, OpenOptions::new().append(true).create(true))
+}
+
+/// Makes the folder and its parents, mode 0700; a symbolic link in its place is refused.
+pub fn create_private_dir(path: &Path) -> io::Result<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(io::Error::other(format!(
+            "{} is a symbolic link, and fcemu does not write through one: remove it",
+            path.display()
+        )));
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    let file = options
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
@@ -30,8 +56,6 @@ pub fn create_private(path: &Path) -> io::Result<File> {
             path.display()
         )));
     }
-    // A file that was there keeps its mode through the truncation: make it this user's alone.
-    file.set_permissions(Permissions::from_mode(0o600))?;
     Ok(file)
 }
 

@@ -45,38 +45,6 @@ impl ControlPlane {
         self.invoke_as(function, req, kind, ids::request_id()).await
     }
 
-    /// An asynchronous invocation (InvokeFunction with `x-fc-invocation-type: Async`): it runs in the
-    /// background, like any other request of the function, and its id is returned at once. Its result is
-    /// read to the end and dropped; its events and log lines are kept as for any request.
-    pub fn invoke_async(&self, function: &str, req: Request<Body>) -> Arc<str> {
-        let request_id = ids::request_id();
-        let (cp, function, id) = (self.clone(), function.to_string(), request_id.clone());
-        let slots = self
-            .function_pool(&function)
-            .and_then(|pool| pool.async_slots.clone());
-        self.shared.tasks.spawn(async move {
-            // Async work counts against the cap: it runs when a capped instance can take it.
-            let _turn = match slots {
-                Some(slots) => slots.acquire_owned().await.ok(),
-                None => None,
-            };
-            let response = cp
-                .invoke_as(&function, req, InvocationKind::Event, id.clone())
-                .await;
-            let status = response.status();
-            let error = response.headers().get(headers::ERROR_TYPE).cloned();
-            // The request is accounted for when its response body ends.
-            let _ = http_body_util::BodyExt::collect(response.into_body()).await;
-            if !status.is_success() || error.is_some() {
-                tracing::warn!(
-                    "asynchronous invocation {id} of {function} failed: {status} {:?}",
-                    error.unwrap_or_else(|| HeaderValue::from_static(""))
-                );
-            }
-        });
-        request_id
-    }
-
     /// The end of a finished request's log: its lines (fcemu's and the function's), oldest first, cut to
     /// the last `max_bytes` (FC's `x-fc-log-type: Tail`). The function's lines come through the engine's log
     /// stream a little after they were written, so this waits for the request's report line (at most a
@@ -116,6 +84,20 @@ impl ControlPlane {
         req: Request<Body>,
         kind: InvocationKind,
         request_id: Arc<str>,
+    ) -> Response<Body> {
+        self.invoke_attempt(function, req, kind, request_id, 0)
+            .await
+    }
+
+    /// One try of a request that has been tried `retries` times before (an asynchronous invocation's):
+    /// the function sees that number in `x-fc-retry-count`.
+    pub(crate) async fn invoke_attempt(
+        &self,
+        function: &str,
+        req: Request<Body>,
+        kind: InvocationKind,
+        request_id: Arc<str>,
+        retries: u32,
     ) -> Response<Body> {
         let arrived = std::time::SystemTime::now();
         let Some(pool) = self.function_pool(function) else {
@@ -160,9 +142,9 @@ impl ControlPlane {
                     return response;
                 }
             };
-            if delivery > 0 {
+            if delivery > 0 || retries > 0 {
                 req.headers_mut()
-                    .insert(headers::RETRY_COUNT, HeaderValue::from(delivery));
+                    .insert(headers::RETRY_COUNT, HeaderValue::from(retries + delivery));
             }
             match deliver(lease, req, kind, &request_id).await {
                 Delivery::Answered(response) => return response,

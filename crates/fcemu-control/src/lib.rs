@@ -2,6 +2,8 @@
 //! Creating (Instance Create, Runtime Init, Init Hook) when every instance is full, and destroys instances
 //! through thaw, PreStop, stop and remove. It talks to containers only through [`ContainerRuntime`].
 
+mod async_config;
+mod async_queue;
 pub mod billing;
 pub mod client;
 mod container_spec;
@@ -37,6 +39,7 @@ pub mod summary;
 pub mod testing;
 mod update;
 
+pub use async_config::StoredAsyncConfig;
 pub use client::{Body, BoxError, empty_body, full_body};
 pub use control_plane::ControlPlane;
 pub use events::{Event, EventBus, EventKind};

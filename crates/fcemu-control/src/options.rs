@@ -38,6 +38,10 @@ pub struct Options {
     /// What stands in for the temporary credentials of a function's role: every request of a function with
     /// a `role` carries them, as FC's do. None with `--no-credentials`, or when none were found.
     pub credentials: Option<Credentials>,
+    /// The project's `.fcemu/`: asynchronous invocations are queued under `async/` there (so a restart
+    /// resumes them), and deliveries to destinations that do not run locally go to `destinations/`. None:
+    /// the queue is in memory only.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// An AccessKey pair, with its STS token when it is temporary. Never printed: its Debug shows the key id's
@@ -103,6 +107,7 @@ impl Default for Options {
             history: journal::DEFAULT_CAPACITY,
             gpus: GpuMode::Off,
             credentials: None,
+            state_dir: None,
         }
     }
 }

@@ -30,6 +30,10 @@ pub(crate) struct Shared {
     /// Woken on every instance transition of every function: a slot may have room, an instance may serve
     /// again or be gone, a GPU slice may be free (the cards are shared by all functions).
     pub(crate) changed: Arc<tokio::sync::Notify>,
+    /// Each function's `asyncInvokeConfig`, as the s.yaml or PutAsyncInvokeConfig left it.
+    pub(crate) async_configs: std::sync::Mutex<
+        std::collections::BTreeMap<String, crate::async_config::StoredAsyncConfig>,
+    >,
 }
 
 impl Shared {

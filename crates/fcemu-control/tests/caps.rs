@@ -83,10 +83,7 @@ async fn five_hundred_async_invocations_wait_their_turn_behind_the_cap_and_all_r
         Options::default(),
     );
     for _ in 0..500 {
-        cp.invoke_async(
-            "f",
-            Request::post("/").body(full_body("the event")).unwrap(),
-        );
+        cp.enqueue("f", &http::HeaderMap::new(), "the event".into());
     }
     for _ in 0..200 {
         settle().await;
@@ -114,7 +111,7 @@ async fn a_plain_request_beside_queued_async_work_still_gets_an_instance_in_turn
     };
     let (cp, _fake) = plane(project("", &[("FIXTURE_INVOKE_DELAY_MS", "100")]), options);
     for _ in 0..5 {
-        cp.invoke_async("f", Request::post("/").body(full_body("e")).unwrap());
+        cp.enqueue("f", &http::HeaderMap::new(), "e".into());
     }
     let r = call(&cp, "f", "GET", "/", "").await;
     assert_eq!(r.status(), StatusCode::OK);

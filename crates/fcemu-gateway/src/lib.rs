@@ -5,6 +5,7 @@ mod auth;
 mod control_api;
 mod jwt;
 mod openapi;
+mod openapi_async;
 mod signature;
 mod trigger;
 mod ui;
@@ -218,6 +219,20 @@ impl Gateway {
         }
         self.trigger(req).await
     }
+}
+
+/// A body read whole, up to `limit` bytes. Boxed: the compiler cannot prove an `async` block that awaits
+/// this directly to be `Send` (its error type is a boxed trait object).
+pub(crate) fn collect_limited(
+    body: Body,
+    limit: usize,
+) -> std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<http_body_util::Collected<bytes::Bytes>, BoxError>>
+            + Send,
+    >,
+> {
+    Box::pin(http_body_util::Limited::new(body, limit).collect())
 }
 
 /// A body of newline-delimited JSON lines that come over time (a follower), each written as soon as it is

@@ -3,9 +3,7 @@
 //! calls. The official SDK works against it with `endpoint` set to the listen address.
 
 use crate::{Call, invalid_argument, json_response, not_found};
-use fcemu_control::{
-    Body, BoxError, ControlPlane, InvocationKind, TargetRefused, fc_error_response, ids,
-};
+use fcemu_control::{Body, ControlPlane, InvocationKind, TargetRefused, fc_error_response, ids};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 
@@ -100,15 +98,20 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Respon
                 )),
             }
         }
-        _ => fc_error_response(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!(
-                "{} /2023-03-30/{rest} is not part of the OpenAPI subset fcemu serves",
-                req.method()
-            ),
-            &ids::request_id(),
-        ),
+        _ => {
+            let method = req.method().clone();
+            match crate::openapi_async::handle(cp, &segments, req).await {
+                Some(response) => response,
+                None => fc_error_response(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    &format!(
+                        "{method} /2023-03-30/{rest} is not part of the OpenAPI subset fcemu serves"
+                    ),
+                    &ids::request_id(),
+                ),
+            }
+        }
     }
 }
 
@@ -178,22 +181,25 @@ fn two_way(
 /// with the request id it will run under.
 async fn invoke_async(cp: &ControlPlane, function: &str, req: Request<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let payload = match collect_limited(body, MAX_ASYNC_BODY_BYTES).await {
+    let payload = match crate::collect_limited(body, MAX_ASYNC_BODY_BYTES).await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return invalid_argument(&format!(
+            let message = format!(
                 "the payload of an asynchronous invocation is over {} KB (FC's limit); send a larger one synchronously (up to 32 MB) or pass a reference to it",
                 MAX_ASYNC_BODY_BYTES / 1024
-            ));
+            );
+            return fc_error_response(
+                StatusCode::BAD_REQUEST,
+                "EntityTooLarge",
+                &message,
+                &ids::request_id(),
+            );
         }
         Err(e) => {
             return invalid_argument(&format!("reading the payload failed: {e}"));
         }
     };
-    let request_id = cp.invoke_async(
-        function,
-        Request::from_parts(parts, fcemu_control::full_body(payload)),
-    );
+    let request_id = cp.enqueue(function, &parts.headers, payload);
     Response::builder()
         .status(StatusCode::ACCEPTED)
         .header("x-fc-request-id", &*request_id)
@@ -244,7 +250,7 @@ async fn with_log_tail(cp: &ControlPlane, response: Response<Body>) -> Response<
 /// The `target` of a PutProvisionConfig body (`{"target": N, ...}`).
 async fn read_target(req: Request<Body>) -> Result<u32, InvalidArgument> {
     // A provision config is a few bytes of JSON.
-    let body = collect_limited(req.into_body(), 64 * 1024)
+    let body = crate::collect_limited(req.into_body(), 64 * 1024)
         .await
         .map_err(|e| format!("reading the body failed: {e}"))?
         .to_bytes();
@@ -286,7 +292,7 @@ async fn update_function(cp: &ControlPlane, name: &str, req: Request<Body>) -> R
             &ids::request_id(),
         )
     };
-    let body = match collect_limited(req.into_body(), 1024 * 1024).await {
+    let body = match crate::collect_limited(req.into_body(), 1024 * 1024).await {
         Ok(body) => body.to_bytes(),
         Err(e) => return invalid(&format!("reading the body failed: {e}")),
     };
@@ -327,18 +333,4 @@ async fn update_function(cp: &ControlPlane, name: &str, req: Request<Body>) -> R
         }
     }
     response
-}
-
-/// A body read whole, up to `limit` bytes. Boxed: the compiler cannot prove an `async` block that awaits
-/// this directly to be `Send` (its error type is a boxed trait object).
-fn collect_limited(
-    body: Body,
-    limit: usize,
-) -> std::pin::Pin<
-    Box<
-        dyn std::future::Future<Output = Result<http_body_util::Collected<bytes::Bytes>, BoxError>>
-            + Send,
-    >,
-> {
-    Box::pin(http_body_util::Limited::new(body, limit).collect())
 }

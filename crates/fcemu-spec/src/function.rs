@@ -50,6 +50,7 @@ const FC3_KEYS: &[&str] = &[
     "nasConfig",
     "ossMountConfig",
     "role",
+    "asyncInvokeConfig",
 ];
 /// Whether FC 3.0's reader reads `key` of a function's props.
 pub(crate) fn reads_fc3(key: &str) -> bool {
@@ -65,6 +66,7 @@ const FC2_KEYS: &[&str] = &[
     "initializationTimeout",
     "instanceType",
     "gpuMemorySize",
+    "asyncConfiguration",
 ];
 
 pub(crate) fn note_ignored(cx: &mut Cx, fields: &Fields, known: &[&[&str]]) {
@@ -244,6 +246,11 @@ pub(crate) fn function(
         })
         .filter(|n| *n > 0);
     let http_trigger = triggers(cx, edition, triggers_of);
+    let async_key = match edition {
+        Edition::Fc3 => "asyncInvokeConfig",
+        Edition::Fc2 => "asyncConfiguration",
+    };
+    let async_invoke = crate::async_config::async_invoke_config(cx, f, async_key);
 
     Some(FunctionSpec {
         name: name?,
@@ -268,6 +275,7 @@ pub(crate) fn function(
         reserved_concurrency,
         http_trigger,
         role,
+        async_invoke,
     })
 }
 

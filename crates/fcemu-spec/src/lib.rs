@@ -2,6 +2,7 @@
 //! Pure: no I/O beyond reading the project's files.
 
 mod actions;
+mod async_config;
 mod auth;
 mod container;
 mod diff;
@@ -18,6 +19,10 @@ mod storage;
 mod update;
 pub mod vars;
 
+pub use async_config::{
+    AsyncInvokeConfig, DEFAULT_MAX_ASYNC_EVENT_AGE_SECS, DEFAULT_MAX_ASYNC_RETRY_ATTEMPTS,
+    Destination, parse_async_invoke_config, to_props as async_invoke_props,
+};
 pub use auth::{ClaimPass, JwtAuth, ParamKind, TokenSource, TriggerAuth};
 pub use container::is_code_archive;
 pub use diff::changed_fields;

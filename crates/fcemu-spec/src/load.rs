@@ -327,6 +327,7 @@ pub fn parse_project(
     }
     let mut specs: Vec<&mut FunctionSpec> = functions.iter_mut().map(|(f, _)| f).collect();
     crate::domain::connect(&mut cx, &domains, &mut specs);
+    crate::async_config::check_destinations(&mut cx, &specs);
     let layer_paths = crate::layers::layer_paths(&mut cx, root, dir);
     let mut seen = BTreeMap::new();
     for (f, name_path) in &functions {

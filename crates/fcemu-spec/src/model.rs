@@ -353,6 +353,10 @@ pub struct FunctionSpec {
     pub http_trigger: Option<HttpTrigger>,
     /// `role` (FC 2.0: the service's): the RAM role whose temporary credentials each request carries.
     pub role: Option<String>,
+    /// `asyncInvokeConfig` (FC 2.0: `asyncConfiguration`): how asynchronous invocations are run; None: FC's
+    /// defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub async_invoke: Option<crate::AsyncInvokeConfig>,
 }
 
 /// How the function's container is made and reached.

@@ -12,7 +12,7 @@ use std::path::Path;
 /// place, its runtime (refused when changed), its code and layers (an update changes configuration), and
 /// what has an API of its own (triggers, provisioned instances, scaling and concurrency), and the shared
 /// storage.
-const NOT_UPDATED: [&str; 13] = [
+const NOT_UPDATED: [&str; 14] = [
     "functionName",
     "region",
     "runtime",
@@ -20,6 +20,7 @@ const NOT_UPDATED: [&str; 13] = [
     "layers",
     "customRuntimeConfig",
     "triggers",
+    "asyncInvokeConfig",
     "provisionConfig",
     "scalingConfig",
     "concurrencyConfig",
@@ -194,6 +195,9 @@ pub fn to_props(spec: &FunctionSpec) -> serde_json::Map<String, Json> {
         crate::auth::write_auth(&t.auth, &mut config);
         props["triggers"] = json!([{ "triggerName": t.name, "triggerType": "http",
                                      "triggerConfig": config }]);
+    }
+    if let Some(a) = &spec.async_invoke {
+        props["asyncInvokeConfig"] = crate::async_config::to_props(a);
     }
     strip_nulls(&mut props);
     match props {

@@ -99,6 +99,31 @@ pub fn say_emulated(project: &fcemu_spec::Project) {
             ));
         }
     }
+    for f in &project.functions {
+        if let Some(a) = &f.async_invoke {
+            let to = |d: &Option<fcemu_spec::Destination>| match d {
+                None => "nowhere".to_string(),
+                Some(fcemu_spec::Destination::Function { name, .. }) => format!("function {name}"),
+                Some(d) => format!(
+                    "{} (a line in .fcemu/destinations/deliveries.jsonl)",
+                    d.arn()
+                ),
+            };
+            note(&format!(
+                "function {}: asyncInvokeConfig: queued under .fcemu/async/ (kept across runs), tried {} more time{} on a function error, dropped after {} s; success to {}, failure to {}",
+                f.name,
+                a.max_async_retry_attempts,
+                if a.max_async_retry_attempts == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                a.max_async_event_age_in_seconds,
+                to(&a.on_success),
+                to(&a.on_failure),
+            ));
+        }
+    }
     for (what, auth) in protected(project) {
         note(&format!("{what}: {}", auth_said(auth)));
     }

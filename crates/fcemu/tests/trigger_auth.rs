@@ -8,7 +8,6 @@ mod common;
 use common::up::*;
 use common::*;
 use serde_json::Value;
-use std::path::Path;
 use std::process::Command;
 
 const SECRET: &str = "trigger-secret-4b1d";
@@ -77,16 +76,7 @@ resources:
 
 /// Calls the trigger at `path` with the official SDK's client, signed with `secret`: the status and body.
 fn sdk_call(up: &Up, path: &str, secret: &str) -> (u16, Value) {
-    let python = std::env::var("FCEMU_SDK_PYTHON").unwrap_or_else(|_| {
-        format!(
-            "{}/../../target/sdk-venv/bin/python",
-            env!("CARGO_MANIFEST_DIR")
-        )
-    });
-    assert!(
-        Path::new(&python).exists(),
-        "the official SDK's Python is not at {python}: run `bash scripts/sdk-venv.sh` (scripts/test.sh does)"
-    );
+    let python = sdk_python();
     let script = r#"
 import json, sys
 from alibabacloud_fc20230330.client import Client

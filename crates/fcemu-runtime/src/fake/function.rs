@@ -156,7 +156,7 @@ impl FakeFunction {
                 200
             }
             _ => {
-                self.counters.requests.fetch_add(1, Ordering::SeqCst);
+                let served = self.counters.requests.fetch_add(1, Ordering::SeqCst);
                 self.say(
                     OutputStream::Stdout,
                     &format!("invoke {} {path} request {rid}", req.method()),
@@ -167,7 +167,11 @@ impl FakeFunction {
                 {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
-                200
+                // A handler that fails its first requests (tests of asynchronous retries).
+                let fail_times = env_of(&self.spec, "FIXTURE_INVOKE_FAIL_TIMES")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0u64);
+                if served < fail_times { 500 } else { 200 }
             }
         };
         let headers: serde_json::Map<String, serde_json::Value> = req

@@ -164,6 +164,22 @@ pub async fn containers_of(docker: &DockerRuntime, project_dir: &Path) -> Vec<St
         .collect()
 }
 
+/// The Python with the official FC 3.0 SDK (alibabacloud-fc20230330, from PyPI) that `scripts/sdk-venv.sh`
+/// makes; its path is in FCEMU_SDK_PYTHON under scripts/test.sh.
+pub fn sdk_python() -> String {
+    let python = std::env::var("FCEMU_SDK_PYTHON").unwrap_or_else(|_| {
+        format!(
+            "{}/../../target/sdk-venv/bin/python",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    assert!(
+        Path::new(&python).exists(),
+        "the official SDK's Python is not at {python}: run `bash scripts/sdk-venv.sh` (scripts/test.sh does)"
+    );
+    python
+}
+
 /// A home folder whose Serverless Devs access file (`.s/access.yaml`) holds `access_yaml`, and its path.
 pub fn home_with_access(access_yaml: &str) -> (tempfile::TempDir, String) {
     let home = tempfile::tempdir().unwrap();

@@ -194,6 +194,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         history: args.history,
         gpus: gpus.cards,
         credentials: crate::credentials::find(&project, args.no_credentials),
+        state_dir: Some(project.dir.join(crate::state::DIR)),
         ..Options::default()
     };
     let trigger_auth = TriggerAuthCheck {
@@ -214,6 +215,14 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     }
     if let Some(token) = access.token() {
         files::record_token(&token_file, token)?;
+    }
+    // What an earlier run left queued runs now, under the same rules.
+    let resumed = cp.resume_async();
+    if resumed > 0 {
+        info(&format!(
+            "resuming {resumed} asynchronous invocation{} an earlier run left queued (.fcemu/async/)",
+            plural(resumed)
+        ));
     }
     // Watching starts before the endpoint is recorded: whoever waits for it may edit at once.
     let _watch = watch::start(

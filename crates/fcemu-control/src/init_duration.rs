@@ -56,17 +56,20 @@ impl InitDuration {
     /// A `Server-Timing` header value, which browsers' developer tools draw as a timeline. Runtime Init's two
     /// parts follow the three phases, each with a description of whose time it is.
     pub fn server_timing(&self) -> String {
+        // Rounded as the events round (half away from zero), then written: `{:.3}` alone rounds the binary
+        // value half to even, and the header and `instance.ready` would differ in the last digit.
+        let dur = |d| crate::events::round_ms(ms(d));
         let mut value = format!(
             "instance-create;dur={:.3}, runtime-init;dur={:.3}, init-hook;dur={:.3}",
-            ms(self.instance_create),
-            ms(self.runtime_init),
-            ms(self.init_hook)
+            dur(self.instance_create),
+            dur(self.runtime_init),
+            dur(self.init_hook)
         );
         if let Some((engine, function)) = self.split() {
             value.push_str(&format!(
                 ", engine-start;dur={:.3};desc=\"{ENGINE_START_WHOSE}\", function-start;dur={:.3};desc=\"{FUNCTION_START_WHOSE}\"",
-                ms(engine),
-                ms(function)
+                dur(engine),
+                dur(function)
             ));
         }
         value

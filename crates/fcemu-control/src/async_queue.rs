@@ -265,11 +265,16 @@ impl ControlPlane {
                 .and_then(|pool| pool.async_slots.clone());
             let turn = match slots {
                 Some(slots) => tokio::select! {
-                    turn = slots.acquire_owned() => turn.ok(),
+                    biased;
                     _ = self.shared.shutdown.cancelled() => return,
+                    turn = slots.acquire_owned() => turn.ok(),
                 },
                 None => None,
             };
+            // A stopping run starts no try: what is left stays queued for the next one.
+            if self.is_shutting_down() {
+                return;
+            }
             let mut req = Request::post("/").body(crate::client::full_body(payload.clone()));
             if let Ok(req) = req.as_mut() {
                 for (k, v) in &event.headers {
@@ -405,8 +410,12 @@ impl ControlPlane {
         else {
             return;
         };
-        let line =
-            serde_json::json!({ "destination": arn, "functionName": function, "event": record });
+        let line = serde_json::json!({
+            "ts": crate::events::timestamp(SystemTime::now()),
+            "destination": arn,
+            "functionName": function,
+            "event": record,
+        });
         let write = || -> std::io::Result<()> {
             crate::files::create_private_dir(&dir)?;
             let mut file = crate::files::append_private(&dir.join("deliveries.jsonl"))?;

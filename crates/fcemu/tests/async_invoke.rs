@@ -212,7 +212,10 @@ async fn what_a_stopped_up_left_queued_runs_when_it_starts_again() {
     let queued = std::fs::read_dir(project.path().join(".fcemu/async"))
         .unwrap()
         .count();
-    assert!(queued > 0 && queued < 20, "{queued} left queued");
+    assert!(
+        queued > 0 && queued < 20,
+        "{queued} left queued: {printed:#?}"
+    );
 
     let up = Up::start_on(project.path(), "127.0.0.1:0", &[]);
     wait_for_output(&up, "Ctrl-C").await;
@@ -237,4 +240,60 @@ async fn what_a_stopped_up_left_queued_runs_when_it_starts_again() {
     );
     assert_eq!(up.stop().0, 0);
     assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[test]
+fn fcemu_destinations_prints_what_went_to_the_sink_and_follows_it() {
+    let project = tempfile::tempdir().unwrap();
+    let sink = project.path().join(".fcemu/destinations");
+    std::fs::create_dir_all(&sink).unwrap();
+    let line = |id: &str, condition: &str| {
+        format!(
+            "{}\n",
+            serde_json::json!({
+                "ts": "2026-12-03T10:00:00.000Z", "destination": "acs:mns:cn-hangzhou:1:/queues/dead/messages",
+                "functionName": "worker",
+                "event": { "requestContext": { "requestId": id, "condition": condition } },
+            })
+        )
+    };
+    std::fs::write(
+        sink.join("deliveries.jsonl"),
+        line("r-1", "UnhandledInvocationError"),
+    )
+    .unwrap();
+    let dir = project.path().to_str().unwrap();
+    let text = fcemu(&["destinations", dir]);
+    let printed = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        printed.contains(
+            "acs:mns:cn-hangzhou:1:/queues/dead/messages  worker  UnhandledInvocationError  r-1"
+        ),
+        "{printed}"
+    );
+    let json = fcemu(&["destinations", dir, "--format", "json"]);
+    let first: Value =
+        serde_json::from_slice(json.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first["event"]["requestContext"]["requestId"], "r-1");
+
+    // --follow prints what comes after it started, a line at a time.
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_fcemu"))
+        .args(["destinations", dir, "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(follow.stdout.take().unwrap());
+    let mut seen = String::new();
+    std::io::BufRead::read_line(&mut out, &mut seen).unwrap();
+    assert!(seen.contains("r-1"), "{seen}");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(sink.join("deliveries.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut file, line("r-2", "").as_bytes()).unwrap();
+    seen.clear();
+    std::io::BufRead::read_line(&mut out, &mut seen).unwrap();
+    assert!(seen.contains("success  r-2"), "{seen}");
+    follow.kill().unwrap();
+    let _ = follow.wait();
 }

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod build;
+pub mod destinations;
 pub mod doctor;
 pub mod down;
 pub mod events;
@@ -27,6 +28,7 @@ pub enum Command {
     Ps(ps::Args),
     Logs(logs::Args),
     Events(events::Args),
+    Destinations(destinations::Args),
     Wait(wait::Args),
     Reclaim(reclaim::Args),
     Provision(provision::Args),
@@ -50,6 +52,7 @@ impl Command {
             Command::Ps(args) => ps::run(args).await,
             Command::Logs(args) => logs::run(args).await,
             Command::Events(args) => events::run(args).await,
+            Command::Destinations(args) => destinations::run(args).await,
             Command::Wait(args) => wait::run(args).await,
             Command::Reclaim(args) => reclaim::run(args).await,
             Command::Provision(args) => provision::run(args).await,

@@ -26,6 +26,19 @@ pub struct Summary {
     /// Lines the kept history lost: dropped past its size limit, or never written (a full disk).
     #[serde(default)]
     pub history: History,
+    /// Asynchronous invocations: queued, tried again, dropped for their age, outcomes sent on.
+    #[serde(default)]
+    pub asynchronous: AsyncCounts,
+}
+
+/// What became of the run's asynchronous invocations, by their events.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AsyncCounts {
+    pub enqueued: u64,
+    pub retried: u64,
+    pub expired: u64,
+    pub delivered: u64,
 }
 
 /// What the history files lost, for logs and for events.
@@ -118,6 +131,7 @@ fn summarize(events: &[Value]) -> Summary {
     let mut invocations: BTreeMap<String, u64> = BTreeMap::new();
     let mut failed_requests = Vec::new();
     let mut instances: BTreeMap<String, u64> = BTreeMap::new();
+    let mut asynchronous = AsyncCounts::default();
     // Requests started and not (yet) ended, by request id.
     let mut open: BTreeMap<String, &Value> = BTreeMap::new();
     for e in events {
@@ -181,6 +195,10 @@ fn summarize(events: &[Value]) -> Summary {
             "instance.destroyed" => {
                 *instances.entry(text(e, "reason")).or_default() += 1;
             }
+            "async.enqueued" => asynchronous.enqueued += 1,
+            "async.retried" => asynchronous.retried += 1,
+            "async.expired" => asynchronous.expired += 1,
+            "destination.delivered" => asynchronous.delivered += 1,
             _ => {}
         }
     }
@@ -199,6 +217,7 @@ fn summarize(events: &[Value]) -> Summary {
         instances,
         billing: Vec::new(),
         history: History::default(),
+        asynchronous,
     }
 }
 

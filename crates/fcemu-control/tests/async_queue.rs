@@ -108,6 +108,16 @@ async fn a_function_that_fails_twice_is_tried_again_and_its_success_goes_to_the_
         "the event, then the destination's: {enqueued:?}"
     );
     assert_eq!(enqueued[1]["functionName"], "done");
+    let counted = cp.summary().await.asynchronous;
+    assert_eq!(
+        (
+            counted.enqueued,
+            counted.retried,
+            counted.expired,
+            counted.delivered
+        ),
+        (2, 2, 0, 1)
+    );
     shut_down(&cp, Duration::from_secs(1)).await;
 }
 

@@ -16,8 +16,20 @@ pub fn write_summary(project_dir: &Path, summary: &Summary) -> std::io::Result<(
 /// more when the kept history lost lines.
 pub fn verdict_lines(summary: &Summary) -> Vec<String> {
     let mut lines = judged_lines(summary);
+    lines.extend(async_line(summary));
     lines.extend(history_line(summary));
     lines
+}
+
+/// What became of the asynchronous invocations, when there were any.
+fn async_line(summary: &Summary) -> Option<String> {
+    let a = &summary.asynchronous;
+    (a.enqueued > 0).then(|| {
+        format!(
+            "asynchronous: {} queued, {} tried again, {} dropped for their age, {} sent to a destination",
+            a.enqueued, a.retried, a.expired, a.delivered
+        )
+    })
 }
 
 /// What the history files lost, if anything.

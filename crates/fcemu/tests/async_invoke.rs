@@ -180,7 +180,13 @@ except ClientException as e:
 "#,
     );
     assert_eq!(deleted["after"], "AsyncConfigNotExists");
-    assert_eq!(up.stop().0, 0);
+    let (_, printed) = up.stop();
+    assert!(
+        printed.iter().any(|l| l.contains(
+            "asynchronous: 2 queued, 2 tried again, 0 dropped for their age, 1 sent to a destination"
+        )),
+        "{printed:#?}"
+    );
     assert_no_containers_left(&docker, project.path()).await;
 }
 

@@ -196,7 +196,12 @@ fn summarize(events: &[Value]) -> Summary {
                 *instances.entry(text(e, "reason")).or_default() += 1;
             }
             "async.enqueued" => asynchronous.enqueued += 1,
-            "async.retried" => asynchronous.retried += 1,
+            "async.retried" => {
+                asynchronous.retried += 1;
+                // A failed try that is tried again is not the request failing: its last try judges it.
+                let id = text(e, "requestId");
+                failed_requests.retain(|r| r["requestId"] != id.as_str());
+            }
             "async.expired" => asynchronous.expired += 1,
             "destination.delivered" => asynchronous.delivered += 1,
             _ => {}

@@ -108,7 +108,8 @@ async fn a_function_that_fails_twice_is_tried_again_and_its_success_goes_to_the_
         "the event, then the destination's: {enqueued:?}"
     );
     assert_eq!(enqueued[1]["functionName"], "done");
-    let counted = cp.summary().await.asynchronous;
+    let summary = cp.summary().await;
+    let counted = summary.asynchronous;
     assert_eq!(
         (
             counted.enqueued,
@@ -117,6 +118,11 @@ async fn a_function_that_fails_twice_is_tried_again_and_its_success_goes_to_the_
             counted.delivered
         ),
         (2, 2, 0, 1)
+    );
+    assert!(
+        summary.passed,
+        "tries that were tried again do not fail the run: {:?}",
+        summary.failed_requests
     );
     shut_down(&cp, Duration::from_secs(1)).await;
 }
@@ -164,6 +170,12 @@ async fn spent_tries_go_to_the_failure_sink_with_fcs_destination_event() {
     assert_eq!(responded["headers"]["x-fc-retry-count"], "1", "{responded}");
     let queued = std::fs::read_dir(dir.path().join("async")).unwrap().count();
     assert_eq!(queued, 0, "nothing is left queued");
+    let failed = cp.summary().await.failed_requests;
+    assert_eq!(
+        failed.len(),
+        1,
+        "the last try, which spent them, fails the run: {failed:?}"
+    );
     shut_down(&cp, Duration::from_secs(1)).await;
 }
 

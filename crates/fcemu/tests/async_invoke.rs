@@ -187,6 +187,11 @@ except ClientException as e:
         )),
         "{printed:#?}"
     );
+    // Its failed tries were tried again until one succeeded: the request did not fail.
+    assert!(
+        printed.iter().any(|l| l.starts_with("verdict: passed")),
+        "{printed:#?}"
+    );
     assert_no_containers_left(&docker, project.path()).await;
 }
 

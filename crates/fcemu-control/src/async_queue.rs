@@ -171,6 +171,12 @@ impl ControlPlane {
                 .ok()
                 .and_then(|b| serde_json::from_slice::<QueuedEvent>(&b).ok());
             match parsed {
+                // The id names the event's file: one that is not fcemu's shape (a committed
+                // `"requestId": "../../x"`) would have it write or delete outside the queue.
+                Some(event) if !crate::ids::is_request_id(&event.request_id) => tracing::warn!(
+                    "{} is not a queued event of fcemu's (its request id is not one): left as it is",
+                    path.display()
+                ),
                 Some(event) if self.function(&event.function_name).is_some() => {
                     self.spawn_event(event);
                     resumed += 1;
@@ -199,7 +205,7 @@ impl ControlPlane {
         let Some(dir) = self.queue_dir() else { return };
         let write = || -> std::io::Result<()> {
             crate::files::create_private_dir(&dir)?;
-            let path = dir.join(format!("{}.json", event.request_id));
+            let path = event_file(&dir, event);
             let aside = dir.join(format!(".{}.json.new", event.request_id));
             let mut file = crate::files::create_private(&aside)?;
             std::io::Write::write_all(&mut file, &serde_json::to_vec(event)?)?;
@@ -211,9 +217,17 @@ impl ControlPlane {
         }
     }
 
-    fn forget(&self, event: &QueuedEvent) {
+    /// The event is done: its outcome goes to its destination, and it leaves the queue.
+    fn finish(
+        &self,
+        rules: &AsyncInvokeConfig,
+        event: &QueuedEvent,
+        payload: &Bytes,
+        outcome: &Outcome,
+    ) {
+        self.deliver(rules, event, payload, outcome);
         if let Some(dir) = self.queue_dir() {
-            let _ = std::fs::remove_file(dir.join(format!("{}.json", event.request_id)));
+            let _ = std::fs::remove_file(event_file(&dir, event));
         }
     }
 
@@ -256,8 +270,7 @@ impl ControlPlane {
                     error: "EventAgeExceeded".into(),
                     body: Bytes::new(),
                 };
-                self.deliver(&rules, &event, &payload, &outcome);
-                self.forget(&event);
+                self.finish(&rules, &event, &payload, &outcome);
                 return;
             }
             let slots = self
@@ -300,8 +313,7 @@ impl ControlPlane {
             let outcome = outcome_of(response).await;
             let wait = match &outcome {
                 Outcome::Succeeded { .. } => {
-                    self.deliver(&rules, &event, &payload, &outcome);
-                    self.forget(&event);
+                    self.finish(&rules, &event, &payload, &outcome);
                     return;
                 }
                 Outcome::Throttled => {
@@ -313,8 +325,7 @@ impl ControlPlane {
                     let final_try = event.failed_tries > rules.max_async_retry_attempts
                         || error == "FunctionNotFound";
                     if final_try {
-                        self.deliver(&rules, &event, &payload, &outcome);
-                        self.forget(&event);
+                        self.finish(&rules, &event, &payload, &outcome);
                         return;
                     }
                     self.keep(&event);
@@ -425,6 +436,11 @@ impl ControlPlane {
             tracing::warn!("a delivery to {arn} was not written: {e}");
         }
     }
+}
+
+/// The file that holds a queued event, named by its request id.
+fn event_file(dir: &std::path::Path, event: &QueuedEvent) -> PathBuf {
+    dir.join(format!("{}.json", event.request_id))
 }
 
 /// What a response says of the try: the function's error type (`x-fc-error-type`), a platform error, or

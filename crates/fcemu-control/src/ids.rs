@@ -35,6 +35,12 @@ pub fn request_id() -> std::sync::Arc<str> {
     id_with_prefix('1').into()
 }
 
+/// Whether `id` has the shape of the ids `request_id` makes (`1-6b11a831-b03655e3-71c8764a35a1`): letters,
+/// digits and dashes only, so it can name a file.
+pub fn is_request_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 pub fn instance_id() -> String {
     id_with_prefix('c')
 }

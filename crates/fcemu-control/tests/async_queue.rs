@@ -268,3 +268,27 @@ async fn what_a_stopped_run_left_queued_runs_in_the_next_one() {
     );
     shut_down(&cp, Duration::from_secs(1)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_committed_queue_file_whose_id_is_a_path_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("state/async");
+    std::fs::create_dir_all(&queue).unwrap();
+    let outside = dir.path().join("precious.json");
+    std::fs::write(&outside, "keep me").unwrap();
+    let hostile = serde_json::json!({
+        "requestId": "../../precious", "functionName": "worker", "payload": "",
+        "headers": [], "enqueuedAt": 0, "failedTries": 0,
+    });
+    std::fs::write(queue.join("x.json"), hostile.to_string()).unwrap();
+    let options = Options {
+        state_dir: Some(dir.path().join("state")),
+        ..Options::default()
+    };
+    let (cp, _fake) = plane(project_with("{ maxAsyncRetryAttempts: 0 }", 0, 0), options);
+    assert_eq!(cp.resume_async(), 0);
+    settle().await;
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+    assert!(events(&cp, "invoke.end").is_empty());
+    shut_down(&cp, Duration::from_secs(1)).await;
+}

@@ -16,7 +16,7 @@ pub(crate) fn verify(parts: &mut http::request::Parts, auth: &JwtAuth) -> Result
         .find_map(|source| {
             let raw = match source.kind {
                 ParamKind::Header => header(parts, &source.name),
-                ParamKind::Query => query_param(parts, &source.name),
+                ParamKind::Query => crate::query_param(&parts.uri, &source.name),
                 ParamKind::Cookie => cookie(parts, &source.name),
             }?;
             let token = match source.prefix.as_str() {
@@ -139,12 +139,6 @@ fn header(parts: &http::request::Parts, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-}
-
-fn query_param(parts: &http::request::Parts, name: &str) -> Option<String> {
-    form_urlencoded::parse(parts.uri.query()?.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 fn cookie(parts: &http::request::Parts, name: &str) -> Option<String> {

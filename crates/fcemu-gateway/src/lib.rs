@@ -235,6 +235,13 @@ pub(crate) fn collect_limited(
     Box::pin(http_body_util::Limited::new(body, limit).collect())
 }
 
+/// The first value of query parameter `key`, decoded.
+pub(crate) fn query_param(uri: &http::Uri, key: &str) -> Option<String> {
+    form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// A body of newline-delimited JSON lines that come over time (a follower), each written as soon as it is
 /// produced.
 pub(crate) fn ndjson_stream<S>(lines: S) -> Body

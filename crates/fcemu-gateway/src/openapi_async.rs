@@ -14,7 +14,7 @@ pub async fn handle(
 ) -> Option<Response<Body>> {
     let response = match (req.method().as_str(), segments) {
         ("GET", ["async-invoke-configs"]) => {
-            let wanted = query_param(&req, "functionName");
+            let wanted = crate::query_param(req.uri(), "functionName");
             let configs: Vec<_> = cp
                 .async_invoke_configs()
                 .iter()
@@ -90,10 +90,4 @@ fn no_config(name: &str) -> Response<Body> {
         ),
         &ids::request_id(),
     )
-}
-
-fn query_param(req: &Request<Body>, key: &str) -> Option<String> {
-    form_urlencoded::parse(req.uri().query()?.as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
 }

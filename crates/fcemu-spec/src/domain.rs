@@ -195,21 +195,7 @@ fn routes(cx: &mut Cx, of: &Fields, key: &str, own_function: Option<&str>) -> Ve
 
 /// Upper-case; empty when the route names none (it passes every method on).
 fn methods(cx: &mut Cx, r: &Fields) -> Vec<String> {
-    let methods: Vec<String> = r
-        .string_list(cx, "methods")
-        .unwrap_or_default()
-        .iter()
-        .map(|m| m.to_ascii_uppercase())
-        .collect();
-    for (j, m) in methods.iter().enumerate() {
-        if !HTTP_METHODS.contains(&m.as_str()) {
-            cx.error(
-                &format!("{}[{j}]", r.field("methods")),
-                format!("is {m}, allowed: {}", HTTP_METHODS.join(", ")),
-            );
-        }
-    }
-    methods
+    crate::function::http_methods(cx, r).unwrap_or_default()
 }
 
 /// `rewriteConfig`: `equalRules`, `wildcardRules` and `regexRules`, each a list of `{match, replacement}`.

@@ -420,18 +420,8 @@ fn triggers(cx: &mut Cx, edition: Edition, p: &Fields) -> Option<HttpTrigger> {
         }
         let name = t.string(cx, name_key).unwrap_or_else(|| "http".into());
         let config = t.sub(cx, config_key);
-        let methods = config
-            .string_list(cx, "methods")
+        let methods = http_methods(cx, &config)
             .unwrap_or_else(|| HTTP_METHODS.iter().map(|m| m.to_string()).collect());
-        let methods: Vec<String> = methods.iter().map(|m| m.to_ascii_uppercase()).collect();
-        for (j, m) in methods.iter().enumerate() {
-            if !HTTP_METHODS.contains(&m.as_str()) {
-                cx.error(
-                    &format!("{}[{j}]", config.field("methods")),
-                    format!("is {m}, allowed: {}", HTTP_METHODS.join(", ")),
-                );
-            }
-        }
         let auth = crate::auth::trigger_auth(cx, &config, "authType", "authConfig");
         http = Some(HttpTrigger {
             name,
@@ -440,6 +430,24 @@ fn triggers(cx: &mut Cx, edition: Edition, p: &Fields) -> Option<HttpTrigger> {
         });
     }
     http
+}
+
+/// The `methods` a trigger or a route lists, upper-case, each checked; None when it lists none.
+pub(crate) fn http_methods(cx: &mut Cx, fields: &Fields) -> Option<Vec<String>> {
+    let methods: Vec<String> = fields
+        .string_list(cx, "methods")?
+        .iter()
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
+    for (j, m) in methods.iter().enumerate() {
+        if !HTTP_METHODS.contains(&m.as_str()) {
+            cx.error(
+                &format!("{}[{j}]", fields.field("methods")),
+                format!("is {m}, allowed: {}", HTTP_METHODS.join(", ")),
+            );
+        }
+    }
+    Some(methods)
 }
 
 /// A built-in runtime's handler names a module and a function in it: `index.handler` is `handler` in

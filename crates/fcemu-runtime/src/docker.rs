@@ -140,7 +140,23 @@ impl DockerRuntime {
         let created = self.docker.create_container(Some(options), body).await?;
         Ok(created.id)
     }
+
+    /// Waits until the container, whose removal another call began, is gone (polling; a removal the engine
+    /// never finishes gives up after `REMOVAL_WAIT`, leaving the container to the next sweep).
+    async fn wait_gone(&self, id: &str) -> Result<()> {
+        let deadline = std::time::Instant::now() + REMOVAL_WAIT;
+        while std::time::Instant::now() < deadline {
+            match self.docker.inspect_container(id, None).await {
+                Err(e) if is_not_found(&e) => return Ok(()),
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        Ok(())
+    }
 }
+
+/// How long a removal that another call began is waited for.
+const REMOVAL_WAIT: Duration = Duration::from_secs(30);
 
 /// The labels a project's shared things (its network, its content volumes) carry: `fcemu.managed` and
 /// `fcemu.project` of an instance's `labels`, so a sweep of the project finds them.
@@ -404,11 +420,13 @@ impl ContainerRuntime for DockerRuntime {
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            // 409: a removal is already under way (another path got there first).
+            // 409: a removal is already under way (another path got there first). Waited for: a caller
+            // that goes on to remove the project's network finds it still in use otherwise, and the
+            // network is left behind once the container goes.
             Err(BollardError::DockerResponseServerError {
                 status_code: 409,
                 message,
-            }) if message.contains("already in progress") => Ok(()),
+            }) if message.contains("already in progress") => self.wait_gone(id).await,
             Err(e) => Err(RuntimeError::RemoveContainer {
                 id: id.into(),
                 source: engine(e),

@@ -55,12 +55,25 @@ if [ "$left" -gt 0 ]; then
   echo "FAIL: $left containers labelled fcemu.managed=true were left behind by the tests" >&2
   exit 1
 fi
-networks=$(docker network ls -q --filter label=fcemu.managed=true | wc -l)
-if [ "$networks" -gt 0 ]; then
-  # Whose project each is and what the engine still counts on it, for whoever reads a failed run.
-  docker network inspect --format '{{.Name}} {{json .Labels}} {{json .Containers}}' \
-    $(docker network ls -q --filter label=fcemu.managed=true) >&2
-  echo "FAIL: $networks networks labelled fcemu.managed=true were left behind by the tests" >&2
+# A network left behind that the engine lets us remove now is one fcemu could have removed: a failure. One it
+# refuses to remove though no container is on it ("has active endpoints") is Docker 20.10's lost endpoint
+# count after a container killed mid-start; fcemu asked, said so, and the engine keeps it until it restarts.
+left_networks=0
+for network in $(docker network ls -q --filter label=fcemu.managed=true); do
+  # Whose project it is and what the engine still counts on it, for whoever reads a failed run.
+  docker network inspect --format '{{.Name}} {{json .Labels}} {{json .Containers}}' "$network" >&2
+  if refused=$(docker network rm "$network" 2>&1); then
+    left_networks=$((left_networks + 1))
+  elif [ "$(docker network inspect --format '{{len .Containers}}' "$network")" = 0 ] &&
+    grep -q "has active endpoints" <<<"$refused"; then
+    echo "note: the engine counts endpoints on $network that no container has (a Docker bug); it stays" >&2
+  else
+    echo "$refused" >&2
+    left_networks=$((left_networks + 1))
+  fi
+done
+if [ "$left_networks" -gt 0 ]; then
+  echo "FAIL: $left_networks networks labelled fcemu.managed=true were left behind by the tests" >&2
   exit 1
 fi
 podman_left=$(DOCKER_HOST=unix:///run/fcemu-podman/podman.sock docker ps -aq | wc -l)

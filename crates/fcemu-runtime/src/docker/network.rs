@@ -125,6 +125,14 @@ impl DockerRuntime {
             if is_in_use(&result) && self.disconnect_stale_endpoints(&id).await {
                 result = self.docker.remove_network(&id).await;
             }
+            if is_in_use(&result) && !self.network_in_use(&id).await? {
+                // No endpoint to disconnect, yet a count of them: Docker 20.10 loses count when a container
+                // is killed mid-start. Only the engine's restart clears it; the next run reuses the network.
+                tracing::warn!(
+                    "the engine refuses to remove network {} (\"has active endpoints\") though no container is on it: its count of endpoints is wrong (a Docker bug). It stays, and the next `fcemu up` of this project reuses it; restarting the engine (`systemctl restart docker`) clears it",
+                    network.name.as_deref().unwrap_or(&id)
+                );
+            }
             match result {
                 Ok(()) => {
                     if let Some(name) = &network.name {

@@ -6,9 +6,9 @@
 //! /*`), so a function a route names is served over HTTP as if it had a trigger for every method.
 
 use crate::fields::{Cx, Fields};
-use crate::function::HTTP_METHODS;
 use crate::model::{FunctionSpec, HttpTrigger};
 use crate::routes::{CustomDomain, Rewrite, RewriteRule, Route, RoutePath};
+use crate::triggers::HTTP_METHODS;
 use crate::vars::{self, Scope};
 use serde_yaml::Value;
 
@@ -195,7 +195,7 @@ fn routes(cx: &mut Cx, of: &Fields, key: &str, own_function: Option<&str>) -> Ve
 
 /// Upper-case; empty when the route names none (it passes every method on).
 fn methods(cx: &mut Cx, r: &Fields) -> Vec<String> {
-    crate::function::http_methods(cx, r).unwrap_or_default()
+    crate::triggers::http_methods(cx, r).unwrap_or_default()
 }
 
 /// `rewriteConfig`: `equalRules`, `wildcardRules` and `regexRules`, each a list of `{match, replacement}`.

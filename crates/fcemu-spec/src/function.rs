@@ -1,5 +1,5 @@
-//! One function of an s.yaml, in either edition: its settings, hooks, GPU, provisioned instances and
-//! HTTP trigger. How its container is made is in `container.rs`.
+//! One function of an s.yaml, in either edition: its settings, hooks, GPU and provisioned instances. How its
+//! container is made is in `container.rs`, its triggers in `triggers.rs`.
 
 use crate::container::container;
 use crate::fields::{Cx, Fields, describe};
@@ -245,7 +245,7 @@ pub(crate) fn function(
                 .integer(cx, "reservedConcurrency", (0, 100000), 0) as u32
         })
         .filter(|n| *n > 0);
-    let http_trigger = triggers(cx, edition, triggers_of);
+    let triggers = crate::triggers::triggers(cx, edition, triggers_of);
     let async_key = match edition {
         Edition::Fc3 => "asyncInvokeConfig",
         Edition::Fc2 => "asyncConfiguration",
@@ -273,7 +273,8 @@ pub(crate) fn function(
         gpu,
         provision,
         reserved_concurrency,
-        http_trigger,
+        http_trigger: triggers.http,
+        event_triggers: triggers.events,
         role,
         async_invoke,
     })
@@ -389,65 +390,6 @@ fn hook(cx: &mut Cx, lifecycle: &Fields, key: &str) -> Option<Hook> {
         }
         (None, None) => None,
     }
-}
-
-pub(crate) const HTTP_METHODS: [&str; 7] =
-    ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
-
-fn triggers(cx: &mut Cx, edition: Edition, p: &Fields) -> Option<HttpTrigger> {
-    let list = p.get("triggers")?;
-    let Some(items) = list.as_sequence() else {
-        cx.error(
-            &p.field("triggers"),
-            format!("must be a list, found {}", describe(list)),
-        );
-        return None;
-    };
-    let (name_key, type_key, config_key) = match edition {
-        Edition::Fc3 => ("triggerName", "triggerType", "triggerConfig"),
-        Edition::Fc2 => ("name", "type", "config"),
-    };
-    let mut http = None;
-    for (i, item) in items.iter().enumerate() {
-        let t = Fields::new(cx, Some(item), format!("{}[{i}]", p.field("triggers")));
-        let kind = t.string(cx, type_key).unwrap_or_default();
-        if kind != "http" {
-            cx.warnings.push(format!(
-                "{}: a `{kind}` trigger is accepted but not emulated",
-                t.path
-            ));
-            continue;
-        }
-        let name = t.string(cx, name_key).unwrap_or_else(|| "http".into());
-        let config = t.sub(cx, config_key);
-        let methods = http_methods(cx, &config)
-            .unwrap_or_else(|| HTTP_METHODS.iter().map(|m| m.to_string()).collect());
-        let auth = crate::auth::trigger_auth(cx, &config, "authType", "authConfig");
-        http = Some(HttpTrigger {
-            name,
-            methods,
-            auth,
-        });
-    }
-    http
-}
-
-/// The `methods` a trigger or a route lists, upper-case, each checked; None when it lists none.
-pub(crate) fn http_methods(cx: &mut Cx, fields: &Fields) -> Option<Vec<String>> {
-    let methods: Vec<String> = fields
-        .string_list(cx, "methods")?
-        .iter()
-        .map(|m| m.to_ascii_uppercase())
-        .collect();
-    for (j, m) in methods.iter().enumerate() {
-        if !HTTP_METHODS.contains(&m.as_str()) {
-            cx.error(
-                &format!("{}[{j}]", fields.field("methods")),
-                format!("is {m}, allowed: {}", HTTP_METHODS.join(", ")),
-            );
-        }
-    }
-    Some(methods)
 }
 
 /// A built-in runtime's handler names a module and a function in it: `index.handler` is `handler` in

@@ -16,6 +16,8 @@ mod model;
 mod mount;
 mod routes;
 mod storage;
+mod timer;
+mod triggers;
 mod update;
 pub mod vars;
 
@@ -31,6 +33,8 @@ pub use load::{SpecErrors, find_template, load_project, load_project_with_env, p
 pub use model::*;
 pub use mount::{StorageKind, StorageMount};
 pub use routes::{CustomDomain, Rewrite, RewriteRule, Route, RoutePath, Routed, route};
+pub use timer::Schedule;
+pub use triggers::{EVENT_TRIGGER_TYPES, EventTrigger, Timer};
 pub use update::{to_props, update_function};
 
 /// The account id a local run reports (`x-fc-account-id`, `FC_ACCOUNT_ID`) unless `FCEMU_ACCOUNT_ID` is set.

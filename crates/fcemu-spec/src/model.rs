@@ -351,6 +351,9 @@ pub struct FunctionSpec {
     /// `concurrencyConfig.reservedConcurrency`: a cap on the number of instances.
     pub reserved_concurrency: Option<u32>,
     pub http_trigger: Option<HttpTrigger>,
+    /// Timer and event-source triggers, in the order written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub event_triggers: Vec<crate::EventTrigger>,
     /// `role` (FC 2.0: the service's): the RAM role whose temporary credentials each request carries.
     pub role: Option<String>,
     /// `asyncInvokeConfig` (FC 2.0: `asyncConfiguration`): how asynchronous invocations are run; None: FC's

@@ -190,11 +190,18 @@ pub fn to_props(spec: &FunctionSpec) -> serde_json::Map<String, Json> {
     if let Some(n) = spec.reserved_concurrency {
         props["concurrencyConfig"] = json!({ "reservedConcurrency": n });
     }
+    let mut triggers: Vec<Json> = spec.event_triggers.iter().map(|t| t.to_props()).collect();
     if let Some(t) = &spec.http_trigger {
         let mut config = json!({ "methods": t.methods });
         crate::auth::write_auth(&t.auth, &mut config);
-        props["triggers"] = json!([{ "triggerName": t.name, "triggerType": "http",
-                                     "triggerConfig": config }]);
+        triggers.insert(
+            0,
+            json!({ "triggerName": t.name, "triggerType": "http",
+                                   "triggerConfig": config }),
+        );
+    }
+    if !triggers.is_empty() {
+        props["triggers"] = Json::Array(triggers);
     }
     if let Some(a) = &spec.async_invoke {
         props["asyncInvokeConfig"] = crate::async_config::to_props(a);

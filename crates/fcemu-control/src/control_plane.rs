@@ -111,6 +111,9 @@ impl ControlPlane {
             updating: Default::default(),
         };
         cp.spawn_idle_reaper();
+        if cp.shared.options.timers {
+            cp.spawn_timers();
+        }
         cp
     }
 

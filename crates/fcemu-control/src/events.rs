@@ -36,10 +36,12 @@ pub enum EventKind {
     AsyncExpired,
     /// One's outcome went to its destination.
     DestinationDelivered,
+    /// fcemu's: a timer or event-source trigger fired (on its schedule, or by `fcemu trigger`).
+    TriggerFired,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 23] = [
         EventKind::InstanceCreating,
         EventKind::InstanceCreated,
         EventKind::InstanceRuntimeReady,
@@ -62,6 +64,7 @@ impl EventKind {
         EventKind::AsyncRetried,
         EventKind::AsyncExpired,
         EventKind::DestinationDelivered,
+        EventKind::TriggerFired,
     ];
 
     /// The name in the event stream.
@@ -89,6 +92,7 @@ impl EventKind {
             EventKind::AsyncRetried => "async.retried",
             EventKind::AsyncExpired => "async.expired",
             EventKind::DestinationDelivered => "destination.delivered",
+            EventKind::TriggerFired => "trigger.fired",
         }
     }
 

@@ -33,10 +33,12 @@ mod readiness;
 mod record;
 mod responses;
 mod shared;
+mod source_events;
 mod state;
 pub mod summary;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod triggers;
 mod update;
 
 pub use async_config::StoredAsyncConfig;
@@ -57,4 +59,5 @@ pub use pool::InstanceInfo;
 pub use provision::{ProvisionStatus, TargetRefused, provision_retry_delay};
 pub use responses::InvocationKind;
 pub use responses::{fc_error_response, function_error_response};
+pub use triggers::FireRefused;
 pub use update::Rolled;

@@ -42,6 +42,8 @@ pub struct Options {
     /// resumes them), and deliveries to destinations that do not run locally go to `destinations/`. None:
     /// the queue is in memory only.
     pub state_dir: Option<std::path::PathBuf>,
+    /// Timer triggers fire on their schedule; false with `--no-timers` (`fcemu trigger` still fires them).
+    pub timers: bool,
 }
 
 /// An AccessKey pair, with its STS token when it is temporary. Never printed: its Debug shows the key id's
@@ -108,6 +110,7 @@ impl Default for Options {
             gpus: GpuMode::Off,
             credentials: None,
             state_dir: None,
+            timers: true,
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct AsyncCounts {
     pub retried: u64,
     pub expired: u64,
     pub delivered: u64,
+    /// Of those queued, how many a timer or event-source trigger fired.
+    #[serde(default)]
+    pub fired: u64,
 }
 
 /// What the history files lost, for logs and for events.
@@ -204,6 +207,7 @@ fn summarize(events: &[Value]) -> Summary {
             }
             "async.expired" => asynchronous.expired += 1,
             "destination.delivered" => asynchronous.delivered += 1,
+            "trigger.fired" => asynchronous.fired += 1,
             _ => {}
         }
     }

@@ -2,7 +2,7 @@
 //! talk to.
 
 use crate::{Call, json_response, ndjson_pages, ndjson_stream};
-use fcemu_control::{Body, ControlPlane, HookKind, LogQuery, fc_error_response, ids};
+use fcemu_control::{Body, ControlPlane, FireRefused, HookKind, LogQuery, fc_error_response, ids};
 use futures_util::StreamExt;
 use http::{Method, Request, Response, StatusCode};
 use serde_json::json;
@@ -87,6 +87,9 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Respon
                 &ids::request_id(),
             ),
         },
+        (Method::POST, ["functions", name, "triggers", trigger, "fire"]) => {
+            fire(cp, name, trigger, query.get("data").cloned(), req).await
+        }
         (Method::GET, ["events"]) => {
             let events = cp.events();
             if is_true(query.get("follow")) {
@@ -136,6 +139,39 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Respon
             &format!("{method} /_fcemu/{rest} is not part of fcemu's control API"),
             &ids::request_id(),
         ),
+    }
+}
+
+/// `fcemu trigger`: fires a timer or event-source trigger now; the body, when there is one, is the event.
+async fn fire(
+    cp: &ControlPlane,
+    function: &str,
+    trigger: &str,
+    data: Option<String>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let event = match crate::openapi::read_event(req.into_body()).await {
+        Ok(event) => Some(event).filter(|e| !e.is_empty()),
+        Err(refused) => return refused,
+    };
+    match cp.fire_trigger(function, trigger, event, data.as_deref()) {
+        Ok(request_id) => json_response(
+            StatusCode::ACCEPTED,
+            &json!({ "functionName": function, "triggerName": trigger, "requestId": &*request_id }),
+        ),
+        Err(FireRefused::NoFunction) => fc_error_response(
+            StatusCode::NOT_FOUND,
+            "FunctionNotFound",
+            &format!("function {function} does not exist in this project"),
+            &ids::request_id(),
+        ),
+        Err(e @ FireRefused::NoTrigger { .. }) => fc_error_response(
+            StatusCode::NOT_FOUND,
+            "TriggerNotFound",
+            &format!("trigger {trigger} of {function}: {e}"),
+            &ids::request_id(),
+        ),
+        Err(e @ FireRefused::NotSent(_)) => bad_request(&e.to_string()),
     }
 }
 

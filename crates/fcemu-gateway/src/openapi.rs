@@ -181,23 +181,9 @@ fn two_way(
 /// with the request id it will run under.
 async fn invoke_async(cp: &ControlPlane, function: &str, req: Request<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let payload = match crate::collect_limited(body, MAX_ASYNC_BODY_BYTES).await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            let message = format!(
-                "the payload of an asynchronous invocation is over {} KB (FC's limit); send a larger one synchronously (up to 32 MB) or pass a reference to it",
-                MAX_ASYNC_BODY_BYTES / 1024
-            );
-            return fc_error_response(
-                StatusCode::BAD_REQUEST,
-                "EntityTooLarge",
-                &message,
-                &ids::request_id(),
-            );
-        }
-        Err(e) => {
-            return invalid_argument(&format!("reading the payload failed: {e}"));
-        }
+    let payload = match read_event(body).await {
+        Ok(payload) => payload,
+        Err(refused) => return refused,
     };
     let request_id = cp.enqueue(function, &parts.headers, payload);
     Response::builder()
@@ -205,6 +191,28 @@ async fn invoke_async(cp: &ControlPlane, function: &str, req: Request<Body>) -> 
         .header("x-fc-request-id", &*request_id)
         .body(fcemu_control::empty_body())
         .expect("a valid response")
+}
+
+/// An asynchronous invocation's payload, read whole up to FC's limit; over it, FC's 400 `EntityTooLarge`.
+pub(crate) async fn read_event(body: Body) -> Result<bytes::Bytes, Response<Body>> {
+    match crate::collect_limited(body, MAX_ASYNC_BODY_BYTES).await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            let message = format!(
+                "the payload of an asynchronous invocation is over {} KB (FC's limit); send a larger one synchronously (up to 32 MB) or pass a reference to it",
+                MAX_ASYNC_BODY_BYTES / 1024
+            );
+            Err(fc_error_response(
+                StatusCode::BAD_REQUEST,
+                "EntityTooLarge",
+                &message,
+                &ids::request_id(),
+            ))
+        }
+        Err(e) => Err(invalid_argument(&format!(
+            "reading the payload failed: {e}"
+        ))),
+    }
 }
 
 /// `x-fc-log-type: Tail`: the response is read whole and sent with `x-fc-log-result`, the base64 of the

@@ -25,8 +25,12 @@ pub fn verdict_lines(summary: &Summary) -> Vec<String> {
 fn async_line(summary: &Summary) -> Option<String> {
     let a = &summary.asynchronous;
     (a.enqueued > 0).then(|| {
+        let fired = match a.fired {
+            0 => String::new(),
+            n => format!(" ({n} by triggers)"),
+        };
         format!(
-            "asynchronous: {} queued, {} tried again, {} dropped for their age, {} sent to a destination",
+            "asynchronous: {} queued{fired}, {} tried again, {} dropped for their age, {} sent to a destination",
             a.enqueued, a.retried, a.expired, a.delivered
         )
     })

@@ -62,17 +62,6 @@ client = Client(open_api_models.Config(access_key_id="LTAIanyKEY", access_key_se
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-async fn until_events(up: &Up, name: &str, count: usize) -> Vec<Value> {
-    for _ in 0..600 {
-        let found = events_named(up, name).await;
-        if found.len() >= count {
-            return found;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("fewer than {count} {name} events: {:#?}", up.output());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_configures_async_invocation_and_a_failing_function_is_retried_to_its_destination()
 {

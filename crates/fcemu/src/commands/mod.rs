@@ -12,6 +12,7 @@ pub mod logs;
 pub mod provision;
 pub mod ps;
 pub mod reclaim;
+pub mod trigger;
 pub mod up;
 pub mod validate;
 pub mod wait;
@@ -25,6 +26,7 @@ pub enum Command {
     Up(up::Args),
     Build(build::Args),
     Invoke(invoke::Args),
+    Trigger(trigger::Args),
     Ps(ps::Args),
     Logs(logs::Args),
     Events(events::Args),
@@ -49,6 +51,7 @@ impl Command {
             Command::Up(args) => up::run(args).await,
             Command::Build(args) => build::run(args).await,
             Command::Invoke(args) => invoke::run(args).await,
+            Command::Trigger(args) => trigger::run(args).await,
             Command::Ps(args) => ps::run(args).await,
             Command::Logs(args) => logs::run(args).await,
             Command::Events(args) => events::run(args).await,

@@ -253,6 +253,18 @@ pub async fn events_named(up: &Up, name: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Polls until `up` has published at least `count` events of this name (at most a minute); returns them.
+pub async fn until_events(up: &Up, name: &str, count: usize) -> Vec<serde_json::Value> {
+    for _ in 0..600 {
+        let found = events_named(up, name).await;
+        if found.len() >= count {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {count} {name} events: {:#?}", up.output());
+}
+
 /// `fcemu invoke FUNCTION --cold` against `up`: asserts it succeeded and returns the cold-start breakdown it
 /// printed (stderr).
 pub fn invoke_cold(up: &Up, function: &str) -> String {

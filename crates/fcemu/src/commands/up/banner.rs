@@ -8,6 +8,7 @@ use fcemu_gateway::Access;
 use fcemu_spec::Project;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::SystemTime;
 
 /// What FC would bill for this run, per function (frozen time is not billed; a provisioned GPU instance's
 /// idle time is, at FC's lower idle rate).
@@ -43,7 +44,22 @@ pub fn billing_table(cp: &ControlPlane) -> String {
     lines.join("\n")
 }
 
-pub fn banner(project: &Project, url: &str, gpus: &[String], max_instances: u32) -> String {
+/// What `banner` says besides the project.
+pub struct Served<'a> {
+    pub url: &'a str,
+    pub gpus: &'a [String],
+    pub max_instances: u32,
+    /// Whether timers fire on their schedule (not with --no-timers).
+    pub timers: bool,
+}
+
+pub fn banner(project: &Project, served: &Served) -> String {
+    let Served {
+        url,
+        gpus,
+        max_instances,
+        timers,
+    } = *served;
     let mut lines = vec![format!(
         "fcemu serving {} ({})",
         project.name,
@@ -95,6 +111,7 @@ pub fn banner(project: &Project, url: &str, gpus: &[String], max_instances: u32)
         ));
     }
     lines.extend(domain_lines(project, url));
+    lines.extend(trigger_lines(project, timers, SystemTime::now()));
     lines.push(format!(
         "  invoke API           {url}/2023-03-30/functions/NAME/invocations"
     ));
@@ -110,6 +127,34 @@ pub fn banner(project: &Project, url: &str, gpus: &[String], max_instances: u32)
     lines.extend(gpus.iter().map(|line| format!("  {line}")));
     lines.push("Ctrl-C to stop".into());
     lines.join("\n")
+}
+
+/// Each timer with its next fire time, and each event-source trigger with how to fire it.
+fn trigger_lines(project: &Project, timers: bool, now: SystemTime) -> Vec<String> {
+    let mut lines = Vec::new();
+    for f in &project.functions {
+        for t in &f.event_triggers {
+            let what = match &t.timer {
+                Some(timer) if !timer.enable => {
+                    format!("{}  off (enable: false)", timer.cron_expression)
+                }
+                Some(timer) if !timers => format!("{}  off (--no-timers)", timer.cron_expression),
+                Some(timer) => {
+                    let next = timer.schedule.next_after(now, now).map_or_else(
+                        || "never again".to_string(),
+                        |t| format!("next {}", humantime::format_rfc3339_seconds(t)),
+                    );
+                    format!("{}  {next}", timer.cron_expression)
+                }
+                None => format!("fired by `fcemu trigger {} {}`", f.name, t.name),
+            };
+            lines.push(format!(
+                "  {:<20} {} trigger {}: {what}",
+                f.name, t.trigger_type, t.name
+            ));
+        }
+    }
+    lines
 }
 
 /// Each custom domain's routes, which take trigger traffic first (in FC's order: exact paths, then the

@@ -106,6 +106,9 @@ pub struct Args {
     /// `function` needs a request signed with the access's AccessKey, and `jwt` a token its JWKS verifies)
     #[arg(long, env = "FCEMU_NO_TRIGGER_AUTH")]
     pub no_trigger_auth: bool,
+    /// Fire no timer trigger on its schedule (`fcemu trigger FUNCTION TRIGGER` still fires one now)
+    #[arg(long, env = "FCEMU_NO_TIMERS")]
+    pub no_timers: bool,
     /// Serve in the background: return once serving and the provisioned instances are ready (output in
     /// .fcemu/up.log; `fcemu down` stops it)
     #[arg(short = 'd', long)]
@@ -195,6 +198,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         gpus: gpus.cards,
         credentials: crate::credentials::find(&project, args.no_credentials),
         state_dir: Some(project.dir.join(crate::state::DIR)),
+        timers: !args.no_timers,
         ..Options::default()
     };
     let trigger_auth = TriggerAuthCheck {
@@ -241,9 +245,12 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     files::record_endpoint(&state_file, &url);
     info(&banner::banner(
         &project,
-        &url,
-        &gpus.lines,
-        args.max_instances,
+        &banner::Served {
+            url: &url,
+            gpus: &gpus.lines,
+            max_instances: args.max_instances,
+            timers: !args.no_timers,
+        },
     ));
     banner::say_trigger_auth(&project, &trigger_auth);
     banner::say_reach(addr, &access, &token_file, &url, args.format);

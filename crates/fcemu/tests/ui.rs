@@ -118,6 +118,19 @@ async fn the_timeline_page_draws_an_instance_life_from_creating_to_its_destroy()
     assert!(reclaimed.status().is_success());
     wait_event(&up, "instance.destroyed", 1).await;
     let ready = &wait_event(&up, "instance.ready", 1).await[0];
+    // An asynchronous invocation (on a new instance): the page counts what the queue did per function.
+    let queued = client
+        .post(format!(
+            "{}/2023-03-30/functions/fixture/invocations",
+            up.url
+        ))
+        .header("x-fc-invocation-type", "Async")
+        .body("an event")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status().as_u16(), 202);
+    wait_event(&up, "invoke.end", 5).await;
 
     let url = format!("{}/_fcemu/ui", up.url);
     let dom = browse(&url, &["--dump-dom"]);
@@ -157,6 +170,10 @@ async fn the_timeline_page_draws_an_instance_life_from_creating_to_its_destroy()
     assert!(lane.contains(&spans), "{spans} in {lane}");
     assert!(lane.contains("data-prestop="), "{lane}");
     assert!(lane.contains("data-destroyed=\"reclaim\""), "{lane}");
+    assert!(
+        dom.contains("<tr data-async-function=\"fixture\" data-enqueued=\"1\" data-retried=\"0\""),
+        "the asynchronous table counts the queued invocation: {dom}"
+    );
     // The cold-start table has its row; the page says it is live.
     assert!(
         dom.contains(&format!("<tr data-instance=\"{instance}\"")),
@@ -180,8 +197,8 @@ async fn the_timeline_page_draws_an_instance_life_from_creating_to_its_destroy()
     // Opening the page did not reach the function (a browser asks for /favicon.ico unless told otherwise).
     assert_eq!(
         events_named(&up, "instance.creating").await.len(),
-        1,
-        "only the test's requests created instances"
+        2,
+        "only the test's requests created instances (the first, and the asynchronous one's)"
     );
     let (code, _) = up.stop();
     assert_eq!(code, 0);

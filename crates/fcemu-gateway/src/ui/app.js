@@ -393,6 +393,7 @@ function modelChanged() {
     summaryTimer = null;
     lastSummary = Date.now();
     summarize();
+    fillAsynchronous();
     if (model.coldStarts.length !== lastColdStarts) {
       lastColdStarts = model.coldStarts.length;
       fillColdStarts();

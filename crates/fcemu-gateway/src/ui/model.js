@@ -26,6 +26,25 @@ class Model {
     this.first = null;
     this.last = null;
     this.events = 0;
+    /** Event-driven work by function: invocations queued, tried again, dropped for their age, outcomes sent
+     * to a destination, and triggers fired. */
+    this.asynchronous = new Map();
+  }
+
+  /** Counts what the asynchronous queue and the triggers did (their events name no instance). */
+  countAsync(e) {
+    const counted = {
+      "async.enqueued": "enqueued",
+      "async.retried": "retried",
+      "async.expired": "expired",
+      "destination.delivered": "delivered",
+      "trigger.fired": "fired",
+    }[e.event];
+    if (!counted) return;
+    if (!this.asynchronous.has(e.functionName)) {
+      this.asynchronous.set(e.functionName, { enqueued: 0, retried: 0, expired: 0, delivered: 0, fired: 0 });
+    }
+    this.asynchronous.get(e.functionName)[counted] += 1;
   }
 
   lane(e) {
@@ -70,6 +89,7 @@ class Model {
     this.events += 1;
     if (this.first === null || t < this.first) this.first = t;
     if (this.last === null || t > this.last) this.last = t;
+    this.countAsync(e);
     if (!e.instanceId) return;
     const lane = this.lane(e);
     switch (e.event) {

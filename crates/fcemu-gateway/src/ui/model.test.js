@@ -172,3 +172,20 @@ test("events that are not lifecycle events are ignored", () => {
   assert.equal(m.lanes.size, 0);
   assert.equal(m.events, 0);
 });
+
+test("asynchronous work and triggers are counted per function", () => {
+  const m = new Model();
+  const at = (ms, event, functionName) => ({ ts: new Date(T0 + ms).toISOString(), event, functionName });
+  for (const e of [
+    at(0, "trigger.fired", "worker"),
+    at(1, "async.enqueued", "worker"),
+    at(2, "async.retried", "worker"),
+    at(3, "async.retried", "worker"),
+    at(4, "destination.delivered", "worker"),
+    at(5, "async.enqueued", "done"),
+    at(6, "async.expired", "done"),
+  ]) m.apply(e);
+  assert.deepEqual(m.asynchronous.get("worker"), { enqueued: 1, retried: 2, expired: 0, delivered: 1, fired: 1 });
+  assert.deepEqual(m.asynchronous.get("done"), { enqueued: 1, retried: 0, expired: 1, delivered: 0, fired: 0 });
+  assert.equal(m.lanes.size, 0, "no lane for events of no instance");
+});

@@ -100,6 +100,24 @@ function fillColdStarts() {
   }));
 }
 
+// ---- asynchronous work: what the queue and the triggers did, per function ----------------------------------
+
+function fillAsynchronous() {
+  const body = document.querySelector("#asynchronous tbody");
+  body.replaceChildren(...[...model.asynchronous].map(([functionName, c]) => {
+    const tr = document.createElement("tr");
+    tr.dataset.asyncFunction = functionName;
+    for (const key of ["enqueued", "retried", "expired", "delivered", "fired"]) tr.dataset[key] = String(c[key]);
+    for (const value of [functionName, c.enqueued, c.retried, c.expired, c.delivered, c.fired]) {
+      const td = document.createElement("td");
+      td.textContent = String(value);
+      if (typeof value === "number") td.className = "num";
+      tr.appendChild(td);
+    }
+    return tr;
+  }));
+}
+
 // ---- now: live instances and billing ----------------------------------------------------------------------
 
 async function poll() {

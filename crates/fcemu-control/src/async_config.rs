@@ -1,5 +1,6 @@
 //! A function's asynchronous invocation configuration as the run keeps it: what the s.yaml or
-//! PutAsyncInvokeConfig set, and when (the queue that follows it is `async_queue.rs`).
+//! PutAsyncInvokeConfig set, and when (the API's calls on it are in `async_invoke_config.rs`, the queue that
+//! follows it in `async_queue.rs`).
 
 use fcemu_spec::AsyncInvokeConfig;
 use std::time::SystemTime;

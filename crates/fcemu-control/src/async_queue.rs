@@ -3,21 +3,24 @@
 //! runs what was left; a function error is tried again up to `maxAsyncRetryAttempts` times, with
 //! `x-fc-retry-count` saying which try it is; throttling (no instance to be had) waits and is not counted;
 //! an event older than `maxAsyncEventAgeInSeconds` is dropped. The outcome goes to the function's
-//! destination, if it has one: another function of the project, invoked asynchronously with FC's destination
-//! event, or a sink file standing in for the services that do not run locally.
+//! destination, if it has one (`destinations.rs`), and, for a function with `asyncTask`, on the task's
+//! record (`async_tasks.rs`), which StopAsyncTask can end between tries or during one.
 
-use crate::async_config::StoredAsyncConfig;
 use crate::control_plane::ControlPlane;
 use crate::events::{Event, EventKind};
 use crate::headers;
 use crate::responses::InvocationKind;
+use crate::task_record::TaskStatus;
 use bytes::Bytes;
-use fcemu_spec::{AsyncInvokeConfig, Destination};
+use fcemu_spec::AsyncInvokeConfig;
 use http::{HeaderValue, Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// FC's condition for an event dropped for its age.
+const EVENT_AGE_EXCEEDED: &str = "EventAgeExceeded";
 
 /// The longest wait between two tries (function errors back off 1 s, 2 s, 4 s, ... up to it).
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -36,10 +39,29 @@ pub(crate) struct QueuedEvent {
     pub enqueued_at: u64,
     /// Tries that failed so far.
     pub failed_tries: u32,
+    /// The async task it is, for a function with `asyncTask`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+}
+
+/// What a queued invocation is known by.
+pub struct Queued {
+    pub request_id: Arc<str>,
+    /// Its async task's id, for a function with `asyncTask`.
+    pub task_id: Option<String>,
+}
+
+/// Why an invocation naming its async task was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TaskIdRefused {
+    /// Not 1 to 128 letters, digits, `-` and `_`.
+    Invalid,
+    /// The function has a task of that id already.
+    Taken,
 }
 
 /// What one try came to.
-enum Outcome {
+pub(crate) enum Outcome {
     Succeeded {
         status: u16,
         body: Bytes,
@@ -54,7 +76,7 @@ enum Outcome {
     Throttled,
 }
 
-fn millis(t: SystemTime) -> u64 {
+pub(crate) fn millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
@@ -72,66 +94,34 @@ impl ControlPlane {
         )
     }
 
-    /// The function's stored `asyncInvokeConfig`, if it has one.
-    pub fn async_invoke_config(&self, function: &str) -> Option<StoredAsyncConfig> {
-        self.shared
-            .async_configs
-            .lock()
-            .unwrap()
-            .get(function)
-            .cloned()
-    }
-
-    /// Every stored one, by function name.
-    pub fn async_invoke_configs(&self) -> Vec<(String, StoredAsyncConfig)> {
-        let configs = self.shared.async_configs.lock().unwrap();
-        configs
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-
-    /// PutAsyncInvokeConfig: applies from the next try of every event on.
-    pub fn put_async_invoke_config(
-        &self,
-        function: &str,
-        config: AsyncInvokeConfig,
-    ) -> StoredAsyncConfig {
-        let mut configs = self.shared.async_configs.lock().unwrap();
-        let stored = match configs.get(function) {
-            Some(old) => StoredAsyncConfig {
-                config,
-                created: old.created,
-                modified: SystemTime::now(),
-            },
-            None => StoredAsyncConfig::new(config),
-        };
-        configs.insert(function.to_string(), stored.clone());
-        stored
-    }
-
-    /// DeleteAsyncInvokeConfig; false when there was none.
-    pub fn delete_async_invoke_config(&self, function: &str) -> bool {
-        self.shared
-            .async_configs
-            .lock()
-            .unwrap()
-            .remove(function)
-            .is_some()
-    }
-
-    /// What runs the function's events now: its stored config, or FC's defaults.
-    fn async_rules(&self, function: &str) -> AsyncInvokeConfig {
-        self.async_invoke_config(function)
-            .map(|s| s.config)
-            .unwrap_or_default()
-    }
-
     /// Queues an asynchronous invocation of `function` with this payload, kept on disk before this returns
     /// (when the run has a queue folder), and runs it in the background. Returns its request id.
     pub fn enqueue(&self, function: &str, headers: &http::HeaderMap, payload: Bytes) -> Arc<str> {
+        match self.enqueue_task(function, headers, payload, None) {
+            Ok(queued) => queued.request_id,
+            Err(_) => unreachable!("an invocation that names no task id is never refused"),
+        }
+    }
+
+    /// [`enqueue`](Self::enqueue), for a function with `asyncTask` also an async task: named `task_id` (the
+    /// client's `x-fc-async-task-id`), or by the request id. A task id that is not one, or that the function
+    /// has already, is refused and nothing is queued.
+    pub fn enqueue_task(
+        &self,
+        function: &str,
+        headers: &http::HeaderMap,
+        payload: Bytes,
+        task_id: Option<&str>,
+    ) -> Result<Queued, TaskIdRefused> {
         use base64::Engine;
         let request_id = crate::ids::request_id();
+        let task_id = match (self.async_rules(function).async_task, task_id) {
+            (false, _) => None,
+            (true, Some(id)) if !crate::task_record::is_task_id(id) => {
+                return Err(TaskIdRefused::Invalid);
+            }
+            (true, id) => Some(id.unwrap_or(&request_id).to_string()),
+        };
         let kept = headers
             .iter()
             .filter(|(k, _)| !k.as_str().starts_with("x-fc-") && *k != http::header::CONTENT_LENGTH)
@@ -144,7 +134,11 @@ impl ControlPlane {
             headers: kept,
             enqueued_at: millis(SystemTime::now()),
             failed_tries: 0,
+            task_id: task_id.clone(),
         };
+        if !self.open_task(&event, &payload) {
+            return Err(TaskIdRefused::Taken);
+        }
         self.keep(&event);
         let name: Arc<str> = function.into();
         self.shared.events.emit(
@@ -153,23 +147,21 @@ impl ControlPlane {
                 .with("payloadBytes", payload.len()),
         );
         self.spawn_event(event);
-        request_id
+        Ok(Queued {
+            request_id,
+            task_id,
+        })
     }
 
-    /// Runs again what an earlier `up` of this project left queued. Returns how many.
+    /// Runs again what an earlier `up` of this project left queued (its async tasks' records read first).
+    /// Returns how many.
     pub fn resume_async(&self) -> usize {
+        self.load_tasks();
         let Some(dir) = self.queue_dir() else {
             return 0;
         };
         let mut resumed = 0;
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.extension().is_none_or(|e| e != "json") {
-                continue;
-            }
-            let parsed = std::fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<QueuedEvent>(&b).ok());
+        for (path, parsed) in crate::files::read_json_files::<QueuedEvent>(&dir) {
             match parsed {
                 // The id names the event's file: one that is not fcemu's shape (a committed
                 // `"requestId": "../../x"`) would have it write or delete outside the queue.
@@ -203,21 +195,13 @@ impl ControlPlane {
     /// Writes the event where a restart finds it (whole or not at all: written aside, then renamed).
     fn keep(&self, event: &QueuedEvent) {
         let Some(dir) = self.queue_dir() else { return };
-        let write = || -> std::io::Result<()> {
-            crate::files::create_private_dir(&dir)?;
-            let path = event_file(&dir, event);
-            let aside = dir.join(format!(".{}.json.new", event.request_id));
-            let mut file = crate::files::create_private(&aside)?;
-            std::io::Write::write_all(&mut file, &serde_json::to_vec(event)?)?;
-            file.sync_all()?;
-            std::fs::rename(&aside, &path)
-        };
-        if let Err(e) = write() {
+        if let Err(e) = crate::files::replace_json(&dir, &event.request_id, event) {
             tracing::warn!("queued event {} not kept on disk: {e}", event.request_id);
         }
     }
 
-    /// The event is done: its outcome goes to its destination, and it leaves the queue.
+    /// The event is done: its outcome goes to its destination and on its task's record, and it leaves the
+    /// queue.
     fn finish(
         &self,
         rules: &AsyncInvokeConfig,
@@ -225,9 +209,42 @@ impl ControlPlane {
         payload: &Bytes,
         outcome: &Outcome,
     ) {
-        self.deliver(rules, event, payload, outcome);
+        let delivered = self.deliver(rules, event, payload, outcome);
+        let (status, answer, error) = match outcome {
+            Outcome::Succeeded { body, .. } => (TaskStatus::Succeeded, body, None),
+            Outcome::Failed { error, body, .. } if error == EVENT_AGE_EXCEEDED => {
+                (TaskStatus::Expired, body, Some(error.as_str()))
+            }
+            Outcome::Failed { error, body, .. } => (TaskStatus::Failed, body, Some(error.as_str())),
+            Outcome::Throttled => return,
+        };
+        let sent = delivered.then_some(match status {
+            TaskStatus::Succeeded => "Succeeded",
+            _ => "Failed",
+        });
+        self.task_ended(event, status, answer, error, sent);
+        self.dequeue(event);
+    }
+
+    fn dequeue(&self, event: &QueuedEvent) {
         if let Some(dir) = self.queue_dir() {
             let _ = std::fs::remove_file(event_file(&dir, event));
+        }
+    }
+
+    /// A task stopped by StopAsyncTask: it leaves the queue (no destination hears of it), and the instance
+    /// running its cut-off try, if one was, is destroyed through PreStop as a reclaim.
+    async fn end_stopped(&self, event: &QueuedEvent) {
+        self.dequeue(event);
+        let running = self.shared.events.snapshot().iter().rev().find_map(|e| {
+            (e.event == "invoke.start"
+                && e.request_id.as_deref() == Some(event.request_id.as_str()))
+            .then(|| e.instance_id.clone())
+            .flatten()
+        });
+        self.task_step(event, TaskStatus::Stopped, "stopped", running.as_deref());
+        if let Some(instance) = running {
+            self.reclaim_instance(&instance).await;
         }
     }
 
@@ -256,7 +273,13 @@ impl ControlPlane {
             .duration_since(UNIX_EPOCH + Duration::from_millis(event.enqueued_at))
             .unwrap_or_default();
         let taken_up = tokio::time::Instant::now();
+        // StopAsyncTask's: checked before each try, and it cuts a try or a wait short.
+        let stop = self.task_stop(&event);
         loop {
+            if stop.is_cancelled() {
+                self.end_stopped(&event).await;
+                return;
+            }
             let rules = self.async_rules(&function);
             let age = aged + taken_up.elapsed();
             if age > Duration::from_secs(rules.max_async_event_age_in_seconds) {
@@ -267,7 +290,7 @@ impl ControlPlane {
                 );
                 let outcome = Outcome::Failed {
                     status: 0,
-                    error: "EventAgeExceeded".into(),
+                    error: EVENT_AGE_EXCEEDED.into(),
                     body: Bytes::new(),
                 };
                 self.finish(&rules, &event, &payload, &outcome);
@@ -280,6 +303,7 @@ impl ControlPlane {
                 Some(slots) => tokio::select! {
                     biased;
                     _ = self.shared.shutdown.cancelled() => return,
+                    _ = stop.cancelled() => continue,
                     turn = slots.acquire_owned() => turn.ok(),
                 },
                 None => None,
@@ -300,16 +324,25 @@ impl ControlPlane {
                 }
             }
             let Ok(req) = req else { return };
-            let response = self
-                .invoke_attempt(
-                    &function,
-                    req,
-                    InvocationKind::Event,
-                    id.clone(),
-                    event.failed_tries,
-                )
-                .await;
+            self.task_step(&event, TaskStatus::Running, "invoked", None);
+            let attempt = self.invoke_attempt(
+                &function,
+                req,
+                InvocationKind::Event,
+                id.clone(),
+                event.failed_tries,
+            );
+            let response = tokio::select! {
+                response = attempt => response,
+                // Cut off: the request is dropped, and `end_stopped` destroys the instance that ran it.
+                _ = stop.cancelled() => continue,
+            };
             drop(turn);
+            let instance = response
+                .headers()
+                .get(headers::INSTANCE_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             let outcome = outcome_of(response).await;
             let wait = match &outcome {
                 Outcome::Succeeded { .. } => {
@@ -329,6 +362,7 @@ impl ControlPlane {
                         return;
                     }
                     self.keep(&event);
+                    self.task_step(&event, TaskStatus::Retrying, error, instance.as_deref());
                     self.shared.events.emit(
                         Event::new(EventKind::AsyncRetried, &function, None)
                             .request(&id)
@@ -341,99 +375,9 @@ impl ControlPlane {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                _ = stop.cancelled() => {}
                 _ = self.shared.shutdown.cancelled() => return,
             }
-        }
-    }
-
-    /// FC's destination event for the outcome, sent where the function's config says.
-    fn deliver(
-        &self,
-        rules: &AsyncInvokeConfig,
-        event: &QueuedEvent,
-        payload: &Bytes,
-        outcome: &Outcome,
-    ) {
-        let (destination, status, condition, function_error, body) = match outcome {
-            Outcome::Succeeded { status, body } => (&rules.on_success, *status, "", "", body),
-            Outcome::Failed {
-                status,
-                error,
-                body,
-            } => (
-                &rules.on_failure,
-                *status,
-                error.as_str(),
-                error.as_str(),
-                body,
-            ),
-            Outcome::Throttled => return,
-        };
-        let Some(destination) = destination else {
-            return;
-        };
-        let function: Arc<str> = event.function_name.as_str().into();
-        let arn = self.function_arn(&function);
-        let record = serde_json::json!({
-            "timestamp": millis(SystemTime::now()),
-            "requestContext": {
-                "requestId": event.request_id,
-                "functionArn": arn,
-                "condition": condition,
-                "approximateInvokeCount": event.failed_tries + u32::from(matches!(outcome, Outcome::Succeeded { .. })),
-            },
-            "requestPayload": String::from_utf8_lossy(payload),
-            "responseContext": { "statusCode": status, "functionError": function_error },
-            "responsePayload": String::from_utf8_lossy(body),
-        });
-        let to = match destination {
-            Destination::Function { name, .. } if self.function(name).is_some() => {
-                let mut headers = http::HeaderMap::new();
-                headers.insert(
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                self.enqueue(name, &headers, Bytes::from(record.to_string()));
-                "function"
-            }
-            _ => {
-                self.sink(destination.arn(), &event.function_name, &record);
-                "sink"
-            }
-        };
-        self.shared.events.emit(
-            Event::new(EventKind::DestinationDelivered, &function, None)
-                .request(&event.request_id.as_str().into())
-                .with("destination", destination.arn())
-                .with("condition", condition)
-                .with("to", to),
-        );
-    }
-
-    /// One JSON line per delivery to a destination that does not run locally.
-    fn sink(&self, arn: &str, function: &str, record: &serde_json::Value) {
-        let Some(dir) = self
-            .shared
-            .options
-            .state_dir
-            .as_ref()
-            .map(|d| d.join("destinations"))
-        else {
-            return;
-        };
-        let line = serde_json::json!({
-            "ts": crate::events::timestamp(SystemTime::now()),
-            "destination": arn,
-            "functionName": function,
-            "event": record,
-        });
-        let write = || -> std::io::Result<()> {
-            crate::files::create_private_dir(&dir)?;
-            let mut file = crate::files::append_private(&dir.join("deliveries.jsonl"))?;
-            std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes())
-        };
-        if let Err(e) = write() {
-            tracing::warn!("a delivery to {arn} was not written: {e}");
         }
     }
 }

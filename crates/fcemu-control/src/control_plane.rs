@@ -79,6 +79,7 @@ impl ControlPlane {
             gpus: gpu::Gpus::new(&options_gpus),
             changed: Default::default(),
             async_configs: Default::default(),
+            async_tasks: Default::default(),
         });
         {
             let mut configs = shared.async_configs.lock().unwrap();

@@ -24,6 +24,36 @@ pub fn append_private(path: &Path) -> io::Result<File> {
     open_private(path, OpenOptions::new().append(true).create(true))
 }
 
+/// Writes `NAME.json` in `dir` (made if missing) whole or not at all: written aside, synced, then renamed
+/// over the old one, so a run stopped half-way leaves the old file or the new one, never a part.
+pub fn replace_json(dir: &Path, name: &str, value: &impl serde::Serialize) -> io::Result<()> {
+    create_private_dir(dir)?;
+    let aside = dir.join(format!(".{name}.json.new"));
+    let mut file = create_private(&aside)?;
+    io::Write::write_all(&mut file, &serde_json::to_vec(value)?)?;
+    file.sync_all()?;
+    std::fs::rename(&aside, dir.join(format!("{name}.json")))
+}
+
+/// The `*.json` files in `dir` (none when it is missing), each with what it holds read as a `T` (None when it
+/// is not one).
+pub fn read_json_files<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+) -> impl Iterator<Item = (std::path::PathBuf, Option<T>)> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| {
+            let parsed = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            (path, parsed)
+        })
+}
+
 /// Makes the folder and its parents, mode 0700; a symbolic link in its place is refused.
 pub fn create_private_dir(path: &Path) -> io::Result<()> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {

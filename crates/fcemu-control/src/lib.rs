@@ -3,12 +3,15 @@
 //! through thaw, PreStop, stop and remove. It talks to containers only through [`ContainerRuntime`].
 
 mod async_config;
+mod async_invoke_config;
 mod async_queue;
+mod async_tasks;
 pub mod billing;
 pub mod client;
 mod container_spec;
 mod control_plane;
 mod creating;
+mod destinations;
 mod destroy;
 mod engine;
 pub mod error;
@@ -36,12 +39,14 @@ mod shared;
 mod source_events;
 mod state;
 pub mod summary;
+mod task_record;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod triggers;
 mod update;
 
 pub use async_config::StoredAsyncConfig;
+pub use async_queue::{Queued, TaskIdRefused};
 pub use client::{Body, BoxError, empty_body, full_body};
 pub use control_plane::ControlPlane;
 pub use events::{Event, EventBus, EventKind};
@@ -59,5 +64,6 @@ pub use pool::InstanceInfo;
 pub use provision::{ProvisionStatus, TargetRefused, provision_retry_delay};
 pub use responses::InvocationKind;
 pub use responses::{fc_error_response, function_error_response};
+pub use task_record::{AsyncTask, StopRefused, TaskEvent, TaskFilter, TaskStatus, is_task_id};
 pub use triggers::FireRefused;
 pub use update::Rolled;

@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) async_configs: std::sync::Mutex<
         std::collections::BTreeMap<String, crate::async_config::StoredAsyncConfig>,
     >,
+    /// The async tasks of functions with `asyncTask`, and the stop signal of each not yet ended.
+    pub(crate) async_tasks: std::sync::Mutex<crate::task_record::Tasks>,
 }
 
 impl Shared {

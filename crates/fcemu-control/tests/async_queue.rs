@@ -48,17 +48,6 @@ fn events(cp: &ControlPlane, name: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Waits (on the paused clock) until `done` says so, at most 10 minutes of it.
-async fn until(cp: &ControlPlane, done: impl Fn(&ControlPlane) -> bool) {
-    for _ in 0..6000 {
-        if done(cp) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("not reached; events: {:?}", cp.events().snapshot());
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_function_that_fails_twice_is_tried_again_and_its_success_goes_to_the_destination() {
     let config = r#"{ maxAsyncRetryAttempts: 3, destinationConfig: { onSuccess: { destination: "acs:fc:cn-hangzhou:1:functions/done" } } }"#;

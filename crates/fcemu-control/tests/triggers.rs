@@ -57,17 +57,6 @@ fn delivered(dir: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Waits (on the paused clock) until `done` says so, at most a minute of it.
-async fn until(done: impl Fn() -> bool) {
-    for _ in 0..600 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("not reached");
-}
-
 fn seconds_of(rfc3339: &Value) -> u64 {
     let t = humantime::parse_rfc3339(rfc3339.as_str().unwrap()).unwrap();
     t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs()
@@ -81,7 +70,7 @@ async fn a_timer_fires_every_two_seconds_with_fcs_timer_event() {
         ..Options::default()
     };
     let (cp, _fake) = plane(project_with(EVERY_2S), options);
-    until(|| delivered(dir.path()).len() >= 3).await;
+    until(&cp, |_| delivered(dir.path()).len() >= 3).await;
     let events = delivered(dir.path());
     for e in &events {
         assert_eq!(
@@ -126,7 +115,7 @@ async fn with_timers_off_nothing_fires_by_itself_but_a_firing_asked_for_runs() {
     cp.fire_trigger("worker", "off", None, None).unwrap();
     cp.fire_trigger("worker", "up", None, Some("in/cat.png"))
         .unwrap();
-    until(|| delivered(dir.path()).len() == 2).await;
+    until(&cp, |_| delivered(dir.path()).len() == 2).await;
     let events = delivered(dir.path());
     let oss = events.iter().find(|e| e.get("events").is_some()).unwrap();
     assert_eq!(oss["events"][0]["oss"]["object"]["key"], "in/cat.png");
@@ -134,7 +123,7 @@ async fn with_timers_off_nothing_fires_by_itself_but_a_firing_asked_for_runs() {
     // A file's event is sent as it is.
     cp.fire_trigger("worker", "up", Some(r#"{"mine":true}"#.into()), None)
         .unwrap();
-    until(|| delivered(dir.path()).len() == 3).await;
+    until(&cp, |_| delivered(dir.path()).len() == 3).await;
     assert_eq!(
         delivered(dir.path())[2],
         serde_json::json!({ "mine": true })

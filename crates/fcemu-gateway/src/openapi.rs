@@ -3,7 +3,9 @@
 //! calls. The official SDK works against it with `endpoint` set to the listen address.
 
 use crate::{Call, invalid_argument, json_response, not_found};
-use fcemu_control::{Body, ControlPlane, InvocationKind, TargetRefused, fc_error_response, ids};
+use fcemu_control::{
+    Body, ControlPlane, InvocationKind, TargetRefused, TaskIdRefused, fc_error_response, ids,
+};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 
@@ -100,6 +102,9 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Respon
         }
         _ => {
             let method = req.method().clone();
+            if let Some(response) = crate::openapi_tasks::handle(cp, &segments, &req) {
+                return response;
+            }
             match crate::openapi_async::handle(cp, &segments, req).await {
                 Some(response) => response,
                 None => fc_error_response(
@@ -185,13 +190,43 @@ async fn invoke_async(cp: &ControlPlane, function: &str, req: Request<Body>) -> 
         Ok(payload) => payload,
         Err(refused) => return refused,
     };
-    let request_id = cp.enqueue(function, &parts.headers, payload);
-    Response::builder()
+    let task_id = parts
+        .headers
+        .get(ASYNC_TASK_ID)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let queued = match cp.enqueue_task(function, &parts.headers, payload, task_id) {
+        Ok(queued) => queued,
+        Err(TaskIdRefused::Invalid) => {
+            return invalid_argument(&format!(
+                "{ASYNC_TASK_ID} is `{}`, allowed: 1 to 128 letters, digits, - and _",
+                task_id.unwrap_or_default()
+            ));
+        }
+        Err(TaskIdRefused::Taken) => {
+            return fc_error_response(
+                StatusCode::CONFLICT,
+                "AsyncTaskAlreadyExists",
+                &format!(
+                    "function {function} has an async task {} already: give each invocation an id of its own",
+                    task_id.unwrap_or_default()
+                ),
+                &ids::request_id(),
+            );
+        }
+    };
+    let mut response = Response::builder()
         .status(StatusCode::ACCEPTED)
-        .header("x-fc-request-id", &*request_id)
+        .header("x-fc-request-id", &*queued.request_id);
+    if let Some(task_id) = &queued.task_id {
+        response = response.header(ASYNC_TASK_ID, task_id.as_str());
+    }
+    response
         .body(fcemu_control::empty_body())
         .expect("a valid response")
 }
+
+/// The header that names an asynchronous invocation's async task (and answers with it).
+const ASYNC_TASK_ID: &str = "x-fc-async-task-id";
 
 /// An asynchronous invocation's payload, read whole up to FC's limit; over it, FC's 400 `EntityTooLarge`.
 pub(crate) async fn read_event(body: Body) -> Result<bytes::Bytes, Response<Body>> {

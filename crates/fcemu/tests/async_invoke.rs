@@ -33,35 +33,6 @@ resources:
     )
 }
 
-/// Runs `script` (Python, with `client` made for `up`) under the official SDK; what it prints, as JSON.
-fn sdk(up: &Up, script: &str) -> Value {
-    let python = sdk_python();
-    let prelude = r#"
-import io, json, sys
-from alibabacloud_fc20230330.client import Client
-from alibabacloud_fc20230330 import models as fc
-from alibabacloud_tea_openapi import models as open_api_models
-from alibabacloud_tea_openapi.exceptions import ClientException
-client = Client(open_api_models.Config(access_key_id="LTAIanyKEY", access_key_secret="any",
-                                       endpoint=sys.argv[1], protocol="http"))
-"#;
-    let out = Command::new(&python)
-        .args([
-            "-c",
-            &format!("{prelude}{script}"),
-            up.url.trim_start_matches("http://"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_configures_async_invocation_and_a_failing_function_is_retried_to_its_destination()
 {

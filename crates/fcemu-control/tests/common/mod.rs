@@ -70,3 +70,14 @@ pub async fn call_function(cp: &ControlPlane, function: &str, path: &str) -> Res
 pub async fn settle() {
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
+
+/// Waits (on the paused clock) until `done` says so, at most 10 minutes of it.
+pub async fn until(cp: &ControlPlane, done: impl Fn(&ControlPlane) -> bool) {
+    for _ in 0..6000 {
+        if done(cp) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not reached; events: {:?}", cp.events().snapshot());
+}

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod provision;
 pub mod ps;
 pub mod reclaim;
+pub mod tasks;
 pub mod trigger;
 pub mod up;
 pub mod validate;
@@ -30,6 +31,7 @@ pub enum Command {
     Ps(ps::Args),
     Logs(logs::Args),
     Events(events::Args),
+    Tasks(tasks::Args),
     Destinations(destinations::Args),
     Wait(wait::Args),
     Reclaim(reclaim::Args),
@@ -55,6 +57,7 @@ impl Command {
             Command::Ps(args) => ps::run(args).await,
             Command::Logs(args) => logs::run(args).await,
             Command::Events(args) => events::run(args).await,
+            Command::Tasks(args) => tasks::run(args).await,
             Command::Destinations(args) => destinations::run(args).await,
             Command::Wait(args) => wait::run(args).await,
             Command::Reclaim(args) => reclaim::run(args).await,

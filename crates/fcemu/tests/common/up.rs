@@ -316,3 +316,32 @@ pub fn alive(pid: u32) -> bool {
             .any(|l| l.starts_with("State:") && l.contains('Z'))
     })
 }
+
+/// Runs `script` (Python, with `client` made for `up`) under the official SDK; what it prints, as JSON.
+pub fn sdk(up: &Up, script: &str) -> serde_json::Value {
+    let python = super::sdk_python();
+    let prelude = r#"
+import io, json, sys
+from alibabacloud_fc20230330.client import Client
+from alibabacloud_fc20230330 import models as fc
+from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_openapi.exceptions import ClientException
+client = Client(open_api_models.Config(access_key_id="LTAIanyKEY", access_key_secret="any",
+                                       endpoint=sys.argv[1], protocol="http"))
+"#;
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            &format!("{prelude}{script}"),
+            up.url.trim_start_matches("http://"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}

@@ -84,7 +84,7 @@ pub(crate) fn container_spec(
         (labels::FUNCTION.to_string(), spec.name.clone()),
         (labels::INSTANCE_ID.to_string(), instance_id.to_string()),
     ]);
-    ContainerSpec {
+    let mut container = ContainerSpec {
         name: format!("fcemu-{}-{}", sanitize(&spec.name), &instance_id[2..]),
         image: spec.container.image.clone(),
         env,
@@ -126,7 +126,12 @@ pub(crate) fn container_spec(
             .map(|slice| GpuRequest {
                 device_ids: vec![slice.uuid.clone()],
             }),
+        debug_port: None,
+    };
+    if let Some(debug) = options.debugged(&spec.name) {
+        crate::debugging::under_debugger(spec, debug, &mut container);
     }
+    container
 }
 
 /// What fcemu's runtime for a built-in runtime reads at start: its hooks' handlers (FC's request headers

@@ -203,8 +203,12 @@ impl Pool {
         });
     }
 
-    /// Destroys the instances that had no request for the idle timeout (never provisioned ones).
+    /// Destroys the instances that had no request for the idle timeout (never provisioned ones, nor a
+    /// debugged function's: a debugger stays attached to it).
     pub fn reap_idle(self: &Arc<Self>, idle_timeout: Duration) {
+        if self.shared.options.debugged(&self.function.name).is_some() {
+            return;
+        }
         let now = Instant::now();
         let idle: Vec<Arc<str>> = {
             let mut st = self.lock();

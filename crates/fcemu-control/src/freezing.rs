@@ -10,8 +10,8 @@ use crate::state::{Input, State};
 use std::sync::Arc;
 
 impl Pool {
-    /// Whether `up` was asked to freeze this instance when idle: not with `--no-freeze`, and not when it is
-    /// provisioned and keeps its resources allocated (FC's `alwaysAllocateCPU`; for a GPU function
+    /// Whether `up` was asked to freeze this instance when idle: not with `--no-freeze`, not under a debugger,
+    /// and not when it is provisioned and keeps its resources allocated (FC's `alwaysAllocateCPU`; for a GPU function
     /// `alwaysAllocateGPU`: false is FC's GPU idle mode).
     pub(crate) fn freezes(&self, provisioned: bool) -> bool {
         let provision = &self.function.spec.provision;
@@ -19,7 +19,9 @@ impl Pool {
             Some(_) => provision.always_allocate_gpu,
             None => provision.always_allocate_cpu,
         };
-        self.shared.options.freeze && !(provisioned && kept_allocated)
+        // A process stopped at a breakpoint would otherwise be frozen under the debugger.
+        let debugged = self.shared.options.debugged(&self.function.name).is_some();
+        self.shared.options.freeze && !(provisioned && kept_allocated) && !debugged
     }
 
     /// Freezes the instance after the freeze grace (and not before `not_before`), unless a request reaches

@@ -29,11 +29,25 @@ impl Function {
     }
 
     fn versioned(
-        spec: FunctionSpec,
+        mut spec: FunctionSpec,
         options: &Options,
         version: u32,
         billing: Arc<Billing>,
     ) -> Self {
+        // Under a debugger a breakpoint may hold the handler or a hook for as long as the developer looks.
+        if options.lifts_timeouts(&spec.name) {
+            spec.timeout = crate::options::LIFTED_TIMEOUT;
+            for hook in [
+                &mut spec.initializer,
+                &mut spec.pre_stop,
+                &mut spec.pre_freeze,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                hook.timeout = crate::options::LIFTED_TIMEOUT;
+            }
+        }
         let headers = FcHeaders::new(
             &spec,
             &options.region_of(&spec),

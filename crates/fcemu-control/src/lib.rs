@@ -11,6 +11,7 @@ pub mod client;
 mod container_spec;
 mod control_plane;
 mod creating;
+mod debugging;
 mod destinations;
 mod destroy;
 mod engine;
@@ -49,6 +50,7 @@ pub use async_config::StoredAsyncConfig;
 pub use async_queue::{Queued, TaskIdRefused};
 pub use client::{Body, BoxError, empty_body, full_body};
 pub use control_plane::ControlPlane;
+pub use debugging::{debug_unsupported, default_debug_port};
 pub use events::{Event, EventBus, EventKind};
 pub use function::Function;
 pub use gpu::{GpuMode, GpuView};
@@ -57,8 +59,8 @@ pub use instance::{DestroyReason, Instance, InstanceState};
 pub use invoke::COLD_START_HEADER;
 pub use logs::{HookKind, LogQuery, LogRecord, LogStore};
 pub use options::{
-    Credentials, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_INSTANCES, MAX_BODY_BYTES,
-    MAX_HEADER_BYTES, MAX_PATH_BYTES, Options,
+    Credentials, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_INSTANCES, Debugged, LIFTED_TIMEOUT,
+    MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_PATH_BYTES, Options,
 };
 pub use pool::InstanceInfo;
 pub use provision::{ProvisionStatus, TargetRefused, provision_retry_delay};

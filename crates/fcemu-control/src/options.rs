@@ -44,7 +44,28 @@ pub struct Options {
     pub state_dir: Option<std::path::PathBuf>,
     /// Timer triggers fire on their schedule; false with `--no-timers` (`fcemu trigger` still fires them).
     pub timers: bool,
+    /// The functions served under a debugger (`up --debug`), by name.
+    pub debug: std::collections::BTreeMap<String, Debugged>,
 }
+
+/// How a function is served under a debugger (`up --debug FUNCTION[=PORT]`): by one instance that is never
+/// frozen nor reclaimed, whose timeouts are lifted, with the debugger's port published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Debugged {
+    /// The debugger's port inside the container, published at the same number on `host`.
+    pub port: u16,
+    /// The address of this machine the port is published on (the listen address's).
+    pub host: String,
+    /// Hold the function's process until a debugger attaches (`--debug-wait`).
+    pub wait: bool,
+    /// Keep FC's cut-offs: the function's timeout, its hooks' and Runtime Init's (`--debug-keep-timeouts`).
+    pub keep_timeouts: bool,
+    /// Appended to a custom container's or custom runtime's command (`--debug-args`).
+    pub args: Vec<String>,
+}
+
+/// What a lifted timeout is: a day, FC's longest.
+pub const LIFTED_TIMEOUT: Duration = Duration::from_secs(86_400);
 
 /// An AccessKey pair, with its STS token when it is temporary. Never printed: its Debug shows the key id's
 /// last four characters only.
@@ -74,6 +95,16 @@ impl Options {
     /// The credentials a function's requests carry: those standing in for its role's, when it has one.
     pub fn credentials_of(&self, spec: &FunctionSpec) -> Option<&Credentials> {
         self.credentials.as_ref().filter(|_| spec.role.is_some())
+    }
+
+    /// How the function is debugged, when it is.
+    pub fn debugged(&self, function: &str) -> Option<&Debugged> {
+        self.debug.get(function)
+    }
+
+    /// Whether the function's timeouts are lifted (debugged, without `--debug-keep-timeouts`).
+    pub fn lifts_timeouts(&self, function: &str) -> bool {
+        self.debugged(function).is_some_and(|d| !d.keep_timeouts)
     }
 
     /// The region a function's instances see: `--region`'s override, or the function's own.
@@ -111,6 +142,7 @@ impl Default for Options {
             credentials: None,
             state_dir: None,
             timers: true,
+            debug: Default::default(),
         }
     }
 }

@@ -82,7 +82,9 @@ pub struct Pool {
 }
 
 fn instance_cap(options: &crate::options::Options, spec: &fcemu_spec::FunctionSpec) -> Option<u32> {
-    [options.max_instances, spec.reserved_concurrency]
+    // A debugged function has one instance: the one the debugger is attached to.
+    let debugged = options.debugged(&spec.name).map(|_| 1);
+    [options.max_instances, spec.reserved_concurrency, debugged]
         .into_iter()
         .flatten()
         .min()

@@ -58,7 +58,11 @@ impl Pool {
     }
 
     async fn port_accepts(&self, addr: SocketAddr) -> Result<(), ReadinessError> {
-        let timeout = self.shared.options.runtime_init_timeout;
+        // A process held until a debugger attaches (`--debug-wait`) listens only then.
+        let timeout = match self.shared.options.lifts_timeouts(&self.function.name) {
+            true => crate::options::LIFTED_TIMEOUT,
+            false => self.shared.options.runtime_init_timeout,
+        };
         let deadline = Instant::now() + timeout;
         // Every millisecond: a refused connect costs next to nothing, and Runtime Init is then exact to 1 ms.
         // An interval keeps to the timer's millisecond ticks, where a 1 ms sleep after each connect would

@@ -49,6 +49,15 @@ pub struct ContainerSpec {
     /// The network of the container's project, made (with the container's `fcemu.managed` and
     /// `fcemu.project` labels) when it is missing; None: the engine's default.
     pub network: Option<String>,
+    /// A port of the container published on this machine at the same number: a debugger's (`up --debug`).
+    pub debug_port: Option<DebugPort>,
+}
+
+/// A debugger's port inside the container, published on `host_ip` at the same number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebugPort {
+    pub port: u16,
+    pub host_ip: String,
 }
 
 /// The name of a project's network: one per project folder, so that containers of other projects, and any

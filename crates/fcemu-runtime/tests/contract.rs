@@ -442,6 +442,7 @@ async fn a_projects_network_stays_while_a_container_uses_it_and_goes_with_the_la
     let labels = [(labels::PROJECT.to_string(), run.to_string())];
     let spec = ContainerSpec {
         network: Some(network.clone()),
+        debug_port: None,
         ..spec(run, &[])
     };
     let id = docker.create(&spec).await.unwrap();

@@ -51,6 +51,8 @@ pub struct Served<'a> {
     pub max_instances: u32,
     /// Whether timers fire on their schedule (not with --no-timers).
     pub timers: bool,
+    /// What is said of each function served under a debugger.
+    pub debugged: &'a [String],
 }
 
 pub fn banner(project: &Project, served: &Served) -> String {
@@ -59,6 +61,7 @@ pub fn banner(project: &Project, served: &Served) -> String {
         gpus,
         max_instances,
         timers,
+        debugged,
     } = *served;
     let mut lines = vec![format!(
         "fcemu serving {} ({})",
@@ -112,6 +115,7 @@ pub fn banner(project: &Project, served: &Served) -> String {
     }
     lines.extend(domain_lines(project, url));
     lines.extend(trigger_lines(project, timers, SystemTime::now()));
+    lines.extend(debugged.iter().cloned());
     lines.push(format!(
         "  invoke API           {url}/2023-03-30/functions/NAME/invocations"
     ));

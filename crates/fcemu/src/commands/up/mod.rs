@@ -8,6 +8,7 @@
 //! (`--watch`).
 
 pub mod banner;
+pub mod debug;
 pub mod detach;
 mod files;
 mod printers;
@@ -109,6 +110,8 @@ pub struct Args {
     /// Fire no timer trigger on its schedule (`fcemu trigger FUNCTION TRIGGER` still fires one now)
     #[arg(long, env = "FCEMU_NO_TIMERS")]
     pub no_timers: bool,
+    #[command(flatten)]
+    pub debug: debug::DebugArgs,
     /// Serve in the background: return once serving and the provisioned instances are ready (output in
     /// .fcemu/up.log; `fcemu down` stops it)
     #[arg(short = 'd', long)]
@@ -199,6 +202,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         credentials: crate::credentials::find(&project, args.no_credentials),
         state_dir: Some(project.dir.join(crate::state::DIR)),
         timers: !args.no_timers,
+        debug: debug::debugged(&project, &args.debug, addr)?,
         ..Options::default()
     };
     let trigger_auth = TriggerAuthCheck {
@@ -206,6 +210,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         off: args.no_trigger_auth,
     };
     let access = access_for(&addr, args.no_auth)?;
+    let debug_lines = debug::banner_lines(&options.debug);
     let cp = ControlPlane::new(project.clone(), Arc::new(docker.clone()), options);
     let state_file = project.dir.join(ENDPOINT_FILE);
     let token_file = project.dir.join(TOKEN_FILE);
@@ -250,6 +255,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             gpus: &gpus.lines,
             max_instances: args.max_instances,
             timers: !args.no_timers,
+            debugged: &debug_lines,
         },
     ));
     banner::say_trigger_auth(&project, &trigger_auth);

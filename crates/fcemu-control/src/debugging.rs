@@ -1,0 +1,180 @@
+//! A function served under a debugger (`up --debug`): its container starts the function under its language's
+//! debugger, listening on the debugger's port, which is published on this machine at the same number. The
+//! lifecycle's part (one instance, never frozen nor reclaimed, timeouts lifted) is where each rule lives:
+//! `pool.rs`, `freezing.rs`, `destroy.rs`, `function.rs`, `readiness.rs`, each asking `Options::debugged`.
+
+use crate::options::Debugged;
+use fcemu_runtime::{ContainerSpec, DebugPort};
+use fcemu_spec::{FunctionSpec, Language};
+
+/// Why a function cannot be served under a debugger yet; None when it can.
+pub fn debug_unsupported(spec: &FunctionSpec, debug: &Debugged) -> Option<String> {
+    match spec.runtime.language() {
+        Some(Language::Nodejs | Language::Java) => None,
+        Some(Language::Python) => Some(format!(
+            "{}: a Python function's debugger (debugpy) is not served yet; run it as a custom runtime whose bootstrap starts python3 -m debugpy, with --debug-args",
+            spec.name
+        )),
+        Some(Language::Go) => Some(format!(
+            "{}: a Go function runs under Delve only where the runtime image has it, and fcemu's has not: give one with --runtime-image go1=IMAGE",
+            spec.name
+        )),
+        Some(Language::Php) => Some(format!(
+            "{}: fcemu's PHP runtime has no debugger (Xdebug) to start",
+            spec.name
+        )),
+        None if debug.args.is_empty() => Some(format!(
+            "{}: say how your image starts its debugger with --debug-args (appended to the command), e.g. --debug-args \"--inspect=0.0.0.0:{}\"",
+            spec.name, debug.port
+        )),
+        None if spec.container.command.is_none() && spec.container.entrypoint.is_none() => {
+            Some(format!(
+                "{}: --debug-args are appended to the command, and the s.yaml names none: set customContainerConfig.command (or entrypoint) to what the image runs",
+                spec.name
+            ))
+        }
+        None => None,
+    }
+}
+
+/// The debugger's port each language's debugger listens on unless `--debug FUNCTION=PORT` says otherwise.
+pub fn default_debug_port(spec: &FunctionSpec) -> Option<u16> {
+    match spec.runtime.language()? {
+        Language::Python => Some(5678),
+        Language::Nodejs => Some(9229),
+        Language::Java => Some(5005),
+        Language::Go => Some(2345),
+        Language::Php => Some(9003),
+    }
+}
+
+/// Starts the container's function under its debugger, and publishes the debugger's port.
+pub(crate) fn under_debugger(spec: &FunctionSpec, debug: &Debugged, container: &mut ContainerSpec) {
+    let port = debug.port;
+    match spec.runtime.language() {
+        Some(Language::Nodejs) => {
+            let flag = match debug.wait {
+                true => format!("--inspect-brk=0.0.0.0:{port}"),
+                false => format!("--inspect=0.0.0.0:{port}"),
+            };
+            if let Some(entrypoint) = container.entrypoint.as_mut() {
+                entrypoint.insert(1.min(entrypoint.len()), flag);
+            }
+        }
+        Some(Language::Java) => {
+            let suspend = if debug.wait { "y" } else { "n" };
+            container.env.push((
+                "JAVA_TOOL_OPTIONS".into(),
+                format!(
+                    "-agentlib:jdwp=transport=dt_socket,server=y,suspend={suspend},address=*:{port}"
+                ),
+            ));
+        }
+        // Custom containers and runtimes: the arguments their own debugger takes.
+        _ => match container.command.as_mut().or(container.entrypoint.as_mut()) {
+            Some(line) => line.extend(debug.args.iter().cloned()),
+            None => container.command = Some(debug.args.clone()),
+        },
+    }
+    container.debug_port = Some(DebugPort {
+        port,
+        host_ip: debug.host.clone(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn function(props: &str) -> FunctionSpec {
+        let text = format!(
+            "edition: 3.0.0\nname: t\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n{props}"
+        );
+        let project =
+            fcemu_spec::parse_project(&text, Path::new("/t/s.yaml"), Path::new("/t"), &|_| None)
+                .unwrap_or_else(|e| panic!("{e}"));
+        project.functions[0].clone()
+    }
+
+    fn debug(wait: bool, args: &[&str]) -> Debugged {
+        Debugged {
+            port: 9229,
+            host: "127.0.0.1".into(),
+            wait,
+            keep_timeouts: false,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    fn container_of(spec: &FunctionSpec, debug: &Debugged) -> ContainerSpec {
+        let mut container = ContainerSpec {
+            entrypoint: spec.container.entrypoint.clone(),
+            command: spec.container.command.clone(),
+            ..Default::default()
+        };
+        under_debugger(spec, debug, &mut container);
+        container
+    }
+
+    #[test]
+    fn node_runs_under_its_inspector_and_waits_for_it_when_asked() {
+        let node =
+            function("      runtime: nodejs18\n      handler: index.handler\n      code: /tmp\n");
+        assert_eq!(default_debug_port(&node), Some(9229));
+        let c = container_of(&node, &debug(false, &[]));
+        let entry = c.entrypoint.unwrap();
+        assert_eq!(entry[0], "node");
+        assert_eq!(entry[1], "--inspect=0.0.0.0:9229");
+        assert!(entry[2].ends_with("bootstrap.js"), "{entry:?}");
+        let waiting = container_of(&node, &debug(true, &[]));
+        assert_eq!(waiting.entrypoint.unwrap()[1], "--inspect-brk=0.0.0.0:9229");
+        assert_eq!(
+            c.debug_port,
+            Some(DebugPort {
+                port: 9229,
+                host_ip: "127.0.0.1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn java_gets_the_jdwp_agent_and_a_custom_container_its_own_arguments() {
+        let java = function(
+            "      runtime: java11\n      handler: example.App::handleRequest\n      code: /tmp\n",
+        );
+        let c = container_of(&java, &debug(true, &[]));
+        let (_, options) = c
+            .env
+            .iter()
+            .find(|(k, _)| k == "JAVA_TOOL_OPTIONS")
+            .unwrap();
+        assert_eq!(
+            options,
+            "-agentlib:jdwp=transport=dt_socket,server=y,suspend=y,address=*:9229"
+        );
+        let custom = function(
+            "      runtime: custom-container\n      customContainerConfig: { image: \"web:1\", command: [\"node\", \"server.js\"] }\n",
+        );
+        let args = debug(false, &["--inspect=0.0.0.0:9229"]);
+        assert_eq!(debug_unsupported(&custom, &args), None);
+        assert_eq!(
+            container_of(&custom, &args).command.unwrap(),
+            ["node", "server.js", "--inspect=0.0.0.0:9229"]
+        );
+        // Without arguments, or with no command to append them to, it says what to give.
+        let bare = function(
+            "      runtime: custom-container\n      customContainerConfig: { image: \"web:1\" }\n",
+        );
+        assert!(
+            debug_unsupported(&custom, &debug(false, &[]))
+                .unwrap()
+                .contains("--debug-args")
+        );
+        assert!(
+            debug_unsupported(&bare, &args)
+                .unwrap()
+                .contains("customContainerConfig.command")
+        );
+    }
+}

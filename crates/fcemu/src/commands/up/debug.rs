@@ -1,0 +1,101 @@
+//! `up --debug FUNCTION[=PORT]`: which functions are served under a debugger, on which port, and what the
+//! banner says of each.
+
+use crate::failure::Failure;
+use fcemu_control::{Debugged, debug_unsupported, default_debug_port};
+use fcemu_spec::Project;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// The flags of `up` that say how functions are debugged.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct DebugArgs {
+    /// Serve FUNCTION under its language's debugger, its port (default per language: Node.js 9229, Java
+    /// 5005) published on the listen address's host: one instance, never frozen nor reclaimed, timeouts
+    /// lifted (repeatable)
+    #[arg(
+        long = "debug",
+        value_name = "FUNCTION[=PORT]",
+        env = "FCEMU_DEBUG",
+        value_delimiter = ','
+    )]
+    pub functions: Vec<String>,
+    /// Hold the function's process until a debugger attaches
+    #[arg(long, env = "FCEMU_DEBUG_WAIT")]
+    pub debug_wait: bool,
+    /// What a custom container's or custom runtime's command gets appended to start its own debugger
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub debug_args: Option<String>,
+    /// Keep FC's cut-offs under the debugger: the function's timeout, its hooks' and Runtime Init's
+    #[arg(long)]
+    pub debug_keep_timeouts: bool,
+}
+
+/// The debugged functions, each checked against the project; a function that is not there, a port that is
+/// not one, or a runtime whose debugger fcemu cannot start is refused, saying which.
+pub fn debugged(
+    project: &Project,
+    args: &DebugArgs,
+    listen: SocketAddr,
+) -> Result<BTreeMap<String, Debugged>, Failure> {
+    let mut out = BTreeMap::new();
+    for asked in &args.functions {
+        let (name, port) = match asked.split_once('=') {
+            Some((name, port)) => (name, Some(port)),
+            None => (asked.as_str(), None),
+        };
+        let Some(spec) = project.functions.iter().find(|f| f.name == name) else {
+            let names: Vec<&str> = project.functions.iter().map(|f| f.name.as_str()).collect();
+            return Err(Failure::user(format!(
+                "--debug {name}: no such function in this project, allowed: {}",
+                names.join(", ")
+            )));
+        };
+        let port = match port {
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                Failure::user(format!(
+                    "--debug {asked}: `{p}` is not a port, allowed: 1 to 65535"
+                ))
+            })?,
+            None => default_debug_port(spec).ok_or_else(|| {
+                Failure::user(format!(
+                    "--debug {name}: say the port its debugger listens on, --debug {name}=PORT"
+                ))
+            })?,
+        };
+        let debug = Debugged {
+            port,
+            host: listen.ip().to_string(),
+            wait: args.debug_wait,
+            keep_timeouts: args.debug_keep_timeouts,
+            args: args
+                .debug_args
+                .as_deref()
+                .map(|a| a.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+        };
+        if let Some(why) = debug_unsupported(spec, &debug) {
+            return Err(Failure::user(format!("--debug {why}")));
+        }
+        out.insert(name.to_string(), debug);
+    }
+    Ok(out)
+}
+
+/// What the banner says of each debugged function.
+pub fn banner_lines(debug: &BTreeMap<String, Debugged>) -> Vec<String> {
+    debug
+        .iter()
+        .map(|(name, d)| {
+            let timeouts = match d.keep_timeouts {
+                true => "timeouts kept (--debug-keep-timeouts)",
+                false => "timeouts lifted",
+            };
+            let wait = if d.wait { "; waits for the debugger to attach" } else { "" };
+            format!(
+                "  {name:<20} under a debugger at {}:{}: one instance, never frozen nor reclaimed, {timeouts}{wait}",
+                d.host, d.port
+            )
+        })
+        .collect()
+}

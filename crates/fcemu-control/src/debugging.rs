@@ -10,11 +10,7 @@ use fcemu_spec::{FunctionSpec, Language};
 /// Why a function cannot be served under a debugger yet; None when it can.
 pub fn debug_unsupported(spec: &FunctionSpec, debug: &Debugged) -> Option<String> {
     match spec.runtime.language() {
-        Some(Language::Nodejs | Language::Java) => None,
-        Some(Language::Python) => Some(format!(
-            "{}: a Python function's debugger (debugpy) is not served yet; run it as a custom runtime whose bootstrap starts python3 -m debugpy, with --debug-args",
-            spec.name
-        )),
+        Some(Language::Nodejs | Language::Java | Language::Python) => None,
         Some(Language::Go) => Some(format!(
             "{}: a Go function runs under Delve only where the runtime image has it, and fcemu's has not: give one with --runtime-image go1=IMAGE",
             spec.name
@@ -59,6 +55,27 @@ pub(crate) fn under_debugger(spec: &FunctionSpec, debug: &Debugged, container: &
             };
             if let Some(entrypoint) = container.entrypoint.as_mut() {
                 entrypoint.insert(1.min(entrypoint.len()), flag);
+            }
+        }
+        // debugpy (Debian's, in the image `up` makes for it), its adapter listening; fcemu's runtime then
+        // runs the Initializer, the handler and PreStop under it.
+        Some(Language::Python) => {
+            let mut flags = vec![
+                "-m".to_string(),
+                "debugpy".into(),
+                "--listen".into(),
+                format!("0.0.0.0:{port}"),
+            ];
+            if debug.wait {
+                flags.push("--wait-for-client".into());
+            }
+            if let Some(entrypoint) = container.entrypoint.as_mut() {
+                // After the interpreter and its `-u`.
+                let at = entrypoint
+                    .iter()
+                    .position(|a| a == "-u")
+                    .map_or(1, |i| i + 1);
+                entrypoint.splice(at.min(entrypoint.len())..at.min(entrypoint.len()), flags);
             }
         }
         Some(Language::Java) => {
@@ -136,6 +153,29 @@ mod tests {
                 host_ip: "127.0.0.1".into()
             })
         );
+    }
+
+    #[test]
+    fn python_runs_under_debugpy_listening_and_waiting_when_asked() {
+        let python =
+            function("      runtime: python3.10\n      handler: index.handler\n      code: /tmp\n");
+        assert_eq!(default_debug_port(&python), Some(5678));
+        let mut d = debug(true, &[]);
+        d.port = 5678;
+        let entry = container_of(&python, &d).entrypoint.unwrap();
+        assert_eq!(
+            entry[..7],
+            [
+                "python3",
+                "-u",
+                "-m",
+                "debugpy",
+                "--listen",
+                "0.0.0.0:5678",
+                "--wait-for-client"
+            ]
+        );
+        assert!(entry[7].ends_with("bootstrap.py"), "{entry:?}");
     }
 
     #[test]

@@ -123,3 +123,220 @@ fn a_function_to_debug_that_is_not_there_is_refused_with_the_list() {
         text(&out.stderr)
     );
 }
+
+/// A Debug Adapter Protocol client over TCP: requests out, every message in (responses and events) kept in
+/// arrival order for `wait` to look through.
+struct Dap {
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    incoming: tokio::sync::mpsc::UnboundedReceiver<Value>,
+    seen: Vec<Value>,
+    seq: i64,
+}
+
+impl Dap {
+    /// Connects and initializes once the adapter answers: the container starts with the first request, and
+    /// until its process listens the engine's proxy accepts a connection and drops it.
+    async fn initialize(port: u16) -> Dap {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the debugger never answered on {port}"
+            );
+            let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            };
+            let mut dap = Dap::over(stream);
+            let seq = dap
+                .send(
+                    "initialize",
+                    serde_json::json!({ "adapterID": "fcemu-test", "clientID": "fcemu-test",
+                                        "pathFormat": "path", "linesStartAt1": true, "columnsStartAt1": true }),
+                )
+                .await;
+            let answered = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                loop {
+                    match dap.incoming.recv().await {
+                        Some(m) if m["type"] == "response" && m["request_seq"] == seq => {
+                            return true;
+                        }
+                        Some(_) => {}
+                        None => return false,
+                    }
+                }
+            })
+            .await;
+            if answered == Ok(true) {
+                return dap;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    fn over(stream: tokio::net::TcpStream) -> Dap {
+        let (reader, writer) = stream.into_split();
+        let (tx, incoming) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+            let mut reader = BufReader::new(reader);
+            loop {
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(n) = line.strip_prefix("Content-Length:") {
+                        length = n.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).await.is_err() {
+                    return;
+                }
+                let _ = tx.send(serde_json::from_slice(&body).unwrap());
+            }
+        });
+        Dap {
+            writer,
+            incoming,
+            seen: Vec::new(),
+            seq: 0,
+        }
+    }
+
+    async fn send(&mut self, command: &str, arguments: Value) -> i64 {
+        use tokio::io::AsyncWriteExt;
+        self.seq += 1;
+        let body = serde_json::json!({ "seq": self.seq, "type": "request", "command": command, "arguments": arguments })
+            .to_string();
+        let message = format!("Content-Length: {}\r\n\r\n{body}", body.len());
+        // A write to a connection the proxy dropped fails: the answer that never comes says so.
+        let _ = self.writer.write_all(message.as_bytes()).await;
+        self.seq
+    }
+
+    /// The first message (past or to come) that `matches`, within a minute.
+    async fn wait(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.seen.iter().position(&matches) {
+            return self.seen.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            match tokio::time::timeout_at(deadline, self.incoming.recv()).await {
+                Ok(Some(m)) if matches(&m) => return m,
+                Ok(Some(m)) => self.seen.push(m),
+                _ => panic!("no {what} from the debugger; it sent {:#?}", self.seen),
+            }
+        }
+    }
+
+    async fn response(&mut self, seq: i64) -> Value {
+        let r = self
+            .wait("response", |m| {
+                m["type"] == "response" && m["request_seq"] == seq
+            })
+            .await;
+        assert_eq!(r["success"], true, "{r}");
+        r
+    }
+
+    async fn event(&mut self, name: &str) -> Value {
+        self.wait(name, |m| m["type"] == "event" && m["event"] == name)
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breakpoint_in_a_python_initializer_holds_the_cold_start_until_the_debugger_continues() {
+    let docker = docker_with(&["fcemu-runtime-python:bookworm"]).await;
+    let project = TestProject::copy_of(Path::new("python-example"));
+    let code = project.path().join("code").canonicalize().unwrap();
+    let source = std::fs::read_to_string(code.join("index.py")).unwrap();
+    // The Initializer's first statement (its `global` line is not one).
+    let line = source
+        .lines()
+        .position(|l| l.starts_with("    MODEL = {"))
+        .unwrap()
+        + 1;
+    let port = free_port();
+    let debug = format!("py-tagger={port}");
+    let up = Up::start_on(
+        project.path(),
+        "127.0.0.1:0",
+        &["--debug", &debug, "--debug-wait"],
+    );
+    wait_for_output_within(&up, "Ctrl-C", std::time::Duration::from_secs(300)).await;
+    // The first request starts the instance, whose process waits for the debugger.
+    let url = format!("{}/tags", up.url);
+    let request = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .body("the lighthouse keeper fed the cat")
+            .send()
+            .await
+            .unwrap()
+    });
+    let mut dap = Dap::initialize(port).await;
+    let attach = dap
+        .send(
+            "attach",
+            serde_json::json!({ "justMyCode": true,
+                                "pathMappings": [{ "localRoot": code, "remoteRoot": "/code" }] }),
+        )
+        .await;
+    dap.event("initialized").await;
+    let set = dap
+        .send(
+            "setBreakpoints",
+            serde_json::json!({ "source": { "path": code.join("index.py") }, "breakpoints": [{ "line": line }] }),
+        )
+        .await;
+    let verified = dap.response(set).await;
+    assert_eq!(
+        verified["body"]["breakpoints"][0]["verified"], true,
+        "{verified}"
+    );
+    let done = dap.send("configurationDone", serde_json::json!({})).await;
+    dap.response(done).await;
+    dap.response(attach).await;
+
+    // The Initializer stops at the breakpoint, with the request held.
+    let stopped = dap.event("stopped").await;
+    assert_eq!(stopped["body"]["reason"], "breakpoint", "{stopped}");
+    assert!(
+        !request.is_finished(),
+        "the request waits for the Initializer"
+    );
+    let thread = stopped["body"]["threadId"].clone();
+    let trace = dap
+        .send("stackTrace", serde_json::json!({ "threadId": thread }))
+        .await;
+    let frames = dap.response(trace).await;
+    let top = &frames["body"]["stackFrames"][0];
+    assert_eq!(top["name"], "initialize", "{frames}");
+    assert_eq!(top["line"], line, "{frames}");
+    assert_eq!(
+        top["source"]["path"].as_str().unwrap(),
+        code.join("index.py").to_str().unwrap(),
+        "the path maps back to the project's code: {frames}"
+    );
+    let go_on = dap
+        .send("continue", serde_json::json!({ "threadId": thread }))
+        .await;
+    dap.response(go_on).await;
+    let answered = request.await.unwrap();
+    assert!(answered.status().is_success(), "{:?}", answered.status());
+    assert!(answered.text().await.unwrap().contains("animal:cat"));
+    // Not frozen while the debugger is attached.
+    assert!(events_named(&up, "instance.frozen").await.is_empty());
+    assert_eq!(paused_states(project.path()), [false]);
+    drop(dap);
+    assert_eq!(up.stop().0, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}

@@ -3,15 +3,16 @@
 
 use crate::failure::Failure;
 use fcemu_control::{Debugged, debug_unsupported, default_debug_port};
-use fcemu_spec::Project;
+use fcemu_runtime::DockerRuntime;
+use fcemu_spec::{Language, Project};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// The flags of `up` that say how functions are debugged.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct DebugArgs {
-    /// Serve FUNCTION under its language's debugger, its port (default per language: Node.js 9229, Java
-    /// 5005) published on the listen address's host: one instance, never frozen nor reclaimed, timeouts
+    /// Serve FUNCTION under its language's debugger, its port (default per language: Python's debugpy 5678,
+    /// Node.js 9229, Java 5005) published on the listen address's host: one instance, never frozen nor reclaimed, timeouts
     /// lifted (repeatable)
     #[arg(
         long = "debug",
@@ -82,6 +83,65 @@ pub fn debugged(
     Ok(out)
 }
 
+/// A Python function's debugger, debugpy, is Debian's package, in an image made once from the function's own
+/// (`IMAGE-debugpy`, its tag kept): the function then runs on it, the user's code untouched.
+pub async fn prepare_images(
+    docker: &DockerRuntime,
+    project: &mut Project,
+    args: &DebugArgs,
+) -> Result<(), Failure> {
+    for asked in &args.functions {
+        let name = asked
+            .split_once('=')
+            .map_or(asked.as_str(), |(name, _)| name);
+        let Some(f) = project.functions.iter_mut().find(|f| f.name == name) else {
+            continue; // refused, with the list, once the options are made
+        };
+        if f.runtime.language() != Some(Language::Python) {
+            continue;
+        }
+        let image = debugpy_image(&f.container.image);
+        let here = docker
+            .image_exists(&image)
+            .await
+            .map_err(|e| Failure::environment(e.to_string()))?;
+        if !here {
+            build_debugpy_image(docker, &f.container.image, &image).await?;
+        }
+        f.container.image = image;
+    }
+    Ok(())
+}
+
+/// `repo:tag` -> `repo-debugpy:tag` (a registry's port is not a tag).
+fn debugpy_image(image: &str) -> String {
+    match image.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
+        Some((repo, tag)) => format!("{repo}-debugpy:{tag}"),
+        None => format!("{image}-debugpy:latest"),
+    }
+}
+
+async fn build_debugpy_image(
+    docker: &DockerRuntime,
+    from: &str,
+    image: &str,
+) -> Result<(), Failure> {
+    let context = tempfile::tempdir().map_err(|e| Failure::environment(e.to_string()))?;
+    let dockerfile = format!(
+        "FROM {from}\nRUN apt-get update && apt-get install -y --no-install-recommends python3-debugpy && rm -rf /var/lib/apt/lists/*\nLABEL {}=true\n",
+        fcemu_runtime::labels::MANAGED
+    );
+    std::fs::write(context.path().join("Dockerfile"), dockerfile)
+        .map_err(|e| Failure::environment(e.to_string()))?;
+    crate::images::build_image(docker, context.path(), "Dockerfile", image)
+        .await
+        .map_err(|e| {
+            Failure::user(format!(
+                "a Python function's debugger, debugpy, comes from Debian's python3-debugpy, installed into {image} (made from {from}), and that build failed: {e}. It needs a Debian mirror; or give an image of yours with debugpy through --runtime-image"
+            ))
+        })
+}
+
 /// What the banner says of each debugged function.
 pub fn banner_lines(debug: &BTreeMap<String, Debugged>) -> Vec<String> {
     debug
@@ -98,4 +158,19 @@ pub fn banner_lines(debug: &BTreeMap<String, Debugged>) -> Vec<String> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_debugpy_image_keeps_the_tag_and_is_named_after_the_image() {
+        assert_eq!(
+            super::debugpy_image("fcemu-runtime-python:bookworm"),
+            "fcemu-runtime-python-debugpy:bookworm"
+        );
+        assert_eq!(
+            super::debugpy_image("registry:5000/team/py"),
+            "registry:5000/team/py-debugpy:latest"
+        );
+    }
 }

@@ -371,6 +371,7 @@ async fn prepare(
         }
     }
     crate::images::ensure_images(docker, project).await?;
+    debug::prepare_images(docker, project, &args.debug).await?;
     crate::layers::prepare(docker, project, &args.layers).await?;
     crate::storage::prepare(project, &args.mounts)?;
     crate::shipped::provide(docker, project).await;

@@ -60,8 +60,10 @@ pub(crate) fn under_debugger(spec: &FunctionSpec, debug: &Debugged, container: &
         // debugpy (Debian's, in the image `up` makes for it), its adapter listening; fcemu's runtime then
         // runs the Initializer, the handler and PreStop under it.
         Some(Language::Python) => {
+            // Python 3.11's frozen standard modules can make debugpy miss breakpoints (it says so at start).
             let mut flags = vec![
-                "-m".to_string(),
+                "-Xfrozen_modules=off".to_string(),
+                "-m".into(),
                 "debugpy".into(),
                 "--listen".into(),
                 format!("0.0.0.0:{port}"),
@@ -164,10 +166,11 @@ mod tests {
         d.port = 5678;
         let entry = container_of(&python, &d).entrypoint.unwrap();
         assert_eq!(
-            entry[..7],
+            entry[..8],
             [
                 "python3",
                 "-u",
+                "-Xfrozen_modules=off",
                 "-m",
                 "debugpy",
                 "--listen",
@@ -175,7 +178,7 @@ mod tests {
                 "--wait-for-client"
             ]
         );
-        assert!(entry[7].ends_with("bootstrap.py"), "{entry:?}");
+        assert!(entry[8].ends_with("bootstrap.py"), "{entry:?}");
     }
 
     #[test]

@@ -283,13 +283,25 @@ async fn a_breakpoint_in_a_python_initializer_holds_the_cold_start_until_the_deb
             .unwrap()
     });
     let mut dap = Dap::initialize(port).await;
-    let attach = dap
-        .send(
-            "attach",
-            serde_json::json!({ "justMyCode": true,
-                                "pathMappings": [{ "localRoot": code, "remoteRoot": "/code" }] }),
-        )
-        .await;
+    // Attached as VS Code would be, with what `fcemu debug-config` prints for it.
+    let printed = fcemu_in(
+        project.path(),
+        &[
+            "debug-config",
+            "py-tagger",
+            "--ide",
+            "vscode",
+            "--port",
+            &port.to_string(),
+        ],
+    );
+    assert!(printed.status.success(), "{}", text(&printed.stderr));
+    let workspace = project.path().canonicalize().unwrap();
+    let launch = text(&printed.stdout).replace("${workspaceFolder}", workspace.to_str().unwrap());
+    let launch: Value = serde_json::from_str(&launch).unwrap();
+    let configuration = &launch["configurations"][0];
+    assert_eq!(configuration["connect"]["port"], port);
+    let attach = dap.send("attach", configuration.clone()).await;
     dap.event("initialized").await;
     let set = dap
         .send(

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod build;
+pub mod debug_config;
 pub mod destinations;
 pub mod doctor;
 pub mod down;
@@ -40,6 +41,7 @@ pub enum Command {
     Down(down::Args),
     Gpus(gpus::Args),
     Doctor(doctor::Args),
+    DebugConfig(debug_config::Args),
 }
 
 impl Command {
@@ -66,6 +68,7 @@ impl Command {
             Command::Down(args) => down::run(args).await,
             Command::Gpus(args) => gpus::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
+            Command::DebugConfig(args) => debug_config::run(args),
         }
     }
 }

@@ -1,7 +1,9 @@
-//! `up --debug` on Docker: a Node.js function under its inspector (the inspector's `/json/list` on the
-//! published port names fcemu's runtime, and the instance is not frozen after its request), a custom container
-//! with `--debug-args` (its command line carries them, the port is published on the listen host), and a
-//! function that is not there refused with the list.
+//! `up --debug` on Docker: a Python function under debugpy (a Debug Adapter Protocol client, attached with
+//! what `fcemu debug-config` prints, stops the cold start at a breakpoint in the Initializer while the request
+//! waits), a Node.js function under its inspector (`/json/list` on the published port names fcemu's runtime;
+//! a breakpoint set through the inspector's WebSocket stops a request in the handler; the instance is not
+//! frozen), a custom container with `--debug-args` (its command line carries them, the port is published on
+//! the listen host), and a function that is not there refused with the list.
 
 mod common;
 
@@ -56,6 +58,46 @@ async fn a_node_function_runs_under_its_inspector_on_the_published_port() {
     // Answered, and not frozen under the debugger (a function that is not debugged is, at once).
     assert!(events_named(&up, "instance.frozen").await.is_empty());
     assert_eq!(paused_states(project.path()), [false]);
+
+    // A breakpoint on the handler's first line, through the inspector's WebSocket, stops the next request.
+    let source = std::fs::read_to_string(project.path().join("code/index.js")).unwrap();
+    let line = source
+        .lines()
+        .position(|l| l.contains("const request = JSON.parse(event);"))
+        .unwrap(); // the protocol counts lines from 0
+    let ws = target["webSocketDebuggerUrl"].as_str().unwrap();
+    let mut inspector = Inspector::connect(ws).await;
+    inspector
+        .call("Debugger.enable", serde_json::json!({}))
+        .await;
+    let set = inspector
+        .call(
+            "Debugger.setBreakpointByUrl",
+            serde_json::json!({ "urlRegex": "index\\.js$", "lineNumber": line }),
+        )
+        .await;
+    assert!(set["result"]["breakpointId"].is_string(), "{set}");
+    let url = format!("{}/hello?name=Grace", up.url);
+    let request = tokio::spawn(async move { reqwest::get(url).await.unwrap() });
+    let paused = inspector.event("Debugger.paused").await;
+    let frame = &paused["params"]["callFrames"][0];
+    assert_eq!(frame["location"]["lineNumber"], line, "{paused}");
+    assert_eq!(frame["functionName"], "exports.handler", "{paused}");
+    assert_eq!(
+        paused["params"]["hitBreakpoints"].as_array().unwrap().len(),
+        1,
+        "{paused}"
+    );
+    assert!(
+        !request.is_finished(),
+        "the request waits at the breakpoint"
+    );
+    inspector
+        .call("Debugger.resume", serde_json::json!({}))
+        .await;
+    let answered = request.await.unwrap();
+    assert!(answered.status().is_success());
+    assert!(answered.text().await.unwrap().contains("hello, Grace"));
     assert_eq!(up.stop().0, 0);
     assert_no_containers_left(&docker, project.path()).await;
 }
@@ -122,6 +164,70 @@ fn a_function_to_debug_that_is_not_there_is_refused_with_the_list() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A client of the Node.js inspector (the Chrome DevTools Protocol over a WebSocket): calls, and events.
+struct Inspector {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    id: i64,
+    seen: Vec<Value>,
+}
+
+impl Inspector {
+    async fn connect(url: &str) -> Inspector {
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Inspector {
+            socket,
+            id: 0,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next message that `matches`, within a minute (the others kept).
+    async fn next(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        use futures_util::StreamExt;
+        if let Some(i) = self.seen.iter().position(&matches) {
+            return self.seen.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next()).await;
+            let Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) = message else {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no {what}: {:#?}",
+                    self.seen
+                );
+                continue;
+            };
+            let m: Value = serde_json::from_str(&text).unwrap();
+            if matches(&m) {
+                return m;
+            }
+            self.seen.push(m);
+        }
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        use futures_util::SinkExt;
+        self.id += 1;
+        let id = self.id;
+        let message =
+            serde_json::json!({ "id": id, "method": method, "params": params }).to_string();
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                message.into(),
+            ))
+            .await
+            .unwrap();
+        self.next(method, |m| m["id"] == id).await
+    }
+
+    async fn event(&mut self, method: &str) -> Value {
+        self.next(method, |m| m["method"] == method).await
+    }
 }
 
 /// A Debug Adapter Protocol client over TCP: requests out, every message in (responses and events) kept in

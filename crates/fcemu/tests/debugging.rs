@@ -458,3 +458,44 @@ async fn a_breakpoint_in_a_python_initializer_holds_the_cold_start_until_the_deb
     assert_eq!(up.stop().0, 0);
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debugged_python_function_keeps_its_debugger_through_a_watch_reload() {
+    let docker = docker_with(&["fcemu-runtime-python:bookworm"]).await;
+    let project = TestProject::copy_of(Path::new("python-example"));
+    let debug = format!("py-tagger={}", free_port());
+    let up = Up::start_on(
+        project.path(),
+        "127.0.0.1:0",
+        &["--debug", &debug, "--watch"],
+    );
+    wait_for_output_within(&up, "Ctrl-C", std::time::Duration::from_secs(300)).await;
+    let s_yaml = project.path().join("s.yaml");
+    let yaml = std::fs::read_to_string(&s_yaml).unwrap();
+    std::fs::write(
+        &s_yaml,
+        yaml.replace("MODEL: tiny-tagger-v1", "MODEL: tiny-tagger-v2"),
+    )
+    .unwrap();
+    until_events(&up, "function.updated", 1).await;
+    // The new version's instance starts under debugpy too (on the image that has it) and answers.
+    let r = reqwest::Client::new()
+        .post(format!("{}/tags", up.url))
+        .body("the cat")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:#?}", up.output());
+    assert!(r.text().await.unwrap().contains("tiny-tagger-v2"));
+    let ids = container_ids(project.path());
+    let image = Command::new("docker")
+        .args(["inspect", "-f", "{{.Config.Image}}", &ids[0]])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&image.stdout).trim(),
+        "fcemu-runtime-python-debugpy:bookworm"
+    );
+    assert_eq!(up.stop().0, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}

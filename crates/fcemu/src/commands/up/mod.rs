@@ -243,6 +243,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
             runtime_images: args.runtime_images.clone(),
             layers: args.layers.clone(),
             mounts: args.mounts.clone(),
+            debug: args.debug.clone(),
         },
         &project,
         args.watch,

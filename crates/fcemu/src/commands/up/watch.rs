@@ -31,6 +31,8 @@ pub struct Source {
     pub runtime_images: Vec<(String, String)>,
     pub layers: Vec<(String, PathBuf)>,
     pub mounts: Vec<(String, PathBuf)>,
+    /// `--debug`'s functions: a debugged Python function runs on its debugpy image after a reload too.
+    pub debug: super::debug::DebugArgs,
 }
 
 /// Keeps the watch going; dropping it stops it.
@@ -244,12 +246,13 @@ impl Reloader {
                 .or_default()
                 .push("image rebuilt".into());
         }
-        let ready = match images::ensure_images(&self.docker, &project).await {
-            Ok(()) => crate::layers::prepare(&self.docker, &mut project, &self.source.layers)
-                .await
-                .and_then(|()| crate::storage::prepare(&mut project, &self.source.mounts)),
-            Err(e) => Err(e),
-        };
+        let ready = async {
+            images::ensure_images(&self.docker, &project).await?;
+            super::debug::prepare_images(&self.docker, &mut project, &self.source.debug).await?;
+            crate::layers::prepare(&self.docker, &mut project, &self.source.layers).await?;
+            crate::storage::prepare(&mut project, &self.source.mounts)
+        }
+        .await;
         if ready.is_ok() {
             crate::shipped::provide(&self.docker, &mut project).await;
         }

@@ -2,8 +2,9 @@
 //! what `fcemu debug-config` prints, stops the cold start at a breakpoint in the Initializer while the request
 //! waits), a Node.js function under its inspector (`/json/list` on the published port names fcemu's runtime;
 //! a breakpoint set through the inspector's WebSocket stops a request in the handler; the instance is not
-//! frozen), a custom container with `--debug-args` (its command line carries them, the port is published on
-//! the listen host), and a function that is not there refused with the list.
+//! frozen), a Java function held by `--debug-wait` until a JDWP client resumes its JVM, a custom container
+//! with `--debug-args` (its command line carries them, the port is published on the listen host), a Python
+//! function that keeps debugpy through a `--watch` reload, and a function that is not there refused.
 
 mod common;
 
@@ -496,6 +497,70 @@ async fn a_debugged_python_function_keeps_its_debugger_through_a_watch_reload() 
         text(&image.stdout).trim(),
         "fcemu-runtime-python-debugpy:bookworm"
     );
+    assert_eq!(up.stop().0, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_java_function_waits_for_its_jdwp_debugger_and_runs_once_resumed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let docker = docker_with(&["fcemu-runtime-java:bookworm"]).await;
+    let project = common::example_walk::built_example("java-example", "code/target/java-fn.jar");
+    let port = free_port();
+    let debug = format!("java-fn={port}");
+    let up = Up::start_on(
+        project.path(),
+        "127.0.0.1:0",
+        &["--debug", &debug, "--debug-wait"],
+    );
+    wait_for_output_within(&up, "Ctrl-C", std::time::Duration::from_secs(300)).await;
+    let url = format!("{}/hello", up.url);
+    let request = tokio::spawn(async move { reqwest::get(url).await.unwrap() });
+    // JDWP's handshake, once the agent listens (until then the engine's proxy drops the connection).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut jdwp = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "JDWP never answered on {port}"
+        );
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let mut answer = [0u8; 14];
+            if s.write_all(b"JDWP-Handshake").await.is_ok()
+                && tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    s.read_exact(&mut answer),
+                )
+                .await
+                .is_ok_and(|r| r.is_ok())
+                && &answer == b"JDWP-Handshake"
+            {
+                break s;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // Suspended until the debugger says: the request waits.
+    assert!(!request.is_finished(), "the JVM waits for its debugger");
+    // VirtualMachine.Resume (command set 1, command 9): length 11, id 1, flags 0.
+    jdwp.write_all(&[0, 0, 0, 11, 0, 0, 0, 1, 0, 1, 9])
+        .await
+        .unwrap();
+    // Its reply (flags 0x80, id 1), after the VM_START event the agent sends first.
+    loop {
+        let mut header = [0u8; 11];
+        jdwp.read_exact(&mut header).await.unwrap();
+        let length = u32::from_be_bytes(header[..4].try_into().unwrap()) as usize;
+        let mut rest = vec![0u8; length - 11];
+        jdwp.read_exact(&mut rest).await.unwrap();
+        if header[8] == 0x80 && header[4..8] == [0, 0, 0, 1] {
+            assert_eq!(header[9..11], [0, 0], "no error: {header:?}");
+            break;
+        }
+    }
+    let answered = request.await.unwrap();
+    assert!(answered.status().is_success(), "{:#?}", up.output());
+    assert!(answered.text().await.unwrap().contains("hello from java"));
+    drop(jdwp);
     assert_eq!(up.stop().0, 0);
     assert_no_containers_left(&docker, project.path()).await;
 }

@@ -150,10 +150,11 @@ async fn fire(
     data: Option<String>,
     req: Request<Body>,
 ) -> Response<Body> {
-    let event = match crate::openapi::read_event(req.into_body()).await {
-        Ok(event) => Some(event).filter(|e| !e.is_empty()),
-        Err(refused) => return refused,
-    };
+    let event =
+        match crate::openapi::read_event(req.into_body(), crate::openapi::EVENT_TOO_LARGE).await {
+            Ok(event) => Some(event).filter(|e| !e.is_empty()),
+            Err(refused) => return refused,
+        };
     match cp.fire_trigger(function, trigger, event, data.as_deref()) {
         Ok(request_id) => json_response(
             StatusCode::ACCEPTED,

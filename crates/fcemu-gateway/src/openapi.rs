@@ -186,7 +186,7 @@ fn two_way(
 /// with the request id it will run under.
 async fn invoke_async(cp: &ControlPlane, function: &str, req: Request<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let payload = match read_event(body).await {
+    let payload = match read_event(body, SEND_SYNCHRONOUSLY).await {
         Ok(payload) => payload,
         Err(refused) => return refused,
     };
@@ -228,13 +228,19 @@ async fn invoke_async(cp: &ControlPlane, function: &str, req: Request<Body>) -> 
 /// The header that names an asynchronous invocation's async task (and answers with it).
 const ASYNC_TASK_ID: &str = "x-fc-async-task-id";
 
-/// An asynchronous invocation's payload, read whole up to FC's limit; over it, FC's 400 `EntityTooLarge`.
-pub(crate) async fn read_event(body: Body) -> Result<bytes::Bytes, Response<Body>> {
+/// What to do with a payload over FC's limit on asynchronous ones: an invocation's, or a trigger's event.
+pub(crate) const SEND_SYNCHRONOUSLY: &str =
+    "send a larger one synchronously (up to 32 MB) or pass a reference to it";
+pub(crate) const EVENT_TOO_LARGE: &str = "a trigger's event is an asynchronous invocation's payload: make the event smaller (its source sends a reference to large data, as OSS names the object)";
+
+/// An asynchronous invocation's payload, read whole up to FC's limit; over it, FC's 400 `EntityTooLarge`
+/// with `advice`.
+pub(crate) async fn read_event(body: Body, advice: &str) -> Result<bytes::Bytes, Response<Body>> {
     match crate::collect_limited(body, MAX_ASYNC_BODY_BYTES).await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             let message = format!(
-                "the payload of an asynchronous invocation is over {} KB (FC's limit); send a larger one synchronously (up to 32 MB) or pass a reference to it",
+                "the payload is over {} KB (FC's limit on an asynchronous invocation); {advice}",
                 MAX_ASYNC_BODY_BYTES / 1024
             );
             Err(fc_error_response(

@@ -125,7 +125,11 @@ impl DockerRuntime {
             if is_in_use(&result) && self.disconnect_stale_endpoints(&id).await {
                 result = self.docker.remove_network(&id).await;
             }
-            if is_in_use(&result) && !self.network_in_use(&id).await? {
+            let name = network.name.clone().unwrap_or_else(|| id.clone());
+            if is_in_use(&result)
+                && !self.network_in_use(&id).await?
+                && LOST_COUNT_SAID.lock().unwrap().insert(name)
+            {
                 // No endpoint to disconnect, yet a count of them: Docker 20.10 loses count when a container
                 // is killed mid-start. Only the engine's restart clears it; the next run reuses the network.
                 tracing::warn!(
@@ -200,6 +204,10 @@ impl DockerRuntime {
         disconnected
     }
 }
+
+/// The networks said to be held by the engine's lost count of endpoints: said once a run, not at each sweep.
+static LOST_COUNT_SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 /// Whether a network removal was refused because the engine counts endpoints on it.
 fn is_in_use<T>(result: &Result<T, BollardError>) -> bool {

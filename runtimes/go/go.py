@@ -223,8 +223,10 @@ def start_function():
     threading.Thread(target=api.serve_forever, daemon=True).start()
     env = dict(os.environ, FC_RUNTIME_API=f"127.0.0.1:{api.server_address[1]}")
     build = "build it for Linux into the code folder: GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -o " + handler
+    # Under `up --debug`: the executable started by its debugger (Delve's `dlv exec ... --`).
+    debugger = os.environ.get("FCEMU_DEBUGGER", "").split()
     try:
-        process = subprocess.Popen([executable], env=env, cwd=fc.CODE_DIR)
+        process = subprocess.Popen([*debugger, executable], env=env, cwd=fc.CODE_DIR)
     except FileNotFoundError:
         sys.exit(f"fcemu: the handler \"{handler}\" names {executable}, which is not there: {build}")
     except PermissionError:

@@ -10,11 +10,7 @@ use fcemu_spec::{FunctionSpec, Language};
 /// Why a function cannot be served under a debugger yet; None when it can.
 pub fn debug_unsupported(spec: &FunctionSpec, debug: &Debugged) -> Option<String> {
     match spec.runtime.language() {
-        Some(Language::Nodejs | Language::Java | Language::Python) => None,
-        Some(Language::Go) => Some(format!(
-            "{}: a Go function runs under Delve only where the runtime image has it, and fcemu's has not: give one with --runtime-image go1=IMAGE",
-            spec.name
-        )),
+        Some(Language::Nodejs | Language::Java | Language::Python | Language::Go) => None,
         Some(Language::Php) => Some(format!(
             "{}: fcemu's PHP runtime has no debugger (Xdebug) to start",
             spec.name
@@ -79,6 +75,17 @@ pub(crate) fn under_debugger(spec: &FunctionSpec, debug: &Debugged, container: &
                     .map_or(1, |i| i + 1);
                 entrypoint.splice(at.min(entrypoint.len())..at.min(entrypoint.len()), flags);
             }
+        }
+        // Delve (Debian's, in the image `up` makes for it) starts the executable fcemu's Go runtime runs,
+        // headless; halted until a client continues it with --debug-wait.
+        Some(Language::Go) => {
+            let continued = if debug.wait { "" } else { " --continue" };
+            container.env.push((
+                "FCEMU_DEBUGGER".into(),
+                format!(
+                    "dlv exec --headless --listen=0.0.0.0:{port} --api-version=2 --accept-multiclient{continued} --"
+                ),
+            ));
         }
         Some(Language::Java) => {
             let suspend = if debug.wait { "y" } else { "n" };
@@ -179,6 +186,26 @@ mod tests {
             ]
         );
         assert!(entry[8].ends_with("bootstrap.py"), "{entry:?}");
+    }
+
+    #[test]
+    fn go_runs_its_executable_under_delve_halted_until_continued_when_asked() {
+        let go = function("      runtime: go1\n      handler: main\n      code: /tmp\n");
+        assert_eq!(default_debug_port(&go), Some(2345));
+        let debugger = |wait| {
+            let c = container_of(&go, &debug(wait, &[]));
+            let (_, line) = c
+                .env
+                .into_iter()
+                .find(|(k, _)| k == "FCEMU_DEBUGGER")
+                .unwrap();
+            line
+        };
+        assert_eq!(
+            debugger(true),
+            "dlv exec --headless --listen=0.0.0.0:9229 --api-version=2 --accept-multiclient --"
+        );
+        assert!(debugger(false).ends_with("--accept-multiclient --continue --"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! what `fcemu debug-config` prints, stops the cold start at a breakpoint in the Initializer while the request
 //! waits), a Node.js function under its inspector (`/json/list` on the published port names fcemu's runtime;
 //! a breakpoint set through the inspector's WebSocket stops a request in the handler; the instance is not
-//! frozen), a Java function held by `--debug-wait` until a JDWP client resumes its JVM, a custom container
+//! frozen), a Java function held by `--debug-wait` until a JDWP client resumes its JVM, a Go executable
+//! halted under Delve until its JSON-RPC API continues it, a custom container
 //! with `--debug-args` (its command line carries them, the port is published on the listen host), a Python
 //! function that keeps debugpy through a `--watch` reload, and a function that is not there refused.
 
@@ -501,13 +502,24 @@ async fn a_debugged_python_function_keeps_its_debugger_through_a_watch_reload() 
     assert_no_containers_left(&docker, project.path()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_java_function_waits_for_its_jdwp_debugger_and_runs_once_resumed() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let docker = docker_with(&["fcemu-runtime-java:bookworm"]).await;
-    let project = common::example_walk::built_example("java-example", "code/target/java-fn.jar");
+/// `up --debug FUNCTION=PORT --debug-wait` on the built example, and its first request sent: the instance it
+/// starts waits for the debugger, and so does the request.
+async fn held_cold_start(
+    image: &str,
+    example: &str,
+    made: &str,
+    function: &str,
+) -> (
+    fcemu_runtime::DockerRuntime,
+    TestProject,
+    Up,
+    u16,
+    tokio::task::JoinHandle<reqwest::Response>,
+) {
+    let docker = docker_with(&[image]).await;
+    let project = common::example_walk::built_example(example, made);
     let port = free_port();
-    let debug = format!("java-fn={port}");
+    let debug = format!("{function}={port}");
     let up = Up::start_on(
         project.path(),
         "127.0.0.1:0",
@@ -516,6 +528,19 @@ async fn a_java_function_waits_for_its_jdwp_debugger_and_runs_once_resumed() {
     wait_for_output_within(&up, "Ctrl-C", std::time::Duration::from_secs(300)).await;
     let url = format!("{}/hello", up.url);
     let request = tokio::spawn(async move { reqwest::get(url).await.unwrap() });
+    (docker, project, up, port, request)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_java_function_waits_for_its_jdwp_debugger_and_runs_once_resumed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (docker, project, up, port, request) = held_cold_start(
+        "fcemu-runtime-java:bookworm",
+        "java-example",
+        "code/target/java-fn.jar",
+        "java-fn",
+    )
+    .await;
     // JDWP's handshake, once the agent listens (until then the engine's proxy drops the connection).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let mut jdwp = loop {
@@ -561,6 +586,58 @@ async fn a_java_function_waits_for_its_jdwp_debugger_and_runs_once_resumed() {
     assert!(answered.status().is_success(), "{:#?}", up.output());
     assert!(answered.text().await.unwrap().contains("hello from java"));
     drop(jdwp);
+    assert_eq!(up.stop().0, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_go_function_waits_under_delve_until_a_client_continues_it() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (docker, project, up, port, request) = held_cold_start(
+        "fcemu-runtime-go:bookworm",
+        "go-example",
+        "code/target/main",
+        "go-fn",
+    )
+    .await;
+    // Delve's JSON-RPC API, once it answers (until its process listens the engine's proxy drops connections).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let (reader, mut writer) = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Delve never answered on {port}"
+        );
+        if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let (r, mut w) = stream.into_split();
+            let mut r = BufReader::new(r);
+            let ask = r#"{"method":"RPCServer.State","params":[{"NonBlocking":true}],"id":1}"#;
+            let mut line = String::new();
+            if w.write_all(format!("{ask}\n").as_bytes()).await.is_ok()
+                && tokio::time::timeout(std::time::Duration::from_secs(2), r.read_line(&mut line))
+                    .await
+                    .is_ok_and(|n| n.is_ok_and(|n| n > 0))
+            {
+                let state: Value = serde_json::from_str(&line).unwrap();
+                assert!(state["error"].is_null(), "{state}");
+                break (r, w);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // Halted under Delve: the request waits.
+    assert!(
+        !request.is_finished(),
+        "the executable waits for its debugger"
+    );
+    let go_on = r#"{"method":"RPCServer.Command","params":[{"name":"continue"}],"id":2}"#;
+    writer
+        .write_all(format!("{go_on}\n").as_bytes())
+        .await
+        .unwrap();
+    let answered = request.await.unwrap();
+    assert!(answered.status().is_success(), "{:#?}", up.output());
+    assert!(answered.text().await.unwrap().contains("hello from go"));
+    drop((reader, writer));
     assert_eq!(up.stop().0, 0);
     assert_no_containers_left(&docker, project.path()).await;
 }

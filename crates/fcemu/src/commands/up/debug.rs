@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct DebugArgs {
     /// Serve FUNCTION under its language's debugger, its port (default per language: Python's debugpy 5678,
-    /// Node.js 9229, Java 5005) published on the listen address's host: one instance, never frozen nor reclaimed, timeouts
+    /// Node.js 9229, Java 5005, Go's Delve 2345) published on the listen address's host: one instance, never frozen nor reclaimed, timeouts
     /// lifted (repeatable)
     #[arg(
         long = "debug",
@@ -83,8 +83,9 @@ pub fn debugged(
     Ok(out)
 }
 
-/// A Python function's debugger, debugpy, is Debian's package, in an image made once from the function's own
-/// (`IMAGE-debugpy`, its tag kept): the function then runs on it, the user's code untouched.
+/// A Python function's debugger (debugpy) and a Go function's (Delve) are Debian's packages, in an image made
+/// once from the function's own (`IMAGE-debugpy`, `IMAGE-delve`, its tag kept): the function then runs on it,
+/// the user's code untouched.
 pub async fn prepare_images(
     docker: &DockerRuntime,
     project: &mut Project,
@@ -97,38 +98,49 @@ pub async fn prepare_images(
         let Some(f) = project.functions.iter_mut().find(|f| f.name == name) else {
             continue; // refused, with the list, once the options are made
         };
-        if f.runtime.language() != Some(Language::Python) {
+        let Some((name, package)) = debugger_package(f.runtime.language()) else {
             continue;
-        }
-        let image = debugpy_image(&f.container.image);
+        };
+        let image = debugger_image(&f.container.image, name);
         let here = docker
             .image_exists(&image)
             .await
             .map_err(|e| Failure::environment(e.to_string()))?;
         if !here {
-            build_debugpy_image(docker, &f.container.image, &image).await?;
+            build_debugger_image(docker, &f.container.image, &image, package).await?;
         }
         f.container.image = image;
     }
     Ok(())
 }
 
-/// `repo:tag` -> `repo-debugpy:tag` (a registry's port is not a tag).
-fn debugpy_image(image: &str) -> String {
-    match image.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
-        Some((repo, tag)) => format!("{repo}-debugpy:{tag}"),
-        None => format!("{image}-debugpy:latest"),
+/// The debugger a language's image lacks, and the Debian package that has it: debugpy for Python, Delve for
+/// Go (Node.js and Java carry theirs).
+fn debugger_package(language: Option<Language>) -> Option<(&'static str, &'static str)> {
+    match language? {
+        Language::Python => Some(("debugpy", "python3-debugpy")),
+        Language::Go => Some(("delve", "delve")),
+        _ => None,
     }
 }
 
-async fn build_debugpy_image(
+/// `repo:tag` -> `repo-NAME:tag` (a registry's port is not a tag).
+fn debugger_image(image: &str, name: &str) -> String {
+    match image.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
+        Some((repo, tag)) => format!("{repo}-{name}:{tag}"),
+        None => format!("{image}-{name}:latest"),
+    }
+}
+
+async fn build_debugger_image(
     docker: &DockerRuntime,
     from: &str,
     image: &str,
+    package: &str,
 ) -> Result<(), Failure> {
     let context = tempfile::tempdir().map_err(|e| Failure::environment(e.to_string()))?;
     let dockerfile = format!(
-        "FROM {from}\nRUN apt-get update && apt-get install -y --no-install-recommends python3-debugpy && rm -rf /var/lib/apt/lists/*\nLABEL {}=true\n",
+        "FROM {from}\nRUN apt-get update && apt-get install -y --no-install-recommends {package} && rm -rf /var/lib/apt/lists/*\nLABEL {}=true\n",
         fcemu_runtime::labels::MANAGED
     );
     std::fs::write(context.path().join("Dockerfile"), dockerfile)
@@ -137,7 +149,7 @@ async fn build_debugpy_image(
         .await
         .map_err(|e| {
             Failure::user(format!(
-                "a Python function's debugger, debugpy, comes from Debian's python3-debugpy, installed into {image} (made from {from}), and that build failed: {e}. It needs a Debian mirror; or give an image of yours with debugpy through --runtime-image"
+                "the function's debugger comes from Debian's {package}, installed into {image} (made from {from}), and that build failed: {e}. It needs a Debian mirror; or give an image of yours with it through --runtime-image"
             ))
         })
 }
@@ -163,14 +175,14 @@ pub fn banner_lines(debug: &BTreeMap<String, Debugged>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_debugpy_image_keeps_the_tag_and_is_named_after_the_image() {
+    fn the_debugger_image_keeps_the_tag_and_is_named_after_the_image() {
         assert_eq!(
-            super::debugpy_image("fcemu-runtime-python:bookworm"),
+            super::debugger_image("fcemu-runtime-python:bookworm", "debugpy"),
             "fcemu-runtime-python-debugpy:bookworm"
         );
         assert_eq!(
-            super::debugpy_image("registry:5000/team/py"),
-            "registry:5000/team/py-debugpy:latest"
+            super::debugger_image("registry:5000/team/go", "delve"),
+            "registry:5000/team/go-delve:latest"
         );
     }
 }

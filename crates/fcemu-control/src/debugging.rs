@@ -5,10 +5,25 @@
 
 use crate::options::Debugged;
 use fcemu_runtime::{ContainerSpec, DebugPort};
-use fcemu_spec::{FunctionSpec, Language};
+use fcemu_spec::{FunctionSpec, Language, Runtime};
+
+/// Where a custom runtime's command starts Python (`python3 app.py`, `/var/fc/lang/python3.10/bin/python3`):
+/// the index of the interpreter, when it is one and no `--debug-args` say otherwise.
+pub fn custom_python(spec: &FunctionSpec, debug_args: &[String]) -> Option<usize> {
+    if !matches!(spec.runtime, Runtime::Custom(_)) || !debug_args.is_empty() {
+        return None;
+    }
+    let entrypoint = spec.container.entrypoint.as_ref()?;
+    let program = entrypoint.first()?;
+    let name = program.rsplit('/').next().unwrap_or(program);
+    name.starts_with("python").then_some(0)
+}
 
 /// Why a function cannot be served under a debugger yet; None when it can.
 pub fn debug_unsupported(spec: &FunctionSpec, debug: &Debugged) -> Option<String> {
+    if custom_python(spec, &debug.args).is_some() {
+        return None;
+    }
     match spec.runtime.language() {
         Some(Language::Nodejs | Language::Java | Language::Python | Language::Go) => None,
         Some(Language::Php) => Some(format!(
@@ -40,6 +55,28 @@ pub fn default_debug_port(spec: &FunctionSpec) -> Option<u16> {
     }
 }
 
+/// `python3 [-u] ...` -> `python3 [-u] -Xfrozen_modules=off -m debugpy --listen 0.0.0.0:PORT
+/// [--wait-for-client] ...`, the interpreter at `at`.
+fn under_debugpy(line: &mut Vec<String>, at: usize, debug: &Debugged) {
+    // Python 3.11's frozen standard modules can make debugpy miss breakpoints (it says so at start).
+    let mut flags = vec![
+        "-Xfrozen_modules=off".to_string(),
+        "-m".into(),
+        "debugpy".into(),
+        "--listen".into(),
+        format!("0.0.0.0:{}", debug.port),
+    ];
+    if debug.wait {
+        flags.push("--wait-for-client".into());
+    }
+    let after = match line.get(at + 1) {
+        Some(flag) if flag == "-u" => at + 2,
+        _ => at + 1,
+    };
+    let after = after.min(line.len());
+    line.splice(after..after, flags);
+}
+
 /// Starts the container's function under its debugger, and publishes the debugger's port.
 pub(crate) fn under_debugger(spec: &FunctionSpec, debug: &Debugged, container: &mut ContainerSpec) {
     let port = debug.port;
@@ -56,24 +93,8 @@ pub(crate) fn under_debugger(spec: &FunctionSpec, debug: &Debugged, container: &
         // debugpy (Debian's, in the image `up` makes for it), its adapter listening; fcemu's runtime then
         // runs the Initializer, the handler and PreStop under it.
         Some(Language::Python) => {
-            // Python 3.11's frozen standard modules can make debugpy miss breakpoints (it says so at start).
-            let mut flags = vec![
-                "-Xfrozen_modules=off".to_string(),
-                "-m".into(),
-                "debugpy".into(),
-                "--listen".into(),
-                format!("0.0.0.0:{port}"),
-            ];
-            if debug.wait {
-                flags.push("--wait-for-client".into());
-            }
             if let Some(entrypoint) = container.entrypoint.as_mut() {
-                // After the interpreter and its `-u`.
-                let at = entrypoint
-                    .iter()
-                    .position(|a| a == "-u")
-                    .map_or(1, |i| i + 1);
-                entrypoint.splice(at.min(entrypoint.len())..at.min(entrypoint.len()), flags);
+                under_debugpy(entrypoint, 0, debug);
             }
         }
         // Delve (Debian's, in the image `up` makes for it) starts the executable fcemu's Go runtime runs,
@@ -95,6 +116,12 @@ pub(crate) fn under_debugger(spec: &FunctionSpec, debug: &Debugged, container: &
                     "-agentlib:jdwp=transport=dt_socket,server=y,suspend={suspend},address=*:{port}"
                 ),
             ));
+        }
+        // A custom runtime that runs Python: the same, after its interpreter.
+        None if custom_python(spec, &debug.args).is_some() => {
+            if let Some(entrypoint) = container.entrypoint.as_mut() {
+                under_debugpy(entrypoint, 0, debug);
+            }
         }
         // Custom containers and runtimes: the arguments their own debugger takes.
         _ => match container.command.as_mut().or(container.entrypoint.as_mut()) {
@@ -206,6 +233,32 @@ mod tests {
             "dlv exec --headless --listen=0.0.0.0:9229 --api-version=2 --accept-multiclient --"
         );
         assert!(debugger(false).ends_with("--accept-multiclient --continue --"));
+    }
+
+    #[test]
+    fn a_custom_runtime_that_runs_python3_runs_it_under_debugpy() {
+        let custom = function(
+            "      runtime: custom.debian10\n      code: /tmp\n      customRuntimeConfig: { command: [python3, app.py], port: 9000 }\n",
+        );
+        let d = debug(false, &[]);
+        assert_eq!(custom_python(&custom, &d.args), Some(0));
+        assert_eq!(debug_unsupported(&custom, &d), None);
+        assert_eq!(
+            container_of(&custom, &d).entrypoint.unwrap(),
+            [
+                "python3",
+                "-Xfrozen_modules=off",
+                "-m",
+                "debugpy",
+                "--listen",
+                "0.0.0.0:9229",
+                "app.py"
+            ]
+        );
+        // Its own --debug-args win; a bootstrap script is not known to be Python.
+        assert_eq!(custom_python(&custom, &["--x".to_string()]), None);
+        let script = function("      runtime: custom.debian10\n      code: /tmp\n");
+        assert_eq!(custom_python(&script, &[]), None);
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub use async_config::StoredAsyncConfig;
 pub use async_queue::{Queued, TaskIdRefused};
 pub use client::{Body, BoxError, empty_body, full_body};
 pub use control_plane::ControlPlane;
-pub use debugging::{debug_unsupported, default_debug_port};
+pub use debugging::{custom_python, debug_unsupported, default_debug_port};
 pub use events::{Event, EventBus, EventKind};
 pub use function::Function;
 pub use gpu::{GpuMode, GpuView};

@@ -3,7 +3,8 @@
 //! waits), a Node.js function under its inspector (`/json/list` on the published port names fcemu's runtime;
 //! a breakpoint set through the inspector's WebSocket stops a request in the handler; the instance is not
 //! frozen), a Java function held by `--debug-wait` until a JDWP client resumes its JVM, a Go executable
-//! halted under Delve until its JSON-RPC API continues it, a custom container
+//! halted under Delve until its JSON-RPC API continues it, a custom runtime's python3 under debugpy stopping a
+//! request at a breakpoint, a custom container
 //! with `--debug-args` (its command line carries them, the port is published on the listen host), a Python
 //! function that keeps debugpy through a `--watch` reload, and a function that is not there refused.
 
@@ -358,6 +359,32 @@ impl Dap {
         self.wait(name, |m| m["type"] == "event" && m["event"] == name)
             .await
     }
+
+    /// The stopped thread's stack.
+    async fn stack(&mut self, thread: &Value) -> Value {
+        let trace = self
+            .send("stackTrace", serde_json::json!({ "threadId": thread }))
+            .await;
+        self.response(trace).await
+    }
+
+    /// Attaches with `configuration` and one breakpoint, as an IDE does: attach, then (once initialized)
+    /// the breakpoints and configurationDone, then the attach's answer. Returns the breakpoints' answer.
+    async fn attach(&mut self, configuration: Value, file: &Path, line: usize) -> Value {
+        let attach = self.send("attach", configuration).await;
+        self.event("initialized").await;
+        let set = self
+            .send(
+                "setBreakpoints",
+                serde_json::json!({ "source": { "path": file }, "breakpoints": [{ "line": line }] }),
+            )
+            .await;
+        let verified = self.response(set).await;
+        let done = self.send("configurationDone", serde_json::json!({})).await;
+        self.response(done).await;
+        self.response(attach).await;
+        verified
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,22 +436,13 @@ async fn a_breakpoint_in_a_python_initializer_holds_the_cold_start_until_the_deb
     let launch: Value = serde_json::from_str(&launch).unwrap();
     let configuration = &launch["configurations"][0];
     assert_eq!(configuration["connect"]["port"], port);
-    let attach = dap.send("attach", configuration.clone()).await;
-    dap.event("initialized").await;
-    let set = dap
-        .send(
-            "setBreakpoints",
-            serde_json::json!({ "source": { "path": code.join("index.py") }, "breakpoints": [{ "line": line }] }),
-        )
+    let verified = dap
+        .attach(configuration.clone(), &code.join("index.py"), line)
         .await;
-    let verified = dap.response(set).await;
     assert_eq!(
         verified["body"]["breakpoints"][0]["verified"], true,
         "{verified}"
     );
-    let done = dap.send("configurationDone", serde_json::json!({})).await;
-    dap.response(done).await;
-    dap.response(attach).await;
 
     // The Initializer stops at the breakpoint, with the request held.
     let stopped = dap.event("stopped").await;
@@ -434,10 +452,7 @@ async fn a_breakpoint_in_a_python_initializer_holds_the_cold_start_until_the_deb
         "the request waits for the Initializer"
     );
     let thread = stopped["body"]["threadId"].clone();
-    let trace = dap
-        .send("stackTrace", serde_json::json!({ "threadId": thread }))
-        .await;
-    let frames = dap.response(trace).await;
+    let frames = dap.stack(&thread).await;
     let top = &frames["body"]["stackFrames"][0];
     assert_eq!(top["name"], "initialize", "{frames}");
     assert_eq!(top["line"], line, "{frames}");
@@ -638,6 +653,66 @@ async fn a_go_function_waits_under_delve_until_a_client_continues_it() {
     assert!(answered.status().is_success(), "{:#?}", up.output());
     assert!(answered.text().await.unwrap().contains("hello from go"));
     drop((reader, writer));
+    assert_eq!(up.stop().0, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_runtime_running_python3_stops_at_a_breakpoint_under_debugpy() {
+    let docker = docker_with(&["fcemu-runtime-custom:bookworm"]).await;
+    let project = TestProject::with_yaml(
+        r#"edition: 3.0.0
+name: custom-python
+resources:
+  web:
+    component: fc3
+    props:
+      functionName: web
+      runtime: custom.debian10
+      code: ./code
+      customRuntimeConfig: { command: [python3, app.py], port: 9000 }
+      triggers:
+        - { triggerName: http, triggerType: http, triggerConfig: { methods: [GET] } }
+"#,
+    );
+    let code = project.path().join("code");
+    std::fs::create_dir(&code).unwrap();
+    let app = "from http.server import BaseHTTPRequestHandler, HTTPServer\n\n\nclass Handler(BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = b\"served\"\n        self.send_response(200)\n        self.end_headers()\n        self.wfile.write(body)\n\n\nHTTPServer((\"0.0.0.0\", 9000), Handler).serve_forever()\n";
+    std::fs::write(code.join("app.py"), app).unwrap();
+    let line = app.lines().position(|l| l.contains("body = b")).unwrap() + 1;
+    let code = code.canonicalize().unwrap();
+    let port = free_port();
+    let debug = format!("web={port}");
+    let up = Up::start_on(project.path(), "127.0.0.1:0", &["--debug", &debug]);
+    wait_for_output_within(&up, "Ctrl-C", std::time::Duration::from_secs(300)).await;
+    // The first request starts the instance; the debugger attaches while it runs.
+    let first = reqwest::get(format!("{}/", up.url)).await.unwrap();
+    assert!(first.status().is_success(), "{:#?}", up.output());
+    let mut dap = Dap::initialize(port).await;
+    let configuration = serde_json::json!({ "justMyCode": true,
+                                          "pathMappings": [{ "localRoot": code, "remoteRoot": "/code" }] });
+    dap.attach(configuration, &code.join("app.py"), line).await;
+    let url = format!("{}/", up.url);
+    let request = tokio::spawn(async move { reqwest::get(url).await.unwrap() });
+    let stopped = dap.event("stopped").await;
+    let thread = stopped["body"]["threadId"].clone();
+    let frames = dap.stack(&thread).await;
+    let top = &frames["body"]["stackFrames"][0];
+    assert_eq!(
+        (&top["name"], &top["line"]),
+        (&"do_GET".into(), &line.into()),
+        "{frames}"
+    );
+    assert!(
+        !request.is_finished(),
+        "the request waits at the breakpoint"
+    );
+    let go_on = dap
+        .send("continue", serde_json::json!({ "threadId": thread }))
+        .await;
+    dap.response(go_on).await;
+    assert_eq!(request.await.unwrap().text().await.unwrap(), "served");
+    drop(dap);
     assert_eq!(up.stop().0, 0);
     assert_no_containers_left(&docker, project.path()).await;
 }

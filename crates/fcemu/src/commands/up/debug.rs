@@ -98,7 +98,14 @@ pub async fn prepare_images(
         let Some(f) = project.functions.iter_mut().find(|f| f.name == name) else {
             continue; // refused, with the list, once the options are made
         };
-        let Some((name, package)) = debugger_package(f.runtime.language()) else {
+        let debug_args: Vec<String> = args
+            .debug_args
+            .as_deref()
+            .map(|a| a.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let python = fcemu_control::custom_python(f, &debug_args);
+        let language = python.map_or(f.runtime.language(), |_| Some(Language::Python));
+        let Some((name, package)) = debugger_package(language) else {
             continue;
         };
         let image = debugger_image(&f.container.image, name);

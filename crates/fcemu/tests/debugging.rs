@@ -404,7 +404,7 @@ async fn a_breakpoint_in_a_python_initializer_holds_the_cold_start_until_the_deb
     let up = Up::start_on(
         project.path(),
         "127.0.0.1:0",
-        &["--debug", &debug, "--debug-wait"],
+        &["--debug", &debug, "--debug-wait", "--idle-timeout", "1s"],
     );
     wait_for_output_within(&up, "Ctrl-C", std::time::Duration::from_secs(300)).await;
     // The first request starts the instance, whose process waits for the debugger.
@@ -468,9 +468,25 @@ async fn a_breakpoint_in_a_python_initializer_holds_the_cold_start_until_the_deb
     let answered = request.await.unwrap();
     assert!(answered.status().is_success(), "{:?}", answered.status());
     assert!(answered.text().await.unwrap().contains("animal:cat"));
-    // Not frozen while the debugger is attached.
+    // Not frozen while the debugger is attached, and not reclaimed once idle past the idle timeout (1 s):
+    // watched until fcemu's own record of its last request is 4 s old (the request took under 2 of them).
     assert!(events_named(&up, "instance.frozen").await.is_empty());
     assert_eq!(paused_states(project.path()), [false]);
+    loop {
+        let listed = up.get_json("/_fcemu/instances").await;
+        let instances = listed["instances"].as_array().unwrap();
+        assert_eq!(instances.len(), 1, "the debugged instance stays: {listed}");
+        let last =
+            humantime::parse_rfc3339_weak(instances[0]["lastRequestAt"].as_str().unwrap()).unwrap();
+        let idle = std::time::SystemTime::now()
+            .duration_since(last)
+            .unwrap_or_default();
+        if idle >= std::time::Duration::from_secs(4) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(events_named(&up, "instance.destroyed").await.is_empty());
     drop(dap);
     assert_eq!(up.stop().0, 0);
     assert_no_containers_left(&docker, project.path()).await;

@@ -7,7 +7,7 @@
 //! record (`async_tasks.rs`), which StopAsyncTask can end between tries or during one.
 
 use crate::control_plane::ControlPlane;
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventKind, epoch_millis};
 use crate::headers;
 use crate::responses::InvocationKind;
 use crate::task_record::TaskStatus;
@@ -76,11 +76,6 @@ pub(crate) enum Outcome {
     Throttled,
 }
 
-pub(crate) fn millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl ControlPlane {
     /// `acs:fc:{region}:{account}:functions/{name}`, as FC names the function.
     pub fn function_arn(&self, function: &str) -> String {
@@ -132,7 +127,7 @@ impl ControlPlane {
             function_name: function.to_string(),
             payload: base64::engine::general_purpose::STANDARD.encode(&payload),
             headers: kept,
-            enqueued_at: millis(SystemTime::now()),
+            enqueued_at: epoch_millis(SystemTime::now()),
             failed_tries: 0,
             task_id: task_id.clone(),
         };

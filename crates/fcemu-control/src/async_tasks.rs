@@ -6,9 +6,7 @@
 
 use crate::async_queue::QueuedEvent;
 use crate::control_plane::ControlPlane;
-use crate::task_record::{
-    AsyncTask, StopRefused, TaskEvent, TaskFilter, TaskStatus, is_task_id, now_ms,
-};
+use crate::task_record::{AsyncTask, StopRefused, TaskFilter, TaskStatus, is_task_id, now_ms};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +26,7 @@ impl ControlPlane {
             return true;
         };
         let now = now_ms();
-        let task = AsyncTask {
+        let mut task = AsyncTask {
             task_id: task_id.clone(),
             request_id: event.request_id.clone(),
             function_name: event.function_name.clone(),
@@ -44,13 +42,9 @@ impl ControlPlane {
             return_payload: None,
             task_error_message: None,
             destination_status: None,
-            events: vec![TaskEvent {
-                event_id: 1,
-                status: TaskStatus::Enqueued,
-                timestamp: now,
-                event_detail: "queued".into(),
-            }],
+            events: Vec::new(),
         };
+        task.record_step(TaskStatus::Enqueued, "queued", now);
         let key = (task.function_name.clone(), task_id.clone());
         let mut tasks = self.shared.async_tasks.lock().unwrap();
         if tasks.records.contains_key(&key) {
@@ -102,18 +96,11 @@ impl ControlPlane {
             (_, s) => s,
         };
         let now = now_ms();
-        task.status = status;
+        task.record_step(status, detail, now);
         task.already_retried_times = event.failed_tries;
         if let Some(instance) = instance {
             task.instance_id = Some(instance.to_string());
         }
-        let event_id = task.events.len() as u32 + 1;
-        task.events.push(TaskEvent {
-            event_id,
-            status,
-            timestamp: now,
-            event_detail: detail.to_string(),
-        });
         if status.is_final() {
             task.end_time = Some(now);
             task.duration_ms = Some(now.saturating_sub(task.started_time));
@@ -232,14 +219,7 @@ impl ControlPlane {
         // Stopping until the loop that runs it ends it (at once, when it waits; by cutting a try off).
         let next = TaskStatus::Stopping;
         let task = tasks.records.get_mut(&key).expect("found above");
-        task.status = next;
-        let event_id = task.events.len() as u32 + 1;
-        task.events.push(TaskEvent {
-            event_id,
-            status: next,
-            timestamp: now_ms(),
-            event_detail: "stop asked for".into(),
-        });
+        task.record_step(next, "stop asked for", now_ms());
         let task = task.clone();
         tasks.stops.entry(key).or_default().cancel();
         drop(tasks);

@@ -2,9 +2,9 @@
 //! (invoked asynchronously) or, for the services that do not run locally (MNS, EventBridge, RocketMQ), one JSON
 //! line in `.fcemu/destinations/deliveries.jsonl`.
 
-use crate::async_queue::{Outcome, QueuedEvent, millis};
+use crate::async_queue::{Outcome, QueuedEvent};
 use crate::control_plane::ControlPlane;
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventKind, epoch_millis};
 use bytes::Bytes;
 use fcemu_spec::{AsyncInvokeConfig, Destination};
 use http::HeaderValue;
@@ -41,7 +41,7 @@ impl ControlPlane {
         let function: Arc<str> = event.function_name.as_str().into();
         let arn = self.function_arn(&function);
         let record = serde_json::json!({
-            "timestamp": millis(SystemTime::now()),
+            "timestamp": epoch_millis(SystemTime::now()),
             "requestContext": {
                 "requestId": event.request_id,
                 "functionArn": arn,

@@ -275,6 +275,12 @@ pub fn gap_line(lines: usize, reason: crate::journal::GapReason, at: SystemTime)
     .to_string()
 }
 
+/// Milliseconds since the epoch, as FC's APIs and events count times (0 before it).
+pub(crate) fn epoch_millis(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// `2026-11-22T05:08:17.879Z`. Every record written out needs one, many within the same second: the date
 /// and time of day are formatted once per second (per thread) and only the milliseconds each time.
 pub fn timestamp(t: SystemTime) -> String {

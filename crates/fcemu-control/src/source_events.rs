@@ -4,6 +4,7 @@
 //! matching the rule's pattern, Tablestore's CBOR records and a CDN event. What fcemu cannot know (the
 //! object's size, the cursors' values) is the shape's, made up plainly.
 
+use crate::events::epoch_millis;
 use fcemu_spec::EventTrigger;
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
@@ -59,11 +60,6 @@ fn arn_tail<'a>(trigger: &'a EventTrigger, marker: &str) -> Option<&'a str> {
 
 fn rfc3339_millis(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
-}
-
-fn epoch_millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn md5_hex(bytes: &[u8]) -> String {

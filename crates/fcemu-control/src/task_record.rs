@@ -2,7 +2,7 @@
 //! run's table of them. What moves a task from state to state is in `async_tasks.rs`.
 
 use serde::{Deserialize, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
 
 /// A task's state, as FC names them.
@@ -80,6 +80,21 @@ pub struct AsyncTask {
     pub events: Vec<TaskEvent>,
 }
 
+impl AsyncTask {
+    /// The task moves to `status`, with what happened, at `at` (ms since the epoch): its state and the
+    /// event that says so, numbered from 1.
+    pub(crate) fn record_step(&mut self, status: TaskStatus, detail: &str, at: u64) {
+        self.status = status;
+        let event_id = self.events.len() as u32 + 1;
+        self.events.push(TaskEvent {
+            event_id,
+            status,
+            timestamp: at,
+            event_detail: detail.to_string(),
+        });
+    }
+}
+
 /// A step of a task's life.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -124,9 +139,7 @@ pub fn is_task_id(id: &str) -> bool {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crate::events::epoch_millis(SystemTime::now())
 }
 
 /// Tasks by function and task id, and the stop signal of each that has not ended.

@@ -326,6 +326,7 @@ impl ControlPlane {
                 InvocationKind::Event,
                 id.clone(),
                 event.failed_tries,
+                false,
             );
             let response = tokio::select! {
                 response = attempt => response,

@@ -132,6 +132,7 @@ impl ControlPlane {
                     _ = shutdown.cancelled() => return,
                 }
                 for f in cp.serving().values() {
+                    f.expire_sessions();
                     f.reap_idle(timeout);
                 }
             }

@@ -216,6 +216,8 @@ impl Pool {
                 .slots
                 .iter()
                 .filter(|s| !s.provisioned && s.in_flight == 0)
+                // An instance holding a live session stays while the session lives.
+                .filter(|s| !st.sessions.holds_any(&s.instance.id))
                 .filter(|s| {
                     s.state
                         .idle_since()

@@ -157,6 +157,21 @@ pub enum PlaceError {
     Exhausted(Exhaustion),
     #[error("fcemu is shutting down")]
     ShuttingDown,
+    /// A live session's instance has no room for another of its requests: FC throttles it (429) rather
+    /// than send it elsewhere, where its state is not.
+    #[error(
+        "session {session} is held by instance {instance}, which is serving {concurrency} requests, the most an instance of a function with session affinity takes; send fewer requests of this session at once"
+    )]
+    SessionThrottled {
+        session: Arc<str>,
+        instance: Arc<str>,
+        concurrency: u32,
+    },
+    /// The session expired, and the function does not let its id start another (`disableSessionIdReuse`).
+    #[error(
+        "session {0} has ended and this function's sessionAffinityConfig.disableSessionIdReuse is true: start a new session with a new id"
+    )]
+    SessionIdExpired(Arc<str>),
 }
 
 impl PlaceError {

@@ -38,10 +38,14 @@ pub enum EventKind {
     DestinationDelivered,
     /// fcemu's: a timer or event-source trigger fired (on its schedule, or by `fcemu trigger`).
     TriggerFired,
+    /// A session began on an instance (session affinity).
+    SessionStarted,
+    /// A session ended: `reason` says why.
+    SessionEnded,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 23] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::InstanceCreating,
         EventKind::InstanceCreated,
         EventKind::InstanceRuntimeReady,
@@ -65,6 +69,8 @@ impl EventKind {
         EventKind::AsyncExpired,
         EventKind::DestinationDelivered,
         EventKind::TriggerFired,
+        EventKind::SessionStarted,
+        EventKind::SessionEnded,
     ];
 
     /// The name in the event stream.
@@ -93,6 +99,8 @@ impl EventKind {
             EventKind::AsyncExpired => "async.expired",
             EventKind::DestinationDelivered => "destination.delivered",
             EventKind::TriggerFired => "trigger.fired",
+            EventKind::SessionStarted => "session.started",
+            EventKind::SessionEnded => "session.ended",
         }
     }
 

@@ -45,6 +45,14 @@ pub fn instance_id() -> String {
     id_with_prefix('c')
 }
 
+/// A session id as FC makes one for header and cookie affinity: 32 hex digits.
+pub fn session_id() -> String {
+    let mut id = String::with_capacity(32);
+    push_hex(&mut id, fastrand::u64(..), 16);
+    push_hex(&mut id, fastrand::u64(..), 16);
+    id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

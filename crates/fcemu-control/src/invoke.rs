@@ -85,12 +85,13 @@ impl ControlPlane {
         kind: InvocationKind,
         request_id: Arc<str>,
     ) -> Response<Body> {
-        self.invoke_attempt(function, req, kind, request_id, 0)
+        self.invoke_attempt(function, req, kind, request_id, 0, true)
             .await
     }
 
     /// One try of a request that has been tried `retries` times before (an asynchronous invocation's):
-    /// the function sees that number in `x-fc-retry-count`.
+    /// the function sees that number in `x-fc-retry-count`. A synchronous request (`in_session`) goes
+    /// where its session lives; an asynchronous one has no session, as on FC.
     pub(crate) async fn invoke_attempt(
         &self,
         function: &str,
@@ -98,6 +99,7 @@ impl ControlPlane {
         kind: InvocationKind,
         request_id: Arc<str>,
         retries: u32,
+        in_session: bool,
     ) -> Response<Body> {
         let arrived = std::time::SystemTime::now();
         let Some(pool) = self.function_pool(function) else {
@@ -123,8 +125,15 @@ impl ControlPlane {
             Ok(req) => req,
             Err(e) => return invoke_error_response(&e, &request_id, kind),
         };
+        let (claim, binding) = match in_session
+            .then(|| crate::session_binding::claim(&pool, &req))
+            .flatten()
+        {
+            Some((claim, binding)) => (Some(claim), binding),
+            None => (None, crate::session_binding::Binding::None),
+        };
         for delivery in 0..DELIVERIES {
-            let lease = match pool.acquire(cold && delivery == 0).await {
+            let lease = match pool.acquire_in(cold && delivery == 0, claim.as_ref()).await {
                 Ok(lease) => lease,
                 Err(e) => {
                     let response = place_error_response(&e, &request_id, kind);
@@ -146,8 +155,11 @@ impl ControlPlane {
                 req.headers_mut()
                     .insert(headers::RETRY_COUNT, HeaderValue::from(retries + delivery));
             }
+            let session = lease.session;
             match deliver(lease, req, kind, &request_id).await {
-                Delivery::Answered(response) => return response,
+                Delivery::Answered(response) => {
+                    return crate::session_binding::bind(&pool, session, binding, response);
+                }
                 Delivery::NotReached(back) => req = back,
             }
         }

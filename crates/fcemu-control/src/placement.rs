@@ -4,6 +4,8 @@
 
 use crate::error::{ExhaustedBy, Exhaustion, PlaceError};
 use crate::pool::{Lease, NoGpuRoom, Pool, PoolState};
+use crate::session_binding::SessionClaim;
+use crate::session_placement::SessionRoute;
 use crate::state::{Input, State};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 
 /// What a request does next, decided under the pool's lock.
-enum Placement {
+pub(crate) enum Placement {
     /// Serve on this instance; `thaw` when the request must thaw it first.
     Serve {
         lease: Lease,
@@ -24,7 +26,7 @@ enum Placement {
 
 /// What a waiting request waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum WaitFor {
+pub(crate) enum WaitFor {
     /// A slot on an instance, or room under the cap for a new one.
     Instance,
     /// GPU memory on a card for a new instance.
@@ -46,6 +48,16 @@ impl Pool {
     /// returns once the instance serves it. With `cold`, warm instances are passed over and a new one is
     /// created (`fcemu invoke --cold`). A request that finds no room waits at most the function's timeout.
     pub async fn acquire(self: &Arc<Self>, cold: bool) -> Result<Lease, PlaceError> {
+        self.acquire_in(cold, None).await
+    }
+
+    /// [`Pool::acquire`] for a request of a session: it goes to the session's instance, or opens the
+    /// session on an instance with room for one more (`sessions.rs`).
+    pub(crate) async fn acquire_in(
+        self: &Arc<Self>,
+        cold: bool,
+        claim: Option<&SessionClaim>,
+    ) -> Result<Lease, PlaceError> {
         let started = Instant::now();
         let deadline = started + self.function.spec.timeout;
         let mut placements = 0;
@@ -54,7 +66,7 @@ impl Pool {
             let placement = {
                 let notified = self.changed.notified();
                 tokio::pin!(notified);
-                match self.place(notified.as_mut(), cold && placements == 0) {
+                match self.place(notified.as_mut(), cold && placements == 0, claim) {
                     Placement::Wait(waiting_for) => {
                         let _waiting = WaitingGuard(self);
                         if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -93,27 +105,59 @@ impl Pool {
         }
     }
 
-    fn place(self: &Arc<Self>, notified: Pin<&mut Notified<'_>>, cold: bool) -> Placement {
+    fn place(
+        self: &Arc<Self>,
+        notified: Pin<&mut Notified<'_>>,
+        cold: bool,
+        claim: Option<&SessionClaim>,
+    ) -> Placement {
         let concurrency = self.function.spec.instance_concurrency;
         let shared = &self.shared;
         let mut st = self.lock();
         if shared.shutdown.is_cancelled() {
             return Placement::Refuse(PlaceError::ShuttingDown);
         }
+        // A session's request goes to its instance; one that opens a session, to an instance with room for
+        // another session.
+        let opening = match claim.map(|c| self.session_route(&mut st, c)) {
+            None | Some(SessionRoute::Any) => None,
+            Some(SessionRoute::Open(id)) => Some(id),
+            Some(SessionRoute::To(token, instance)) => {
+                return self.place_in_session(&mut st, notified, token, instance);
+            }
+            Some(SessionRoute::Refuse(e)) => return Placement::Refuse(e),
+        };
+        let cold = cold && opening.is_none();
         if !cold {
             // Fill the busiest instance that still has room, so idle ones stay idle (and get reclaimed).
             let best = st
                 .slots
                 .iter()
                 .filter(|s| s.state.room(s.in_flight, concurrency) > 0)
+                .filter(|s| self.takes_session(&st, s, opening.is_some()))
                 .max_by_key(|s| s.in_flight)
                 .map(|s| (s.instance.clone(), matches!(s.state, State::Frozen { .. })));
             if let Some((instance, frozen)) = best {
                 self.apply_locked(&mut st, &instance.id, Input::Place);
+                let mut lease = self.lease(instance);
+                if let Some(id) = opening {
+                    lease.session = Some(self.open_session(&mut st, id, &lease.instance.id));
+                }
                 return Placement::Serve {
-                    lease: self.lease(instance),
+                    lease,
                     thaw: frozen,
                 };
+            }
+            // A session waits for an instance being made that has room for it, rather than make another.
+            if opening.is_some()
+                && st
+                    .slots
+                    .iter()
+                    .any(|s| s.state.is_creating() && self.takes_session(&st, s, true))
+            {
+                st.waiting += 1;
+                notified.enable();
+                return Placement::Wait(WaitFor::Instance);
             }
         }
         let live = live_instances(&st);
@@ -123,9 +167,15 @@ impl Pool {
         let creating = st.slots.iter().filter(|s| s.state.is_creating()).count() as u32;
         let absorbed = creating * (concurrency - 1);
         let mut wait_for = WaitFor::Instance;
-        if cap.is_none_or(|cap| live < cap) && (cold || absorbed <= st.waiting) {
+        if cap.is_none_or(|cap| live < cap) && (cold || opening.is_some() || absorbed <= st.waiting)
+        {
             match self.new_slot(&mut st, false) {
-                Ok(lease) => return Placement::Create(lease),
+                Ok(mut lease) => {
+                    if let Some(id) = opening {
+                        lease.session = Some(self.open_session(&mut st, id, &lease.instance.id));
+                    }
+                    return Placement::Create(lease);
+                }
                 Err(NoGpuRoom) => wait_for = WaitFor::GpuMemory,
             }
         }

@@ -57,6 +57,8 @@ pub(crate) struct PoolState {
     pub provision_target: u32,
     /// Provisioned instances in a row that failed to come up or died: sets the wait before the next try.
     pub provision_failures: u32,
+    /// Which instance holds which session (functions with session affinity).
+    pub sessions: crate::sessions::SessionTable,
 }
 
 impl PoolState {
@@ -98,6 +100,8 @@ pub(crate) struct NoGpuRoom;
 pub struct Lease {
     pub instance: Arc<Instance>,
     pool: Arc<Pool>,
+    /// The session whose request holds it: the session's idle time counts from its release.
+    pub(crate) session: Option<crate::sessions::Token>,
 }
 
 impl Lease {
@@ -108,6 +112,9 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        if let Some(token) = self.session {
+            self.pool.session_request_ended(token);
+        }
         self.pool.apply(&self.instance.id, Input::Release);
     }
 }
@@ -187,8 +194,13 @@ impl Pool {
         if let Some(event) = step.event {
             shared.events.emit(event);
         }
+        let leaving = step.next.is_stopping() && !slot.state.is_stopping();
         slot.state = step.next.clone();
         let (provisioned, not_before) = (slot.provisioned, slot.freeze_not_before);
+        if leaving {
+            // Its sessions go with it: their next requests start new sessions on other instances.
+            self.end_sessions_on(st, id);
+        }
         if let State::Destroyed { .. } = step.next {
             st.slots.remove(index);
         }
@@ -244,6 +256,7 @@ impl Pool {
         Lease {
             instance,
             pool: self.clone(),
+            session: None,
         }
     }
 

@@ -89,6 +89,18 @@ pub(crate) fn place_error_response(
             &message,
             request_id,
         ),
+        PlaceError::SessionThrottled { .. } => fc_error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ResourceThrottled",
+            &message,
+            request_id,
+        ),
+        PlaceError::SessionIdExpired(_) => fc_error_response(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            &message,
+            request_id,
+        ),
         PlaceError::ShuttingDown => fc_error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailable",

@@ -66,6 +66,10 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Respon
         (Method::GET, ["instances"]) => {
             json_response(StatusCode::OK, &json!({ "instances": cp.instances() }))
         }
+        (Method::GET, ["sessions"]) => json_response(
+            StatusCode::OK,
+            &json!({ "sessions": cp.live_sessions(query.get("function").map(String::as_str)) }),
+        ),
         (Method::POST, ["instances", id, "reclaim"]) => {
             if cp.reclaim_instance(id).await {
                 json_response(StatusCode::OK, &json!({ "reclaimed": [id] }))

@@ -6,6 +6,7 @@ mod control_api;
 mod jwt;
 mod openapi;
 mod openapi_async;
+mod openapi_sessions;
 mod openapi_tasks;
 mod signature;
 mod trigger;

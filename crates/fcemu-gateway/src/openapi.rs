@@ -105,16 +105,18 @@ pub async fn handle(cp: &ControlPlane, rest: &str, req: Request<Body>) -> Respon
             if let Some(response) = crate::openapi_tasks::handle(cp, &segments, &req) {
                 return response;
             }
+            let req = match segments.as_slice() {
+                ["functions", _, "sessions", ..] => {
+                    match crate::openapi_sessions::handle(cp, &segments, req).await {
+                        Some(response) => return response,
+                        None => return not_served(&method, rest),
+                    }
+                }
+                _ => req,
+            };
             match crate::openapi_async::handle(cp, &segments, req).await {
                 Some(response) => response,
-                None => fc_error_response(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    &format!(
-                        "{method} /2023-03-30/{rest} is not part of the OpenAPI subset fcemu serves"
-                    ),
-                    &ids::request_id(),
-                ),
+                None => not_served(&method, rest),
             }
         }
     }
@@ -315,6 +317,15 @@ async fn read_target(req: Request<Body>) -> Result<u32, InvalidArgument> {
                 value.get("target").unwrap_or(&serde_json::Value::Null)
             ))
         })
+}
+
+fn not_served(method: &http::Method, rest: &str) -> Response<Body> {
+    fc_error_response(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("{method} /2023-03-30/{rest} is not part of the OpenAPI subset fcemu serves"),
+        &ids::request_id(),
+    )
 }
 
 /// A function as GetFunction shows it: its configuration under the API's own names.

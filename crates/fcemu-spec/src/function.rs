@@ -51,6 +51,9 @@ const FC3_KEYS: &[&str] = &[
     "ossMountConfig",
     "role",
     "asyncInvokeConfig",
+    "sessionAffinity",
+    "sessionAffinityConfig",
+    "instanceIsolationMode",
 ];
 /// Whether FC 3.0's reader reads `key` of a function's props.
 pub(crate) fn reads_fc3(key: &str) -> bool {
@@ -154,6 +157,19 @@ pub(crate) fn function(
         ));
         concurrency = 1;
     }
+    let sessions = match edition {
+        Edition::Fc3 => crate::session::sessions(
+            cx,
+            f,
+            runtime.as_ref(),
+            Duration::from_secs(timeout),
+            &mut concurrency,
+        ),
+        Edition::Fc2 => crate::session::Sessions {
+            affinity: None,
+            isolation: Default::default(),
+        },
+    };
     let environment = environment(cx, f);
 
     // The container is read whatever the runtime, so its own mistakes are reported too.
@@ -251,6 +267,9 @@ pub(crate) fn function(
         Edition::Fc2 => "asyncConfiguration",
     };
     let async_invoke = crate::async_config::async_invoke_config(cx, f, async_key);
+    if let (Some(a), Some(t)) = (&sessions.affinity, &triggers.http) {
+        crate::session::check_trigger(cx, f, a, t);
+    }
 
     Some(FunctionSpec {
         name: name?,
@@ -277,6 +296,8 @@ pub(crate) fn function(
         event_triggers: triggers.events,
         role,
         async_invoke,
+        session_affinity: sessions.affinity,
+        instance_isolation_mode: sessions.isolation,
     })
 }
 

@@ -15,6 +15,7 @@ pub mod locate;
 mod model;
 mod mount;
 mod routes;
+mod session;
 mod storage;
 mod timer;
 mod triggers;
@@ -33,6 +34,10 @@ pub use load::{SpecErrors, find_template, load_project, load_project_with_env, p
 pub use model::*;
 pub use mount::{StorageKind, StorageMount};
 pub use routes::{CustomDomain, Rewrite, RewriteRule, Route, RoutePath, Routed, route};
+pub use session::{
+    AFFINITY_INSTANCE_CONCURRENCY, AffinityKind, IsolationMode, MCP_SESSION_HEADER, SESSION_COOKIE,
+    SessionAffinity, valid_session_id,
+};
 pub use timer::Schedule;
 pub use triggers::{EVENT_TRIGGER_TYPES, EventTrigger, Timer};
 pub use update::{to_props, update_function};

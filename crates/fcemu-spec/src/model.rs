@@ -360,6 +360,12 @@ pub struct FunctionSpec {
     /// defaults.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub async_invoke: Option<crate::AsyncInvokeConfig>,
+    /// `sessionAffinity` with its `sessionAffinityConfig`: requests of one session go to one instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_affinity: Option<crate::SessionAffinity>,
+    /// `instanceIsolationMode`: a session or a request to an instance of its own.
+    #[serde(skip_serializing_if = "crate::IsolationMode::is_share")]
+    pub instance_isolation_mode: crate::IsolationMode,
 }
 
 /// How the function's container is made and reached.
@@ -481,7 +487,7 @@ impl HttpTrigger {
     }
 }
 
-mod duration_secs {
+pub(crate) mod duration_secs {
     use serde::Serializer;
     use std::time::Duration;
 

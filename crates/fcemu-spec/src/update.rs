@@ -206,6 +206,7 @@ pub fn to_props(spec: &FunctionSpec) -> serde_json::Map<String, Json> {
     if let Some(a) = &spec.async_invoke {
         props["asyncInvokeConfig"] = crate::async_config::to_props(a);
     }
+    crate::session::write_props(spec, &mut props);
     strip_nulls(&mut props);
     match props {
         Json::Object(map) => map,

@@ -127,6 +127,9 @@ pub fn say_emulated(project: &fcemu_spec::Project) {
     for (what, auth) in protected(project) {
         note(&format!("{what}: {}", auth_said(auth)));
     }
+    for said in project.functions.iter().filter_map(sessions_said) {
+        note(&format!("session affinity: {said}"));
+    }
     for d in &project.domains {
         for r in &d.routes {
             note(&format!(
@@ -135,6 +138,67 @@ pub fn say_emulated(project: &fcemu_spec::Project) {
             ));
         }
     }
+}
+
+/// What fcemu does for a function's session affinity and isolation, in one line; None without either.
+pub fn sessions_said(f: &fcemu_spec::FunctionSpec) -> Option<String> {
+    use fcemu_spec::{AffinityKind, IsolationMode};
+    let isolation = match f.instance_isolation_mode {
+        IsolationMode::Share => "",
+        IsolationMode::SessionExclusive => {
+            "; SESSION_EXCLUSIVE: an instance serves one session only"
+        }
+        IsolationMode::RequestExclusive => {
+            "; REQUEST_EXCLUSIVE: an instance serves one request at a time"
+        }
+    };
+    let Some(a) = &f.session_affinity else {
+        return (!isolation.is_empty()).then(|| {
+            format!(
+                "function {}: instanceIsolationMode{}",
+                f.name,
+                &isolation[1..]
+            )
+        });
+    };
+    let bound = match &a.kind {
+        AffinityKind::HeaderField { header } => {
+            format!(
+                "the session is named in header {header} (made and sent back when a request has none)"
+            )
+        }
+        AffinityKind::GeneratedCookie => {
+            "the session is named in cookie x-fc-cookie-session-id (set on the first answer)"
+                .to_string()
+        }
+        AffinityKind::McpSse { sse_path } => format!(
+            "a GET of {sse_path} opens a session named by its stream's endpoint event, held up to the timeout ({} s)",
+            f.timeout.as_secs()
+        ),
+        AffinityKind::McpStreamable => {
+            "the Mcp-Session-Id of an answer binds a session; DELETE ends it".to_string()
+        }
+    };
+    let lives = if matches!(a.kind, AffinityKind::McpSse { .. }) {
+        String::new()
+    } else {
+        format!(
+            ", lives {} s{}",
+            a.ttl.as_secs(),
+            if a.idle_timeout.is_zero() {
+                String::new()
+            } else {
+                format!(" or {} s idle", a.idle_timeout.as_secs())
+            }
+        )
+    };
+    Some(format!(
+        "function {}: {}: {bound}; {} session{} per instance{lives}; its instance is not reclaimed while it lives{isolation} (fcemu sessions)",
+        f.name,
+        a.kind.fc_name(),
+        a.per_instance,
+        if a.per_instance == 1 { "" } else { "s" },
+    ))
 }
 
 /// Each HTTP trigger and custom domain whose authType is not anonymous, named.

@@ -145,6 +145,18 @@ impl FakeFunction {
                 let body = req.into_body().collect().await.ok()?.to_bytes();
                 return Some(Response::new(Full::new(body)));
             }
+            ("POST", "/mcp") if !req.headers().contains_key("mcp-session-id") => {
+                // An MCP Streamable HTTP server's `initialize`: it opens a session and names it in its
+                // answer (as fixtures/mcp-example does).
+                let n = self.counters.requests.fetch_add(1, Ordering::SeqCst);
+                let session = format!("mcp{n}{}", self.id.replace('-', ""));
+                return Some(
+                    Response::builder()
+                        .header("mcp-session-id", session)
+                        .body(Full::new(Bytes::from_static(b"{}")))
+                        .unwrap(),
+                );
+            }
             (_, "/sleep") => {
                 let ms = req
                     .uri()

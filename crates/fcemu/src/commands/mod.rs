@@ -13,6 +13,7 @@ pub mod logs;
 pub mod provision;
 pub mod ps;
 pub mod reclaim;
+pub mod sessions;
 pub mod tasks;
 pub mod trigger;
 pub mod up;
@@ -33,6 +34,7 @@ pub enum Command {
     Logs(logs::Args),
     Events(events::Args),
     Tasks(tasks::Args),
+    Sessions(sessions::Args),
     Destinations(destinations::Args),
     Wait(wait::Args),
     Reclaim(reclaim::Args),
@@ -60,6 +62,7 @@ impl Command {
             Command::Logs(args) => logs::run(args).await,
             Command::Events(args) => events::run(args).await,
             Command::Tasks(args) => tasks::run(args).await,
+            Command::Sessions(args) => sessions::run(args).await,
             Command::Destinations(args) => destinations::run(args).await,
             Command::Wait(args) => wait::run(args).await,
             Command::Reclaim(args) => reclaim::run(args).await,

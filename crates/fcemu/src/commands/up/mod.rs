@@ -260,6 +260,13 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         },
     ));
     banner::say_trigger_auth(&project, &trigger_auth);
+    for said in project
+        .functions
+        .iter()
+        .filter_map(crate::output::sessions_said)
+    {
+        info(&format!("session affinity: {said}"));
+    }
     banner::say_reach(addr, &access, &token_file, &url, args.format);
 
     let stop_printing = Arc::new(AtomicBool::new(false));

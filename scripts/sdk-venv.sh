@@ -4,7 +4,7 @@
 # tests/sessions.rs drives the MCP example with the second, as a user's clients would. Prints its python.
 source "$(dirname "$0")/lib.sh"
 VENV="$ROOT/target/sdk-venv"
-SDKS=("alibabacloud-fc20230330==4.8.3" "mcp==1.12.4")
+SDKS=("alibabacloud-fc20230330==4.8.3" "mcp==1.30.0")
 if ! "$VENV/bin/python" -c 'import alibabacloud_fc20230330, mcp' 2>/dev/null; then
   python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
   rm -rf "$VENV"

@@ -188,7 +188,16 @@ pub(crate) fn bind(
                 pool.end_session_token(token, SessionEnd::Closed);
                 return response;
             }
-            let deadline = tokio::time::Instant::now() + pool.function.spec.timeout;
+            let Some(closer) = pool.session_closer(token) else {
+                return response; // its instance went away already
+            };
+            let timeout = pool.function.spec.timeout;
+            let ends = async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(timeout) => {}
+                    _ = closer.cancelled() => {}
+                }
+            };
             return response.map(|body| {
                 Body::new(SseSession {
                     inner: body,
@@ -196,7 +205,7 @@ pub(crate) fn bind(
                     token,
                     seen: Vec::new(),
                     named: false,
-                    deadline: Box::pin(tokio::time::sleep_until(deadline)),
+                    ends: Box::pin(ends),
                 })
             });
         }
@@ -208,7 +217,8 @@ pub(crate) fn bind(
 const ENDPOINT_SCAN_BYTES: usize = 16 * 1024;
 
 /// An MCP SSE stream passed through as it comes: its `endpoint` event names the session, and the session
-/// ends when the stream does. FC holds the stream open for the function's timeout at most: it ends then.
+/// ends when the stream does. FC holds the stream open for the function's timeout at most: it ends then,
+/// or when the session ends first (its instance is destroyed, fcemu stops).
 struct SseSession {
     inner: Body,
     pool: Arc<Pool>,
@@ -216,7 +226,7 @@ struct SseSession {
     /// The stream so far, until the endpoint event is found.
     seen: Vec<u8>,
     named: bool,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    ends: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
 impl SseSession {
@@ -273,7 +283,7 @@ impl HttpBody for SseSession {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if this.deadline.as_mut().poll(cx).is_ready() {
+        if this.ends.as_mut().poll(cx).is_ready() {
             return Poll::Ready(None);
         }
         let polled = Pin::new(&mut this.inner).poll_frame(cx);

@@ -80,6 +80,8 @@ pub(crate) struct Session {
     pub ttl: Duration,
     /// Zero: never ends for idleness.
     pub idle_timeout: Duration,
+    /// Cancelled when it ends: an MCP SSE session's stream ends with it.
+    pub closer: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl Session {
@@ -175,6 +177,7 @@ impl SessionTable {
                 in_flight: in_flight as u32,
                 ttl: affinity.ttl,
                 idle_timeout: affinity.idle_timeout,
+                closer: None,
             },
         );
         token
@@ -222,6 +225,9 @@ impl SessionTable {
         let s = self.live.remove(&token)?;
         if let Some(id) = &s.id {
             self.by_id.remove(id);
+        }
+        if let Some(closer) = &s.closer {
+            closer.cancel();
         }
         Some(s)
     }
@@ -391,6 +397,20 @@ impl Pool {
         } else {
             st.sessions.remove(token);
         }
+    }
+
+    /// What ends an MCP SSE session's stream: the session's end, or fcemu's shutdown (a stream is held
+    /// open for the function's timeout, which a stopping `up` does not wait out). None when the session
+    /// has ended already.
+    pub(crate) fn session_closer(
+        &self,
+        token: Token,
+    ) -> Option<tokio_util::sync::CancellationToken> {
+        let mut st = self.lock();
+        let s = st.sessions.get_mut(token)?;
+        let closer = self.shared.shutdown.child_token();
+        s.closer = Some(closer.clone());
+        Some(closer)
     }
 
     /// A request of a session ended (its lease was given back).

@@ -285,6 +285,15 @@ async fn the_mcp_example_keeps_each_sdk_session_on_its_instance_over_both_transp
     let closed = ended.iter().filter(|e| e["reason"] == "closed").count();
     assert_eq!(closed, 2, "{ended:?}");
 
-    assert_eq!(up.stop().0, 0);
+    // A stream still open when `up` stops is ended by it: a stopping `up` does not wait out the
+    // function's timeout (600 s) for it.
+    let mut stream = reqwest::get(format!("{}/sse", up.url)).await.unwrap();
+    let first = String::from_utf8_lossy(&stream.chunk().await.unwrap().unwrap()).to_string();
+    assert!(first.starts_with("event: endpoint"), "{first}");
+    let mut up = up;
+    up.signal("TERM");
+    let (code, _) = up.wait(std::time::Duration::from_secs(30));
+    assert_eq!(code, 0);
+    while let Ok(Some(_)) = stream.chunk().await {}
     assert_no_containers_left(&docker, project.path()).await;
 }

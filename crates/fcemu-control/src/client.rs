@@ -116,3 +116,15 @@ pub async fn dial(
     });
     Ok(sender)
 }
+
+/// Whether an error was caused by an I/O error of this kind (a reset connection, a dial that timed out).
+pub(crate) fn has_io_cause(
+    e: &(dyn std::error::Error + 'static),
+    kind: std::io::ErrorKind,
+) -> bool {
+    std::iter::successors(Some(e), |e| e.source()).any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == kind)
+    })
+}

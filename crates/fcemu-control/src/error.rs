@@ -284,6 +284,13 @@ pub enum InvokeError {
     /// The client's request body was bad or too large: the client's fault, not the function's.
     #[error("the request body could not be read")]
     ClientBody(#[source] BoxError),
+    /// Its instance's server accepted no connection within the function's timeout: its listen backlog
+    /// stayed full. The function never got the request.
+    #[error(
+        "the function's server accepted no connection within {} (its listen backlog stayed full): the request never reached it; give the server a larger backlog, or more instances",
+        humantime::format_duration(*timeout)
+    )]
+    NotAccepted { timeout: Duration },
     /// The client did not send its whole body in time (`--body-read-timeout`).
     #[error("the request body did not arrive within {}", humantime::format_duration(*limit))]
     ClientTooSlow { limit: Duration },

@@ -32,6 +32,9 @@ enum Delivery {
     Answered(Response<Body>),
     /// It never reached the instance's process: here it is back, to be placed again.
     NotReached(Request<Body>),
+    /// The instance's server did not accept a connection in time (a burst filled its listen backlog): here
+    /// it is back, to be placed again within the function's timeout without counting as a delivery.
+    NotAccepted(Request<Body>),
 }
 
 impl ControlPlane {
@@ -132,7 +135,9 @@ impl ControlPlane {
             Some((claim, binding)) => (Some(claim), binding),
             None => (None, crate::session_binding::Binding::None),
         };
-        for delivery in 0..DELIVERIES {
+        let patience = tokio::time::Instant::now() + pool.function.spec.timeout;
+        let mut delivery = 0;
+        while delivery < DELIVERIES {
             let lease = match pool.acquire_in(cold && delivery == 0, claim.as_ref()).await {
                 Ok(lease) => lease,
                 Err(e) => {
@@ -160,7 +165,17 @@ impl ControlPlane {
                 Delivery::Answered(response) => {
                     return crate::session_binding::bind(&pool, session, binding, response);
                 }
-                Delivery::NotReached(back) => req = back,
+                Delivery::NotReached(back) => {
+                    req = back;
+                    delivery += 1;
+                }
+                Delivery::NotAccepted(_) if tokio::time::Instant::now() >= patience => {
+                    let e = InvokeError::NotAccepted {
+                        timeout: pool.function.spec.timeout,
+                    };
+                    return invoke_error_response(&e, &request_id, kind);
+                }
+                Delivery::NotAccepted(back) => req = back,
             }
         }
         let e = InvokeError::ProcessExited(
@@ -263,11 +278,17 @@ async fn deliver(
         return Delivery::NotReached(req);
     };
     let runtime = shared.runtime.as_ref();
-    // An idle connection, or a new one. A refused connection means the process is gone.
+    // An idle connection, or a new one. A refused connection means the process is gone. One not answered
+    // within the connect timeout most often met a listen backlog that a burst filled (the kernel drops the
+    // SYN, and sends it again a second later), not a dead process: the engine says when a container exits.
+    // Either way the request is placed again; only a refusal takes the instance out of service.
     let (mut connection, dialed) = match instance.connections.idle().await {
         Some(connection) => (connection, false),
         None => match crate::client::dial(runtime, addr).await {
             Ok(connection) => (connection, true),
+            Err(e) if crate::client::has_io_cause(&*e, std::io::ErrorKind::TimedOut) => {
+                return Delivery::NotAccepted(req);
+            }
             Err(_) => {
                 pool.lost(&instance.id);
                 return Delivery::NotReached(req);
@@ -396,11 +417,7 @@ fn head_of(req: &Request<Body>) -> Request<()> {
 
 /// Whether the connection was reset by the instance's side.
 fn was_reset(e: &hyper::Error) -> bool {
-    std::iter::successors(std::error::Error::source(e), |e| e.source()).any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionReset)
-    })
+    crate::client::has_io_cause(e, std::io::ErrorKind::ConnectionReset)
 }
 
 /// Whether a built-in runtime said its process ends after this answer: fcemu's runtimes answer

@@ -138,6 +138,12 @@ pub(crate) fn invoke_error_response(
             ),
             request_id,
         ),
+        InvokeError::NotAccepted { .. } => fc_error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            &e.to_string(),
+            request_id,
+        ),
         InvokeError::Timeout { .. } | InvokeError::ProcessExited(_) => function_error_response(
             function_error_status(kind),
             "UnhandledInvocationError",

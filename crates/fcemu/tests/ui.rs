@@ -204,3 +204,64 @@ async fn the_timeline_page_draws_an_instance_life_from_creating_to_its_destroy()
     assert_eq!(code, 0);
     assert_no_containers_left(&docker, project.path()).await;
 }
+
+/// Sessions on the page: the band on the lane of the instance that held each, and the sessions table with
+/// how each ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_page_shows_which_instance_held_which_session() {
+    let docker = docker().await;
+    let project = TestProject::fixture(
+        &[],
+        "      sessionAffinity: HEADER_FIELD\n      sessionAffinityConfig: { affinityHeaderFieldName: x-user-session, sessionConcurrencyPerInstance: 1 }\n",
+    );
+    let up = Up::start(project.path(), &[]);
+    wait_for_output(&up, "/_fcemu/ui").await;
+    let client = reqwest::Client::new();
+    let mut held = Vec::new();
+    for session in ["ann", "ben"] {
+        let r = client
+            .get(format!("{}/state", up.url))
+            .header("x-user-session", session)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        held.push(
+            r.headers()["x-fc-instance-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_ne!(held[0], held[1], "one session per instance");
+    let reclaimed = client
+        .post(format!("{}/_fcemu/instances/{}/reclaim", up.url, held[0]))
+        .send()
+        .await
+        .unwrap();
+    assert!(reclaimed.status().is_success());
+    wait_event(&up, "session.ended", 1).await;
+
+    let dom = browse(&format!("{}/_fcemu/ui", up.url), &["--dump-dom"]);
+    assert!(
+        lane_of(&dom, &held[0]).contains("data-sessions=\"ann\""),
+        "{dom}"
+    );
+    assert!(
+        lane_of(&dom, &held[1]).contains("data-sessions=\"ben\""),
+        "{dom}"
+    );
+    let row = |id: &str, instance: &str, ended: &str| {
+        format!(
+            "<tr data-session-id=\"{id}\" data-instance-id=\"{instance}\" data-ended=\"{ended}\""
+        )
+    };
+    assert!(
+        dom.contains(&row("ann", &held[0], "instance_destroyed")),
+        "{dom}"
+    );
+    assert!(dom.contains(&row("ben", &held[1], "")), "{dom}");
+    let (code, _) = up.stop();
+    assert_eq!(code, 0);
+    assert_no_containers_left(&docker, project.path()).await;
+}

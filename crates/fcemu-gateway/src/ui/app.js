@@ -21,6 +21,7 @@ const COLORS = {
   frozen: color("frozen"),
   thaw: color("thaw"),
   prestop: color("prestop"),
+  session: color("session"),
   line: color("line"),
   muted: color("muted"),
   fg: color("fg"),
@@ -30,6 +31,8 @@ const AXIS = 22;
 const GUTTER = 190;
 const GROUP = 20;
 const SLOT = 7;
+/** The row under a lane's requests where the sessions it held are drawn. */
+const SESSION_ROW = 6;
 const LANES_SHOWN = 400;
 
 let model = new timeline.Model();
@@ -95,7 +98,7 @@ function fitSpan() {
 function laneHeight(lane) {
   let slots = 1;
   for (const r of lane.requests) slots = Math.max(slots, r.slot + 1);
-  return 14 + 4 + Math.min(slots, 8) * SLOT + 6;
+  return 14 + 4 + Math.min(slots, 8) * SLOT + 6 + (lane.sessions.length > 0 ? SESSION_ROW : 0);
 }
 
 function layout() {
@@ -246,6 +249,12 @@ function drawLane(lane, y, h, x, t0) {
       kind: "request", lane, request: r, from: r.start, to,
     }, 3);
   }
+  // Sessions it held: a band each along the lane's foot, from the session's start to its end.
+  for (const session of lane.sessions) {
+    bar(session.start, session.end ?? end, y + h - SESSION_ROW, SESSION_ROW - 2, COLORS.session, {
+      kind: "session", lane, session, from: session.start, to: session.end ?? end,
+    }, 3);
+  }
   if (lane.preStop) {
     const p = lane.preStop;
     bar(p.start, p.end ?? end, top, 12, COLORS.prestop, {
@@ -293,6 +302,13 @@ function describe(hit) {
       return `${hit.name}: ${hit.ms !== undefined && hit.ms !== null ? `${fmt(hit.ms)} ms` : ms(hit.from, hit.to)}\ninstance ${hit.lane.instanceId}`;
     case "frozen":
       return `frozen ${ms(hit.from, hit.to)}\ninstance ${hit.lane.instanceId}`;
+    case "session":
+      return [
+        `session ${hit.session.sessionId} (${hit.session.affinity})`,
+        `held by instance ${hit.lane.instanceId}`,
+        `${hit.session.end === null ? "live for" : "lived"} ${ms(hit.from, hit.to)}`,
+        hit.session.reason ? `ended: ${hit.session.reason}` : "",
+      ].filter(Boolean).join("\n");
     case "destroyed":
       return `destroyed: ${hit.lane.destroyed.reason}${hit.lane.destroyed.error ? `\n${hit.lane.destroyed.error}` : ""}`;
     default:
@@ -394,6 +410,7 @@ function modelChanged() {
     lastSummary = Date.now();
     summarize();
     fillAsynchronous();
+    fillSessions();
     if (model.coldStarts.length !== lastColdStarts) {
       lastColdStarts = model.coldStarts.length;
       fillColdStarts();

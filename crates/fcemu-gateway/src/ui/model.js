@@ -29,6 +29,8 @@ class Model {
     /** Event-driven work by function: invocations queued, tried again, dropped for their age, outcomes sent
      * to a destination, and triggers fired. */
     this.asynchronous = new Map();
+    /** Every session (session affinity), in the order they began: which instance held it, and how it ended. */
+    this.sessions = [];
   }
 
   /** Counts what the asynchronous queue and the triggers did (their events name no instance). */
@@ -75,6 +77,8 @@ class Model {
         thaws: [],
         preStop: null,
         destroyed: null,
+        // The sessions it held: {sessionId, affinity, start, end, reason}.
+        sessions: [],
       };
       this.lanes.set(e.instanceId, lane);
     }
@@ -187,9 +191,32 @@ class Model {
           lane.preStop.error = e.error || null;
         }
         break;
+      case "session.started": {
+        const session = {
+          sessionId: e.sessionId, affinity: e.sessionAffinity || "", functionName: e.functionName,
+          instanceId: e.instanceId, start: t, end: null, reason: null,
+        };
+        lane.sessions.push(session);
+        this.sessions.push(session);
+        break;
+      }
+      case "session.ended": {
+        const session = lane.sessions.find((s) => s.sessionId === e.sessionId && s.end === null);
+        if (session) {
+          session.end = t;
+          session.reason = e.reason || "unknown";
+        }
+        break;
+      }
       case "instance.destroyed": {
         lane.destroyed = { at: t, reason: e.reason || "unknown", error: e.error || null };
         lane.end = t;
+        for (const session of lane.sessions) {
+          if (session.end === null) {
+            session.end = t;
+            session.reason = "instance_destroyed";
+          }
+        }
         // A frozen span or request still open ends with the instance.
         const span = lane.frozen[lane.frozen.length - 1];
         if (span && span[1] === null) span[1] = t;

@@ -189,3 +189,23 @@ test("asynchronous work and triggers are counted per function", () => {
   assert.deepEqual(m.asynchronous.get("done"), { enqueued: 1, retried: 0, expired: 1, delivered: 0, fired: 0 });
   assert.equal(m.lanes.size, 0, "no lane for events of no instance");
 });
+
+test("sessions are spans on the lane of the instance that held them, ended as the events say", () => {
+  const m = new Model();
+  const at = (ms, event, extra) => ({
+    ts: new Date(T0 + ms).toISOString(), event, functionName: "chat", instanceId: "c-1", ...extra,
+  });
+  for (const e of [
+    at(0, "instance.creating"),
+    at(10, "session.started", { sessionId: "a", sessionAffinity: "HEADER_FIELD" }),
+    at(20, "session.started", { sessionId: "b", sessionAffinity: "HEADER_FIELD" }),
+    at(500, "session.ended", { sessionId: "a", reason: "idle" }),
+    at(900, "instance.destroyed", { reason: "exited" }),
+  ]) m.apply(e);
+  const lane = m.lanes.get("c-1");
+  assert.equal(lane.sessions.length, 2);
+  assert.deepEqual(
+    m.sessions.map((s) => [s.sessionId, s.affinity, s.end - T0, s.reason]),
+    [["a", "HEADER_FIELD", 500, "idle"], ["b", "HEADER_FIELD", 900, "instance_destroyed"]],
+  );
+});

@@ -47,6 +47,12 @@ function summarize() {
     frozen.dataset.thaws = String(lane.thaws.length);
     frozen.textContent = `${lane.frozen.length} frozen spans, ${lane.thaws.length} thaws; `;
     li.appendChild(frozen);
+    if (lane.sessions.length > 0) {
+      const s = document.createElement("span");
+      s.dataset.sessions = lane.sessions.map((x) => x.sessionId).join(" ");
+      s.textContent = `sessions held: ${lane.sessions.map((x) => `${x.sessionId} (${x.reason || "live"})`).join(", ")}; `;
+      li.appendChild(s);
+    }
     if (lane.preStop) {
       const s = document.createElement("span");
       s.dataset.prestop = lane.preStop.end ? String(lane.preStop.end - lane.preStop.start) : "running";
@@ -112,6 +118,27 @@ function fillAsynchronous() {
       const td = document.createElement("td");
       td.textContent = String(value);
       if (typeof value === "number") td.className = "num";
+      tr.appendChild(td);
+    }
+    return tr;
+  }));
+}
+
+// ---- sessions: which instance held each, and how it ended (the newest 200) --------------------------------
+
+function fillSessions() {
+  const body = document.querySelector("#sessions tbody");
+  const shown = model.sessions.slice(-200).reverse();
+  body.replaceChildren(...shown.map((s) => {
+    const tr = document.createElement("tr");
+    tr.dataset.sessionId = s.sessionId;
+    tr.dataset.instanceId = s.instanceId;
+    tr.dataset.ended = s.reason || "";
+    const lived = (s.end ?? Date.now()) - s.start;
+    for (const value of [s.sessionId, s.functionName, shortId(s.instanceId), `${fmt(lived / 1000, 1)} s`,
+      s.reason || "live"]) {
+      const td = document.createElement("td");
+      td.textContent = value;
       tr.appendChild(td);
     }
     return tr;

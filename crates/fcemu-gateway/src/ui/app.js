@@ -31,8 +31,9 @@ const AXIS = 22;
 const GUTTER = 190;
 const GROUP = 20;
 const SLOT = 7;
-/** The row under a lane's requests where the sessions it held are drawn. */
+/** The rows under a lane's requests where the sessions it held are drawn, stacked as they overlap. */
 const SESSION_ROW = 6;
+const SESSION_ROWS = 4;
 const LANES_SHOWN = 400;
 
 let model = new timeline.Model();
@@ -98,7 +99,9 @@ function fitSpan() {
 function laneHeight(lane) {
   let slots = 1;
   for (const r of lane.requests) slots = Math.max(slots, r.slot + 1);
-  return 14 + 4 + Math.min(slots, 8) * SLOT + 6 + (lane.sessions.length > 0 ? SESSION_ROW : 0);
+  let sessionRows = 0;
+  for (const x of lane.sessions) sessionRows = Math.max(sessionRows, Math.min(x.slot, SESSION_ROWS - 1) + 1);
+  return 14 + 4 + Math.min(slots, 8) * SLOT + 6 + sessionRows * SESSION_ROW;
 }
 
 function layout() {
@@ -249,9 +252,11 @@ function drawLane(lane, y, h, x, t0) {
       kind: "request", lane, request: r, from: r.start, to,
     }, 3);
   }
-  // Sessions it held: a band each along the lane's foot, from the session's start to its end.
+  // Sessions it held: a band each along the lane's foot, from the session's start to its end, stacked in
+  // rows as they overlap (the last row takes the rest).
   for (const session of lane.sessions) {
-    bar(session.start, session.end ?? end, y + h - SESSION_ROW, SESSION_ROW - 2, COLORS.session, {
+    const row = Math.min(session.slot, SESSION_ROWS - 1);
+    bar(session.start, session.end ?? end, y + h - (row + 1) * SESSION_ROW, SESSION_ROW - 2, COLORS.session, {
       kind: "session", lane, session, from: session.start, to: session.end ?? end,
     }, 3);
   }

@@ -192,9 +192,13 @@ class Model {
         }
         break;
       case "session.started": {
+        // Stacked like requests: the lowest row no session still held at `t` takes.
+        const taken = new Set(lane.sessions.filter((x) => x.end === null || x.end > t).map((x) => x.slot));
+        let slot = 0;
+        while (taken.has(slot)) slot += 1;
         const session = {
           sessionId: e.sessionId, affinity: e.sessionAffinity || "", functionName: e.functionName,
-          instanceId: e.instanceId, start: t, end: null, reason: null,
+          instanceId: e.instanceId, start: t, end: null, reason: null, slot,
         };
         lane.sessions.push(session);
         this.sessions.push(session);

@@ -208,4 +208,5 @@ test("sessions are spans on the lane of the instance that held them, ended as th
     m.sessions.map((s) => [s.sessionId, s.affinity, s.end - T0, s.reason]),
     [["a", "HEADER_FIELD", 500, "idle"], ["b", "HEADER_FIELD", 900, "instance_destroyed"]],
   );
+  assert.deepEqual(m.sessions.map((s) => s.slot), [0, 1], "overlapping sessions take rows of their own");
 });

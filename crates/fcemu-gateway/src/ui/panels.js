@@ -135,7 +135,10 @@ function fillSessions() {
     tr.dataset.instanceId = s.instanceId;
     tr.dataset.ended = s.reason || "";
     const lived = (s.end ?? Date.now()) - s.start;
-    for (const value of [s.sessionId, s.functionName, shortId(s.instanceId), `${fmt(lived / 1000, 1)} s`,
+    // Ids of 32 characters (FC's) are cut to fit beside the rest; hovering the row shows the whole one.
+    tr.title = s.sessionId;
+    const shown = s.sessionId.length > 14 ? `${s.sessionId.slice(0, 12)}…` : s.sessionId;
+    for (const value of [shown, s.functionName, shortId(s.instanceId), `${fmt(lived / 1000, 1)} s`,
       s.reason || "live"]) {
       const td = document.createElement("td");
       td.textContent = value;

@@ -57,35 +57,16 @@ pub(crate) enum Binding {
 pub(crate) fn claim(pool: &Pool, req: &Request<Body>) -> Option<(SessionClaim, Binding)> {
     let affinity = pool.function.spec.session_affinity.as_ref()?;
     let headers = req.headers();
-    let made = || -> Arc<str> { crate::ids::session_id().into() };
     match &affinity.kind {
-        AffinityKind::HeaderField { header } => {
-            match headers.get(header.as_str()).and_then(|v| v.to_str().ok()) {
-                Some(id) if valid_session_id(id) => {
-                    Some((SessionClaim::Named(id.into()), Binding::None))
-                }
-                // An id FC would not take is treated as none: a new session, whose id goes back.
-                _ => {
-                    let id = made();
-                    Some((
-                        SessionClaim::Named(id.clone()),
-                        Binding::Header(header.clone(), id),
-                    ))
-                }
-            }
+        AffinityKind::HeaderField { header } => Some(named_or_made(
+            headers.get(header.as_str()).and_then(|v| v.to_str().ok()),
+            |id| Binding::Header(header.clone(), id),
+        )),
+        AffinityKind::GeneratedCookie => {
+            Some(named_or_made(cookie(headers, SESSION_COOKIE), |id| {
+                Binding::Cookie(id, affinity.ttl.as_secs())
+            }))
         }
-        AffinityKind::GeneratedCookie => match cookie(headers, SESSION_COOKIE) {
-            Some(id) if valid_session_id(id) => {
-                Some((SessionClaim::Named(id.into()), Binding::None))
-            }
-            _ => {
-                let id = made();
-                Some((
-                    SessionClaim::Named(id.clone()),
-                    Binding::Cookie(id, affinity.ttl.as_secs()),
-                ))
-            }
-        },
         AffinityKind::McpStreamable => {
             match headers
                 .get(MCP_SESSION_HEADER)
@@ -112,6 +93,21 @@ pub(crate) fn claim(pool: &Pool, req: &Request<Body>) -> Option<(SessionClaim, B
             }
             let id = query_session_id(req.uri().query()?)?;
             Some((SessionClaim::Existing(id.into()), Binding::None))
+        }
+    }
+}
+
+/// A header or cookie session: the one the request names, or a new one with an id made here, which its
+/// answer sends back as `send_back` says. An id FC would not take is treated as none.
+fn named_or_made(
+    sent: Option<&str>,
+    send_back: impl FnOnce(Arc<str>) -> Binding,
+) -> (SessionClaim, Binding) {
+    match sent {
+        Some(id) if valid_session_id(id) => (SessionClaim::Named(id.into()), Binding::None),
+        _ => {
+            let id: Arc<str> = crate::ids::session_id().into();
+            (SessionClaim::Named(id.clone()), send_back(id))
         }
     }
 }

@@ -368,14 +368,10 @@ impl Pool {
 
     /// Ends the session of this id (MCP's DELETE, DeleteSession). False when none lives.
     pub fn end_session(&self, id: &str, why: SessionEnd) -> bool {
-        let mut st = self.lock();
-        let Some((token, _)) = st.sessions.find(id) else {
-            return false;
-        };
-        self.end_session_locked(&mut st, token, why);
-        drop(st);
-        self.changed.notify_waiters();
-        true
+        let token = self.lock().sessions.find(id).map(|(token, _)| token);
+        token
+            .inspect(|token| self.end_session_token(*token, why))
+            .is_some()
     }
 
     /// Ends by handle (an MCP SSE stream that closed; a session never named is dropped unsaid).

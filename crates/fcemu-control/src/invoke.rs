@@ -32,8 +32,8 @@ enum Delivery {
     Answered(Response<Body>),
     /// It never reached the instance's process: here it is back, to be placed again.
     NotReached(Request<Body>),
-    /// The instance's server did not accept a connection in time (a burst filled its listen backlog): here
-    /// it is back, to be placed again within the function's timeout without counting as a delivery.
+    /// The instance's server accepted no connection in time (a full listen backlog): placed again within
+    /// the function's timeout, not counted as a delivery.
     NotAccepted(Request<Body>),
 }
 
@@ -128,13 +128,10 @@ impl ControlPlane {
             Ok(req) => req,
             Err(e) => return invoke_error_response(&e, &request_id, kind),
         };
-        let (claim, binding) = match in_session
+        let (claim, binding) = in_session
             .then(|| crate::session_binding::claim(&pool, &req))
             .flatten()
-        {
-            Some((claim, binding)) => (Some(claim), binding),
-            None => (None, crate::session_binding::Binding::None),
-        };
+            .unzip();
         let patience = tokio::time::Instant::now() + pool.function.spec.timeout;
         let mut delivery = 0;
         while delivery < DELIVERIES {
@@ -163,6 +160,7 @@ impl ControlPlane {
             let session = lease.session;
             match deliver(lease, req, kind, &request_id).await {
                 Delivery::Answered(response) => {
+                    let binding = binding.unwrap_or(crate::session_binding::Binding::None);
                     return crate::session_binding::bind(&pool, session, binding, response);
                 }
                 Delivery::NotReached(back) => {
@@ -278,10 +276,9 @@ async fn deliver(
         return Delivery::NotReached(req);
     };
     let runtime = shared.runtime.as_ref();
-    // An idle connection, or a new one. A refused connection means the process is gone. One not answered
-    // within the connect timeout most often met a listen backlog that a burst filled (the kernel drops the
-    // SYN, and sends it again a second later), not a dead process: the engine says when a container exits.
-    // Either way the request is placed again; only a refusal takes the instance out of service.
+    // An idle connection, or a new one. A refused connection means the process is gone; one not answered
+    // in time most often met a listen backlog a burst filled (the kernel drops the SYN and resends it a
+    // second later), not a dead process, whose exit the engine reports: that request is placed again.
     let (mut connection, dialed) = match instance.connections.idle().await {
         Some(connection) => (connection, false),
         None => match crate::client::dial(runtime, addr).await {
@@ -356,7 +353,10 @@ async fn deliver(
         }
         // Reset: the process closed the connection with the request unread in it (a process that exits
         // having read everything sends an orderly end instead).
-        Ok(Err(Sent::Failed(e))) if replay.is_some() && was_reset(&e) => {
+        Ok(Err(Sent::Failed(e)))
+            if replay.is_some()
+                && crate::client::has_io_cause(&e, std::io::ErrorKind::ConnectionReset) =>
+        {
             if let Some(lease) = record.lease() {
                 crate::destroy::check_alive(lease).await;
             }
@@ -413,11 +413,6 @@ fn head_of(req: &Request<Body>) -> Request<()> {
     *head.version_mut() = req.version();
     *head.headers_mut() = req.headers().clone();
     head
-}
-
-/// Whether the connection was reset by the instance's side.
-fn was_reset(e: &hyper::Error) -> bool {
-    crate::client::has_io_cause(e, std::io::ErrorKind::ConnectionReset)
 }
 
 /// Whether a built-in runtime said its process ends after this answer: fcemu's runtimes answer

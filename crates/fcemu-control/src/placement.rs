@@ -6,6 +6,7 @@ use crate::error::{ExhaustedBy, Exhaustion, PlaceError};
 use crate::pool::{Lease, NoGpuRoom, Pool, PoolState};
 use crate::session_binding::SessionClaim;
 use crate::session_placement::SessionRoute;
+use crate::session_table::Token;
 use crate::state::{Input, State};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 
 /// What a request does next, decided under the pool's lock.
-pub(crate) enum Placement {
+enum Placement {
     /// Serve on this instance; `thaw` when the request must thaw it first.
     Serve {
         lease: Lease,
@@ -26,7 +27,7 @@ pub(crate) enum Placement {
 
 /// What a waiting request waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WaitFor {
+enum WaitFor {
     /// A slot on an instance, or room under the cap for a new one.
     Instance,
     /// GPU memory on a card for a new instance.
@@ -193,6 +194,51 @@ impl Pool {
         st.waiting += 1;
         notified.enable();
         Placement::Wait(wait_for)
+    }
+
+    /// A request of a live session, on its instance: served there when it has room, waited for while it is
+    /// being made or thawed, throttled when it is full.
+    fn place_in_session(
+        self: &Arc<Self>,
+        st: &mut PoolState,
+        notified: Pin<&mut Notified<'_>>,
+        token: Token,
+        instance: Arc<str>,
+    ) -> Placement {
+        let concurrency = self.function.spec.instance_concurrency;
+        let Some(slot) = st.slot(&instance) else {
+            // Sessions end as their instance leaves; this cannot be, but a request is never lost to it.
+            return Placement::Refuse(PlaceError::ShuttingDown);
+        };
+        if slot.state.room(slot.in_flight, concurrency) > 0 {
+            let (held, frozen) = (
+                slot.instance.clone(),
+                matches!(slot.state, State::Frozen { .. }),
+            );
+            self.apply_locked(st, &instance, Input::Place);
+            st.sessions.request_began(token);
+            let mut lease = self.lease(held);
+            lease.session = Some(token);
+            return Placement::Serve {
+                lease,
+                thaw: frozen,
+            };
+        }
+        if slot.state.is_creating() || matches!(slot.state, State::Initializing { .. }) {
+            st.waiting += 1;
+            notified.enable();
+            return Placement::Wait(WaitFor::Instance);
+        }
+        let session = st
+            .sessions
+            .get(token)
+            .and_then(|s| s.id.clone())
+            .unwrap_or_default();
+        Placement::Refuse(PlaceError::SessionThrottled {
+            session,
+            instance,
+            concurrency,
+        })
     }
 
     /// What ran out for a GPU function's new instance: memory on a card.

@@ -58,7 +58,7 @@ pub(crate) struct PoolState {
     /// Provisioned instances in a row that failed to come up or died: sets the wait before the next try.
     pub provision_failures: u32,
     /// Which instance holds which session (functions with session affinity).
-    pub sessions: crate::sessions::SessionTable,
+    pub sessions: crate::session_table::SessionTable,
 }
 
 impl PoolState {
@@ -101,7 +101,7 @@ pub struct Lease {
     pub instance: Arc<Instance>,
     pool: Arc<Pool>,
     /// The session whose request holds it: the session's idle time counts from its release.
-    pub(crate) session: Option<crate::sessions::Token>,
+    pub(crate) session: Option<crate::session_table::Token>,
 }
 
 impl Lease {

@@ -4,7 +4,7 @@
 use crate::control_plane::ControlPlane;
 use crate::error::PlaceError;
 use crate::session_binding::SessionClaim;
-use crate::sessions::{SessionEnd, SessionInfo};
+use crate::session_table::{SessionEnd, SessionInfo};
 use std::time::Duration;
 
 /// Why a sessions API call was not carried out.

@@ -14,7 +14,7 @@
 
 use crate::client::{Body, BoxError};
 use crate::pool::Pool;
-use crate::sessions::{SessionEnd, Token};
+use crate::session_table::{SessionEnd, Token};
 use bytes::Bytes;
 use fcemu_spec::{AffinityKind, MCP_SESSION_HEADER, SESSION_COOKIE, valid_session_id};
 use http::{HeaderValue, Method, Request, Response, header};

@@ -1,17 +1,13 @@
-//! Placing a request of a session, under the pool's lock: to the instance that holds its session (FC
-//! throttles it with 429 when that instance is full, rather than send it where its state is not), or, for a
-//! session that opens, to an instance with room for one more session (`sessionConcurrencyPerInstance`).
+//! Where a request of a session goes, decided under the pool's lock: to the instance that holds its session
+//! (`Pool::place_in_session`, in placement.rs), or, for a session that opens, to an instance with room for
+//! one more session (`sessionConcurrencyPerInstance`).
 
 use crate::error::PlaceError;
-use crate::placement::{Placement, WaitFor};
 use crate::pool::{Pool, PoolState, Slot};
 use crate::session_binding::SessionClaim;
-use crate::sessions::Token;
-use crate::state::{Input, State};
+use crate::session_table::Token;
 use fcemu_spec::IsolationMode;
-use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::futures::Notified;
 
 /// Where a claimed request goes.
 pub(crate) enum SessionRoute {
@@ -43,51 +39,6 @@ impl Pool {
             }
             _ => SessionRoute::Open(Some(id.clone())),
         }
-    }
-
-    /// A request of a live session, on its instance: served there when it has room, waited for while it is
-    /// being made or thawed, throttled when it is full.
-    pub(crate) fn place_in_session(
-        self: &Arc<Self>,
-        st: &mut PoolState,
-        notified: Pin<&mut Notified<'_>>,
-        token: Token,
-        instance: Arc<str>,
-    ) -> Placement {
-        let concurrency = self.function.spec.instance_concurrency;
-        let Some(slot) = st.slot(&instance) else {
-            // Sessions end as their instance leaves; this cannot be, but a request is never lost to it.
-            return Placement::Refuse(PlaceError::ShuttingDown);
-        };
-        if slot.state.room(slot.in_flight, concurrency) > 0 {
-            let (held, frozen) = (
-                slot.instance.clone(),
-                matches!(slot.state, State::Frozen { .. }),
-            );
-            self.apply_locked(st, &instance, Input::Place);
-            st.sessions.request_began(token);
-            let mut lease = self.lease(held);
-            lease.session = Some(token);
-            return Placement::Serve {
-                lease,
-                thaw: frozen,
-            };
-        }
-        if slot.state.is_creating() || matches!(slot.state, State::Initializing { .. }) {
-            st.waiting += 1;
-            notified.enable();
-            return Placement::Wait(WaitFor::Instance);
-        }
-        let session = st
-            .sessions
-            .get(token)
-            .and_then(|s| s.id.clone())
-            .unwrap_or_default();
-        Placement::Refuse(PlaceError::SessionThrottled {
-            session,
-            instance,
-            concurrency,
-        })
     }
 
     /// Whether a request may go to this instance: one that opens a session needs room for one more; under

@@ -182,7 +182,8 @@ async fn a_provisioned_target_past_the_instance_cap_is_refused_with_nothing_crea
     let docker = docker().await;
     let project = TestProject::fixture(&[], "");
     let up = Up::start(project.path(), &[]);
-    assert!(up.printed("at most 100 per function (--max-instances)"));
+    // The banner comes just after the endpoint that Up::start waits for.
+    wait_for_output(&up, "at most 100 per function (--max-instances)").await;
     let provision = format!("{}/2023-03-30/functions/fixture/provision-config", up.url);
     let http = reqwest::Client::new();
     let r = http

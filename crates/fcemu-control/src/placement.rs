@@ -120,7 +120,7 @@ impl Pool {
         }
         // A session's request goes to its instance; one that opens a session, to an instance with room for
         // another session.
-        let opening = match claim.map(|c| self.session_route(&mut st, c)) {
+        let opening = match claim.map(|c| self.session_route(&st, c)) {
             None | Some(SessionRoute::Any) => None,
             Some(SessionRoute::Open(id)) => Some(id),
             Some(SessionRoute::To(token, instance)) => {

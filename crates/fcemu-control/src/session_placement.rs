@@ -21,7 +21,7 @@ pub(crate) enum SessionRoute {
 }
 
 impl Pool {
-    pub(crate) fn session_route(&self, st: &mut PoolState, claim: &SessionClaim) -> SessionRoute {
+    pub(crate) fn session_route(&self, st: &PoolState, claim: &SessionClaim) -> SessionRoute {
         let Some(affinity) = &self.function.spec.session_affinity else {
             return SessionRoute::Any;
         };

@@ -76,14 +76,14 @@ impl Pool {
             return;
         };
         self.shared.events.emit(
-            Event::new(
-                EventKind::SessionStarted,
-                &self.function.name,
-                Some(&s.instance),
-            )
-            .with("sessionId", &**id)
-            .with("sessionAffinity", affinity.kind.fc_name()),
+            self.session_event(EventKind::SessionStarted, s, id)
+                .with("sessionAffinity", affinity.kind.fc_name()),
         );
+    }
+
+    /// A `session.*` event of the session `s`, named `id`, on its instance.
+    fn session_event(&self, kind: EventKind, s: &Session, id: &str) -> Event {
+        Event::new(kind, &self.function.name, Some(&s.instance)).with("sessionId", id)
     }
 
     /// Ends a live session under the pool's lock: out of the table, kept among the ended, said.
@@ -96,14 +96,9 @@ impl Pool {
         st.sessions.remember_ended(info, why.expires_id());
         let lived = s.began.elapsed();
         self.shared.events.emit(
-            Event::new(
-                EventKind::SessionEnded,
-                &self.function.name,
-                Some(&s.instance),
-            )
-            .with("sessionId", &**id)
-            .reason(why.as_str())
-            .duration(crate::init_duration::ms(lived)),
+            self.session_event(EventKind::SessionEnded, &s, id)
+                .reason(why.as_str())
+                .duration(crate::init_duration::ms(lived)),
         );
     }
 

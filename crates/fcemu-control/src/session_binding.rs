@@ -243,10 +243,9 @@ impl SseSession {
 fn endpoint_session_id(stream: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(stream).ok()?;
     let text = text.replace("\r\n", "\n");
-    for event in text.split("\n\n") {
-        if !text.contains(&format!("{event}\n\n")) {
-            return None; // not whole yet
-        }
+    // Only the events already ended by a blank line: the last one may still be coming.
+    let whole = &text[..text.rfind("\n\n")?];
+    for event in whole.split("\n\n") {
         let mut name = "message";
         let mut data = String::new();
         for line in event.lines() {
@@ -285,8 +284,7 @@ impl HttpBody for SseSession {
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                let data = data.clone();
-                this.scan(&data);
+                this.scan(data);
             }
         }
         polled
